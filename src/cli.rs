@@ -1,0 +1,225 @@
+//! The clap command tree: every command and alias of deploy.sh / setup-bastion.sh, and the
+//! global flags. Parsing only; `config.rs` turns the result into `Settings`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deployctl",
+    version,
+    about = "Deploy LiteLLM + OpenWebUI with Redis HA, External Secrets, OPA Gatekeeper, \
+             Prometheus/Grafana and Jaeger on AWS EKS",
+    long_about = None,
+    arg_required_else_help = true,
+    after_help = "Environment: AWS_REGION, AWS_ACCOUNT_ID, EKS_CLUSTER_NAME, OIDC_PROVIDER, \
+                  INTERACTIVE_MODE, AUTO_SKIP_HEALTHY, SKIP_ALL, SECRETS_PREFIX, BASTION_NAME, \
+                  INSTANCE_TYPE, DEPLOYCTL_DIR, KUBECONFIG, CI. A flag wins over its variable.\n\
+                  Exit codes: 0 success or quit, 1 a step failed, 2 bad usage or input, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// AWS region [env: AWS_REGION] [default: us-east-1]
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// EKS cluster name [env: EKS_CLUSTER_NAME] [default: my-eks-cluster]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// kube context to use (default: the kubeconfig's current context)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Never prompt [env: INTERACTIVE_MODE=false, or CI=true]
+    #[arg(long, global = true)]
+    pub non_interactive: bool,
+    /// Skip every healthy resource without asking [env: AUTO_SKIP_HEALTHY]
+    #[arg(long, global = true)]
+    pub auto_skip_healthy: bool,
+    /// Non-interactive: skip every resource that exists and is healthy [env: SKIP_ALL]
+    #[arg(long, global = true)]
+    pub skip_all: bool,
+    /// Steps run at once [default: 4]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
+    /// Output format: human text, or JSON events on stdout (text goes to stderr)
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+    /// More detail (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors and the summary
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Select the unselected steps a command needs instead of only checking them
+    #[arg(long, global = true)]
+    pub with_deps: bool,
+    /// Directory holding helm-values/, manifests/ and terraform/ [env: DEPLOYCTL_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy AWS infrastructure with Terraform
+    #[command(visible_aliases = ["infra", "terraform"])]
+    Infrastructure,
+    /// Show what infrastructure changes would be made
+    #[command(name = "infrastructure-plan", visible_alias = "infra-plan")]
+    InfrastructurePlan,
+    /// Verify infrastructure components exist
+    #[command(name = "infrastructure-verify", visible_aliases = ["infra-verify", "verify-infra"])]
+    InfrastructureVerify,
+    /// DANGER: destroy all infrastructure
+    #[command(name = "infrastructure-destroy")]
+    InfrastructureDestroy,
+    /// Infrastructure, then kubeconfig, then every application component
+    #[command(visible_alias = "full")]
+    Complete,
+    /// Deploy every application component to the existing cluster
+    All,
+    /// List components, their needs and the deployment modes
+    #[command(visible_aliases = ["components", "ls"])]
+    List,
+    /// Validate manifests/ and helm-values/ offline
+    Validate,
+    /// Show what a run would do, and why, without changing anything
+    Plan {
+        /// Steps to plan (default: every application step)
+        #[arg(value_name = "STEP")]
+        steps: Vec<String>,
+    },
+    /// Create IAM roles for service accounts
+    Irsa,
+    /// Create secrets in AWS Secrets Manager
+    Secrets,
+    /// Add Helm repositories
+    #[command(name = "helm-repos")]
+    HelmRepos,
+    /// Create Kubernetes namespaces
+    Namespaces,
+    /// Deploy External Secrets Operator and sync secrets
+    #[command(name = "external-secrets")]
+    ExternalSecrets,
+    /// Apply the ClusterSecretStore and ExternalSecrets
+    #[command(name = "secret-stores")]
+    SecretStores,
+    /// Deploy kube-prometheus-stack (Prometheus + Grafana)
+    Monitoring,
+    /// Deploy Grafana dashboards
+    Dashboards,
+    /// Deploy Jaeger for distributed tracing
+    Jaeger,
+    /// Deploy Redis HA
+    Redis,
+    /// Deploy the LiteLLM gateway
+    Litellm,
+    /// Deploy the OpenWebUI frontend
+    Openwebui,
+    /// Deploy OPA Gatekeeper
+    Gatekeeper,
+    /// Apply OPA policies
+    #[command(name = "opa-policies")]
+    OpaPolicies,
+    /// Verify OPA policy status
+    #[command(name = "opa-verify")]
+    OpaVerify,
+    /// Verify deployment status
+    Verify,
+    /// Bastion host in the EKS VPC (port of setup-bastion.sh)
+    #[command(arg_required_else_help = true)]
+    Bastion {
+        #[command(subcommand)]
+        action: BastionAction,
+    },
+}
+
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum BastionAction {
+    /// Create the bastion instance with SSM access
+    Create,
+    /// Connect to the bastion through SSM
+    Connect,
+    /// Remove the bastion and everything create made
+    #[command(visible_alias = "delete")]
+    Cleanup,
+}
+
+impl Command {
+    /// The CLI name of the command (as the user typed it, without alias).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Infrastructure => "infrastructure",
+            Command::InfrastructurePlan => "infrastructure-plan",
+            Command::InfrastructureVerify => "infrastructure-verify",
+            Command::InfrastructureDestroy => "infrastructure-destroy",
+            Command::Complete => "complete",
+            Command::All => "all",
+            Command::List => "list",
+            Command::Validate => "validate",
+            Command::Plan { .. } => "plan",
+            Command::Irsa => "irsa",
+            Command::Secrets => "secrets",
+            Command::HelmRepos => "helm-repos",
+            Command::Namespaces => "namespaces",
+            Command::ExternalSecrets => "external-secrets",
+            Command::SecretStores => "secret-stores",
+            Command::Monitoring => "monitoring",
+            Command::Dashboards => "dashboards",
+            Command::Jaeger => "jaeger",
+            Command::Redis => "redis",
+            Command::Litellm => "litellm",
+            Command::Openwebui => "openwebui",
+            Command::Gatekeeper => "gatekeeper",
+            Command::OpaPolicies => "opa-policies",
+            Command::OpaVerify => "opa-verify",
+            Command::Verify => "verify",
+            Command::Bastion { action } => match action {
+                BastionAction::Create => "bastion create",
+                BastionAction::Connect => "bastion connect",
+                BastionAction::Cleanup => "bastion cleanup",
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_seed_alias_parses() {
+        for (alias, name) in [
+            ("infra", "infrastructure"),
+            ("terraform", "infrastructure"),
+            ("infra-plan", "infrastructure-plan"),
+            ("infra-verify", "infrastructure-verify"),
+            ("verify-infra", "infrastructure-verify"),
+            ("full", "complete"),
+            ("components", "list"),
+            ("ls", "list"),
+        ] {
+            let cli = Cli::try_parse_from(["deployctl", alias]).unwrap();
+            assert_eq!(cli.command.name(), name, "alias {alias}");
+        }
+        let cli = Cli::try_parse_from(["deployctl", "bastion", "delete"]).unwrap();
+        assert_eq!(cli.command.name(), "bastion cleanup");
+    }
+}

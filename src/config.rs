@@ -1,0 +1,329 @@
+//! Settings: flags > environment > defaults, resolved in one place. This is the only module
+//! that reads the process environment (through the `Env` snapshot taken in `main`).
+
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::error::UserError;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_CLUSTER: &str = "my-eks-cluster";
+pub const DEFAULT_SECRETS_PREFIX: &str = "litellm";
+pub const DEFAULT_BASTION_NAME: &str = "llm-bastion";
+pub const DEFAULT_INSTANCE_TYPE: &str = "t3.medium";
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// A snapshot of the environment, so resolution is a pure function of (flags, env, terminal).
+#[derive(Debug, Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    pub fn from_process() -> Self {
+        Env(std::env::vars().collect())
+    }
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Env(pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect())
+    }
+    /// A set, non-empty value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Whether stdin and stdout are terminals (prompts need both).
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Terminal {
+    pub fn detect() -> Self {
+        Terminal {
+            stdin: std::io::stdin().is_terminal(),
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub region: String,
+    pub cluster: String,
+    pub context: Option<String>,
+    pub account_id: Option<String>,
+    pub oidc_provider: Option<String>,
+    /// Prompts allowed: INTERACTIVE_MODE, not CI, not --non-interactive, and both stdin and
+    /// stdout are terminals.
+    pub interactive: bool,
+    pub auto_skip_healthy: bool,
+    pub skip_all: bool,
+    pub concurrency: usize,
+    pub output: OutputFormat,
+    /// -1 quiet, 0 normal, 1+ verbose
+    pub verbosity: i8,
+    pub with_deps: bool,
+    pub secrets_prefix: String,
+    pub bastion_name: String,
+    pub instance_type: String,
+    /// Where helm-values/, manifests/ and terraform/ live.
+    pub project_dir: PathBuf,
+    /// KUBECONFIG as given (for error messages; kube reads it itself).
+    pub kubeconfig: Option<String>,
+    /// stderr is a terminal: progress spinners instead of timestamped lines.
+    pub fancy_output: bool,
+}
+
+/// Parse a boolean environment value: true/false/1/0/yes/no in any case.
+pub fn parse_bool(var: &str, value: &str) -> Result<bool, UserError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(UserError::usage(
+            format!("invalid value `{value}` for {var}: expected true/false/1/0/yes/no"),
+            format!("set {var}=true or {var}=false"),
+        )),
+    }
+}
+
+fn env_bool(env: &Env, var: &str, default: bool) -> Result<bool, UserError> {
+    match env.get(var) {
+        Some(v) => parse_bool(var, v),
+        None => Ok(default),
+    }
+}
+
+fn flag_env_default(flag: &Option<String>, env: &Env, var: &str, default: &str) -> String {
+    flag.clone()
+        .or_else(|| env.get(var).map(str::to_string))
+        .unwrap_or_else(|| default.to_string())
+}
+
+impl Settings {
+    pub fn resolve(args: &GlobalArgs, env: &Env, term: Terminal) -> Result<Settings, UserError> {
+        // Every boolean variable is checked even when a flag overrides it: a typo in CI
+        // configuration should not hide behind a flag.
+        let interactive_env = env_bool(env, "INTERACTIVE_MODE", true)?;
+        let auto_skip_env = env_bool(env, "AUTO_SKIP_HEALTHY", false)?;
+        let skip_all_env = env_bool(env, "SKIP_ALL", false)?;
+        // CI is not ours: any value but an explicit false means "in CI".
+        let in_ci = env
+            .get("CI")
+            .map(|v| !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no"))
+            .unwrap_or(false);
+
+        let interactive =
+            interactive_env && !args.non_interactive && !in_ci && term.stdin && term.stdout;
+
+        let region = flag_env_default(&args.region, env, "AWS_REGION", DEFAULT_REGION);
+        let cluster = flag_env_default(&args.cluster, env, "EKS_CLUSTER_NAME", DEFAULT_CLUSTER);
+        check_name("EKS_CLUSTER_NAME", &cluster)?;
+        check_name("AWS_REGION", &region)?;
+
+        let account_id = env.get("AWS_ACCOUNT_ID").map(str::to_string);
+        if let Some(id) = &account_id
+            && !(id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(UserError::usage(
+                format!("invalid value `{id}` for AWS_ACCOUNT_ID: expected 12 digits"),
+                "unset AWS_ACCOUNT_ID to detect it from STS",
+            ));
+        }
+
+        let secrets_prefix = env
+            .get("SECRETS_PREFIX")
+            .unwrap_or(DEFAULT_SECRETS_PREFIX)
+            .trim_end_matches('/')
+            .to_string();
+        check_name("SECRETS_PREFIX", &secrets_prefix)?;
+
+        let output = args.output.unwrap_or(OutputFormat::Text);
+        let verbosity = if args.quiet {
+            -1
+        } else {
+            args.verbose.min(3) as i8
+        };
+
+        let project_dir = resolve_project_dir(args.dir.as_deref(), env)?;
+
+        Ok(Settings {
+            region,
+            cluster,
+            context: args.context.clone(),
+            account_id,
+            oidc_provider: env.get("OIDC_PROVIDER").map(str::to_string),
+            interactive,
+            auto_skip_healthy: args.auto_skip_healthy || auto_skip_env,
+            skip_all: args.skip_all || skip_all_env,
+            concurrency: args
+                .concurrency
+                .map(usize::from)
+                .unwrap_or(DEFAULT_CONCURRENCY),
+            output,
+            verbosity,
+            with_deps: args.with_deps,
+            secrets_prefix,
+            bastion_name: env
+                .get("BASTION_NAME")
+                .unwrap_or(DEFAULT_BASTION_NAME)
+                .to_string(),
+            instance_type: env
+                .get("INSTANCE_TYPE")
+                .unwrap_or(DEFAULT_INSTANCE_TYPE)
+                .to_string(),
+            kubeconfig: env.get("KUBECONFIG").map(str::to_string),
+            project_dir,
+            fancy_output: term.stderr && output == OutputFormat::Text && !in_ci,
+        })
+    }
+}
+
+/// Names end up in ARNs, kube names and file paths: refuse whitespace and control characters.
+fn check_name(var: &str, value: &str) -> Result<(), UserError> {
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(UserError::usage(
+            format!("invalid value `{value}` for {var}: empty or contains whitespace"),
+            format!("set {var} to a plain name"),
+        ));
+    }
+    Ok(())
+}
+
+/// --dir, else DEPLOYCTL_DIR, else the current directory when it holds helm-values/, else the
+/// source tree deployctl was built from.
+fn resolve_project_dir(flag: Option<&Path>, env: &Env) -> Result<PathBuf, UserError> {
+    let is_project = |p: &Path| p.join("helm-values").is_dir() && p.join("manifests").is_dir();
+    if let Some(dir) = flag
+        .map(Path::to_path_buf)
+        .or_else(|| env.get("DEPLOYCTL_DIR").map(PathBuf::from))
+    {
+        if !is_project(&dir) {
+            return Err(UserError::usage(
+                format!(
+                    "`{}` has no helm-values/ and manifests/ directories",
+                    dir.display()
+                ),
+                "point --dir (or DEPLOYCTL_DIR) at a deployctl checkout",
+            ));
+        }
+        return Ok(dir);
+    }
+    if let Ok(cwd) = std::env::current_dir()
+        && is_project(&cwd)
+    {
+        return Ok(cwd);
+    }
+    let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if is_project(&built_from) {
+        return Ok(built_from);
+    }
+    Err(UserError::usage(
+        "cannot find helm-values/ and manifests/",
+        "run deployctl from its checkout, or pass --dir <checkout>",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTY: Terminal = Terminal {
+        stdin: true,
+        stdout: true,
+        stderr: true,
+    };
+
+    fn resolve(args: &GlobalArgs, env: &[(&str, &str)]) -> Result<Settings, UserError> {
+        Settings::resolve(args, &Env::from_pairs(env.iter().copied()), TTY)
+    }
+
+    #[test]
+    fn booleans_accept_every_documented_spelling() {
+        for (v, want) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("Yes", true),
+            ("false", false),
+            ("0", false),
+            ("NO", false),
+            ("False", false),
+        ] {
+            assert_eq!(parse_bool("X", v).unwrap(), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_bad_boolean_names_the_variable_and_value() {
+        let err = resolve(&GlobalArgs::default(), &[("INTERACTIVE_MODE", "maybe")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("INTERACTIVE_MODE") && msg.contains("maybe"),
+            "{msg}"
+        );
+        assert_eq!(err.code, 2);
+    }
+
+    #[test]
+    fn flag_beats_env_beats_default() {
+        let s = resolve(&GlobalArgs::default(), &[]).unwrap();
+        assert_eq!(
+            (s.region.as_str(), s.cluster.as_str()),
+            (DEFAULT_REGION, DEFAULT_CLUSTER)
+        );
+        let s = resolve(&GlobalArgs::default(), &[("AWS_REGION", "eu-west-1")]).unwrap();
+        assert_eq!(s.region, "eu-west-1");
+        let args = GlobalArgs {
+            region: Some("ap-south-1".into()),
+            ..Default::default()
+        };
+        let s = resolve(&args, &[("AWS_REGION", "eu-west-1")]).unwrap();
+        assert_eq!(s.region, "ap-south-1");
+    }
+
+    #[test]
+    fn interactive_needs_terminals_and_no_ci() {
+        assert!(resolve(&GlobalArgs::default(), &[]).unwrap().interactive);
+        assert!(
+            !resolve(&GlobalArgs::default(), &[("CI", "true")])
+                .unwrap()
+                .interactive
+        );
+        assert!(
+            !resolve(&GlobalArgs::default(), &[("INTERACTIVE_MODE", "no")])
+                .unwrap()
+                .interactive
+        );
+        let args = GlobalArgs {
+            non_interactive: true,
+            ..Default::default()
+        };
+        assert!(!resolve(&args, &[]).unwrap().interactive);
+        let piped = Terminal {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+        };
+        let s = Settings::resolve(&GlobalArgs::default(), &Env::default(), piped).unwrap();
+        assert!(!s.interactive);
+    }
+
+    #[test]
+    fn auto_skip_and_skip_all_from_env() {
+        let s = resolve(
+            &GlobalArgs::default(),
+            &[("AUTO_SKIP_HEALTHY", "yes"), ("SKIP_ALL", "1")],
+        )
+        .unwrap();
+        assert!(s.auto_skip_healthy && s.skip_all);
+    }
+}

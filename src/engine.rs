@@ -1,0 +1,656 @@
+//! One run: preflight → assess (concurrently, read-only) → decide (every question asked here,
+//! before any change) → execute (a DAG scheduler) → report.
+
+use crate::context::Context;
+use crate::decide::{self, Action, Choice, Decision, Facts, Policy, State};
+use crate::error::{UserError, exit};
+use crate::graph::{self, StepId};
+use crate::prompt::{Key, Prompter, Question};
+use crate::steps::{self, Step};
+use crate::ui::{human_duration, table};
+use anyhow::Result;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Decide and change.
+    Run,
+    /// Assess and decide only: no prompt, no change (`deployctl plan`).
+    Plan,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The command as typed, for "run it again" hints.
+    pub command: String,
+    pub steps: Vec<StepId>,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Succeeded(String),
+    Failed(String),
+    Skipped(String),
+    NotRun(String),
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded(_) => "ok",
+            Outcome::Failed(_) => "FAILED",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::NotRun(_) => "not run",
+        }
+    }
+    fn text(&self) -> &str {
+        match self {
+            Outcome::Succeeded(t)
+            | Outcome::Failed(t)
+            | Outcome::Skipped(t)
+            | Outcome::NotRun(t) => t,
+        }
+    }
+    /// Whether dependents may go ahead.
+    fn satisfies(&self) -> bool {
+        matches!(self, Outcome::Succeeded(_) | Outcome::Skipped(_))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub step: StepId,
+    pub decision: String,
+    pub outcome: Outcome,
+    pub took: Duration,
+}
+
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = format!("{err:#}");
+    if let Some(help) = crate::error::help_of(err) {
+        text.push_str(&format!("\n    help: {help}"));
+    }
+    text
+}
+
+/// Which steps a request runs, after --with-deps; errors for steps not built yet.
+fn select(cx: &Context, req: &Request) -> Result<Vec<StepId>, UserError> {
+    let selected = if cx.settings.with_deps {
+        graph::with_dependencies(&req.steps)
+    } else {
+        graph::normalise(req.steps.clone())
+    };
+    let not_built: Vec<&str> = selected
+        .iter()
+        .filter(|s| steps::build(**s).is_none())
+        .map(|s| s.name())
+        .collect();
+    if !not_built.is_empty() {
+        return Err(UserError::usage(
+            format!(
+                "`{}` is not built yet: step(s) {} are still to be ported to deployctl",
+                req.command,
+                not_built.join(", ")
+            ),
+            "run the built steps on their own (see `deployctl list`), e.g. `deployctl namespaces`",
+        ));
+    }
+    Ok(selected)
+}
+
+async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
+    let helm = assessed.iter().any(|s| s.def().uses_helm);
+    let kube = assessed.iter().any(|s| s.def().uses_kube);
+    let helm_check = async {
+        if helm {
+            let v = cx.helm.check_installed().await?;
+            cx.ui.detail(&format!("helm {v}"));
+        }
+        anyhow::Ok(())
+    };
+    let kube_check = async {
+        if kube {
+            let (client, target) = crate::kube::connect(&cx.settings, None).await?;
+            cx.ui.detail(&format!(
+                "kube context `{}` → {} ({})",
+                target.context, target.cluster_entry, target.server
+            ));
+            cx.set_kube(client);
+        }
+        anyhow::Ok(())
+    };
+    let (h, k) = tokio::join!(helm_check, kube_check);
+    k?;
+    h?;
+    Ok(())
+}
+
+/// Assess every step concurrently (read-only).
+async fn assess_all(
+    cx: &Arc<Context>,
+    built: &HashMap<StepId, Arc<dyn Step>>,
+    ids: &[StepId],
+) -> HashMap<StepId, Result<State, String>> {
+    let futures = ids.iter().map(|id| {
+        let step = built[id].clone();
+        let cx = cx.clone();
+        let id = *id;
+        async move {
+            let started = Instant::now();
+            let state = step.assess(&cx).await.map_err(|e| error_text(&e));
+            cx.ui.detail(&format!(
+                "assessed {id} in {}: {}",
+                human_duration(started.elapsed()),
+                match &state {
+                    Ok(s) => format!("{} {}", s.label(), s.detail()),
+                    Err(e) => format!("error: {e}"),
+                }
+            ));
+            (id, state)
+        }
+    });
+    futures::future::join_all(futures)
+        .await
+        .into_iter()
+        .collect()
+}
+
+enum Decided {
+    Run(Action, String),
+    Skip(String),
+    Fail(String),
+}
+
+/// Walk the steps in order and decide each; prompts happen here and only here.
+/// `Ok(None)`: the operator quit.
+async fn decide_all(
+    cx: &Arc<Context>,
+    prompter: &Arc<dyn Prompter>,
+    built: &HashMap<StepId, Arc<dyn Step>>,
+    selected: &[StepId],
+    states: &HashMap<StepId, Result<State, String>>,
+    mode: Mode,
+) -> Result<Option<Vec<(StepId, Decided, String)>>> {
+    let mut policy = Policy {
+        interactive: cx.settings.interactive && mode == Mode::Run && prompter.interactive(),
+        auto_skip_healthy: cx.settings.auto_skip_healthy,
+        skip_all: cx.settings.skip_all,
+    };
+    let mut out = Vec::new();
+    for id in selected {
+        let state = match &states[id] {
+            Ok(s) => s,
+            Err(e) => {
+                out.push((
+                    *id,
+                    Decided::Fail(format!("cannot assess: {e}")),
+                    "error".into(),
+                ));
+                continue;
+            }
+        };
+        let dependents = graph::dependents_in(*id, selected);
+        let facts = Facts {
+            step: *id,
+            state,
+            critical: id.def().critical,
+            dependents: &dependents,
+        };
+        let step = &built[id];
+        let mut decision = decide::decide(&facts, policy);
+        loop {
+            match decision {
+                Decision::Run { action, why } => {
+                    out.push((*id, Decided::Run(action, why), state.label().into()));
+                    break;
+                }
+                Decision::Skip { why, warning } => {
+                    if let Some(w) = warning
+                        && mode == Mode::Run
+                    {
+                        cx.ui.warn(&format!("skipping {id}: {w}"));
+                    }
+                    out.push((*id, Decided::Skip(why), state.label().into()));
+                    break;
+                }
+                Decision::Ask {
+                    default,
+                    ref skip_refused,
+                    ref skip_warning,
+                } => {
+                    if mode == Mode::Plan || !policy.interactive {
+                        let why = format!(
+                            "exists; a run asks (Enter = {})",
+                            if default == Choice::Skip {
+                                "skip"
+                            } else {
+                                "proceed"
+                            }
+                        );
+                        out.push((*id, Decided::Skip(why), state.label().into()));
+                        break;
+                    }
+                    let resource = step.resource(cx);
+                    let q = Question {
+                        resource: &resource,
+                        state,
+                        default,
+                        skip_refused: skip_refused.as_deref(),
+                        proceed_does: step.proceed_does(state),
+                    };
+                    let key = cx
+                        .ui
+                        .suspend(|| tokio::task::block_in_place(|| prompter.choose(&q)))?;
+                    match key {
+                        Key::Quit => return Ok(None),
+                        Key::View => {
+                            let details = match step.view(cx).await {
+                                Ok(d) => d,
+                                Err(e) => format!("  cannot show details: {}", error_text(&e)),
+                            };
+                            prompter.say(&details);
+                        }
+                        Key::Auto => {
+                            policy.auto_skip_healthy = true;
+                            decision = decide::decide(&facts, policy);
+                        }
+                        Key::Skip | Key::Proceed => {
+                            let choice = if key == Key::Skip {
+                                Choice::Skip
+                            } else {
+                                Choice::Proceed
+                            };
+                            match decide::answer(&facts, choice) {
+                                Ok(d) => {
+                                    if let (Decision::Skip { .. }, Some(w)) = (&d, skip_warning)
+                                        && skip_refused.is_none()
+                                    {
+                                        prompter.say(&format!("  warning: {w}"));
+                                    }
+                                    decision = match d {
+                                        // The warning was shown at the prompt.
+                                        Decision::Skip { why, .. } => {
+                                            Decision::Skip { why, warning: None }
+                                        }
+                                        other => other,
+                                    };
+                                }
+                                Err(refusal) => prompter.say(&format!("  cannot skip: {refusal}")),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Run the decided steps: each starts once its selected needs succeeded or were skipped.
+async fn execute(
+    cx: &Arc<Context>,
+    built: &HashMap<StepId, Arc<dyn Step>>,
+    decided: Vec<(StepId, Decided, String)>,
+) -> (Vec<Row>, bool) {
+    let selected: Vec<StepId> = decided.iter().map(|(id, _, _)| *id).collect();
+    let mut rows: HashMap<StepId, Row> = HashMap::new();
+    let mut pending: Vec<(StepId, Action, String)> = Vec::new();
+    for (id, d, _) in decided {
+        match d {
+            Decided::Run(action, why) => pending.push((id, action, why)),
+            Decided::Skip(why) => {
+                rows.insert(
+                    id,
+                    Row {
+                        step: id,
+                        decision: "skip".into(),
+                        outcome: Outcome::Skipped(why),
+                        took: Duration::ZERO,
+                    },
+                );
+            }
+            Decided::Fail(why) => {
+                rows.insert(
+                    id,
+                    Row {
+                        step: id,
+                        decision: "-".into(),
+                        outcome: Outcome::Failed(why),
+                        took: Duration::ZERO,
+                    },
+                );
+            }
+        }
+    }
+    let gate = pending.iter().any(|(id, _, _)| *id == StepId::Validate);
+    let needs_of = |id: StepId| -> Vec<StepId> {
+        let mut needs: Vec<StepId> = id
+            .def()
+            .needs
+            .iter()
+            .copied()
+            .filter(|n| selected.contains(n))
+            .collect();
+        if gate && id != StepId::Validate {
+            needs.push(StepId::Validate);
+        }
+        if id.def().runs_last {
+            needs.extend(selected.iter().copied().filter(|s| !s.def().runs_last));
+        }
+        needs
+    };
+
+    let mut running: JoinSet<(StepId, Result<String, String>, Duration)> = JoinSet::new();
+    let mut actions: HashMap<StepId, Action> = HashMap::new();
+    let mut cancelled = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let limit = cx.settings.concurrency.max(1);
+
+    loop {
+        // Steps whose needs failed will not run; steps whose needs are done may start.
+        let mut i = 0;
+        while i < pending.len() {
+            let (id, action, _) = pending[i].clone();
+            let needs = needs_of(id);
+            let blocked = needs.iter().find(|n| {
+                rows.get(n).is_some_and(|r| !r.outcome.satisfies()) && !(id.def().runs_last)
+            });
+            if cancelled {
+                rows.insert(
+                    id,
+                    Row {
+                        step: id,
+                        decision: action.label().into(),
+                        outcome: Outcome::NotRun("interrupted".into()),
+                        took: Duration::ZERO,
+                    },
+                );
+                pending.remove(i);
+                continue;
+            }
+            if let Some(n) = blocked {
+                rows.insert(
+                    id,
+                    Row {
+                        step: id,
+                        decision: action.label().into(),
+                        outcome: Outcome::NotRun(format!("needs {n}, which did not complete")),
+                        took: Duration::ZERO,
+                    },
+                );
+                pending.remove(i);
+                continue;
+            }
+            let ready = needs.iter().all(|n| rows.contains_key(n));
+            if ready && running.len() < limit {
+                pending.remove(i);
+                let step = built[&id].clone();
+                let cx2 = cx.clone();
+                actions.insert(id, action);
+                running.spawn(async move {
+                    let started = Instant::now();
+                    let progress = cx2.ui.step_started(id.name(), action.label());
+                    let result = step.apply(&cx2, action).await.map_err(|e| error_text(&e));
+                    progress.finish();
+                    (id, result, started.elapsed())
+                });
+                continue;
+            }
+            i += 1;
+        }
+        if running.is_empty() {
+            // Nothing runs and nothing can start: done (pending is empty by construction).
+            for (id, action, _) in pending.drain(..) {
+                rows.insert(
+                    id,
+                    Row {
+                        step: id,
+                        decision: action.label().into(),
+                        outcome: Outcome::NotRun("its needs did not complete".into()),
+                        took: Duration::ZERO,
+                    },
+                );
+            }
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { continue };
+                let (id, result, took) = match joined {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // A panicked step: report it against no step is impossible; skip.
+                        cx.ui.warn(&format!("a step task ended abnormally: {e}"));
+                        continue;
+                    }
+                };
+                let action = actions[&id];
+                let outcome = match result {
+                    Ok(summary) => {
+                        cx.ui.step_finished(id.name(), true, &format!("{} ({summary})", action.past()), took);
+                        Outcome::Succeeded(summary)
+                    }
+                    Err(e) => {
+                        cx.ui.step_finished(id.name(), false, &format!("failed: {e}"), took);
+                        Outcome::Failed(e)
+                    }
+                };
+                rows.insert(id, Row { step: id, decision: action.label().into(), outcome, took });
+            }
+            _ = &mut ctrl_c, if !cancelled => {
+                cancelled = true;
+                cx.ui.warn("interrupted: starting nothing new; waiting for running steps to finish");
+            }
+        }
+    }
+    let mut out: Vec<Row> = rows.into_values().collect();
+    out.sort_by_key(|r| r.step.order());
+    (out, cancelled)
+}
+
+fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: bool) -> i32 {
+    let failed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .collect();
+    let not_run: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::NotRun(_)))
+        .collect();
+    let code = if interrupted {
+        exit::INTERRUPTED
+    } else if !failed.is_empty() || !not_run.is_empty() {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
+    cx.ui.event(json!({
+        "event": "summary",
+        "command": req.command,
+        "exit_code": code,
+        "steps": rows.iter().map(|r| json!({
+            "step": r.step.name(), "decision": r.decision, "result": r.outcome.label(),
+            "message": r.outcome.text(), "duration_ms": r.took.as_millis() as u64,
+        })).collect::<Vec<_>>(),
+    }));
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let first_line = r.outcome.text().lines().next().unwrap_or_default();
+            vec![
+                r.step.name().to_string(),
+                r.decision.clone(),
+                format!("{}: {first_line}", r.outcome.label()),
+                if r.took.is_zero() {
+                    "-".into()
+                } else {
+                    human_duration(r.took)
+                },
+            ]
+        })
+        .collect();
+    cx.ui.println("");
+    cx.ui.println("Summary:");
+    cx.ui.println(&table(
+        &["step", "decision", "result", "duration"],
+        &table_rows,
+    ));
+    for r in &failed {
+        cx.ui
+            .println(&format!("\n{} failed:\n  {}", r.step, r.outcome.text()));
+    }
+    if !failed.is_empty() {
+        let fix: Vec<String> = failed
+            .iter()
+            .map(|r| format!("`deployctl {}`", r.step))
+            .collect();
+        cx.ui.println(&format!(
+            "\nnext: fix the cause above, then run {}{}",
+            fix.join(", "),
+            if not_run.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " and `deployctl {}` for what did not run ({})",
+                    req.command,
+                    not_run
+                        .iter()
+                        .map(|r| r.step.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ));
+    } else if interrupted {
+        cx.ui.println(&format!(
+            "\ninterrupted: run `deployctl {}` again to finish",
+            req.command
+        ));
+    }
+    code
+}
+
+/// Plan mode output: state, the action a run would take, and why.
+fn print_plan(
+    cx: &Context,
+    decided: &[(StepId, Decided, String)],
+    states: &HashMap<StepId, Result<State, String>>,
+) {
+    let rows: Vec<Vec<String>> = decided
+        .iter()
+        .map(|(id, d, _)| {
+            let state = match &states[id] {
+                Ok(s) if s.detail().is_empty() => s.label().to_string(),
+                Ok(s) => format!("{} ({})", s.label(), s.detail()),
+                Err(_) => "unknown".into(),
+            };
+            let (action, why) = match d {
+                Decided::Run(a, why) => (a.label().to_string(), why.clone()),
+                Decided::Skip(why) => ("skip".into(), why.clone()),
+                Decided::Fail(why) => ("error".into(), why.clone()),
+            };
+            cx.ui.event(json!({"event": "plan", "step": id.name(), "state": state, "action": action, "why": why}));
+            vec![id.name().to_string(), state, action, why]
+        })
+        .collect();
+    cx.ui
+        .println(&table(&["step", "state", "action", "why"], &rows));
+}
+
+/// Run a request end to end; returns the exit code.
+pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) -> Result<i32> {
+    let selected = select(&cx, &req)?;
+    let preconditions = if cx.settings.with_deps {
+        Vec::new()
+    } else {
+        graph::unselected_needs(&selected)
+    };
+    let unbuilt_needs: Vec<String> = preconditions
+        .iter()
+        .filter(|(n, _)| steps::build(*n).is_none())
+        .map(|(n, by)| format!("{by} needs {n}"))
+        .collect();
+    if !unbuilt_needs.is_empty() {
+        return Err(UserError::usage(
+            format!(
+                "`{}` is not built yet: {} (not yet ported, so it cannot be checked)",
+                req.command,
+                unbuilt_needs.join(", ")
+            ),
+            "see `deployctl list` for the steps that work today",
+        )
+        .into());
+    }
+    let mut assessed: Vec<StepId> = selected.clone();
+    assessed.extend(preconditions.iter().map(|(n, _)| *n));
+    let assessed = graph::normalise(assessed);
+    let built: HashMap<StepId, Arc<dyn Step>> = assessed
+        .iter()
+        .filter_map(|id| steps::build(*id).map(|s| (*id, s)))
+        .collect();
+
+    preflight(&cx, &assessed).await?;
+    let states = assess_all(&cx, &built, &assessed).await;
+
+    // Needs that are not selected must already be in place.
+    let mut unmet = Vec::new();
+    for (need, by) in &preconditions {
+        match &states[need] {
+            Ok(State::Healthy(_)) | Ok(State::Stateless) => {}
+            Ok(s) => unmet.push(format!(
+                "{by} needs {need}, which is {}{}: run `deployctl {need}`",
+                s.label(),
+                if s.detail().is_empty() || matches!(s, State::Missing) {
+                    String::new()
+                } else {
+                    format!(" ({})", s.detail())
+                }
+            )),
+            Err(e) => unmet.push(format!("{by} needs {need}, which cannot be checked: {e}")),
+        }
+    }
+    if !unmet.is_empty() {
+        return Err(UserError::failed(
+            format!(
+                "dependencies are not in place; nothing was changed:\n  {}",
+                unmet.join("\n  ")
+            ),
+            format!(
+                "run the commands above first, or `deployctl {} --with-deps` to include them",
+                req.command
+            ),
+        )
+        .into());
+    }
+
+    let Some(decided) = decide_all(&cx, &prompter, &built, &selected, &states, req.mode).await?
+    else {
+        cx.ui.println("Quit: nothing has been changed.");
+        cx.ui.event(json!({"event": "quit", "exit_code": 0}));
+        return Ok(exit::OK);
+    };
+
+    if req.mode == Mode::Plan {
+        print_plan(&cx, &decided, &states);
+        return Ok(exit::OK);
+    }
+    if cx.ui.verbosity() >= 0 && !cx.ui.json() {
+        let plan: Vec<String> = decided
+            .iter()
+            .map(|(id, d, _)| match d {
+                Decided::Run(a, _) => format!("{id}: {}", a.label()),
+                Decided::Skip(_) => format!("{id}: skip"),
+                Decided::Fail(_) => format!("{id}: error"),
+            })
+            .collect();
+        cx.ui.println(&format!("Plan: {}", plan.join(", ")));
+    }
+    let (rows, interrupted) = execute(&cx, &built, decided).await;
+    Ok(report(&cx, &req, &rows, interrupted))
+}

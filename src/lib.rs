@@ -1,0 +1,167 @@
+//! deployctl: stands up LiteLLM + OpenWebUI and their platform on AWS EKS.
+//! The pipeline is arguments → settings → engine (preflight, assess, decide, execute, report).
+
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod decide;
+pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod kube;
+pub mod list;
+pub mod manifest;
+pub mod prompt;
+pub mod releases;
+pub mod steps;
+pub mod tools;
+pub mod ui;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use config::{Env, Settings, Terminal};
+use context::Context;
+use engine::{Mode, Request};
+use error::{UserError, exit};
+use graph::StepId;
+use prompt::{NonInteractive, Prompter, TerminalPrompter};
+use std::ffi::OsString;
+use std::sync::Arc;
+
+fn print_error(err: &anyhow::Error) {
+    let red = console::style("error:").red().bold();
+    eprintln!("{red} {err:#}");
+    if let Some(help) = error::help_of(err) {
+        eprintln!("{} {help}", console::style("help:").cyan().bold());
+    }
+}
+
+/// Parse, resolve settings, run; returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let settings = match Settings::resolve(&cli.global, &env, Terminal::detect()) {
+        Ok(s) => s,
+        Err(e) => {
+            let code = e.code;
+            print_error(&anyhow::Error::new(e));
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, settings)) {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            error::code_of(&e)
+        }
+    }
+}
+
+fn single(id: StepId) -> Vec<StepId> {
+    let mut v = vec![id];
+    v.extend_from_slice(graph::companions(id));
+    v
+}
+
+fn not_built(command: &str) -> anyhow::Error {
+    UserError::usage(
+        format!("`{command}` is not built yet"),
+        "see `deployctl list` for the commands that work today",
+    )
+    .into()
+}
+
+async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<i32> {
+    let ui = ui::Ui::new(&settings);
+    if let Command::List = command {
+        if ui.json() {
+            ui.event(list::render_json());
+        } else {
+            ui.println(list::render_text().trim_end());
+        }
+        return Ok(exit::OK);
+    }
+    let name = command.name().to_string();
+    let (steps, mode) = match command {
+        Command::Plan { steps } => {
+            let ids = if steps.is_empty() {
+                graph::all_steps()
+                    .into_iter()
+                    .filter(|s| steps::build(*s).is_some())
+                    .collect()
+            } else {
+                let mut ids = Vec::new();
+                for s in &steps {
+                    match StepId::from_name(s) {
+                        Some(id) => ids.push(id),
+                        None => {
+                            return Err(UserError::usage(
+                                format!("unknown step `{s}`"),
+                                "see `deployctl list` for the step names",
+                            )
+                            .into());
+                        }
+                    }
+                }
+                ids
+            };
+            (ids, Mode::Plan)
+        }
+        Command::All => (graph::all_steps(), Mode::Run),
+        Command::Validate => (vec![StepId::Validate], Mode::Run),
+        Command::Irsa => (single(StepId::Irsa), Mode::Run),
+        Command::Secrets => (single(StepId::Secrets), Mode::Run),
+        Command::HelmRepos => (single(StepId::HelmRepos), Mode::Run),
+        Command::Namespaces => (single(StepId::Namespaces), Mode::Run),
+        Command::ExternalSecrets => (single(StepId::ExternalSecrets), Mode::Run),
+        Command::SecretStores => (single(StepId::SecretStores), Mode::Run),
+        Command::Monitoring => (single(StepId::Monitoring), Mode::Run),
+        Command::Dashboards => (single(StepId::Dashboards), Mode::Run),
+        Command::Jaeger => (single(StepId::Jaeger), Mode::Run),
+        Command::Redis => (single(StepId::Redis), Mode::Run),
+        Command::Litellm => (single(StepId::Litellm), Mode::Run),
+        Command::Openwebui => (single(StepId::Openwebui), Mode::Run),
+        Command::Gatekeeper => (single(StepId::Gatekeeper), Mode::Run),
+        Command::OpaPolicies => (single(StepId::OpaPolicies), Mode::Run),
+        Command::OpaVerify => (single(StepId::OpaVerify), Mode::Run),
+        Command::Verify => (single(StepId::Verify), Mode::Run),
+        Command::Infrastructure
+        | Command::InfrastructurePlan
+        | Command::InfrastructureVerify
+        | Command::InfrastructureDestroy
+        | Command::Complete
+        | Command::Bastion { .. } => return Err(not_built(&name)),
+        Command::List => unreachable!("handled above"),
+    };
+    let prompter: Arc<dyn Prompter> = if settings.interactive {
+        Arc::new(TerminalPrompter::new())
+    } else {
+        Arc::new(NonInteractive)
+    };
+    let cx = Arc::new(Context::new(settings, ui));
+    engine::run(
+        cx,
+        prompter,
+        Request {
+            command: name,
+            steps,
+            mode,
+        },
+    )
+    .await
+}

@@ -1,0 +1,81 @@
+//! `helm-values/releases.yaml`: the Helm repositories (and, with the cluster-stack work, the
+//! releases with pinned chart versions) deployctl manages.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+pub const FILE: &str = "helm-values/releases.yaml";
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Repo {
+    /// The alias (`helm repo add <name> <url>`).
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+    /// `alias/chart` or an `oci://` reference.
+    pub chart: String,
+    pub version: String,
+    pub timeout: String,
+    /// Relative to helm-values/.
+    pub values: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Releases {
+    pub repos: Vec<Repo>,
+    #[serde(default)]
+    pub releases: Vec<Release>,
+}
+
+impl Releases {
+    pub fn parse(text: &str) -> Result<Releases, serde_saphyr::Error> {
+        serde_saphyr::from_str(text)
+    }
+
+    pub fn load(project_dir: &Path) -> Result<Releases> {
+        let path = project_dir.join(FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        Releases::parse(&text).map_err(|e| {
+            let line = e.location().map(|l| l.line()).unwrap_or(1);
+            anyhow::anyhow!("{}:{line}: {e}", path.display())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checked_in_file_lists_the_six_repos() {
+        let r = Releases::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let names: Vec<_> = r.repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "external-secrets",
+                "gatekeeper",
+                "prometheus-community",
+                "jaegertracing",
+                "dandydev",
+                "open-webui"
+            ]
+        );
+        assert!(r.repos.iter().all(|r| r.url.starts_with("https://")));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(Releases::parse("repos: []\nrepoz: []\n").is_err());
+    }
+}

@@ -1,0 +1,43 @@
+//! One file per step: `assess` (read-only), `apply`, `view`. Steps never prompt and never
+//! print: they return states, summaries and details; the engine asks and reports.
+
+mod helm_repos;
+mod namespaces;
+mod validate;
+
+use crate::context::Context;
+use crate::decide::{Action, State};
+use crate::graph::StepId;
+use anyhow::Result;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+#[async_trait]
+pub trait Step: Send + Sync {
+    fn id(&self) -> StepId;
+    /// What the prompt calls the resource, e.g. "helm release 'redis' (namespace litellm)".
+    fn resource(&self, cx: &Context) -> String;
+    /// What Proceed does to an existing resource.
+    fn proceed_does(&self, state: &State) -> &'static str {
+        match state {
+            State::Unhealthy(_) => "repair it",
+            _ => "apply it again anyway",
+        }
+    }
+    /// Read-only: what exists and whether it is healthy.
+    async fn assess(&self, cx: &Context) -> Result<State>;
+    /// Make it so; returns a one-line summary of what changed.
+    async fn apply(&self, cx: &Context, action: Action) -> Result<String>;
+    /// Details for the prompt's View (never a secret value).
+    async fn view(&self, cx: &Context) -> Result<String>;
+}
+
+/// The step that implements `id`, or `None` while it is not built yet.
+pub fn build(id: StepId) -> Option<Arc<dyn Step>> {
+    Some(match id {
+        StepId::Validate => Arc::new(validate::Validate),
+        StepId::HelmRepos => Arc::new(helm_repos::HelmRepos),
+        StepId::Namespaces => Arc::new(namespaces::Namespaces),
+        _ => return None,
+    })
+}

@@ -1,0 +1,226 @@
+//! Child processes (helm; terraform and the SSM plugin later) as values: program, args, env,
+//! with errors that carry the command line, exit code and the tail of stderr.
+
+pub mod helm;
+
+use anyhow::Result;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Process {
+    program: String,
+    args: Vec<OsString>,
+    env: Vec<(String, OsString)>,
+    cwd: Option<PathBuf>,
+    timeout: Option<Duration>,
+}
+
+/// The captured result of a finished process.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("`{program}` not found on PATH")]
+    NotFound { program: String },
+    #[error("failed to start `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` timed out after {}s", .after.as_secs())]
+    Timeout { command: String, after: Duration },
+    #[error("`{command}` exited with {}{}", code_text(.code), tail_text(.stderr_tail))]
+    Failed {
+        command: String,
+        code: Option<i32>,
+        stderr_tail: String,
+    },
+}
+
+fn code_text(code: &Option<i32>) -> String {
+    match code {
+        Some(c) => format!("code {c}"),
+        None => "a signal".into(),
+    }
+}
+
+fn tail_text(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(":\n{tail}")
+    }
+}
+
+/// The last `n` non-empty lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Process {
+    pub fn new(program: impl Into<String>) -> Self {
+        Process {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            timeout: None,
+        }
+    }
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.timeout = Some(after);
+        self
+    }
+
+    /// Run to completion and capture output; a non-zero exit is NOT an error here.
+    pub async fn output(&self) -> Result<Output, ProcessError> {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        let child = cmd.spawn().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ProcessError::NotFound {
+                    program: self.program.clone(),
+                }
+            } else {
+                ProcessError::Spawn {
+                    command: self.to_string(),
+                    source,
+                }
+            }
+        })?;
+        let wait = child.wait_with_output();
+        let out = match self.timeout {
+            Some(after) => {
+                tokio::time::timeout(after, wait)
+                    .await
+                    .map_err(|_| ProcessError::Timeout {
+                        command: self.to_string(),
+                        after,
+                    })?
+            }
+            None => wait.await,
+        }
+        .map_err(|source| ProcessError::Spawn {
+            command: self.to_string(),
+            source,
+        })?;
+        Ok(Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Run and require exit 0; the error carries the tail of stderr.
+    pub async fn run(&self) -> Result<Output, ProcessError> {
+        let out = self.output().await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(self.failed(&out))
+        }
+    }
+
+    pub fn failed(&self, out: &Output) -> ProcessError {
+        let source = if out.stderr.trim().is_empty() {
+            &out.stdout
+        } else {
+            &out.stderr
+        };
+        ProcessError::Failed {
+            command: self.to_string(),
+            code: out.code,
+            stderr_tail: tail(source, 12),
+        }
+    }
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.program)?;
+        for arg in &self.args {
+            let a = arg.to_string_lossy();
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                write!(f, " '{a}'")?;
+            } else {
+                write!(f, " {a}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_spaces() {
+        let p = Process::new("helm").args(["repo", "add", "a b"]);
+        assert_eq!(p.to_string(), "helm repo add 'a b'");
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail("a\n\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("", 3), "");
+    }
+
+    #[tokio::test]
+    async fn failures_carry_the_command_and_stderr() {
+        let p = Process::new("sh").args(["-c", "echo boom >&2; exit 3"]);
+        let err = p.run().await.unwrap_err().to_string();
+        assert!(
+            err.contains("exited with code 3") && err.contains("boom"),
+            "{err}"
+        );
+        let missing = Process::new("definitely-not-a-program-xyz").run().await;
+        assert!(matches!(missing, Err(ProcessError::NotFound { .. })));
+    }
+}

@@ -1,0 +1,238 @@
+//! All user-facing output goes through `Ui`: status lines, warnings, per-step progress
+//! (spinners on a terminal, timestamped lines otherwise), the summary table, and JSON events
+//! with `--output json` (then human text moves to stderr).
+
+use crate::cli::OutputFormat;
+use crate::config::Settings;
+use console::style;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct Ui {
+    json: bool,
+    fancy: bool,
+    verbosity: i8,
+    multi: Option<MultiProgress>,
+    lock: Mutex<()>,
+}
+
+/// A step's line while it runs.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub fn timestamp() -> String {
+    jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else if d.as_millis() >= 1000 {
+        format!("{s}s")
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+impl Ui {
+    pub fn new(settings: &Settings) -> Self {
+        let json = settings.output == OutputFormat::Json;
+        let fancy = settings.fancy_output && !json;
+        let multi = fancy.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+        Ui {
+            json,
+            fancy,
+            verbosity: settings.verbosity,
+            multi,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// A plain printer (tests, `list`).
+    pub fn plain(json: bool) -> Self {
+        Ui {
+            json,
+            fancy: false,
+            verbosity: 0,
+            multi: None,
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    pub fn verbosity(&self) -> i8 {
+        self.verbosity
+    }
+
+    /// Human text: stdout in text mode, stderr in JSON mode; above spinners when they run.
+    pub fn println(&self, text: &str) {
+        let _guard = self.lock.lock();
+        if let Some(multi) = &self.multi {
+            let _ = multi.println(text);
+            return;
+        }
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    /// A normal-verbosity line.
+    pub fn info(&self, text: &str) {
+        if self.verbosity >= 0 {
+            self.println(text);
+        }
+    }
+
+    /// Shown with -v.
+    pub fn detail(&self, text: &str) {
+        if self.verbosity >= 1 {
+            self.println(text);
+        }
+    }
+
+    /// Warnings always go to stderr.
+    pub fn warn(&self, text: &str) {
+        let _guard = self.lock.lock();
+        let line = format!("{} {text}", style("warning:").yellow().bold());
+        match &self.multi {
+            Some(m) => m.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// One JSON object per line on stdout (JSON mode only).
+    pub fn event(&self, value: Value) {
+        if self.json {
+            let _guard = self.lock.lock();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{value}");
+        }
+    }
+
+    /// Run `f` with the spinners hidden (prompts).
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.multi {
+            Some(m) => m.suspend(f),
+            None => f(),
+        }
+    }
+
+    pub fn step_started(&self, step: &str, what: &str) -> Progress {
+        self.event(json!({"event": "step_started", "step": step, "action": what}));
+        if let Some(multi) = &self.multi {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner:.cyan} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(format!("{step}: {what}"));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Progress { bar: Some(bar) }
+        } else {
+            if self.verbosity >= 0 {
+                self.println(&format!("[{}] {step}: {what}", timestamp()));
+            }
+            Progress { bar: None }
+        }
+    }
+
+    pub fn step_finished(&self, step: &str, ok: bool, text: &str, took: Duration) {
+        self.event(json!({
+            "event": "step_finished", "step": step, "ok": ok, "message": text,
+            "duration_ms": took.as_millis() as u64,
+        }));
+        let line = if self.fancy {
+            let mark = if ok {
+                style("✓").green().to_string()
+            } else {
+                style("✗").red().to_string()
+            };
+            format!("{mark} {step}: {text} in {}", human_duration(took))
+        } else {
+            format!(
+                "[{}] {step}: {text} in {}",
+                timestamp(),
+                human_duration(took)
+            )
+        };
+        if ok {
+            self.info(&line);
+        } else {
+            self.println(&line);
+        }
+    }
+}
+
+/// A left-aligned text table.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(cols) {
+            width[i] = width[i].max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<&str>| {
+        let mut line = String::from("  ");
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(width[i] - cell.chars().count() + 2));
+            }
+        }
+        line.trim_end().to_string()
+    };
+    let mut out = vec![render(header.to_vec())];
+    for row in rows {
+        out.push(render(row.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["step", "result"],
+            &[
+                vec!["namespaces".into(), "created".into()],
+                vec!["validate".into(), "done".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "  step        result\n  namespaces  created\n  validate    done"
+        );
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(250)), "0.2s");
+        assert_eq!(human_duration(Duration::from_secs(41)), "41s");
+        assert_eq!(human_duration(Duration::from_secs(125)), "2m05s");
+    }
+}
