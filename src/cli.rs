@@ -100,6 +100,12 @@ pub enum Command {
         #[arg(value_name = "STEP")]
         steps: Vec<String>,
     },
+    /// Run the named steps together, in graph order, in one run
+    Run {
+        /// Steps to run (see `deployctl list`)
+        #[arg(value_name = "STEP", required = true)]
+        steps: Vec<String>,
+    },
     /// Create IAM roles for service accounts
     Irsa,
     /// Create secrets in AWS Secrets Manager
@@ -169,6 +175,7 @@ impl Command {
             Command::List => "list",
             Command::Validate => "validate",
             Command::Plan { .. } => "plan",
+            Command::Run { .. } => "run",
             Command::Irsa => "irsa",
             Command::Secrets => "secrets",
             Command::HelmRepos => "helm-repos",

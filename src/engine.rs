@@ -482,7 +482,18 @@ fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: bool) -> i32 {
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let first_line = r.outcome.text().lines().next().unwrap_or_default();
+            let first_line: String = r
+                .outcome
+                .text()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let first_line = if first_line.chars().count() > 90 {
+                format!("{}…", first_line.chars().take(89).collect::<String>())
+            } else {
+                first_line
+            };
             vec![
                 r.step.name().to_string(),
                 r.decision.clone(),

@@ -78,6 +78,21 @@ fn single(id: StepId) -> Vec<StepId> {
     v
 }
 
+fn step_ids(names: &[String]) -> anyhow::Result<Vec<StepId>> {
+    names
+        .iter()
+        .map(|s| {
+            StepId::from_name(s).ok_or_else(|| {
+                UserError::usage(
+                    format!("unknown step `{s}`"),
+                    "see `deployctl list` for the step names",
+                )
+                .into()
+            })
+        })
+        .collect()
+}
+
 fn not_built(command: &str) -> anyhow::Error {
     UserError::usage(
         format!("`{command}` is not built yet"),
@@ -96,7 +111,10 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<i32> {
         }
         return Ok(exit::OK);
     }
-    let name = command.name().to_string();
+    let name = match &command {
+        Command::Run { steps } => format!("run {}", steps.join(" ")),
+        other => other.name().to_string(),
+    };
     let (steps, mode) = match command {
         Command::Plan { steps } => {
             let ids = if steps.is_empty() {
@@ -105,23 +123,11 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<i32> {
                     .filter(|s| steps::build(*s).is_some())
                     .collect()
             } else {
-                let mut ids = Vec::new();
-                for s in &steps {
-                    match StepId::from_name(s) {
-                        Some(id) => ids.push(id),
-                        None => {
-                            return Err(UserError::usage(
-                                format!("unknown step `{s}`"),
-                                "see `deployctl list` for the step names",
-                            )
-                            .into());
-                        }
-                    }
-                }
-                ids
+                step_ids(&steps)?
             };
             (ids, Mode::Plan)
         }
+        Command::Run { steps } => (step_ids(&steps)?, Mode::Run),
         Command::All => (graph::all_steps(), Mode::Run),
         Command::Validate => (vec![StepId::Validate], Mode::Run),
         Command::Irsa => (single(StepId::Irsa), Mode::Run),

@@ -1,6 +1,7 @@
 //! Server-side apply of manifest documents with the field manager `deployctl`, resolving
 //! each kind through discovery (built-in kinds and CRDs alike).
 
+use super::errors::{describe, retry};
 use crate::manifest::Document;
 use anyhow::{Context as _, Result, anyhow};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -42,11 +43,12 @@ impl Resolver {
         if !self.cache.contains_key(&key) {
             let found = kube::discovery::pinned_kind(client, &gvk)
                 .await
-                .with_context(|| {
-                    format!(
-                        "the cluster does not serve {} {} (is its CRD installed?)",
+                .map_err(|e| {
+                    anyhow!(
+                        "the cluster does not serve {} {} (is its CRD installed?): {}",
                         doc.api_version(),
-                        doc.kind()
+                        doc.kind(),
+                        describe(&e)
                     )
                 })?;
             self.cache.insert(key.clone(), found);
@@ -81,9 +83,11 @@ pub async fn apply_documents(client: &kube::Client, docs: &[Document]) -> Result
             .with_context(|| format!("cannot apply {what}"))?;
         let obj: DynamicObject = serde_json::from_value(doc.value.clone())
             .with_context(|| format!("{what} is not a Kubernetes object"))?;
-        api.patch(doc.name(), &params, &Patch::Apply(&obj))
-            .await
-            .with_context(|| format!("server-side apply of {what} failed"))?;
+        let patch = Patch::Apply(&obj);
+        retry(&format!("server-side apply of {what}"), || {
+            api.patch(doc.name(), &params, &patch)
+        })
+        .await?;
         applied.push(format!("{}/{}", doc.kind(), doc.name()));
     }
     Ok(applied)

@@ -2,6 +2,7 @@
 //! than EKS_CLUSTER_NAME), reachability, and server-side apply of manifest files.
 
 pub mod apply;
+pub mod errors;
 
 use crate::config::Settings;
 use crate::error::UserError;

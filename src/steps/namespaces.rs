@@ -5,8 +5,9 @@ use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
 use crate::kube::apply::apply_documents;
+use crate::kube::errors::retry;
 use crate::manifest::{self, Document};
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -54,9 +55,10 @@ impl Step for Namespaces {
         let found = futures::future::try_join_all(docs.iter().map(|d| {
             let api = api.clone();
             async move {
-                api.get_opt(d.name())
-                    .await
-                    .with_context(|| format!("cannot read namespace `{}`", d.name()))
+                retry(&format!("reading namespace `{}`", d.name()), || {
+                    api.get_opt(d.name())
+                })
+                .await
             }
         }))
         .await?;
@@ -111,7 +113,7 @@ impl Step for Namespaces {
         let api: Api<Namespace> = Api::all(cx.kube()?);
         let mut lines = Vec::new();
         for doc in &docs {
-            match api.get_opt(doc.name()).await? {
+            match retry("reading namespaces", || api.get_opt(doc.name())).await? {
                 None => lines.push(format!("  {:<20} missing", doc.name())),
                 Some(ns) => {
                     let phase = ns

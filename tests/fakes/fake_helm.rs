@@ -1,1 +1,499 @@
-fn main() {}
+//! A stand-in for the helm CLI, for tests (built with `--features test-fakes`).
+//!
+//! It appends every call (argv, the values files it was given, its environment) to
+//! `$FAKE_HELM_LOG` as one JSON line, keeps repositories and releases in `$FAKE_HELM_STATE`,
+//! answers `repo list`, `status` and `list` with helm 3's JSON shapes, and on
+//! `upgrade --install` creates the release's workloads in the cluster `KUBECONFIG` points at
+//! (the tests' fake API server), waiting for them with `--wait`. A release named in the
+//! state's `fail` list fails its upgrade the way helm does.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn state_path() -> PathBuf {
+    std::env::var_os("FAKE_HELM_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("fake-helm-state.json"))
+}
+
+fn load_state() -> Value {
+    std::fs::read_to_string(state_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| json!({"repos": [], "releases": {}, "fail": []}))
+}
+
+fn save_state(state: &Value) {
+    let text = serde_json::to_string_pretty(state).unwrap_or_default();
+    if let Err(e) = std::fs::write(state_path(), text) {
+        eprintln!("fake-helm: cannot write state: {e}");
+    }
+}
+
+fn log_call(args: &[String]) {
+    let Some(log) = std::env::var_os("FAKE_HELM_LOG") else {
+        return;
+    };
+    let mut values = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if (args[i] == "-f" || args[i] == "--values") && i + 1 < args.len() {
+            let path = &args[i + 1];
+            values.push(json!({
+                "path": path,
+                "content": std::fs::read_to_string(path).ok(),
+            }));
+            i += 1;
+        }
+        i += 1;
+    }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let line = json!({"argv": args, "values": values, "env": env});
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+fn flag(args: &[String], names: &[&str]) -> Option<String> {
+    args.iter()
+        .position(|a| names.contains(&a.as_str()))
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter().find_map(|a| {
+                names
+                    .iter()
+                    .find_map(|n| a.strip_prefix(&format!("{n}=")).map(str::to_string))
+            })
+        })
+}
+
+fn has(args: &[String], name: &str) -> bool {
+    args.iter().any(|a| a == name)
+}
+
+/// Positional arguments (flags and their values removed).
+fn positionals(args: &[String]) -> Vec<String> {
+    const WITH_VALUE: &[&str] = &[
+        "-n",
+        "--namespace",
+        "-o",
+        "--output",
+        "--version",
+        "-f",
+        "--values",
+        "--timeout",
+        "--kube-context",
+        "--kubeconfig",
+        "--set",
+        "--post-renderer",
+    ];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if WITH_VALUE.contains(&a.as_str()) {
+            i += 2;
+            continue;
+        }
+        if !a.starts_with('-') {
+            out.push(a.clone());
+        }
+        i += 1;
+    }
+    out
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    log_call(&args);
+    let pos = positionals(&args);
+    let words: Vec<&str> = pos.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["version", ..] => {
+            println!("v3.16.2+gfake");
+            ExitCode::SUCCESS
+        }
+        ["repo", "list", ..] => repo_list(),
+        ["repo", "add", name, url, ..] => repo_add(name, url, has(&args, "--force-update")),
+        ["repo", "update", names @ ..] => repo_update(names),
+        ["status", name, ..] => status(
+            name,
+            &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
+        ),
+        ["list", ..] => list(&args),
+        ["upgrade", name, chart, ..] => upgrade(&args, name, chart),
+        ["uninstall", name, ..] => uninstall(
+            name,
+            &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
+        ),
+        _ => {
+            eprintln!("Error: unknown command {:?} for \"helm\" (fake-helm)", args);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn repo_list() -> ExitCode {
+    let state = load_state();
+    let repos = state["repos"].as_array().cloned().unwrap_or_default();
+    if repos.is_empty() {
+        eprintln!("Error: no repositories to show");
+        return ExitCode::from(1);
+    }
+    println!("{}", Value::Array(repos));
+    ExitCode::SUCCESS
+}
+
+fn repo_add(name: &str, url: &str, force: bool) -> ExitCode {
+    let mut state = load_state();
+    let repos = state["repos"].as_array_mut().expect("repos array");
+    if let Some(existing) = repos.iter_mut().find(|r| r["name"] == name) {
+        if existing["url"] == url {
+            println!("\"{name}\" already exists with the same configuration, skipping");
+            return ExitCode::SUCCESS;
+        }
+        if !force {
+            eprintln!(
+                "Error: repository name ({name}) already exists, please specify a different name"
+            );
+            return ExitCode::from(1);
+        }
+        existing["url"] = json!(url);
+    } else {
+        repos.push(json!({"name": name, "url": url}));
+    }
+    save_state(&state);
+    println!("\"{name}\" has been added to your repositories");
+    ExitCode::SUCCESS
+}
+
+fn repo_update(names: &[&str]) -> ExitCode {
+    let state = load_state();
+    let repos = state["repos"].as_array().cloned().unwrap_or_default();
+    for n in names {
+        if !repos.iter().any(|r| r["name"] == *n) {
+            eprintln!("Error: no repositories found matching '{n}'.  Nothing will be updated");
+            return ExitCode::from(1);
+        }
+    }
+    println!("Hang tight while we grab the latest from your chart repositories...");
+    println!("Update Complete. ⎈Happy Helming!⎈");
+    ExitCode::SUCCESS
+}
+
+fn release_key(name: &str, ns: &str) -> String {
+    format!("{ns}/{name}")
+}
+
+fn status(name: &str, ns: &str) -> ExitCode {
+    let state = load_state();
+    let Some(rel) = state["releases"].get(release_key(name, ns)) else {
+        eprintln!("Error: release: not found");
+        return ExitCode::from(1);
+    };
+    let out = json!({
+        "name": name,
+        "namespace": ns,
+        "version": rel["revision"],
+        "info": {
+            "first_deployed": rel["first_deployed"], "last_deployed": rel["last_deployed"],
+            "deleted": "", "description": rel["description"], "status": rel["status"],
+        },
+        "chart": {"metadata": {"name": rel["chart_name"], "version": rel["chart_version"], "appVersion": rel["app_version"]}},
+        "config": {},
+    });
+    println!("{out}");
+    ExitCode::SUCCESS
+}
+
+fn list(args: &[String]) -> ExitCode {
+    let state = load_state();
+    let all = has(args, "-A") || has(args, "--all-namespaces");
+    let ns = flag(args, &["-n", "--namespace"]).unwrap_or("default".into());
+    let items: Vec<Value> = state["releases"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter(|r| all || r["namespace"] == ns.as_str())
+                .map(|r| {
+                    json!({
+                        "name": r["name"], "namespace": r["namespace"],
+                        "revision": r["revision"].as_i64().unwrap_or(1).to_string(),
+                        "updated": r["last_deployed"], "status": r["status"],
+                        "chart": format!("{}-{}", r["chart_name"].as_str().unwrap_or(""), r["chart_version"].as_str().unwrap_or("")),
+                        "app_version": r["app_version"],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("{}", Value::Array(items));
+    ExitCode::SUCCESS
+}
+
+fn uninstall(name: &str, ns: &str) -> ExitCode {
+    let mut state = load_state();
+    let removed = state["releases"]
+        .as_object_mut()
+        .and_then(|m| m.remove(&release_key(name, ns)));
+    if removed.is_none() {
+        eprintln!("Error: uninstall: Release not loaded: {name}: release: not found");
+        return ExitCode::from(1);
+    }
+    save_state(&state);
+    println!("release \"{name}\" uninstalled");
+    ExitCode::SUCCESS
+}
+
+/// What a chart creates, by release name: (kind, name, pod labels, replicas).
+fn workloads(release: &str) -> Vec<(&'static str, String, Value, i64)> {
+    let l = |k: &str, v: &str| json!({ k: v });
+    match release {
+        "external-secrets" => vec![
+            (
+                "Deployment",
+                "external-secrets".into(),
+                l("app.kubernetes.io/name", "external-secrets"),
+                1,
+            ),
+            (
+                "Deployment",
+                "external-secrets-webhook".into(),
+                l("app.kubernetes.io/name", "external-secrets-webhook"),
+                1,
+            ),
+            (
+                "Deployment",
+                "external-secrets-cert-controller".into(),
+                l("app.kubernetes.io/name", "external-secrets-cert-controller"),
+                1,
+            ),
+        ],
+        "gatekeeper" => vec![
+            (
+                "Deployment",
+                "gatekeeper-controller-manager".into(),
+                l("control-plane", "controller-manager"),
+                3,
+            ),
+            (
+                "Deployment",
+                "gatekeeper-audit".into(),
+                l("control-plane", "audit-controller"),
+                1,
+            ),
+        ],
+        "kube-prometheus" => vec![
+            (
+                "Deployment",
+                "kube-prometheus-grafana".into(),
+                l("app.kubernetes.io/name", "grafana"),
+                1,
+            ),
+            (
+                "StatefulSet",
+                "prometheus-kube-prometheus-kube-prome-prometheus".into(),
+                l("app.kubernetes.io/name", "prometheus"),
+                1,
+            ),
+            (
+                "StatefulSet",
+                "alertmanager-kube-prometheus-kube-prome-alertmanager".into(),
+                l("app.kubernetes.io/name", "alertmanager"),
+                1,
+            ),
+        ],
+        "jaeger" => vec![(
+            "Deployment",
+            "jaeger".into(),
+            l("app.kubernetes.io/name", "jaeger"),
+            1,
+        )],
+        "redis" => vec![(
+            "StatefulSet",
+            "redis-redis-ha-server".into(),
+            l("app", "redis-ha"),
+            3,
+        )],
+        "litellm" => vec![(
+            "Deployment",
+            "litellm".into(),
+            l("app.kubernetes.io/name", "litellm"),
+            2,
+        )],
+        "open-webui" => vec![(
+            "StatefulSet",
+            "open-webui".into(),
+            l("app.kubernetes.io/name", "open-webui"),
+            1,
+        )],
+        other => vec![(
+            "Deployment",
+            other.to_string(),
+            l("app.kubernetes.io/instance", other),
+            1,
+        )],
+    }
+}
+
+fn parse_timeout(t: &str) -> Duration {
+    let t = t.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().unwrap_or(300);
+    match unit {
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => Duration::from_secs(n),
+    }
+}
+
+fn upgrade(args: &[String], name: &str, chart: &str) -> ExitCode {
+    let ns = flag(args, &["-n", "--namespace"]).unwrap_or("default".into());
+    let version = flag(args, &["--version"]).unwrap_or_default();
+    let mut state = load_state();
+    let key = release_key(name, &ns);
+    let existing = state["releases"].get(&key).cloned();
+    if existing.is_none() && !has(args, "--install") {
+        eprintln!("Error: UPGRADE FAILED: \"{name}\" has no deployed releases");
+        return ExitCode::from(1);
+    }
+    let revision = existing
+        .as_ref()
+        .and_then(|r| r["revision"].as_i64())
+        .unwrap_or(0)
+        + 1;
+    let first = existing
+        .as_ref()
+        .map(|r| r["first_deployed"].clone())
+        .unwrap_or(json!(now()));
+    let chart_name = chart.rsplit('/').next().unwrap_or(chart).to_string();
+    let failing = state["fail"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|n| n == name));
+    let mut record = json!({
+        "name": name, "namespace": ns, "revision": revision, "first_deployed": first,
+        "last_deployed": now(), "chart": chart, "chart_name": chart_name, "chart_version": version,
+        "app_version": "1.0.0", "status": "pending-upgrade", "description": "",
+    });
+    if failing {
+        record["status"] = json!("failed");
+        record["description"] = json!("Upgrade \"{name}\" failed: injected failure");
+        state["releases"][&key] = record;
+        save_state(&state);
+        eprintln!(
+            "Error: UPGRADE FAILED: release {name} failed, and has been rolled back due to atomic being set: injected failure"
+        );
+        return ExitCode::from(1);
+    }
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(create_workloads(
+                name,
+                &ns,
+                has(args, "--wait"),
+                parse_timeout(&flag(args, &["--timeout"]).unwrap_or("5m".into())),
+            ))
+        });
+    match result {
+        Ok(()) => {
+            record["status"] = json!("deployed");
+            record["description"] = json!(if revision == 1 {
+                "Install complete"
+            } else {
+                "Upgrade complete"
+            });
+            state["releases"][&key] = record;
+            save_state(&state);
+            println!(
+                "Release \"{name}\" has been upgraded. Happy Helming!\nNAME: {name}\nNAMESPACE: {ns}\nSTATUS: deployed\nREVISION: {revision}"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            record["status"] = json!("failed");
+            record["description"] = json!(e.clone());
+            state["releases"][&key] = record;
+            save_state(&state);
+            eprintln!("Error: UPGRADE FAILED: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn create_workloads(
+    release: &str,
+    ns: &str,
+    wait: bool,
+    timeout: Duration,
+) -> Result<(), String> {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::discovery::ApiResource;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("kubernetes cluster unreachable: {e}"))?;
+    let params = PatchParams::apply("helm").force();
+    let list = workloads(release);
+    for (kind, name, labels, replicas) in &list {
+        let ar = ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("apps", "v1", kind));
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        let mut all_labels = labels.clone();
+        all_labels["app.kubernetes.io/instance"] = json!(release);
+        let obj = json!({
+            "apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": release}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": all_labels}, "spec": {"containers": [{"name": "main", "image": format!("registry.example/{release}:1.0.0")}]}}
+            }
+        });
+        api.patch(name, &params, &Patch::Apply(&obj))
+            .await
+            .map_err(|e| format!("cannot create {kind} {name}: {e}"))?;
+    }
+    if !wait {
+        return Ok(());
+    }
+    let start = Instant::now();
+    loop {
+        let mut pending = Vec::new();
+        for (kind, name, _, replicas) in &list {
+            let ar = ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("apps", "v1", kind));
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+            let obj = api.get(name).await.map_err(|e| e.to_string())?;
+            let ready = obj
+                .data
+                .pointer("/status/readyReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if ready < *replicas {
+                pending.push(format!("{kind}/{name}"));
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            return Err(format!(
+                "context deadline exceeded (waiting for {})",
+                pending.join(", ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

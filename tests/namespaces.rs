@@ -1,0 +1,233 @@
+//! `deployctl namespaces` against the fake Kubernetes API server.
+
+mod support;
+
+use serde_json::json;
+use support::kube_server::FakeKube;
+use support::{NAMESPACES, Sandbox};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_the_five_labelled_namespaces_with_server_side_apply() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    sb.run(&["namespaces"]).await.assert_code(0);
+    for ns in NAMESPACES {
+        let obj = kube
+            .get("v1", "Namespace", None, ns)
+            .unwrap_or_else(|| panic!("namespace {ns} missing"));
+        assert_eq!(
+            obj["metadata"]["labels"]["app.kubernetes.io/part-of"],
+            "litellm-stack"
+        );
+        assert_eq!(obj["metadata"]["labels"]["app.kubernetes.io/name"], *ns);
+        assert_eq!(obj["metadata"]["managedFields"][0]["manager"], "deployctl");
+        assert_eq!(obj["metadata"]["managedFields"][0]["operation"], "Apply");
+    }
+    let applies: Vec<_> = kube
+        .writes()
+        .into_iter()
+        .filter(|r| r.content_type.starts_with("application/apply-patch"))
+        .collect();
+    assert_eq!(applies.len(), 5, "one server-side apply per namespace");
+    assert!(
+        applies
+            .iter()
+            .all(|r| r.query.contains("fieldManager=deployctl"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_non_interactive_rerun_is_an_idempotent_apply() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    sb.run(&["namespaces"]).await.assert_code(0);
+    let rv = kube.resource_version();
+    kube.clear_log();
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("upgrade"), "{}", run.stdout);
+    // It applied again (non-interactive runs re-apply) and nothing changed.
+    assert_eq!(kube.writes().len(), 5);
+    assert_eq!(
+        kube.resource_version(),
+        rv,
+        "an identical apply changes nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_skip_healthy_changes_nothing() {
+    let kube = FakeKube::start().await;
+    let mut sb = Sandbox::new(&kube);
+    sb.run(&["namespaces"]).await.assert_code(0);
+    kube.clear_log();
+    sb.set("AUTO_SKIP_HEALTHY", "true");
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(0);
+    assert!(kube.writes().is_empty(), "writes: {:?}", kube.writes());
+    assert!(run.stdout.contains("skipped"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_set_is_repaired() {
+    let kube = FakeKube::start().await;
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "litellm"}}));
+    let mut sb = Sandbox::new(&kube);
+    sb.set("AUTO_SKIP_HEALTHY", "true");
+    let plan = sb.run(&["plan", "namespaces"]).await;
+    plan.assert_code(0);
+    assert!(plan.stdout.contains("unhealthy"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("missing open-webui"),
+        "{}",
+        plan.stdout
+    );
+    // Unhealthy is repaired even with auto-skip.
+    sb.run(&["namespaces"]).await.assert_code(0);
+    for ns in NAMESPACES {
+        let obj = kube.get("v1", "Namespace", None, ns).unwrap();
+        assert_eq!(
+            obj["metadata"]["labels"]["app.kubernetes.io/part-of"],
+            "litellm-stack"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_context_for_another_cluster_is_refused_before_any_change() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    sb.write_kubeconfig(&kube.kubeconfig(
+        "staging-admin",
+        "arn:aws:eks:us-east-1:111122223333:cluster/staging",
+    ));
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("`staging-admin`"), "{}", run.stderr);
+    assert!(run.stderr.contains("cluster/staging"), "{}", run.stderr);
+    assert!(run.stderr.contains("--context"), "{}", run.stderr);
+    assert!(kube.requests().is_empty(), "the cluster was contacted");
+    assert!(kube.list("v1", "Namespace").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_context_flag_selects_another_context() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    // Two contexts; the current one points elsewhere.
+    let url = kube.url();
+    sb.write_kubeconfig(&format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\nclusters:\n- name: other-cluster\n  cluster:\n    server: http://127.0.0.1:1\n- name: {arn}\n  cluster:\n    server: {url}\ncontexts:\n- name: other\n  context:\n    cluster: other-cluster\n    user: u\n- name: mine\n  context:\n    cluster: {arn}\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n",
+        arn = support::CLUSTER_ARN
+    ));
+    sb.run(&["namespaces"]).await.assert_code(2);
+    sb.run(&["namespaces", "--context", "mine"])
+        .await
+        .assert_code(0);
+    assert_eq!(kube.list("v1", "Namespace").len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_cluster_names_kubeconfig_and_context() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    sb.write_kubeconfig(&format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: dead\nclusters:\n- name: {arn}\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: dead\n  context:\n    cluster: {arn}\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n",
+        arn = support::CLUSTER_ARN
+    ));
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("cannot reach the Kubernetes API"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("`dead`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&sb.kubeconfig.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_kubeconfig_says_how_to_create_one() {
+    let sb = Sandbox::bare();
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("aws eks update-kubeconfig --name test-cluster"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_failure_fails_the_step_and_names_it() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    kube.fail_next("/api/v1/namespaces/monitoring", 100, 500);
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
+    assert!(run.all().contains("namespaces"), "{}", run.all());
+    assert!(
+        run.stdout.contains("next:") && run.stdout.contains("deployctl namespaces"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_api_errors_are_retried() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    kube.fail_next("/api/v1/namespaces/monitoring", 2, 429);
+    sb.run(&["namespaces"]).await.assert_code(0);
+    assert_eq!(kube.list("v1", "Namespace").len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_only_reads() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    let run = sb
+        .run(&["plan", "namespaces", "helm-repos", "validate"])
+        .await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("namespaces") && run.stdout.contains("create"),
+        "{}",
+        run.stdout
+    );
+    assert!(!kube.requests().is_empty());
+    assert!(kube.writes().is_empty(), "plan wrote: {:?}", kube.writes());
+    // helm was only asked to read.
+    for call in sb.helm_calls() {
+        assert!(
+            call[..2] == ["repo", "list"] || call[0] == "version",
+            "plan ran `helm {}`",
+            call.join(" ")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_is_one_event_per_line() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    let run = sb.run(&["namespaces", "--output", "json"]).await;
+    run.assert_code(0);
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["steps"][0]["step"], "namespaces");
+    assert_eq!(summary["steps"][0]["result"], "ok");
+}

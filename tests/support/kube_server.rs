@@ -1,0 +1,1337 @@
+//! An in-process Kubernetes API server over HTTP on 127.0.0.1, for tests.
+//!
+//! A generic object store with discovery for built-in kinds and for CRDs applied to it;
+//! get, list (label and field selectors), watch, create, update, server-side apply, merge
+//! patch and delete; Kubernetes `Status` bodies for errors; controllers a test switches on
+//! that make workloads ready after a delay; fault injection; and a log of every request.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+#[derive(Debug, Clone)]
+pub struct ResourceType {
+    pub group: String,
+    pub version: String,
+    pub plural: String,
+    pub singular: String,
+    pub kind: String,
+    pub namespaced: bool,
+}
+
+impl ResourceType {
+    fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// (group, plural, namespace or "", name)
+type Key = (String, String, String, String);
+
+#[derive(Debug, Clone)]
+struct Event {
+    rv: u64,
+    kind: &'static str,
+    group: String,
+    plural: String,
+    namespace: String,
+    object: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+}
+
+impl RequestRecord {
+    pub fn is_read(&self) -> bool {
+        self.method == "GET"
+    }
+}
+
+#[derive(Debug, Clone)]
+enum FaultKind {
+    Status(u16),
+    Delay(Duration),
+}
+
+#[derive(Debug, Clone)]
+struct Fault {
+    path_contains: String,
+    remaining: usize,
+    kind: FaultKind,
+}
+
+struct Store {
+    rv: u64,
+    uid: u64,
+    types: Vec<ResourceType>,
+    objects: BTreeMap<Key, Value>,
+    history: Vec<Event>,
+    changed_at: HashMap<Key, Instant>,
+}
+
+struct Shared {
+    store: Mutex<Store>,
+    events: broadcast::Sender<Event>,
+    faults: Mutex<Vec<Fault>>,
+    log: Mutex<Vec<RequestRecord>>,
+}
+
+pub struct FakeKube {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn builtin_types() -> Vec<ResourceType> {
+    let t = |group: &str, version: &str, plural: &str, kind: &str, namespaced: bool| ResourceType {
+        group: group.into(),
+        version: version.into(),
+        plural: plural.into(),
+        singular: kind.to_lowercase(),
+        kind: kind.into(),
+        namespaced,
+    };
+    vec![
+        t("", "v1", "namespaces", "Namespace", false),
+        t("", "v1", "pods", "Pod", true),
+        t("", "v1", "services", "Service", true),
+        t("", "v1", "secrets", "Secret", true),
+        t("", "v1", "configmaps", "ConfigMap", true),
+        t("", "v1", "serviceaccounts", "ServiceAccount", true),
+        t("", "v1", "events", "Event", true),
+        t(
+            "",
+            "v1",
+            "persistentvolumeclaims",
+            "PersistentVolumeClaim",
+            true,
+        ),
+        t("apps", "v1", "deployments", "Deployment", true),
+        t("apps", "v1", "statefulsets", "StatefulSet", true),
+        t("apps", "v1", "daemonsets", "DaemonSet", true),
+        t("apps", "v1", "replicasets", "ReplicaSet", true),
+        t("batch", "v1", "jobs", "Job", true),
+        t(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            false,
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+        ),
+        t("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+        ),
+        t(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+        ),
+    ]
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A Kubernetes `Status` error body.
+fn status_error(code: u16, reason: &str, message: String) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code,
+    });
+    (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok_json(code: StatusCode, v: &Value) -> Response {
+    (code, [("content-type", "application/json")], v.to_string()).into_response()
+}
+
+/// JSON merge patch (RFC 7386), also our approximation of server-side apply.
+pub fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+fn labels_match(obj: &Value, selector: &str) -> bool {
+    let labels = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    selector.split(',').filter(|s| !s.is_empty()).all(|req| {
+        if let Some((k, v)) = req.split_once("!=") {
+            labels.get(k.trim()).and_then(Value::as_str) != Some(v.trim())
+        } else if let Some((k, v)) = req.split_once("==").or_else(|| req.split_once('=')) {
+            labels.get(k.trim()).and_then(Value::as_str) == Some(v.trim())
+        } else if let Some(k) = req.strip_prefix('!') {
+            !labels.contains_key(k.trim())
+        } else {
+            labels.contains_key(req.trim())
+        }
+    })
+}
+
+fn fields_match(obj: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|req| {
+        let (k, v, neg) = if let Some((k, v)) = req.split_once("!=") {
+            (k, v, true)
+        } else if let Some((k, v)) = req.split_once("==").or_else(|| req.split_once('=')) {
+            (k, v, false)
+        } else {
+            return true;
+        };
+        let pointer = format!("/{}", k.trim().replace('.', "/"));
+        let have = obj.pointer(&pointer).and_then(Value::as_str).unwrap_or("");
+        (have == v.trim()) != neg
+    })
+}
+
+fn query_map(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where a request points.
+#[derive(Debug)]
+struct Target {
+    rt: ResourceType,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+impl Store {
+    fn find_type(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    }
+
+    fn type_of_kind(&self, api_version: &str, kind: &str) -> Option<ResourceType> {
+        self.types
+            .iter()
+            .find(|t| t.api_version() == api_version && t.kind == kind)
+            .cloned()
+    }
+
+    fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    fn record(
+        &mut self,
+        shared_tx: &broadcast::Sender<Event>,
+        kind: &'static str,
+        key: &Key,
+        object: Value,
+    ) {
+        let ev = Event {
+            rv: self.rv,
+            kind,
+            group: key.0.clone(),
+            plural: key.1.clone(),
+            namespace: key.2.clone(),
+            object,
+        };
+        self.history.push(ev.clone());
+        self.changed_at.insert(key.clone(), Instant::now());
+        let _ = shared_tx.send(ev);
+    }
+
+    /// CRDs add resource types to discovery.
+    fn register_crd(&mut self, crd: &Value) {
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = crd
+            .pointer("/spec/names/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let singular = crd
+            .pointer("/spec/names/singular")
+            .and_then(Value::as_str)
+            .unwrap_or(&kind.to_lowercase())
+            .to_string();
+        let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
+        let versions = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for v in versions {
+            let Some(version) = v.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            if self.find_type(group, version, plural).is_none() {
+                self.types.push(ResourceType {
+                    group: group.into(),
+                    version: version.into(),
+                    plural: plural.into(),
+                    singular: singular.clone(),
+                    kind: kind.into(),
+                    namespaced,
+                });
+            }
+        }
+    }
+
+    fn namespace_exists(&self, ns: &str) -> bool {
+        self.objects
+            .contains_key(&(String::new(), "namespaces".into(), String::new(), ns.into()))
+    }
+}
+
+impl FakeKube {
+    pub async fn start() -> FakeKube {
+        let (tx, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store {
+                rv: 100,
+                uid: 0,
+                types: builtin_types(),
+                objects: BTreeMap::new(),
+                history: Vec::new(),
+                changed_at: HashMap::new(),
+            }),
+            events: tx,
+            faults: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+        });
+        let s2 = shared.clone();
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let s = s2.clone();
+                async move { handle(s, method, uri, headers, body).await }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeKube {
+            addr,
+            shared,
+            tasks: vec![server],
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig whose one context points at this server, with `cluster_entry` as the
+    /// cluster entry name (an EKS ARN, typically).
+    pub fn kubeconfig(&self, context: &str, cluster_entry: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: {cluster_entry}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster_entry}\n    user: tester\n    namespace: default\nusers:\n- name: tester\n  user:\n    token: fake-token\n",
+            url = self.url()
+        )
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    /// Requests that could change something (anything but GET).
+    pub fn writes(&self) -> Vec<RequestRecord> {
+        self.requests()
+            .into_iter()
+            .filter(|r| !r.is_read())
+            .collect()
+    }
+
+    pub fn clear_log(&self) {
+        self.shared.log.lock().unwrap().clear();
+    }
+
+    /// The current resourceVersion counter: unchanged means nothing changed.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.lock().unwrap().rv
+    }
+
+    /// An object by apiVersion, kind, namespace and name.
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let store = self.shared.store.lock().unwrap();
+        let rt = store.type_of_kind(api_version, kind)?;
+        store
+            .objects
+            .get(&(
+                rt.group,
+                rt.plural,
+                namespace.unwrap_or("").into(),
+                name.into(),
+            ))
+            .cloned()
+    }
+
+    /// Every object of a kind.
+    pub fn list(&self, api_version: &str, kind: &str) -> Vec<Value> {
+        let store = self.shared.store.lock().unwrap();
+        let Some(rt) = store.type_of_kind(api_version, kind) else {
+            return Vec::new();
+        };
+        store
+            .objects
+            .iter()
+            .filter(|(k, _)| k.0 == rt.group && k.1 == rt.plural)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Put an object straight into the store (test setup), as a create would.
+    pub fn insert(&self, object: Value) {
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let mut store = self.shared.store.lock().unwrap();
+        let rt = store
+            .type_of_kind(&api_version, &kind)
+            .unwrap_or_else(|| panic!("unknown kind {api_version} {kind}"));
+        let ns = if rt.namespaced {
+            object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_string()
+        } else {
+            String::new()
+        };
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let key = (rt.group.clone(), rt.plural.clone(), ns, name);
+        let obj = finish_new(&mut store, &rt, object);
+        if rt.kind == "CustomResourceDefinition" {
+            store.register_crd(&obj);
+        }
+        store.objects.insert(key.clone(), obj.clone());
+        store.record(&self.shared.events, "ADDED", &key, obj);
+    }
+
+    /// The next `n` requests whose path contains `path_contains` fail with `status`.
+    pub fn fail_next(&self, path_contains: &str, n: usize, status: u16) {
+        self.shared.faults.lock().unwrap().push(Fault {
+            path_contains: path_contains.into(),
+            remaining: n,
+            kind: FaultKind::Status(status),
+        });
+    }
+
+    /// The next `n` requests whose path contains `path_contains` wait `delay` first.
+    pub fn delay_next(&self, path_contains: &str, n: usize, delay: Duration) {
+        self.shared.faults.lock().unwrap().push(Fault {
+            path_contains: path_contains.into(),
+            remaining: n,
+            kind: FaultKind::Delay(delay),
+        });
+    }
+
+    /// Switch on controllers: Deployments, StatefulSets and their Pods become ready `delay`
+    /// after their last change; CRDs become Established.
+    pub fn enable_controllers(&mut self, delay: Duration) {
+        let shared = self.shared.clone();
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+                reconcile(&shared, delay);
+            }
+        }));
+    }
+}
+
+/// Fill in server-set metadata of a new object.
+fn finish_new(store: &mut Store, rt: &ResourceType, mut obj: Value) -> Value {
+    let rv = store.next_rv();
+    store.uid += 1;
+    let uid = format!("00000000-0000-4000-8000-{:012}", store.uid);
+    let meta = obj
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut);
+    if let Some(meta) = meta {
+        meta.insert("uid".into(), json!(uid));
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        meta.insert("generation".into(), json!(1));
+        if !rt.namespaced {
+            meta.remove("namespace");
+        }
+    }
+    obj["apiVersion"] = json!(rt.api_version());
+    obj["kind"] = json!(rt.kind);
+    if rt.kind == "Namespace" {
+        obj["status"] = json!({"phase": "Active"});
+    }
+    obj
+}
+
+fn key_of(rt: &ResourceType, ns: &str, name: &str) -> Key {
+    (
+        rt.group.clone(),
+        rt.plural.clone(),
+        if rt.namespaced {
+            ns.into()
+        } else {
+            String::new()
+        },
+        name.into(),
+    )
+}
+
+fn reconcile(shared: &Arc<Shared>, delay: Duration) {
+    let mut store = shared.store.lock().unwrap();
+    let keys: Vec<Key> = store.objects.keys().cloned().collect();
+    for key in keys {
+        let old_enough = store
+            .changed_at
+            .get(&key)
+            .is_none_or(|t| t.elapsed() >= delay);
+        let Some(obj) = store.objects.get(&key).cloned() else {
+            continue;
+        };
+        let generation = obj
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let observed = obj
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64);
+        let mut updated = obj.clone();
+        match (key.0.as_str(), key.1.as_str()) {
+            ("apps", "deployments") | ("apps", "statefulsets") => {
+                let replicas = obj
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                let ready = obj.pointer("/status/readyReplicas").and_then(Value::as_i64);
+                if observed == Some(generation) && ready == Some(replicas) || !old_enough {
+                    continue;
+                }
+                let is_deploy = key.1 == "deployments";
+                updated["status"] = if is_deploy {
+                    json!({
+                        "observedGeneration": generation, "replicas": replicas,
+                        "readyReplicas": replicas, "availableReplicas": replicas,
+                        "updatedReplicas": replicas,
+                        "conditions": [
+                            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+                        ]
+                    })
+                } else {
+                    json!({
+                        "observedGeneration": generation, "replicas": replicas,
+                        "readyReplicas": replicas, "availableReplicas": replicas,
+                        "currentReplicas": replicas, "updatedReplicas": replicas,
+                        "currentRevision": format!("{}-1", key.3), "updateRevision": format!("{}-1", key.3)
+                    })
+                };
+                // Pods with the template's labels.
+                let labels = obj
+                    .pointer("/spec/template/metadata/labels")
+                    .cloned()
+                    .unwrap_or(json!({}));
+                let containers = obj
+                    .pointer("/spec/template/spec/containers")
+                    .cloned()
+                    .unwrap_or(json!([]));
+                for i in 0..replicas {
+                    let name = if is_deploy {
+                        format!("{}-5d9c8b7f4-{i}", key.3)
+                    } else {
+                        format!("{}-{i}", key.3)
+                    };
+                    let pod_key = (
+                        String::new(),
+                        "pods".to_string(),
+                        key.2.clone(),
+                        name.clone(),
+                    );
+                    if store.objects.contains_key(&pod_key) {
+                        continue;
+                    }
+                    let rt = store.find_type("", "v1", "pods").expect("pods type");
+                    let pod = finish_new(
+                        &mut store,
+                        &rt,
+                        json!({
+                            "metadata": {"name": name, "namespace": key.2, "labels": labels},
+                            "spec": {"containers": containers},
+                            "status": ready_pod_status(),
+                        }),
+                    );
+                    store.objects.insert(pod_key.clone(), pod.clone());
+                    store.record(&shared.events, "ADDED", &pod_key, pod);
+                }
+            }
+            ("", "pods") => {
+                let phase = obj.pointer("/status/phase").and_then(Value::as_str);
+                if phase == Some("Running") || !old_enough {
+                    continue;
+                }
+                updated["status"] = ready_pod_status();
+            }
+            ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                let established = obj
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c["type"] == "Established" && c["status"] == "True")
+                    });
+                if established || !old_enough {
+                    continue;
+                }
+                updated["status"] = json!({
+                    "conditions": [
+                        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
+                    ],
+                    "acceptedNames": obj.pointer("/spec/names").cloned().unwrap_or(json!({}))
+                });
+            }
+            _ => continue,
+        }
+        let rv = store.next_rv();
+        updated["metadata"]["resourceVersion"] = json!(rv.to_string());
+        store.objects.insert(key.clone(), updated.clone());
+        // Status changes by a controller do not restart the readiness delay.
+        let at = store.changed_at.get(&key).copied();
+        store.record(&shared.events, "MODIFIED", &key, updated);
+        if let Some(at) = at {
+            store.changed_at.insert(key, at);
+        }
+    }
+}
+
+fn ready_pod_status() -> Value {
+    json!({
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "True"},
+            {"type": "ContainersReady", "status": "True"},
+            {"type": "PodScheduled", "status": "True"}
+        ]
+    })
+}
+
+fn parse_target(store: &Store, path: &str) -> Option<Target> {
+    let (group, version, rest) = if let Some(rest) = path.strip_prefix("/api/v1/") {
+        (String::new(), "v1".to_string(), rest)
+    } else if let Some(rest) = path.strip_prefix("/apis/") {
+        let mut parts = rest.splitn(3, '/');
+        let g = parts.next()?.to_string();
+        let v = parts.next()?.to_string();
+        (g, v, parts.next().unwrap_or(""))
+    } else {
+        return None;
+    };
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    if segs.len() >= 3 && segs[0] == "namespaces" {
+        if let Some(rt) = store
+            .find_type(&group, &version, segs[2])
+            .filter(|t| t.namespaced)
+        {
+            return Some(Target {
+                rt,
+                namespace: Some(segs[1].to_string()),
+                name: segs.get(3).map(|s| s.to_string()),
+                subresource: segs.get(4).map(|s| s.to_string()),
+            });
+        }
+    }
+    let rt = store.find_type(&group, &version, segs.first()?)?;
+    Some(Target {
+        rt,
+        namespace: None,
+        name: segs.get(1).map(|s| s.to_string()),
+        subresource: segs.get(2).map(|s| s.to_string()),
+    })
+}
+
+fn discovery(store: &Store, path: &str) -> Option<Value> {
+    let resources = |group: &str, version: &str| -> Value {
+        let list: Vec<Value> = store
+            .types
+            .iter()
+            .filter(|t| t.group == group && t.version == version)
+            .flat_map(|t| {
+                let main = json!({
+                    "name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
+                    "kind": t.kind,
+                    "verbs": ["create","delete","deletecollection","get","list","patch","update","watch"],
+                });
+                let status = json!({
+                    "name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced,
+                    "kind": t.kind, "verbs": ["get","patch","update"],
+                });
+                [main, status]
+            })
+            .collect();
+        json!({
+            "kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": if group.is_empty() { version.to_string() } else { format!("{group}/{version}") },
+            "resources": list,
+        })
+    };
+    match path.trim_end_matches('/') {
+        "/version" => Some(
+            json!({"major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "platform": "linux/amd64"}),
+        ),
+        "/api" => Some(
+            json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+        ),
+        "/api/v1" => Some(resources("", "v1")),
+        "/apis" => {
+            let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for t in store.types.iter().filter(|t| !t.group.is_empty()) {
+                let vs = groups.entry(t.group.clone()).or_default();
+                if !vs.contains(&t.version) {
+                    vs.push(t.version.clone());
+                }
+            }
+            let groups: Vec<Value> = groups
+                .into_iter()
+                .map(|(g, vs)| {
+                    let versions: Vec<Value> = vs
+                        .iter()
+                        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                        .collect();
+                    json!({"name": g, "versions": versions, "preferredVersion": versions[0]})
+                })
+                .collect();
+            Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+        }
+        p => {
+            let rest = p.strip_prefix("/apis/")?;
+            let segs: Vec<&str> = rest.split('/').collect();
+            match segs.as_slice() {
+                [g, v] if store.types.iter().any(|t| t.group == *g && t.version == *v) => {
+                    Some(resources(g, v))
+                }
+                [g] => {
+                    let versions: Vec<Value> = store
+                        .types
+                        .iter()
+                        .filter(|t| t.group == *g)
+                        .map(|t| json!({"groupVersion": format!("{g}/{}", t.version), "version": t.version}))
+                        .collect();
+                    if versions.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            json!({"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": versions, "preferredVersion": versions[0]}),
+                        )
+                    }
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    shared.log.lock().unwrap().push(RequestRecord {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().unwrap_or("").to_string(),
+        content_type: content_type.clone(),
+    });
+    // Fault injection.
+    let fault = {
+        let mut faults = shared.faults.lock().unwrap();
+        let hit = faults
+            .iter_mut()
+            .find(|f| f.remaining > 0 && path.contains(&f.path_contains));
+        hit.map(|f| {
+            f.remaining -= 1;
+            f.kind.clone()
+        })
+    };
+    match fault {
+        Some(FaultKind::Status(code)) => {
+            let reason = if code == 429 {
+                "TooManyRequests"
+            } else {
+                "InternalError"
+            };
+            return status_error(code, reason, format!("injected fault on {path}"));
+        }
+        Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+
+    let q = query_map(&uri);
+    let target = {
+        let store = shared.store.lock().unwrap();
+        if method == Method::GET
+            && let Some(v) = discovery(&store, &path)
+        {
+            return ok_json(StatusCode::OK, &v);
+        }
+        parse_target(&store, &path)
+    };
+    let Some(t) = target else {
+        return status_error(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        );
+    };
+    let watching = q.get("watch").is_some_and(|w| w == "true" || w == "1");
+    match (method.clone(), t.name.is_some()) {
+        (Method::GET, false) if watching => watch(shared, t, q),
+        (Method::GET, false) => list(&shared, &t, &q),
+        (Method::GET, true) => get(&shared, &t),
+        (Method::POST, false) => create(&shared, &t, &body),
+        (Method::PUT, true) => update(&shared, &t, &body),
+        (Method::PATCH, true) => patch(&shared, &t, &body, &content_type, &q),
+        (Method::DELETE, true) => delete(&shared, &t),
+        _ => status_error(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported on {path}"),
+        ),
+    }
+}
+
+fn list(shared: &Shared, t: &Target, q: &HashMap<String, String>) -> Response {
+    let store = shared.store.lock().unwrap();
+    let items: Vec<Value> = store
+        .objects
+        .iter()
+        .filter(|(k, _)| k.0 == t.rt.group && k.1 == t.rt.plural)
+        .filter(|(k, _)| t.namespace.as_ref().is_none_or(|ns| &k.2 == ns))
+        .filter(|(_, v)| q.get("labelSelector").is_none_or(|s| labels_match(v, s)))
+        .filter(|(_, v)| q.get("fieldSelector").is_none_or(|s| fields_match(v, s)))
+        .map(|(_, v)| v.clone())
+        .collect();
+    ok_json(
+        StatusCode::OK,
+        &json!({
+            "kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(),
+            "metadata": {"resourceVersion": store.rv.to_string()},
+            "items": items,
+        }),
+    )
+}
+
+fn get(shared: &Shared, t: &Target) -> Response {
+    let store = shared.store.lock().unwrap();
+    let name = t.name.as_deref().unwrap_or_default();
+    let key = key_of(&t.rt, t.namespace.as_deref().unwrap_or(""), name);
+    match store.objects.get(&key) {
+        Some(v) => ok_json(StatusCode::OK, v),
+        None => not_found(&t.rt, name),
+    }
+}
+
+fn not_found(rt: &ResourceType, name: &str) -> Response {
+    let what = if rt.group.is_empty() {
+        rt.plural.clone()
+    } else {
+        format!("{}.{}", rt.plural, rt.group)
+    };
+    status_error(404, "NotFound", format!("{what} \"{name}\" not found"))
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, Response> {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return Ok(v);
+    }
+    let text = String::from_utf8_lossy(body);
+    serde_saphyr::from_str::<Value>(&text)
+        .map_err(|e| status_error(400, "BadRequest", format!("cannot parse body: {e}")))
+}
+
+fn create(shared: &Shared, t: &Target, body: &Bytes) -> Response {
+    let obj = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(name) = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return status_error(
+            422,
+            "Invalid",
+            format!("{} is invalid: metadata.name: Required value", t.rt.kind),
+        );
+    };
+    let ns = t
+        .namespace
+        .clone()
+        .or_else(|| {
+            obj.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "default".into());
+    let mut store = shared.store.lock().unwrap();
+    if t.rt.namespaced && !store.namespace_exists(&ns) {
+        return status_error(404, "NotFound", format!("namespaces \"{ns}\" not found"));
+    }
+    let key = key_of(&t.rt, &ns, &name);
+    if store.objects.contains_key(&key) {
+        return status_error(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", t.rt.plural),
+        );
+    }
+    let mut obj = finish_new(&mut store, &t.rt, obj);
+    if t.rt.namespaced {
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+    if t.rt.kind == "CustomResourceDefinition" {
+        store.register_crd(&obj);
+    }
+    store.objects.insert(key.clone(), obj.clone());
+    store.record(&shared.events, "ADDED", &key, obj.clone());
+    ok_json(StatusCode::CREATED, &obj)
+}
+
+/// Store `new` as the next version of `old` (bumping resourceVersion and, for spec changes,
+/// generation) unless nothing changed.
+fn commit(shared: &Shared, store: &mut Store, key: &Key, old: &Value, mut new: Value) -> Value {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+            m.remove("generation");
+        }
+        v
+    };
+    if strip(old) == strip(&new) {
+        return old.clone();
+    }
+    let generation = old
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let spec_changed = old.get("spec") != new.get("spec");
+    let rv = store.next_rv();
+    new["metadata"]["resourceVersion"] = json!(rv.to_string());
+    new["metadata"]["generation"] = json!(if spec_changed {
+        generation + 1
+    } else {
+        generation
+    });
+    for field in ["uid", "creationTimestamp"] {
+        if let Some(v) = old.pointer(&format!("/metadata/{field}")) {
+            new["metadata"][field] = v.clone();
+        }
+    }
+    if key.1 == "customresourcedefinitions" && key.0 == "apiextensions.k8s.io" {
+        store.register_crd(&new);
+    }
+    store.objects.insert(key.clone(), new.clone());
+    store.record(&shared.events, "MODIFIED", key, new.clone());
+    new
+}
+
+fn update(shared: &Shared, t: &Target, body: &Bytes) -> Response {
+    let mut obj = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let name = t.name.clone().unwrap_or_default();
+    let mut store = shared.store.lock().unwrap();
+    let key = key_of(&t.rt, t.namespace.as_deref().unwrap_or(""), &name);
+    let Some(old) = store.objects.get(&key).cloned() else {
+        return not_found(&t.rt, &name);
+    };
+    let sent_rv = obj
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let have_rv = old
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if sent_rv.is_some() && sent_rv != have_rv {
+        return status_error(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                t.rt.plural
+            ),
+        );
+    }
+    let new = if t.subresource.as_deref() == Some("status") {
+        let mut n = old.clone();
+        n["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
+        n
+    } else {
+        if let Some(status) = old.get("status") {
+            obj["status"] = status.clone();
+        }
+        obj["apiVersion"] = json!(t.rt.api_version());
+        obj["kind"] = json!(t.rt.kind);
+        obj
+    };
+    let stored = commit(shared, &mut store, &key, &old, new);
+    ok_json(StatusCode::OK, &stored)
+}
+
+fn patch(
+    shared: &Shared,
+    t: &Target,
+    body: &Bytes,
+    content_type: &str,
+    q: &HashMap<String, String>,
+) -> Response {
+    let patch = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let name = t.name.clone().unwrap_or_default();
+    let ns = t.namespace.clone().unwrap_or_else(|| "default".into());
+    let apply = content_type.starts_with("application/apply-patch");
+    let supported = apply
+        || content_type.starts_with("application/merge-patch+json")
+        || content_type.starts_with("application/strategic-merge-patch+json");
+    if !supported {
+        return status_error(
+            415,
+            "UnsupportedMediaType",
+            format!("the fake API server does not support {content_type}"),
+        );
+    }
+    let manager = q.get("fieldManager").cloned();
+    if apply && manager.as_deref().is_none_or(str::is_empty) {
+        return status_error(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into());
+    }
+    let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
+    let mut store = shared.store.lock().unwrap();
+    let key = key_of(&t.rt, &ns, &name);
+    let managed = |obj: &mut Value| {
+        if let Some(m) = &manager {
+            obj["metadata"]["managedFields"] = json!([{
+                "manager": m, "operation": if apply { "Apply" } else { "Update" },
+                "apiVersion": t.rt.api_version(), "fieldsType": "FieldsV1",
+            }]);
+        }
+    };
+    match store.objects.get(&key).cloned() {
+        None if apply => {
+            if patch.pointer("/metadata/name").and_then(Value::as_str) != Some(name.as_str()) {
+                return status_error(
+                    422,
+                    "Invalid",
+                    format!(
+                        "{} is invalid: metadata.name must match the URL ({name})",
+                        t.rt.kind
+                    ),
+                );
+            }
+            if t.rt.namespaced && !store.namespace_exists(&ns) {
+                return status_error(404, "NotFound", format!("namespaces \"{ns}\" not found"));
+            }
+            if dry_run {
+                return ok_json(StatusCode::OK, &patch);
+            }
+            let mut obj = finish_new(&mut store, &t.rt, patch);
+            if t.rt.namespaced {
+                obj["metadata"]["namespace"] = json!(ns);
+            }
+            managed(&mut obj);
+            if t.rt.kind == "CustomResourceDefinition" {
+                store.register_crd(&obj);
+            }
+            store.objects.insert(key.clone(), obj.clone());
+            store.record(&shared.events, "ADDED", &key, obj.clone());
+            ok_json(StatusCode::CREATED, &obj)
+        }
+        None => not_found(&t.rt, &name),
+        Some(old) => {
+            let mut new = old.clone();
+            let mut p = patch;
+            if let Some(m) = p.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+                m.remove("managedFields");
+            }
+            if t.subresource.as_deref() == Some("status") {
+                merge(&mut new["status"], p.get("status").unwrap_or(&Value::Null));
+            } else {
+                merge(&mut new, &p);
+            }
+            managed(&mut new);
+            if dry_run {
+                return ok_json(StatusCode::OK, &new);
+            }
+            let stored = commit(shared, &mut store, &key, &old, new);
+            ok_json(StatusCode::OK, &stored)
+        }
+    }
+}
+
+fn delete(shared: &Shared, t: &Target) -> Response {
+    let name = t.name.clone().unwrap_or_default();
+    let mut store = shared.store.lock().unwrap();
+    let key = key_of(&t.rt, t.namespace.as_deref().unwrap_or(""), &name);
+    let Some(old) = store.objects.remove(&key) else {
+        return not_found(&t.rt, &name);
+    };
+    store.next_rv();
+    store.record(&shared.events, "DELETED", &key, old.clone());
+    if t.rt.kind == "Namespace" {
+        let inside: Vec<Key> = store
+            .objects
+            .keys()
+            .filter(|k| k.2 == name)
+            .cloned()
+            .collect();
+        for k in inside {
+            if let Some(o) = store.objects.remove(&k) {
+                store.next_rv();
+                store.record(&shared.events, "DELETED", &k, o);
+            }
+        }
+    }
+    ok_json(
+        StatusCode::OK,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": t.rt.plural}}),
+    )
+}
+
+fn watch(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) -> Response {
+    let mut rx = shared.events.subscribe();
+    let from: Option<u64> = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0);
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(290));
+    let matches = {
+        let t_group = t.rt.group.clone();
+        let t_plural = t.rt.plural.clone();
+        let ns = t.namespace.clone();
+        let labels = q.get("labelSelector").cloned();
+        let fields = q.get("fieldSelector").cloned();
+        move |e: &Event| {
+            e.group == t_group
+                && e.plural == t_plural
+                && ns.as_ref().is_none_or(|n| &e.namespace == n)
+                && labels.as_ref().is_none_or(|s| labels_match(&e.object, s))
+                && fields.as_ref().is_none_or(|s| fields_match(&e.object, s))
+        }
+    };
+    // What happened since `from` (or the current objects, for a watch from "now").
+    let (initial, mut last_rv): (Vec<Event>, u64) = {
+        let store = shared.store.lock().unwrap();
+        let initial = match from {
+            Some(rv) => store
+                .history
+                .iter()
+                .filter(|e| e.rv > rv && matches(e))
+                .cloned()
+                .collect(),
+            None => store
+                .objects
+                .iter()
+                .filter(|(k, _)| k.0 == t.rt.group && k.1 == t.rt.plural)
+                .map(|(k, v)| Event {
+                    rv: store.rv,
+                    kind: "ADDED",
+                    group: k.0.clone(),
+                    plural: k.1.clone(),
+                    namespace: k.2.clone(),
+                    object: v.clone(),
+                })
+                .filter(|e| matches(e))
+                .collect(),
+        };
+        (initial, store.rv)
+    };
+    let stream = async_stream(
+        move |tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>| async move {
+            for e in initial {
+                let line = format!("{}\n", json!({"type": e.kind, "object": e.object}));
+                if tx.send(Ok(Bytes::from(line))).await.is_err() {
+                    return;
+                }
+            }
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let next = tokio::time::timeout_at(deadline, rx.recv()).await;
+                match next {
+                    Err(_) => return,
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                    Ok(Err(_)) => return,
+                    Ok(Ok(e)) => {
+                        if e.rv <= last_rv || !matches(&e) {
+                            continue;
+                        }
+                        last_rv = last_rv.max(e.rv);
+                        let line = format!("{}\n", json!({"type": e.kind, "object": e.object}));
+                        if tx.send(Ok(Bytes::from(line))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        },
+    );
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(stream)
+        .unwrap_or_else(|_| {
+            status_error(500, "InternalError", "cannot build watch response".into())
+        })
+}
+
+/// A streaming body fed by a task.
+fn async_stream<F, Fut>(f: F) -> Body
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,226 @@
+//! Test harness: runs the built `deployctl` in a sealed environment (temp HOME, explicit
+//! PATH with the stand-ins first, KUBECONFIG pointing at the in-process fake API server).
+
+#![allow(dead_code)]
+
+pub mod kube_server;
+
+use kube_server::FakeKube;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use tempfile::TempDir;
+
+pub const CLUSTER: &str = "test-cluster";
+pub const CLUSTER_ARN: &str = "arn:aws:eks:us-east-1:111122223333:cluster/test-cluster";
+
+pub fn deployctl_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_deployctl"))
+}
+
+/// The helm stand-in; it exists only in builds with `--features test-fakes` (scripts/test.sh).
+pub fn fake_helm_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_fake-helm") {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "the helm stand-in was not built: run the tests with `cargo test --features test-fakes` (scripts/test.sh does)"
+        ),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Sandbox {
+    pub dir: TempDir,
+    pub home: PathBuf,
+    pub bin: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub helm_state: PathBuf,
+    pub helm_log: PathBuf,
+    /// Extra environment for deployctl.
+    pub env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    /// A sandbox whose kubeconfig points at `kube` through a context for the test cluster.
+    pub fn new(kube: &FakeKube) -> Sandbox {
+        let sb = Sandbox::bare();
+        sb.write_kubeconfig(&kube.kubeconfig("test-ctx", CLUSTER_ARN));
+        sb
+    }
+
+    /// No kubeconfig, helm stand-in on PATH.
+    pub fn bare() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(fake_helm_bin(), bin.join("helm")).unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let helm_state = dir.path().join("helm-state.json");
+        let helm_log = dir.path().join("helm-log.jsonl");
+        Sandbox {
+            home,
+            bin,
+            kubeconfig,
+            helm_state,
+            helm_log,
+            env: vec![("EKS_CLUSTER_NAME".into(), CLUSTER.into())],
+            dir,
+        }
+    }
+
+    pub fn write_kubeconfig(&self, text: &str) {
+        std::fs::write(&self.kubeconfig, text).unwrap();
+    }
+
+    pub fn without_helm(&self) {
+        let _ = std::fs::remove_file(self.bin.join("helm"));
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The command, sealed: cleared environment, temp HOME, stand-ins first on PATH.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(deployctl_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("FAKE_HELM_STATE", &self.helm_state)
+            .env("FAKE_HELM_LOG", &self.helm_log)
+            .env("DEPLOYCTL_DIR", repo_root())
+            .env("TERM", "xterm")
+            .current_dir(self.dir.path());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Run to completion with no terminal (non-interactive by construction).
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = tokio::process::Command::from(self.command(args));
+        cmd.stdin(std::process::Stdio::null());
+        let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+            .await
+            .expect("deployctl did not finish within 120s")
+            .expect("deployctl runs");
+        Run::from(out)
+    }
+
+    /// Every helm call: argv per line.
+    pub fn helm_calls(&self) -> Vec<Vec<String>> {
+        self.helm_log_entries()
+            .iter()
+            .map(|e| {
+                e["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub fn helm_log_entries(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.helm_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn helm_state(&self) -> Value {
+        std::fs::read_to_string(&self.helm_state)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({"repos": [], "releases": {}, "fail": []}))
+    }
+
+    pub fn set_helm_state(&self, state: &Value) {
+        std::fs::write(&self.helm_state, serde_json::to_string(state).unwrap()).unwrap();
+    }
+
+    /// Configure the stand-in's repositories directly (test setup).
+    pub fn set_helm_repos(&self, repos: &[(&str, &str)]) {
+        let mut state = self.helm_state();
+        state["repos"] = repos
+            .iter()
+            .map(|(n, u)| serde_json::json!({"name": n, "url": u}))
+            .collect();
+        self.set_helm_state(&state);
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (want {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The six repositories of helm-values/releases.yaml.
+pub const REPOS: &[(&str, &str)] = &[
+    ("external-secrets", "https://charts.external-secrets.io"),
+    (
+        "gatekeeper",
+        "https://open-policy-agent.github.io/gatekeeper/charts",
+    ),
+    (
+        "prometheus-community",
+        "https://prometheus-community.github.io/helm-charts",
+    ),
+    (
+        "jaegertracing",
+        "https://jaegertracing.github.io/helm-charts",
+    ),
+    ("dandydev", "https://dandydeveloper.github.io/charts"),
+    ("open-webui", "https://helm.openwebui.com/"),
+];
+
+pub const NAMESPACES: &[&str] = &[
+    "litellm",
+    "open-webui",
+    "monitoring",
+    "external-secrets",
+    "gatekeeper-system",
+];
