@@ -1,0 +1,210 @@
+//! The command line as a user meets it: help, unknown commands, bad settings, list, validate.
+
+mod support;
+
+use support::{Sandbox, repo_root};
+
+const SEED_COMMANDS: &[&str] = &[
+    "infrastructure", "infra", "infrastructure-plan", "infra-plan", "infrastructure-verify",
+    "infra-verify", "infrastructure-destroy", "complete", "full", "all", "list", "components",
+    "ls", "validate", "irsa", "secrets", "helm-repos", "namespaces", "external-secrets",
+    "monitoring", "dashboards", "jaeger", "redis", "litellm", "openwebui", "gatekeeper",
+    "opa-policies", "opa-verify", "verify", "bastion",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_lists_every_seed_command_and_alias() {
+    let sb = Sandbox::bare();
+    let run = sb.run(&["--help"]).await;
+    run.assert_code(0);
+    for cmd in SEED_COMMANDS {
+        assert!(run.stdout.contains(cmd), "--help does not list {cmd}");
+    }
+    let run = sb.run(&["bastion", "--help"]).await;
+    run.assert_code(0);
+    for cmd in ["create", "connect", "cleanup", "delete"] {
+        assert!(run.stdout.contains(cmd), "bastion --help does not list {cmd}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_command_prints_usage_and_exits_2() {
+    let run = Sandbox::bare().run(&[]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("Usage: deployctl"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_command_exits_2_with_a_suggestion() {
+    let run = Sandbox::bare().run(&["namespacs"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("unrecognized subcommand 'namespacs'"), "{}", run.stderr);
+    assert!(run.stderr.contains("namespaces"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_boolean_names_the_variable_and_changes_nothing() {
+    let mut sb = Sandbox::bare();
+    sb.set("INTERACTIVE_MODE", "maybe");
+    let run = sb.run(&["all"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("INTERACTIVE_MODE"), "{}", run.stderr);
+    assert!(run.stderr.contains("`maybe`"), "{}", run.stderr);
+    assert!(sb.helm_calls().is_empty());
+    let mut sb = Sandbox::bare();
+    sb.set("AUTO_SKIP_HEALTHY", "sometimes");
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("AUTO_SKIP_HEALTHY"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_flag_value_exits_2() {
+    let sb = Sandbox::bare();
+    sb.run(&["namespaces", "--concurrency", "0"]).await.assert_code(2);
+    sb.run(&["namespaces", "--output", "yaml"]).await.assert_code(2);
+    let run = sb.run(&["plan", "redis", "nope"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("unknown step `nope`"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_not_built_yet_say_so_and_exit_2() {
+    let sb = Sandbox::bare();
+    for args in [
+        vec!["all"],
+        vec!["redis"],
+        vec!["infrastructure"],
+        vec!["bastion", "create"],
+    ] {
+        let run = sb.run(&args).await;
+        run.assert_code(2);
+        assert!(run.stderr.contains("is not built yet"), "{args:?}: {}", run.stderr);
+        assert!(!run.all().contains("Summary"), "{args:?} reported a run");
+    }
+    assert!(sb.helm_calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_shows_every_component_with_its_needs() {
+    let run = Sandbox::bare().run(&["list"]).await;
+    run.assert_code(0);
+    for (component, needs) in [
+        ("external-secrets !", "irsa, namespaces, helm-repos"),
+        ("secret-stores", "external-secrets, secrets"),
+        ("redis !", "secret-stores"),
+        ("litellm !", "redis, secret-stores, irsa"),
+        ("openwebui", "litellm, secret-stores"),
+        ("dashboards", "monitoring"),
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| {
+                let mut words = l.split_whitespace().skip(1);
+                words.next() == component.split(' ').next()
+            })
+            .unwrap_or_else(|| panic!("{component} not listed:\n{}", run.stdout));
+        assert!(line.contains(component), "{component}: {line}");
+        assert!(line.trim_end().ends_with(needs), "{component}: {line}");
+    }
+    for section in ["Infrastructure modules", "Application components", "Deployment modes", "Verification"] {
+        assert!(run.stdout.contains(section), "{section} missing");
+    }
+    // The aliases print the same.
+    assert_eq!(Sandbox::bare().run(&["ls"]).await.stdout, run.stdout);
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn project_copy(sb: &Sandbox) -> std::path::PathBuf {
+    let dir = sb.path().join("project");
+    copy_tree(&repo_root().join("manifests"), &dir.join("manifests"));
+    copy_tree(&repo_root().join("helm-values"), &dir.join("helm-values"));
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_passes_on_the_repository_offline() {
+    // No kubeconfig, no helm: validate needs neither.
+    let sb = Sandbox::bare();
+    sb.without_helm();
+    let run = sb.run(&["validate"]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("valid"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_names_file_and_line_of_broken_yaml() {
+    let mut sb = Sandbox::bare();
+    let dir = project_copy(&sb);
+    std::fs::write(
+        dir.join("manifests/broken.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n",
+    )
+    .unwrap();
+    sb.set("DEPLOYCTL_DIR", dir.to_str().unwrap());
+    let run = sb.run(&["validate"]).await;
+    run.assert_code(1);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("manifests/broken.yaml:"))
+        .unwrap_or_else(|| panic!("no file:line in\n{}", run.stdout));
+    let n: usize = line
+        .split("manifests/broken.yaml:")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no line number in {line}"));
+    assert!((9..=10).contains(&n), "line {n} in {line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_reports_a_manifest_without_a_name() {
+    let mut sb = Sandbox::bare();
+    let dir = project_copy(&sb);
+    std::fs::write(
+        dir.join("manifests/nameless.yaml"),
+        "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    a: b\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("manifests/badtype.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: lots\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("helm-values/bad-values.yaml"), "- a\n- b\n").unwrap();
+    sb.set("DEPLOYCTL_DIR", dir.to_str().unwrap());
+    let run = sb.run(&["validate"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("manifests/nameless.yaml:1: ConfigMap has no metadata.name"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("manifests/badtype.yaml:6:"), "{}", run.stdout);
+    assert!(run.stdout.contains("helm-values/bad-values.yaml:1: helm values must be a mapping"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_without_the_project_files_is_a_usage_error() {
+    let mut sb = Sandbox::bare();
+    let empty = sb.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    sb.set("DEPLOYCTL_DIR", empty.to_str().unwrap());
+    let run = sb.run(&["validate"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("no helm-values/ and manifests/"), "{}", run.stderr);
+}
