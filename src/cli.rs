@@ -65,6 +65,9 @@ pub struct GlobalArgs {
     /// Select the unselected steps a command needs instead of only checking them
     #[arg(long, global = true)]
     pub with_deps: bool,
+    /// Skip the steps that succeeded in the last, unfinished run of the same command
+    #[arg(long, global = true)]
+    pub resume: bool,
     /// Directory holding helm-values/, manifests/ and terraform/ [env: DEPLOYCTL_DIR]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,

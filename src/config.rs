@@ -72,6 +72,9 @@ pub struct Settings {
     /// -1 quiet, 0 normal, 1+ verbose
     pub verbosity: i8,
     pub with_deps: bool,
+    pub resume: bool,
+    /// Where the run journal lives ($XDG_STATE_HOME/deployctl or ~/.local/state/deployctl).
+    pub state_dir: PathBuf,
     pub secrets_prefix: String,
     pub bastion_name: String,
     pub instance_type: String,
@@ -171,6 +174,13 @@ impl Settings {
             output,
             verbosity,
             with_deps: args.with_deps,
+            resume: args.resume,
+            state_dir: env
+                .get("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".local/state")))
+                .unwrap_or_else(|| PathBuf::from(".deployctl"))
+                .join("deployctl"),
             secrets_prefix,
             bastion_name: env
                 .get("BASTION_NAME")

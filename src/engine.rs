@@ -175,6 +175,7 @@ async fn decide_all(
     selected: &[StepId],
     states: &HashMap<StepId, Result<State, String>>,
     mode: Mode,
+    resumed: &[String],
 ) -> Result<Option<Vec<(StepId, Decided, String)>>> {
     let mut policy = Policy {
         interactive: cx.settings.interactive && mode == Mode::Run && prompter.interactive(),
@@ -194,6 +195,14 @@ async fn decide_all(
                 continue;
             }
         };
+        if resumed.iter().any(|r| r == id.name()) && matches!(state, State::Healthy(_)) {
+            out.push((
+                *id,
+                Decided::Skip("succeeded in the interrupted run (--resume)".into()),
+                state.label().into(),
+            ));
+            continue;
+        }
         let dependents = graph::dependents_in(*id, selected);
         let facts = Facts {
             step: *id,
@@ -238,6 +247,7 @@ async fn decide_all(
                     let resource = step.resource(cx);
                     let q = Question {
                         resource: &resource,
+                        exists: step.exists(),
                         state,
                         default,
                         skip_refused: skip_refused.as_deref(),
@@ -640,7 +650,22 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
         .into());
     }
 
-    let Some(decided) = decide_all(&cx, &prompter, &built, &selected, &states, req.mode).await?
+    let resumed = if cx.settings.resume && req.mode == Mode::Run {
+        match crate::journal::resumable(&cx.settings, &req.command) {
+            Ok(steps) => steps,
+            Err(why) => {
+                cx.ui
+                    .warn(&format!("--resume: {why}; running every selected step"));
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let Some(decided) = decide_all(
+        &cx, &prompter, &built, &selected, &states, req.mode, &resumed,
+    )
+    .await?
     else {
         cx.ui.println("Quit: nothing has been changed.");
         cx.ui.event(json!({"event": "quit", "exit_code": 0}));
@@ -663,5 +688,206 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
         cx.ui.println(&format!("Plan: {}", plan.join(", ")));
     }
     let (rows, interrupted) = execute(&cx, &built, decided).await;
-    Ok(report(&cx, &req, &rows, interrupted))
+    let code = report(&cx, &req, &rows, interrupted);
+    let journal = crate::journal::Journal {
+        command: req.command.clone(),
+        cluster: cx.settings.cluster.clone(),
+        finished_at: crate::ui::timestamp(),
+        exit_code: code,
+        steps: rows
+            .iter()
+            .map(|r| (r.step.name().to_string(), r.outcome.label().to_lowercase()))
+            .collect(),
+    };
+    if let Err(e) = crate::journal::save(&cx.settings, &journal) {
+        cx.ui
+            .warn(&format!("cannot record this run for --resume: {e:#}"));
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::GlobalArgs;
+    use crate::config::{Env, Settings, Terminal};
+    use crate::ui::Ui;
+    use StepId::*;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Log {
+        events: Mutex<Vec<(StepId, &'static str)>>,
+        running: AtomicUsize,
+        max_running: AtomicUsize,
+    }
+
+    struct Probe {
+        id: StepId,
+        fail: bool,
+        log: Arc<Log>,
+    }
+
+    #[async_trait]
+    impl Step for Probe {
+        fn id(&self) -> StepId {
+            self.id
+        }
+        fn resource(&self, _cx: &Context) -> String {
+            self.id.to_string()
+        }
+        async fn assess(&self, _cx: &Context) -> Result<State> {
+            Ok(State::Missing)
+        }
+        async fn apply(&self, _cx: &Context, _action: Action) -> Result<String> {
+            self.log.events.lock().unwrap().push((self.id, "start"));
+            let now = self.log.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.log.max_running.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            self.log.running.fetch_sub(1, Ordering::SeqCst);
+            self.log.events.lock().unwrap().push((self.id, "end"));
+            if self.fail {
+                anyhow::bail!("{} broke", self.id)
+            }
+            Ok("fine".into())
+        }
+        async fn view(&self, _cx: &Context) -> Result<String> {
+            Ok(String::new())
+        }
+    }
+
+    fn context(concurrency: u16) -> Arc<Context> {
+        let args = GlobalArgs {
+            concurrency: Some(concurrency),
+            ..Default::default()
+        };
+        let term = Terminal {
+            stdin: false,
+            stdout: false,
+            stderr: false,
+        };
+        let settings = Settings::resolve(&args, &Env::default(), term).unwrap();
+        Arc::new(Context::new(settings, Ui::silent()))
+    }
+
+    async fn run_probes(
+        ids: &[StepId],
+        failing: &[StepId],
+        concurrency: u16,
+    ) -> (HashMap<StepId, Row>, Arc<Log>) {
+        let log = Arc::new(Log::default());
+        let built: HashMap<StepId, Arc<dyn Step>> = ids
+            .iter()
+            .map(|id| {
+                let step: Arc<dyn Step> = Arc::new(Probe {
+                    id: *id,
+                    fail: failing.contains(id),
+                    log: log.clone(),
+                });
+                (*id, step)
+            })
+            .collect();
+        let decided = ids
+            .iter()
+            .map(|id| {
+                (
+                    *id,
+                    Decided::Run(Action::Create, String::new()),
+                    String::new(),
+                )
+            })
+            .collect();
+        let (rows, interrupted) = execute(&context(concurrency), &built, decided).await;
+        assert!(!interrupted);
+        (rows.into_iter().map(|r| (r.step, r)).collect(), log)
+    }
+
+    fn position(log: &Log, id: StepId, what: &str) -> usize {
+        log.events
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|e| *e == (id, what))
+            .unwrap_or_else(|| panic!("{id} never {what}"))
+    }
+
+    #[tokio::test]
+    async fn a_step_starts_only_after_its_needs_finish() {
+        let ids = [
+            HelmRepos,
+            Namespaces,
+            Irsa,
+            Secrets,
+            ExternalSecrets,
+            SecretStores,
+            Redis,
+        ];
+        let (rows, log) = run_probes(&ids, &[], 4).await;
+        assert!(
+            rows.values()
+                .all(|r| matches!(r.outcome, Outcome::Succeeded(_)))
+        );
+        for id in ids {
+            for need in id.def().needs {
+                assert!(
+                    position(&log, *need, "end") < position(&log, id, "start"),
+                    "{id} started before {need} finished"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn independent_steps_run_in_parallel_up_to_the_limit() {
+        let ids = [Irsa, Secrets, HelmRepos, Namespaces];
+        let (_, log) = run_probes(&ids, &[], 4).await;
+        assert_eq!(log.max_running.load(Ordering::SeqCst), 4);
+        let (_, log) = run_probes(&ids, &[], 2).await;
+        assert_eq!(log.max_running.load(Ordering::SeqCst), 2);
+        let (_, log) = run_probes(&ids, &[], 1).await;
+        assert_eq!(log.max_running.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failure_stops_its_dependents_not_its_neighbours() {
+        let ids = [
+            HelmRepos,
+            Namespaces,
+            Irsa,
+            Secrets,
+            ExternalSecrets,
+            SecretStores,
+            Gatekeeper,
+            Monitoring,
+            Jaeger,
+            Redis,
+            Litellm,
+            Openwebui,
+            Verify,
+        ];
+        let (rows, _) = run_probes(&ids, &[Redis], 4).await;
+        assert!(matches!(rows[&Redis].outcome, Outcome::Failed(_)));
+        for id in [Litellm, Openwebui] {
+            assert!(
+                matches!(rows[&id].outcome, Outcome::NotRun(_)),
+                "{id}: {:?}",
+                rows[&id].outcome
+            );
+        }
+        for id in [Monitoring, Jaeger, Gatekeeper, SecretStores] {
+            assert!(matches!(rows[&id].outcome, Outcome::Succeeded(_)), "{id}");
+        }
+        // Verification still runs, after everything else.
+        assert!(matches!(rows[&Verify].outcome, Outcome::Succeeded(_)));
+    }
+
+    #[tokio::test]
+    async fn validation_gates_every_other_step() {
+        let (rows, log) = run_probes(&[Validate, Namespaces, HelmRepos], &[Validate], 4).await;
+        assert!(matches!(rows[&Namespaces].outcome, Outcome::NotRun(_)));
+        assert!(matches!(rows[&HelmRepos].outcome, Outcome::NotRun(_)));
+        assert_eq!(log.events.lock().unwrap().len(), 2, "only validate ran");
+    }
 }

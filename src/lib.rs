@@ -8,6 +8,7 @@ pub mod decide;
 pub mod engine;
 pub mod error;
 pub mod graph;
+pub mod journal;
 pub mod kube;
 pub mod list;
 pub mod manifest;

@@ -21,6 +21,8 @@ pub enum Key {
 pub struct Question<'a> {
     /// e.g. "helm release 'redis' (namespace litellm)"
     pub resource: &'a str,
+    /// "exists", or "exist" for a plural resource.
+    pub exists: &'a str,
     pub state: &'a State,
     pub default: Choice,
     /// When Skip is refused, why.
@@ -55,10 +57,10 @@ impl Question<'_> {
             Choice::Proceed => "s/P/v/a/q",
         };
         format!(
-            "! {} already exists — {state}\n  [S] Skip    — {skip}\n  [P] Proceed — {proceed}\n  \
+            "! {} already {} — {state}\n  [S] Skip    — {skip}\n  [P] Proceed — {proceed}\n  \
              [V] View    — show its details\n  [A] Auto    — skip every remaining healthy resource\n  \
              [Q] Quit    — stop; nothing has been changed\nChoose [{keys}]: ",
-            self.resource
+            self.resource, self.exists
         )
     }
 }
@@ -222,6 +224,7 @@ mod tests {
         let state = State::Healthy("deployed rev 3".into());
         let q = Question {
             resource: "helm release 'redis' (namespace litellm)",
+            exists: "exists",
             state: &state,
             default: Choice::Skip,
             skip_refused: None,
@@ -246,6 +249,7 @@ mod tests {
         let state = State::Healthy("x".into());
         let q = Question {
             resource: "r",
+            exists: "exists",
             state: &state,
             default: Choice::Skip,
             skip_refused: None,

@@ -17,6 +17,8 @@ pub struct Ui {
     verbosity: i8,
     multi: Option<MultiProgress>,
     lock: Mutex<()>,
+    /// Print nothing (unit tests).
+    silent: bool,
 }
 
 /// A step's line while it runs.
@@ -58,17 +60,19 @@ impl Ui {
             verbosity: settings.verbosity,
             multi,
             lock: Mutex::new(()),
+            silent: false,
         }
     }
 
-    /// A plain printer (tests, `list`).
-    pub fn plain(json: bool) -> Self {
+    /// A printer that prints nothing (unit tests).
+    pub fn silent() -> Self {
         Ui {
-            json,
+            json: false,
             fancy: false,
-            verbosity: 0,
+            verbosity: -1,
             multi: None,
             lock: Mutex::new(()),
+            silent: true,
         }
     }
 
@@ -82,6 +86,9 @@ impl Ui {
 
     /// Human text: stdout in text mode, stderr in JSON mode; above spinners when they run.
     pub fn println(&self, text: &str) {
+        if self.silent {
+            return;
+        }
         let _guard = self.lock.lock();
         if let Some(multi) = &self.multi {
             let _ = multi.println(text);
@@ -111,6 +118,9 @@ impl Ui {
 
     /// Warnings always go to stderr.
     pub fn warn(&self, text: &str) {
+        if self.silent {
+            return;
+        }
         let _guard = self.lock.lock();
         let line = format!("{} {text}", style("warning:").yellow().bold());
         match &self.multi {

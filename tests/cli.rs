@@ -5,11 +5,36 @@ mod support;
 use support::{Sandbox, repo_root};
 
 const SEED_COMMANDS: &[&str] = &[
-    "infrastructure", "infra", "infrastructure-plan", "infra-plan", "infrastructure-verify",
-    "infra-verify", "infrastructure-destroy", "complete", "full", "all", "list", "components",
-    "ls", "validate", "irsa", "secrets", "helm-repos", "namespaces", "external-secrets",
-    "monitoring", "dashboards", "jaeger", "redis", "litellm", "openwebui", "gatekeeper",
-    "opa-policies", "opa-verify", "verify", "bastion",
+    "infrastructure",
+    "infra",
+    "infrastructure-plan",
+    "infra-plan",
+    "infrastructure-verify",
+    "infra-verify",
+    "infrastructure-destroy",
+    "complete",
+    "full",
+    "all",
+    "list",
+    "components",
+    "ls",
+    "validate",
+    "irsa",
+    "secrets",
+    "helm-repos",
+    "namespaces",
+    "external-secrets",
+    "monitoring",
+    "dashboards",
+    "jaeger",
+    "redis",
+    "litellm",
+    "openwebui",
+    "gatekeeper",
+    "opa-policies",
+    "opa-verify",
+    "verify",
+    "bastion",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -23,7 +48,10 @@ async fn help_lists_every_seed_command_and_alias() {
     let run = sb.run(&["bastion", "--help"]).await;
     run.assert_code(0);
     for cmd in ["create", "connect", "cleanup", "delete"] {
-        assert!(run.stdout.contains(cmd), "bastion --help does not list {cmd}");
+        assert!(
+            run.stdout.contains(cmd),
+            "bastion --help does not list {cmd}"
+        );
     }
 }
 
@@ -38,7 +66,11 @@ async fn no_command_prints_usage_and_exits_2() {
 async fn an_unknown_command_exits_2_with_a_suggestion() {
     let run = Sandbox::bare().run(&["namespacs"]).await;
     run.assert_code(2);
-    assert!(run.stderr.contains("unrecognized subcommand 'namespacs'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unrecognized subcommand 'namespacs'"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("namespaces"), "{}", run.stderr);
 }
 
@@ -61,8 +93,12 @@ async fn a_bad_boolean_names_the_variable_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_flag_value_exits_2() {
     let sb = Sandbox::bare();
-    sb.run(&["namespaces", "--concurrency", "0"]).await.assert_code(2);
-    sb.run(&["namespaces", "--output", "yaml"]).await.assert_code(2);
+    sb.run(&["namespaces", "--concurrency", "0"])
+        .await
+        .assert_code(2);
+    sb.run(&["namespaces", "--output", "yaml"])
+        .await
+        .assert_code(2);
     let run = sb.run(&["plan", "redis", "nope"]).await;
     run.assert_code(2);
     assert!(run.stderr.contains("unknown step `nope`"), "{}", run.stderr);
@@ -79,7 +115,11 @@ async fn commands_not_built_yet_say_so_and_exit_2() {
     ] {
         let run = sb.run(&args).await;
         run.assert_code(2);
-        assert!(run.stderr.contains("is not built yet"), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("is not built yet"),
+            "{args:?}: {}",
+            run.stderr
+        );
         assert!(!run.all().contains("Summary"), "{args:?} reported a run");
     }
     assert!(sb.helm_calls().is_empty());
@@ -108,7 +148,12 @@ async fn list_shows_every_component_with_its_needs() {
         assert!(line.contains(component), "{component}: {line}");
         assert!(line.trim_end().ends_with(needs), "{component}: {line}");
     }
-    for section in ["Infrastructure modules", "Application components", "Deployment modes", "Verification"] {
+    for section in [
+        "Infrastructure modules",
+        "Application components",
+        "Deployment modes",
+        "Verification",
+    ] {
         assert!(run.stdout.contains(section), "{section} missing");
     }
     // The aliases print the same.
@@ -190,12 +235,22 @@ async fn validate_reports_a_manifest_without_a_name() {
     let run = sb.run(&["validate"]).await;
     run.assert_code(1);
     assert!(
-        run.stdout.contains("manifests/nameless.yaml:1: ConfigMap has no metadata.name"),
+        run.stdout
+            .contains("manifests/nameless.yaml:1: ConfigMap has no metadata.name"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("manifests/badtype.yaml:6:"), "{}", run.stdout);
-    assert!(run.stdout.contains("helm-values/bad-values.yaml:1: helm values must be a mapping"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("manifests/badtype.yaml:6:"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("helm-values/bad-values.yaml:1: helm values must be a mapping"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -206,5 +261,9 @@ async fn a_directory_without_the_project_files_is_a_usage_error() {
     sb.set("DEPLOYCTL_DIR", empty.to_str().unwrap());
     let run = sb.run(&["validate"]).await;
     run.assert_code(2);
-    assert!(run.stderr.contains("no helm-values/ and manifests/"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no helm-values/ and manifests/"),
+        "{}",
+        run.stderr
+    );
 }

@@ -35,7 +35,11 @@ async fn adds_the_six_repositories_then_updates_them() {
     let adds = calls.iter().filter(|c| c[..2] == ["repo", "add"]).count();
     assert_eq!(adds, 6);
     let last = calls.last().unwrap();
-    assert_eq!(last[..2], ["repo", "update"], "repo update comes last: {calls:?}");
+    assert_eq!(
+        last[..2],
+        ["repo", "update"],
+        "repo update comes last: {calls:?}"
+    );
     assert_eq!(last.len(), 2 + REPOS.len(), "updates exactly our repos");
 }
 
@@ -55,10 +59,18 @@ async fn a_wrong_url_is_corrected_and_other_repos_are_left_alone() {
     sb.set_helm_repos(&repos);
     let plan = sb.run(&["plan", "helm-repos"]).await;
     plan.assert_code(0);
-    assert!(plan.stdout.contains("dandydev points at https://example.invalid/charts"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("dandydev points at https://example.invalid/charts"),
+        "{}",
+        plan.stdout
+    );
     sb.run(&["helm-repos"]).await.assert_code(0);
     let have = repo_pairs(&sb);
-    assert!(have.contains(&("dandydev".into(), "https://dandydeveloper.github.io/charts".into())));
+    assert!(have.contains(&(
+        "dandydev".into(),
+        "https://dandydeveloper.github.io/charts".into()
+    )));
     assert!(have.contains(&("mine".into(), "https://charts.example.org".into())));
     let forced: Vec<_> = sb
         .helm_calls()
@@ -76,7 +88,9 @@ async fn healthy_repos_with_auto_skip_run_no_helm_change() {
     sb.set("AUTO_SKIP_HEALTHY", "1");
     sb.run(&["helm-repos"]).await.assert_code(0);
     assert!(
-        sb.helm_calls().iter().all(|c| c[0] == "version" || c[..2] == ["repo", "list"]),
+        sb.helm_calls()
+            .iter()
+            .all(|c| c[0] == "version" || c[..2] == ["repo", "list"]),
         "{:?}",
         sb.helm_calls()
     );
@@ -89,9 +103,16 @@ async fn missing_helm_is_a_clear_error_before_anything_runs() {
     sb.without_helm();
     let run = sb.run(&["run", "namespaces", "helm-repos"]).await;
     run.assert_code(1);
-    assert!(run.stderr.contains("`helm` was not found on PATH"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`helm` was not found on PATH"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("install helm"), "{}", run.stderr);
-    assert!(kube.writes().is_empty(), "namespaces were changed although preflight failed");
+    assert!(
+        kube.writes().is_empty(),
+        "namespaces were changed although preflight failed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,6 +133,14 @@ async fn a_failing_helm_names_the_command_and_its_stderr() {
     let run = sb.run(&["helm-repos"]).await;
     run.assert_code(1);
     assert!(run.stdout.contains("helm repo update"), "{}", run.stdout);
-    assert!(run.stdout.contains("not a valid chart repository"), "{}", run.stdout);
-    assert!(run.stdout.contains("deployctl helm-repos"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("not a valid chart repository"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("deployctl helm-repos"),
+        "{}",
+        run.stdout
+    );
 }

@@ -48,7 +48,7 @@ async fn enter_skips_a_healthy_resource() {
     let (kube, sb) = healthy_cluster().await;
     let rv = kube.resource_version();
     let code = pty(&sb, &["namespaces"], |p| {
-        p.exp_string("already exists").unwrap();
+        p.exp_string("already exist").unwrap();
         p.exp_string("[S] Skip").unwrap();
         p.exp_string("[Q] Quit").unwrap();
         p.exp_string(PROMPT).unwrap();
@@ -98,13 +98,16 @@ async fn v_shows_details_then_asks_again_and_s_skips() {
 async fn a_skips_every_remaining_healthy_resource() {
     let (kube, sb) = healthy_cluster().await;
     let code = pty(&sb, &["run", "helm-repos", "namespaces"], |p| {
-        p.exp_string("helm repositories already exists").unwrap();
+        p.exp_string("helm repositories already exist").unwrap();
         p.exp_string(PROMPT).unwrap();
         key(p, "a");
         // No second question: namespaces is skipped too.
         let rest = p.exp_eof().unwrap();
         assert!(!rest.contains(PROMPT), "asked again:\n{rest}");
-        assert!(rest.contains("namespaces") && rest.contains("skipped"), "{rest}");
+        assert!(
+            rest.contains("namespaces") && rest.contains("skipped"),
+            "{rest}"
+        );
     })
     .await;
     assert_eq!(code, 0);
@@ -131,7 +134,11 @@ async fn q_quits_with_exit_0_and_changes_nothing() {
     assert_eq!(code, 0);
     assert!(kube.writes().is_empty());
     assert_eq!(kube.resource_version(), rv);
-    assert!(sb.helm_calls().iter().all(|c| c[..2] != ["repo", "add"] && c[..2] != ["repo", "update"]));
+    assert!(
+        sb.helm_calls()
+            .iter()
+            .all(|c| c[..2] != ["repo", "add"] && c[..2] != ["repo", "update"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,7 +191,10 @@ async fn a_missing_resource_is_created_without_a_question() {
     let sb = Sandbox::new(&kube);
     let code = pty(&sb, &["namespaces"], |p| {
         let out = p.exp_eof().unwrap();
-        assert!(!out.contains("Choose ["), "asked about a missing resource:\n{out}");
+        assert!(
+            !out.contains("Choose ["),
+            "asked about a missing resource:\n{out}"
+        );
         assert!(out.contains("created"), "{out}");
     })
     .await;

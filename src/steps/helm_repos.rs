@@ -37,6 +37,9 @@ impl Step for HelmRepos {
     fn id(&self) -> StepId {
         StepId::HelmRepos
     }
+    fn exists(&self) -> &'static str {
+        "exist"
+    }
     fn resource(&self, _cx: &Context) -> String {
         "helm repositories".into()
     }

@@ -17,6 +17,10 @@ pub trait Step: Send + Sync {
     fn id(&self) -> StepId;
     /// What the prompt calls the resource, e.g. "helm release 'redis' (namespace litellm)".
     fn resource(&self, cx: &Context) -> String;
+    /// "exists", or "exist" when `resource` is plural.
+    fn exists(&self) -> &'static str {
+        "exists"
+    }
     /// What Proceed does to an existing resource.
     fn proceed_does(&self, state: &State) -> &'static str {
         match state {

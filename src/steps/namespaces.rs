@@ -39,6 +39,9 @@ impl Step for Namespaces {
         StepId::Namespaces
     }
 
+    fn exists(&self) -> &'static str {
+        "exist"
+    }
     fn resource(&self, cx: &Context) -> String {
         match wanted(cx) {
             Ok(docs) => format!(

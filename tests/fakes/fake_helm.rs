@@ -180,6 +180,13 @@ fn repo_add(name: &str, url: &str, force: bool) -> ExitCode {
 }
 
 fn repo_update(names: &[&str]) -> ExitCode {
+    // Tests make a call slow to interrupt a run in the middle.
+    if let Some(ms) = std::env::var("FAKE_HELM_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     let state = load_state();
     let repos = state["repos"].as_array().cloned().unwrap_or_default();
     for n in names {

@@ -751,18 +751,18 @@ fn parse_target(store: &Store, path: &str) -> Option<Target> {
         return None;
     };
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    if segs.len() >= 3 && segs[0] == "namespaces" {
-        if let Some(rt) = store
+    if segs.len() >= 3
+        && segs[0] == "namespaces"
+        && let Some(rt) = store
             .find_type(&group, &version, segs[2])
             .filter(|t| t.namespaced)
-        {
-            return Some(Target {
-                rt,
-                namespace: Some(segs[1].to_string()),
-                name: segs.get(3).map(|s| s.to_string()),
-                subresource: segs.get(4).map(|s| s.to_string()),
-            });
-        }
+    {
+        return Some(Target {
+            rt,
+            namespace: Some(segs[1].to_string()),
+            name: segs.get(3).map(|s| s.to_string()),
+            subresource: segs.get(4).map(|s| s.to_string()),
+        });
     }
     let rt = store.find_type(&group, &version, segs.first()?)?;
     Some(Target {
@@ -971,6 +971,7 @@ fn not_found(rt: &ResourceType, name: &str) -> Response {
     status_error(404, "NotFound", format!("{what} \"{name}\" not found"))
 }
 
+#[allow(clippy::result_large_err)]
 fn parse_body(body: &Bytes) -> Result<Value, Response> {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         return Ok(v);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, then runs every test.
+# Used as is by CI (.ci/run). Safe to run again: installs are skipped when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use (none today beyond the toolchain; kept for the AWS/terraform
+# work). Installed only when missing and when we can (root or sudo).
+need_pkgs=()
+command -v python3 >/dev/null || need_pkgs+=(python3)
+python3 -c 'import venv' 2>/dev/null || need_pkgs+=(python3-venv)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_pkgs[@]}"
+fi
+
+# Python test dependencies, pinned, in a project-local venv.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if grep -qvE '^\s*(#|$)' tests/requirements.txt; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+
+# Every test: unit tests, integration tests against the fake API server and stand-ins,
+# pseudo-terminal prompt tests. `test-fakes` builds the helm stand-in.
+cargo test --locked --features test-fakes "$@"

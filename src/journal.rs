@@ -1,0 +1,70 @@
+//! The run journal: which steps of the last run on a cluster succeeded, so `--resume` can
+//! skip them after a failure or an interruption. Step names and results only — never a
+//! message, a value or an argument.
+
+use crate::config::Settings;
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Journal {
+    pub command: String,
+    pub cluster: String,
+    pub finished_at: String,
+    pub exit_code: i32,
+    /// step name → "ok" | "failed" | "skipped" | "not run"
+    pub steps: BTreeMap<String, String>,
+}
+
+fn path(s: &Settings) -> PathBuf {
+    s.state_dir.join(format!("last-run-{}.json", s.cluster))
+}
+
+pub fn load(s: &Settings) -> Option<Journal> {
+    let text = std::fs::read_to_string(path(s)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+pub fn save(s: &Settings, journal: &Journal) -> Result<()> {
+    let p = path(s);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(journal)?;
+    // Write beside, then rename: a crash never leaves half a journal.
+    let tmp = p.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, &p).with_context(|| format!("cannot write `{}`", p.display()))?;
+    Ok(())
+}
+
+/// The steps `--resume` may skip: those that succeeded in an unfinished last run of the
+/// same command. `Err` explains why there is nothing to resume.
+pub fn resumable(s: &Settings, command: &str) -> Result<Vec<String>, String> {
+    let Some(j) = load(s) else {
+        return Err(format!(
+            "no earlier run on cluster `{}` is recorded",
+            s.cluster
+        ));
+    };
+    if j.command != command {
+        return Err(format!(
+            "the last run on `{}` was `deployctl {}`, not `deployctl {command}`",
+            s.cluster, j.command
+        ));
+    }
+    if j.exit_code == 0 {
+        return Err(format!(
+            "the last `deployctl {command}` on `{}` finished successfully at {}",
+            s.cluster, j.finished_at
+        ));
+    }
+    Ok(j.steps
+        .iter()
+        .filter(|(_, r)| r.as_str() == "ok")
+        .map(|(n, _)| n.clone())
+        .collect())
+}
