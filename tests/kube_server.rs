@@ -1,0 +1,221 @@
+//! The fake Kubernetes API server behaves like the real one where deployctl relies on it:
+//! kube-rs talks to it unchanged (discovery, watch, apply, errors).
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::json;
+use std::time::Duration;
+use support::kube_server::FakeKube;
+
+async fn client(kube: &FakeKube) -> kube::Client {
+    let kc = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig("c", "cluster")).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+fn api_code(e: kube::Error) -> (u16, String) {
+    match e {
+        kube::Error::Api(s) => (s.code, s.reason),
+        other => panic!("not an API error: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_kubernetes_status_objects() {
+    let kube = FakeKube::start().await;
+    let c = client(&kube).await;
+    let ns: Api<Namespace> = Api::all(c.clone());
+    assert_eq!(
+        api_code(ns.get("nope").await.unwrap_err()),
+        (404, "NotFound".into())
+    );
+    let obj: Namespace = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap();
+    ns.create(&PostParams::default(), &obj).await.unwrap();
+    assert_eq!(
+        api_code(ns.create(&PostParams::default(), &obj).await.unwrap_err()),
+        (409, "AlreadyExists".into())
+    );
+    // A stale resourceVersion on update is a Conflict.
+    let mut stale = ns.get("a").await.unwrap();
+    stale.metadata.resource_version = Some("1".into());
+    assert_eq!(
+        api_code(
+            ns.replace("a", &PostParams::default(), &stale)
+                .await
+                .unwrap_err()
+        ),
+        (409, "Conflict".into())
+    );
+    // No name: Invalid.
+    let cm: Api<ConfigMap> = Api::namespaced(c.clone(), "a");
+    let nameless: ConfigMap = serde_json::from_value(json!({"metadata": {}})).unwrap();
+    assert_eq!(
+        api_code(
+            cm.create(&PostParams::default(), &nameless)
+                .await
+                .unwrap_err()
+        )
+        .0,
+        422
+    );
+    // Namespaced objects need their namespace.
+    let cm: Api<ConfigMap> = Api::namespaced(c, "missing");
+    let named: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap();
+    assert_eq!(
+        api_code(cm.create(&PostParams::default(), &named).await.unwrap_err()).0,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crds_applied_to_it_are_discovered_and_served() {
+    let mut kube = FakeKube::start().await;
+    kube.enable_controllers(Duration::from_millis(50));
+    let c = client(&kube).await;
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.io"},
+        "spec": {"group": "example.io", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true}]}
+    });
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(c.clone());
+    crds.patch(
+        "widgets.example.io",
+        &PatchParams::apply("t"),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(crds, "widgets.example.io", conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established in time")
+    .unwrap();
+    let gvk = GroupVersionKind::gvk("example.io", "v1", "Widget");
+    let (ar, _caps) = kube::discovery::pinned_kind(&c, &gvk).await.unwrap();
+    let ns: Api<Namespace> = Api::all(c.clone());
+    ns.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "w"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let widgets: Api<DynamicObject> = Api::namespaced_with(c, "w", &ar);
+    let w = json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "one"}, "spec": {"size": 3}});
+    widgets
+        .patch("one", &PatchParams::apply("t"), &Patch::Apply(&w))
+        .await
+        .unwrap();
+    assert_eq!(widgets.get("one").await.unwrap().data["spec"]["size"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn controllers_make_workloads_ready_and_watches_see_it() {
+    let mut kube = FakeKube::start().await;
+    kube.enable_controllers(Duration::from_millis(200));
+    let c = client(&kube).await;
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}}));
+    let deploys: Api<Deployment> = Api::namespaced(c.clone(), "app");
+    let d = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}
+    });
+    deploys
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&d))
+        .await
+        .unwrap();
+    assert!(
+        deploys.get("web").await.unwrap().status.is_none(),
+        "ready before the delay"
+    );
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(
+            deploys.clone(),
+            "web",
+            conditions::is_deployment_completed(),
+        ),
+    )
+    .await
+    .expect("deployment rolled out in time")
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(c, "app");
+    let ready = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
+    assert_eq!(ready.items.len(), 2);
+    assert!(
+        ready
+            .items
+            .iter()
+            .all(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Running"))
+    );
+    assert!(
+        pods.list(&ListParams::default().labels("app=other"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_can_be_injected_and_delays_added() {
+    let kube = FakeKube::start().await;
+    let c = client(&kube).await;
+    let ns: Api<Namespace> = Api::all(c);
+    kube.fail_next("/api/v1/namespaces", 2, 500);
+    assert_eq!(
+        api_code(ns.list(&ListParams::default()).await.unwrap_err()).0,
+        500
+    );
+    assert_eq!(
+        api_code(ns.list(&ListParams::default()).await.unwrap_err()).0,
+        500
+    );
+    ns.list(&ListParams::default()).await.unwrap();
+    kube.delay_next("/api/v1/namespaces", 1, Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    ns.list(&ListParams::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identical_apply_changes_nothing_and_merge_patch_merges() {
+    let kube = FakeKube::start().await;
+    let c = client(&kube).await;
+    let ns: Api<Namespace> = Api::all(c);
+    let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"x": "1"}}});
+    ns.patch("a", &PatchParams::apply("t"), &Patch::Apply(&obj))
+        .await
+        .unwrap();
+    let rv = kube.resource_version();
+    ns.patch("a", &PatchParams::apply("t"), &Patch::Apply(&obj))
+        .await
+        .unwrap();
+    assert_eq!(kube.resource_version(), rv);
+    ns.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"y": "2"}}})),
+    )
+    .await
+    .unwrap();
+    let labels = ns.get("a").await.unwrap().metadata.labels.unwrap();
+    assert_eq!((labels["x"].as_str(), labels["y"].as_str()), ("1", "2"));
+    ns.delete("a", &Default::default()).await.unwrap();
+    assert!(ns.get_opt("a").await.unwrap().is_none());
+}
