@@ -112,7 +112,19 @@ pub enum Command {
     /// Create IAM roles for service accounts
     Irsa,
     /// Create secrets in AWS Secrets Manager
-    Secrets,
+    Secrets {
+        /// Rotate this existing secret (repeatable; for CI): master-key, redis-password,
+        /// webui-secret-key
+        #[arg(long, value_enum, value_name = "NAME")]
+        rotate: Vec<SecretName>,
+        /// Required with `--rotate master-key`: every issued API key stops working
+        #[arg(long)]
+        i_understand_this_breaks_api_keys: bool,
+        /// Value for a missing <prefix>/database-url (prefer DATABASE_URL: a flag is visible
+        /// in the process list)
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
     /// Add Helm repositories
     #[command(name = "helm-repos")]
     HelmRepos,
@@ -154,6 +166,16 @@ pub enum Command {
     },
 }
 
+/// The application secrets, by their short names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecretName {
+    MasterKey,
+    SaltKey,
+    RedisPassword,
+    DatabaseUrl,
+    WebuiSecretKey,
+}
+
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
 pub enum BastionAction {
     /// Create the bastion instance with SSM access
@@ -180,7 +202,7 @@ impl Command {
             Command::Plan { .. } => "plan",
             Command::Run { .. } => "run",
             Command::Irsa => "irsa",
-            Command::Secrets => "secrets",
+            Command::Secrets { .. } => "secrets",
             Command::HelmRepos => "helm-repos",
             Command::Namespaces => "namespaces",
             Command::ExternalSecrets => "external-secrets",

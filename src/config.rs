@@ -55,7 +55,7 @@ impl Terminal {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     pub region: String,
     pub cluster: String,
@@ -76,6 +76,10 @@ pub struct Settings {
     /// Where the run journal lives ($XDG_STATE_HOME/deployctl or ~/.local/state/deployctl).
     pub state_dir: PathBuf,
     pub secrets_prefix: String,
+    /// AWS_PROFILE, for messages (the SDK reads it itself).
+    pub aws_profile: Option<String>,
+    /// DATABASE_URL (or --database-url): only used to create a missing database-url secret.
+    pub database_url: Option<secrecy::SecretString>,
     pub bastion_name: String,
     pub instance_type: String,
     /// Where helm-values/, manifests/ and terraform/ live.
@@ -182,6 +186,10 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from(".deployctl"))
                 .join("deployctl"),
             secrets_prefix,
+            aws_profile: env.get("AWS_PROFILE").map(str::to_string),
+            database_url: env
+                .get("DATABASE_URL")
+                .map(|v| secrecy::SecretString::from(v.to_string())),
             bastion_name: env
                 .get("BASTION_NAME")
                 .unwrap_or(DEFAULT_BASTION_NAME)

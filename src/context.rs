@@ -1,6 +1,8 @@
 //! Context: what every step gets — settings, the printer, and the clients preflight built.
 
+use crate::aws::Aws;
 use crate::config::Settings;
+use crate::steps::SecretsOptions;
 use crate::tools::helm::Helm;
 use crate::ui::Ui;
 use anyhow::{Result, anyhow};
@@ -10,7 +12,10 @@ pub struct Context {
     pub settings: Settings,
     pub ui: Ui,
     pub helm: Helm,
+    /// Options of the `secrets` command (rotation requests, database URL).
+    pub secrets: SecretsOptions,
     kube: OnceLock<kube::Client>,
+    aws: tokio::sync::OnceCell<Aws>,
 }
 
 impl Context {
@@ -19,8 +24,20 @@ impl Context {
             settings,
             ui,
             helm: Helm::new(),
+            secrets: SecretsOptions::default(),
             kube: OnceLock::new(),
+            aws: tokio::sync::OnceCell::new(),
         }
+    }
+
+    pub fn with_secrets(mut self, options: SecretsOptions) -> Self {
+        self.secrets = options;
+        self
+    }
+
+    /// The AWS clients (configuration loaded once per run, on first use).
+    pub async fn aws(&self) -> &Aws {
+        self.aws.get_or_init(|| Aws::load(&self.settings)).await
     }
 
     pub fn set_kube(&self, client: kube::Client) {

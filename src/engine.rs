@@ -106,6 +106,14 @@ fn select(cx: &Context, req: &Request) -> Result<Vec<StepId>, UserError> {
 async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
     let helm = assessed.iter().any(|s| s.def().uses_helm);
     let kube = assessed.iter().any(|s| s.def().uses_kube);
+    let aws = assessed.iter().any(|s| s.def().uses_aws);
+    let aws_check = async {
+        if aws {
+            let account = cx.aws().await.account_id().await?;
+            cx.ui.detail(&format!("AWS account {account}, region {}", cx.settings.region));
+        }
+        anyhow::Ok(())
+    };
     let helm_check = async {
         if helm {
             let v = cx.helm.check_installed().await?;
@@ -115,7 +123,7 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
     };
     let kube_check = async {
         if kube {
-            let (client, target) = crate::kube::connect(&cx.settings, None).await?;
+            let (client, target) = connect_kube(cx).await?;
             cx.ui.detail(&format!(
                 "kube context `{}` → {} ({})",
                 target.context, target.cluster_entry, target.server
@@ -124,10 +132,28 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
         }
         anyhow::Ok(())
     };
-    let (h, k) = tokio::join!(helm_check, kube_check);
+    let (h, k, a) = tokio::join!(helm_check, kube_check, aws_check);
+    a?;
     k?;
     h?;
     Ok(())
+}
+
+/// Connect to the cluster behind the context guard. When the context's cluster entry does not
+/// name the cluster, the endpoint EKS reports for it may still match.
+pub async fn connect_kube(cx: &Context) -> Result<(kube::Client, crate::kube::Target)> {
+    let s = &cx.settings;
+    let (_, target) = crate::kube::target(s)?;
+    let endpoint = if crate::kube::guard(&target, &s.cluster, None).is_err() {
+        let lookup = crate::aws::describe_cluster(cx.aws().await, &s.cluster);
+        match tokio::time::timeout(Duration::from_secs(10), lookup).await {
+            Ok(Ok(Some(c))) => Some(c.endpoint),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    crate::kube::connect(s, endpoint.as_deref()).await
 }
 
 /// Assess every step concurrently (read-only).
@@ -212,10 +238,27 @@ async fn decide_all(
         };
         let step = &built[id];
         let mut decision = decide::decide(&facts, policy);
+        let mut chose_proceed = false;
         loop {
             match decision {
                 Decision::Run { action, why } => {
-                    out.push((*id, Decided::Run(action, why), state.label().into()));
+                    let asker: Option<&dyn Prompter> = if chose_proceed && mode == Mode::Run {
+                        Some(prompter.as_ref())
+                    } else {
+                        None
+                    };
+                    let prepared = cx.ui.suspend(|| {
+                        tokio::task::block_in_place(|| {
+                            tokio::runtime::Handle::current().block_on(step.prepare(cx, state, asker))
+                        })
+                    });
+                    let decided = match prepared {
+                        Ok(steps::Prepared::Run) => Decided::Run(action, why),
+                        Ok(steps::Prepared::Skip(why)) => Decided::Skip(why),
+                        Ok(steps::Prepared::Quit) => return Ok(None),
+                        Err(e) => Decided::Fail(error_text(&e)),
+                    };
+                    out.push((*id, decided, state.label().into()));
                     break;
                 }
                 Decision::Skip { why, warning } => {
@@ -270,6 +313,7 @@ async fn decide_all(
                             decision = decide::decide(&facts, policy);
                         }
                         Key::Skip | Key::Proceed => {
+                            chose_proceed = key == Key::Proceed;
                             let choice = if key == Key::Skip {
                                 Choice::Skip
                             } else {

@@ -71,6 +71,8 @@ pub struct StepDef {
     pub uses_kube: bool,
     /// Runs the helm CLI.
     pub uses_helm: bool,
+    /// Calls AWS APIs.
+    pub uses_aws: bool,
 }
 
 use StepId::*;
@@ -87,6 +89,7 @@ const fn step(
         ResourceKind::KubeObjects | ResourceKind::HelmRelease | ResourceKind::Check
     );
     let uses_helm = matches!(kind, ResourceKind::HelmRepos | ResourceKind::HelmRelease);
+    let uses_aws = matches!(kind, ResourceKind::Iam | ResourceKind::AwsSecrets);
     StepDef {
         id,
         title,
@@ -96,6 +99,7 @@ const fn step(
         runs_last: false,
         uses_kube,
         uses_helm,
+        uses_aws,
     }
 }
 

@@ -1,6 +1,8 @@
 //! deployctl: stands up LiteLLM + OpenWebUI and their platform on AWS EKS.
 //! The pipeline is arguments → settings → engine (preflight, assess, decide, execute, report).
 
+pub mod aws;
+pub mod bastion;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -17,6 +19,7 @@ pub mod releases;
 pub mod steps;
 pub mod tools;
 pub mod ui;
+pub mod verify_infra;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -102,8 +105,58 @@ fn not_built(command: &str) -> anyhow::Error {
     .into()
 }
 
-async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<i32> {
+/// Check the `secrets` flags; salt-key and database-url have no rotation path.
+fn secrets_options(
+    command: &Command,
+    settings: &mut Settings,
+    ui: &ui::Ui,
+) -> anyhow::Result<steps::SecretsOptions> {
+    let Command::Secrets {
+        rotate,
+        i_understand_this_breaks_api_keys,
+        database_url,
+    } = command
+    else {
+        return Ok(steps::SecretsOptions::default());
+    };
+    for name in rotate {
+        match name {
+            cli::SecretName::SaltKey => {
+                return Err(UserError::usage(
+                    "salt-key cannot be rotated: LiteLLM encrypts its stored credentials with it, and a new one makes them unreadable",
+                    "leave salt-key as it is; there is no rotation path for it",
+                )
+                .into());
+            }
+            cli::SecretName::DatabaseUrl => {
+                return Err(UserError::usage(
+                    "database-url is not rotated: it names your database",
+                    "change it interactively with `deployctl secrets` (Proceed, then confirm twice)",
+                )
+                .into());
+            }
+            cli::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
+                return Err(UserError::usage(
+                    "rotating master-key breaks every API key LiteLLM has issued",
+                    "add --i-understand-this-breaks-api-keys to rotate it anyway",
+                )
+                .into());
+            }
+            _ => {}
+        }
+    }
+    if let Some(url) = database_url {
+        ui.warn("--database-url is visible in the process list and shell history; DATABASE_URL is safer");
+        settings.database_url = Some(secrecy::SecretString::from(url.clone()));
+    }
+    Ok(steps::SecretsOptions {
+        rotate: rotate.clone(),
+    })
+}
+
+async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i32> {
     let ui = ui::Ui::new(&settings);
+    let secrets_options = secrets_options(&command, &mut settings, &ui)?;
     if let Command::List = command {
         if ui.json() {
             ui.event(list::render_json());
@@ -132,7 +185,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<i32> {
         Command::All => (graph::all_steps(), Mode::Run),
         Command::Validate => (vec![StepId::Validate], Mode::Run),
         Command::Irsa => (single(StepId::Irsa), Mode::Run),
-        Command::Secrets => (single(StepId::Secrets), Mode::Run),
+        Command::Secrets { .. } => (single(StepId::Secrets), Mode::Run),
         Command::HelmRepos => (single(StepId::HelmRepos), Mode::Run),
         Command::Namespaces => (single(StepId::Namespaces), Mode::Run),
         Command::ExternalSecrets => (single(StepId::ExternalSecrets), Mode::Run),
@@ -147,12 +200,23 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<i32> {
         Command::OpaPolicies => (single(StepId::OpaPolicies), Mode::Run),
         Command::OpaVerify => (single(StepId::OpaVerify), Mode::Run),
         Command::Verify => (single(StepId::Verify), Mode::Run),
+        Command::InfrastructureVerify => {
+            let cx = Context::new(settings, ui);
+            return verify_infra::run(&cx).await;
+        }
+        Command::Bastion { action } => {
+            let prompter: Box<dyn Prompter> = if settings.interactive {
+                Box::new(TerminalPrompter::new())
+            } else {
+                Box::new(NonInteractive)
+            };
+            let cx = Context::new(settings, ui);
+            return bastion::run(&cx, prompter.as_ref(), action).await;
+        }
         Command::Infrastructure
         | Command::InfrastructurePlan
-        | Command::InfrastructureVerify
         | Command::InfrastructureDestroy
-        | Command::Complete
-        | Command::Bastion { .. } => return Err(not_built(&name)),
+        | Command::Complete => return Err(not_built(&name)),
         Command::List => unreachable!("handled above"),
     };
     let prompter: Arc<dyn Prompter> = if settings.interactive {
@@ -160,7 +224,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<i32> {
     } else {
         Arc::new(NonInteractive)
     };
-    let cx = Arc::new(Context::new(settings, ui));
+    let cx = Arc::new(Context::new(settings, ui).with_secrets(secrets_options));
     engine::run(
         cx,
         prompter,

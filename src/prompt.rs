@@ -5,6 +5,7 @@
 use crate::decide::{Choice, State};
 use anyhow::{Result, bail};
 use console::{Key as TermKey, Term};
+use secrecy::SecretString;
 
 /// The operator's answer to the existing-resource prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,8 @@ pub trait Prompter: Send + Sync {
     fn confirm(&self, message: &str) -> Result<bool>;
     /// The operator must type `expected` exactly.
     fn typed(&self, message: &str, expected: &str) -> Result<bool>;
+    /// A secret value, read without echo; `None` when nothing was entered.
+    fn secret(&self, message: &str) -> Result<Option<SecretString>>;
     /// Text shown between questions (details for View, refusals).
     fn say(&self, text: &str);
 }
@@ -164,6 +167,13 @@ impl Prompter for TerminalPrompter {
         Ok(line.trim() == expected)
     }
 
+    fn secret(&self, message: &str) -> Result<Option<SecretString>> {
+        self.term.write_str(&format!("{message}: "))?;
+        let line = self.term.read_secure_line().unwrap_or_default();
+        let line = line.trim().to_string();
+        Ok((!line.is_empty()).then(|| SecretString::from(line)))
+    }
+
     fn say(&self, text: &str) {
         let _ = self.term.write_line(text);
     }
@@ -187,6 +197,9 @@ impl Prompter for NonInteractive {
     }
     fn typed(&self, message: &str, _expected: &str) -> Result<bool> {
         bail!("cannot confirm `{message}` in non-interactive mode")
+    }
+    fn secret(&self, message: &str) -> Result<Option<SecretString>> {
+        bail!("cannot ask for `{message}` in non-interactive mode")
     }
     fn say(&self, text: &str) {
         eprintln!("{text}");

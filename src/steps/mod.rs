@@ -2,12 +2,17 @@
 //! print: they return states, summaries and details; the engine asks and reports.
 
 mod helm_repos;
+pub mod irsa;
 mod namespaces;
+pub mod secrets;
 mod validate;
+
+pub use secrets::SecretsOptions;
 
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
+use crate::prompt::Prompter;
 use anyhow::Result;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -28,6 +33,17 @@ pub trait Step: Send + Sync {
             _ => "apply it again anyway",
         }
     }
+    /// Called in the decide phase for a step that will run (also by `plan`): the step checks
+    /// it has what it needs and, when the operator chose Proceed (`prompter` is `Some`),
+    /// asks its own follow-up questions. Nothing changes here.
+    async fn prepare(
+        &self,
+        _cx: &Context,
+        _state: &State,
+        _prompter: Option<&dyn Prompter>,
+    ) -> Result<Prepared> {
+        Ok(Prepared::Run)
+    }
     /// Read-only: what exists and whether it is healthy.
     async fn assess(&self, cx: &Context) -> Result<State>;
     /// Make it so; returns a one-line summary of what changed.
@@ -36,10 +52,22 @@ pub trait Step: Send + Sync {
     async fn view(&self, cx: &Context) -> Result<String>;
 }
 
+/// What `prepare` concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    Run,
+    /// Nothing to do after the operator's answers.
+    Skip(String),
+    /// The operator quit at a follow-up question.
+    Quit,
+}
+
 /// The step that implements `id`, or `None` while it is not built yet.
 pub fn build(id: StepId) -> Option<Arc<dyn Step>> {
     Some(match id {
         StepId::Validate => Arc::new(validate::Validate),
+        StepId::Irsa => Arc::new(irsa::Irsa),
+        StepId::Secrets => Arc::new(secrets::Secrets::default()),
         StepId::HelmRepos => Arc::new(helm_repos::HelmRepos),
         StepId::Namespaces => Arc::new(namespaces::Namespaces),
         _ => return None,

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kube_server;
+pub mod moto;
 
 use kube_server::FakeKube;
 use serde_json::Value;
@@ -68,9 +69,28 @@ impl Sandbox {
             kubeconfig,
             helm_state,
             helm_log,
-            env: vec![("EKS_CLUSTER_NAME".into(), CLUSTER.into())],
+            env: vec![
+                ("EKS_CLUSTER_NAME".into(), CLUSTER.into()),
+                // No test reaches real AWS: a closed local port unless moto is used.
+                ("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into()),
+                ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+                ("AWS_REGION".into(), moto::REGION.into()),
+                ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ],
             dir,
         }
+    }
+
+    /// Point deployctl's AWS SDK at moto.
+    pub fn with_moto(&mut self, moto: &moto::Moto) -> &mut Self {
+        self.set("AWS_ENDPOINT_URL", &moto.url);
+        self
+    }
+
+    pub fn unset(&mut self, key: &str) -> &mut Self {
+        self.env.retain(|(k, _)| k != key);
+        self
     }
 
     pub fn write_kubeconfig(&self, text: &str) {

@@ -1,0 +1,143 @@
+//! IAM: roles with a trust policy and one inline policy, OIDC providers.
+
+use super::{Aws, describe, policy};
+use anyhow::{Result, anyhow};
+use serde_json::Value;
+
+/// A role as it exists.
+#[derive(Debug, Clone)]
+pub struct RoleState {
+    pub arn: String,
+    pub trust: Value,
+    /// The inline policy of the given name, if present.
+    pub inline: Option<Value>,
+}
+
+/// GetRole + GetRolePolicy; `Ok(None)` when the role does not exist.
+pub async fn get_role(aws: &Aws, name: &str, inline_name: &str) -> Result<Option<RoleState>> {
+    let iam = aws.iam();
+    let role = match iam.get_role().role_name(name).send().await {
+        Ok(out) => out.role,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(anyhow!("IAM GetRole `{name}` failed: {}", describe(&e))),
+    };
+    let Some(role) = role else { return Ok(None) };
+    let trust = role
+        .assume_role_policy_document()
+        .map(policy::parse_document)
+        .transpose()?
+        .unwrap_or(Value::Null);
+    let inline = match iam.get_role_policy().role_name(name).policy_name(inline_name).send().await {
+        Ok(out) => Some(policy::parse_document(out.policy_document())?),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e) => {
+            return Err(anyhow!(
+                "IAM GetRolePolicy `{name}`/`{inline_name}` failed: {}",
+                describe(&e)
+            ));
+        }
+    };
+    Ok(Some(RoleState {
+        arn: role.arn().to_string(),
+        trust,
+        inline,
+    }))
+}
+
+/// Create the role, or bring its trust policy up to date; then put the inline policy.
+pub async fn ensure_role(
+    aws: &Aws,
+    name: &str,
+    description: &str,
+    trust: &Value,
+    inline_name: &str,
+    inline: &Value,
+) -> Result<String> {
+    let iam = aws.iam();
+    let arn = match get_role(aws, name, inline_name).await? {
+        None => {
+            let out = iam
+                .create_role()
+                .role_name(name)
+                .description(description)
+                .assume_role_policy_document(trust.to_string())
+                .tags(tag("app", "litellm-stack")?)
+                .tags(tag("managed-by", "deployctl")?)
+                .send()
+                .await
+                .map_err(|e| anyhow!("IAM CreateRole `{name}` failed: {}", describe(&e)))?;
+            out.role().map(|r| r.arn().to_string()).unwrap_or_default()
+        }
+        Some(existing) => {
+            if !policy::same(&existing.trust, trust) {
+                iam.update_assume_role_policy()
+                    .role_name(name)
+                    .policy_document(trust.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow!("IAM UpdateAssumeRolePolicy `{name}` failed: {}", describe(&e))
+                    })?;
+            }
+            existing.arn
+        }
+    };
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name(inline_name)
+        .policy_document(inline.to_string())
+        .send()
+        .await
+        .map_err(|e| anyhow!("IAM PutRolePolicy `{name}`/`{inline_name}` failed: {}", describe(&e)))?;
+    Ok(arn)
+}
+
+fn tag(key: &str, value: &str) -> Result<aws_sdk_iam::types::Tag> {
+    aws_sdk_iam::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| anyhow!("invalid tag: {e}"))
+}
+
+/// Attached managed policy ARNs and inline policy names of a role (for View).
+pub async fn role_policies(aws: &Aws, name: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let iam = aws.iam();
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| anyhow!("IAM ListAttachedRolePolicies `{name}` failed: {}", describe(&e)))?
+        .attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect();
+    let inline = iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| anyhow!("IAM ListRolePolicies `{name}` failed: {}", describe(&e)))?
+        .policy_names;
+    Ok((attached, inline))
+}
+
+/// Whether the IAM OIDC provider for `issuer` exists in the account.
+pub async fn oidc_provider_exists(aws: &Aws, issuer: &str) -> Result<bool> {
+    let host = issuer.trim_start_matches("https://");
+    let out = aws
+        .iam()
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .map_err(|e| anyhow!("IAM ListOpenIDConnectProviders failed: {}", describe(&e)))?;
+    Ok(out
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|p| p.arn())
+        .any(|arn| arn.ends_with(&format!(":oidc-provider/{host}"))))
+}

@@ -1,0 +1,209 @@
+//! AWS through aws-sdk-rust: one `SdkConfig` per run from the standard sources (profile,
+//! region, `AWS_ENDPOINT_URL` — no special path for tests), thin per-service clients, and
+//! "not found" as `Ok(None)` decided from each operation's service error.
+
+pub mod iam;
+pub mod policy;
+pub mod secrets;
+
+use crate::config::Settings;
+use crate::error::UserError;
+use anyhow::Result;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use tokio::sync::OnceCell;
+
+/// The full text of an SDK error (its chain), for messages.
+pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
+    aws_sdk_sts::error::DisplayErrorContext(e).to_string()
+}
+
+pub struct Aws {
+    pub config: SdkConfig,
+    pub region: String,
+    profile: Option<String>,
+    account: OnceCell<String>,
+    preset_account: Option<String>,
+}
+
+impl Aws {
+    pub async fn load(s: &Settings) -> Aws {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(s.region.clone()))
+            .load()
+            .await;
+        Aws {
+            config,
+            region: s.region.clone(),
+            profile: s.aws_profile.clone(),
+            account: OnceCell::new(),
+            preset_account: s.account_id.clone(),
+        }
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.config)
+    }
+    pub fn eks(&self) -> aws_sdk_eks::Client {
+        aws_sdk_eks::Client::new(&self.config)
+    }
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.config)
+    }
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.config)
+    }
+
+    fn profile_label(&self) -> String {
+        self.profile
+            .clone()
+            .map(|p| format!("profile `{p}`"))
+            .unwrap_or_else(|| "the default credential chain".into())
+    }
+
+    /// The caller's account: AWS_ACCOUNT_ID, else STS GetCallerIdentity (once per run).
+    /// Failing here means the credentials do not work: a clear error naming profile and
+    /// region, before anything was changed.
+    pub async fn account_id(&self) -> Result<String> {
+        if let Some(a) = &self.preset_account {
+            return Ok(a.clone());
+        }
+        let id = self
+            .account
+            .get_or_try_init(|| async {
+                let out = self.sts().get_caller_identity().send().await.map_err(|e| {
+                    UserError::failed(
+                        format!(
+                            "cannot use AWS credentials ({}, region `{}`): {}",
+                            self.profile_label(),
+                            self.region,
+                            describe(&e)
+                        ),
+                        format!(
+                            "check them with `aws sts get-caller-identity{}`; configure them with `aws configure` or `aws sso login`",
+                            self.profile.as_ref().map(|p| format!(" --profile {p}")).unwrap_or_default()
+                        ),
+                    )
+                })?;
+                match out.account {
+                    Some(a) if !a.is_empty() => anyhow::Ok(a),
+                    _ => Err(UserError::failed(
+                        "STS GetCallerIdentity returned no account id",
+                        "set AWS_ACCOUNT_ID explicitly",
+                    )
+                    .into()),
+                }
+            })
+            .await?;
+        Ok(id.clone())
+    }
+
+    /// The partition of the region (aws, aws-cn, aws-us-gov), for ARNs.
+    pub fn partition(&self) -> &'static str {
+        partition_of(&self.region)
+    }
+}
+
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// What EKS says about the cluster (the fields deployctl uses).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub arn: String,
+    pub status: String,
+    pub version: String,
+    pub endpoint: String,
+    pub oidc_issuer: Option<String>,
+    pub vpc_id: Option<String>,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub authentication_mode: Option<String>,
+}
+
+/// EKS DescribeCluster; `Ok(None)` when there is no such cluster.
+pub async fn describe_cluster(aws: &Aws, name: &str) -> Result<Option<ClusterInfo>> {
+    match aws.eks().describe_cluster().name(name).send().await {
+        Ok(out) => {
+            let Some(c) = out.cluster else {
+                return Ok(None);
+            };
+            let vpc = c.resources_vpc_config.clone().unwrap_or_else(|| {
+                aws_sdk_eks::types::VpcConfigResponse::builder().build()
+            });
+            Ok(Some(ClusterInfo {
+                name: c.name.clone().unwrap_or_default(),
+                arn: c.arn.clone().unwrap_or_default(),
+                status: c.status.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                version: c.version.clone().unwrap_or_default(),
+                endpoint: c.endpoint.clone().unwrap_or_default(),
+                oidc_issuer: c
+                    .identity
+                    .as_ref()
+                    .and_then(|i| i.oidc.as_ref())
+                    .and_then(|o| o.issuer.clone()),
+                vpc_id: vpc.vpc_id.clone().filter(|v| !v.is_empty()),
+                subnet_ids: vpc.subnet_ids.clone().unwrap_or_default(),
+                security_group_ids: vpc.security_group_ids.clone().unwrap_or_default(),
+                authentication_mode: c
+                    .access_config
+                    .as_ref()
+                    .and_then(|a| a.authentication_mode.as_ref())
+                    .map(|m| m.as_str().to_string()),
+            }))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "EKS DescribeCluster `{name}` failed: {}",
+            describe(&e)
+        )),
+    }
+}
+
+/// The cluster, or a clear error when it does not exist.
+pub async fn require_cluster(aws: &Aws, name: &str) -> Result<ClusterInfo> {
+    describe_cluster(aws, name).await?.ok_or_else(|| {
+        UserError::failed(
+            format!("EKS cluster `{name}` does not exist in region `{}`", aws.region),
+            "create it with `deployctl infrastructure`, or set EKS_CLUSTER_NAME / --cluster and AWS_REGION / --region",
+        )
+        .into()
+    })
+}
+
+/// The OIDC issuer of the cluster: OIDC_PROVIDER, else EKS.
+pub async fn oidc_issuer(aws: &Aws, s: &Settings) -> Result<String> {
+    if let Some(p) = &s.oidc_provider {
+        return Ok(if p.starts_with("https://") {
+            p.clone()
+        } else {
+            format!("https://{p}")
+        });
+    }
+    let cluster = require_cluster(aws, &s.cluster).await?;
+    cluster.oidc_issuer.ok_or_else(|| {
+        UserError::failed(
+            format!("EKS cluster `{}` reports no OIDC issuer", s.cluster),
+            "set OIDC_PROVIDER to the cluster's issuer URL",
+        )
+        .into()
+    })
+}

@@ -1,0 +1,795 @@
+//! `bastion create | connect | cleanup`: the port of setup-bastion.sh, every call through the
+//! SDK (EKS, EC2, IAM, SSM, STS). Names derive from BASTION_NAME: `<name>-sg`,
+//! `<name>-ssm-role`, `<name>-profile`, and the instance tagged Name=<name>.
+
+use crate::aws::{self, Aws, ClusterInfo, describe};
+use crate::cli::BastionAction;
+use crate::context::Context;
+use crate::error::{UserError, exit};
+use crate::prompt::Prompter;
+use crate::tools::{Process, ProcessError};
+use anyhow::{Context as _, Result, anyhow, bail};
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
+    InstanceMetadataOptionsRequest, InstanceStateName, ResourceType, Tag, TagSpecification,
+    VolumeType,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+pub const AMI_PARAMETER: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+const SSM_CORE_POLICY: &str = "policy/AmazonSSMManagedInstanceCore";
+const EKS_ADMIN_POLICY: &str = "cluster-access-policy/AmazonEKSClusterAdminPolicy";
+pub const USER_DATA_TEMPLATE: &str = "bastion/user-data.sh.tmpl";
+
+struct Names {
+    instance: String,
+    sg: String,
+    role: String,
+    profile: String,
+    inline: String,
+}
+
+fn names(base: &str) -> Names {
+    Names {
+        instance: base.to_string(),
+        sg: format!("{base}-sg"),
+        role: format!("{base}-ssm-role"),
+        profile: format!("{base}-profile"),
+        inline: format!("{base}-eks-describe"),
+    }
+}
+
+fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag::builder().key(k).value(v).build()
+}
+
+/// Whether an SDK error says the endpoint does not implement the operation (moto lacks
+/// some: EKS access entries, SSM DescribeInstanceInformation): an unmodeled answer with HTTP
+/// 404/405/501, or 500 after the SDK's retries. Decided from the status, never message text.
+fn unimplemented_status(status: u16) -> bool {
+    matches!(status, 404 | 405 | 500 | 501)
+}
+
+fn not_implemented<E>(e: &aws_sdk_eks::error::SdkError<E, aws_sdk_eks::config::http::HttpResponse>) -> bool {
+    use aws_sdk_eks::error::SdkError;
+    match e {
+        SdkError::ServiceError(se) => unimplemented_status(se.raw().status().as_u16()),
+        SdkError::ResponseError(_) => true,
+        _ => false,
+    }
+}
+
+/// The cluster's VPC: its own record, else the VPC of its subnets.
+async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
+    if let Some(v) = &c.vpc_id {
+        return Ok(v.clone());
+    }
+    let out = aws
+        .ec2()
+        .describe_subnets()
+        .set_subnet_ids(Some(c.subnet_ids.clone()))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeSubnets failed: {}", describe(&e)))?;
+    out.subnets()
+        .iter()
+        .find_map(|s| s.vpc_id.clone())
+        .ok_or_else(|| anyhow!("cannot find the VPC of EKS cluster `{}`", c.name))
+}
+
+/// A private subnet of the VPC: no public IPs on launch; internal-elb tagged ones first.
+async fn private_subnet(aws: &Aws, vpc: &str, c: &ClusterInfo) -> Result<String> {
+    let out = aws
+        .ec2()
+        .describe_subnets()
+        .filters(filter("vpc-id", &[vpc]))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeSubnets failed: {}", describe(&e)))?;
+    let subnets = out.subnets();
+    let private: Vec<_> = subnets
+        .iter()
+        .filter(|s| s.map_public_ip_on_launch != Some(true))
+        .collect();
+    let internal = private.iter().find(|s| {
+        s.tags()
+            .iter()
+            .any(|t| t.key() == Some("kubernetes.io/role/internal-elb"))
+    });
+    let in_cluster = private.iter().find(|s| {
+        s.subnet_id
+            .as_ref()
+            .is_some_and(|id| c.subnet_ids.contains(id))
+    });
+    internal
+        .or(in_cluster)
+        .or(private.first())
+        .and_then(|s| s.subnet_id.clone())
+        .ok_or_else(|| {
+            UserError::failed(
+                format!("VPC {vpc} has no private subnet for the bastion"),
+                "check the VPC's subnets (`deployctl infrastructure-verify`)",
+            )
+            .into()
+        })
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    id: String,
+    state: InstanceStateName,
+}
+
+/// Non-terminated instances tagged Name=<name>.
+async fn find_instances(aws: &Aws, name: &str) -> Result<Vec<Instance>> {
+    let out = aws
+        .ec2()
+        .describe_instances()
+        .filters(filter("tag:Name", &[name]))
+        .filters(filter(
+            "instance-state-name",
+            &["pending", "running", "stopping", "stopped"],
+        ))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            Some(Instance {
+                id: i.instance_id.clone()?,
+                state: i.state.as_ref()?.name.clone()?,
+            })
+        })
+        .collect())
+}
+
+async fn wait_state(cx: &Context, aws: &Aws, id: &str, want: InstanceStateName, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    let progress = cx.ui.step_started("bastion", &format!("waiting for {id} to be {}", want.as_str()));
+    loop {
+        let out = aws
+            .ec2()
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
+        let state = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.state.as_ref()?.name.clone());
+        if state.as_ref() == Some(&want) {
+            progress.finish();
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            progress.finish();
+            bail!(
+                "instance {id} is {} after {}s, not {}",
+                state.map(|s| s.as_str().to_string()).unwrap_or_else(|| "gone".into()),
+                timeout.as_secs(),
+                want.as_str()
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str) -> Result<String> {
+    let ec2 = aws.ec2();
+    let found = ec2
+        .describe_security_groups()
+        .filters(filter("group-name", &[&n.sg]))
+        .filters(filter("vpc-id", &[vpc]))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
+    if let Some(id) = found.security_groups().first().and_then(|g| g.group_id.clone()) {
+        return Ok(id);
+    }
+    // A group of its own (never an EKS node group's), with egress only: new groups have no
+    // ingress rule, and SSM needs none.
+    let out = ec2
+        .create_security_group()
+        .group_name(&n.sg)
+        .description("deployctl bastion: egress only (SSM)")
+        .vpc_id(vpc)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .tags(tag("Name", &n.sg))
+                .tags(tag("managed-by", "deployctl"))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 CreateSecurityGroup `{}` failed: {}", n.sg, describe(&e)))?;
+    out.group_id
+        .ok_or_else(|| anyhow!("EC2 CreateSecurityGroup returned no id"))
+}
+
+async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
+    let iam = aws.iam();
+    let partition = aws.partition();
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    });
+    let role_arn = match iam.get_role().role_name(&n.role).send().await {
+        Ok(out) => out.role.map(|r| r.arn).unwrap_or_default(),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => iam
+            .create_role()
+            .role_name(&n.role)
+            .assume_role_policy_document(trust.to_string())
+            .description("deployctl bastion: SSM access and EKS describe")
+            .send()
+            .await
+            .map_err(|e| anyhow!("IAM CreateRole `{}` failed: {}", n.role, describe(&e)))?
+            .role
+            .map(|r| r.arn)
+            .unwrap_or_default(),
+        Err(e) => bail!("IAM GetRole `{}` failed: {}", n.role, describe(&e)),
+    };
+    iam.attach_role_policy()
+        .role_name(&n.role)
+        .policy_arn(format!("arn:{partition}:iam::aws:{SSM_CORE_POLICY}"))
+        .send()
+        .await
+        .map_err(|e| anyhow!("IAM AttachRolePolicy `{}` failed: {}", n.role, describe(&e)))?;
+    let inline = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["eks:DescribeCluster", "eks:ListClusters"], "Resource": "*"}]
+    });
+    iam.put_role_policy()
+        .role_name(&n.role)
+        .policy_name(&n.inline)
+        .policy_document(inline.to_string())
+        .send()
+        .await
+        .map_err(|e| anyhow!("IAM PutRolePolicy `{}` failed: {}", n.role, describe(&e)))?;
+    let profile = match iam.get_instance_profile().instance_profile_name(&n.profile).send().await {
+        Ok(out) => out.instance_profile,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => iam
+            .create_instance_profile()
+            .instance_profile_name(&n.profile)
+            .send()
+            .await
+            .map_err(|e| anyhow!("IAM CreateInstanceProfile `{}` failed: {}", n.profile, describe(&e)))?
+            .instance_profile,
+        Err(e) => bail!("IAM GetInstanceProfile `{}` failed: {}", n.profile, describe(&e)),
+    };
+    let has_role = profile
+        .as_ref()
+        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == n.role));
+    if !has_role {
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(&n.profile)
+            .role_name(&n.role)
+            .send()
+            .await
+            .map_err(|e| anyhow!("IAM AddRoleToInstanceProfile `{}` failed: {}", n.profile, describe(&e)))?;
+    }
+    Ok(role_arn)
+}
+
+/// Render the user-data template: only the known placeholders, with validated plain values.
+pub fn render_user_data(template: &str, region: &str, cluster: &str) -> Result<String> {
+    let plain = |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !plain(region) || !plain(cluster) {
+        bail!("region and cluster names must be plain names to go into the bastion's user data");
+    }
+    Ok(template.replace("{{REGION}}", region).replace("{{CLUSTER}}", cluster))
+}
+
+async fn run_instance(cx: &Context, aws: &Aws, n: &Names, subnet: &str, sg: &str) -> Result<String> {
+    let ami = aws
+        .ssm()
+        .get_parameter()
+        .name(AMI_PARAMETER)
+        .send()
+        .await
+        .map_err(|e| anyhow!("SSM GetParameter `{AMI_PARAMETER}` failed: {}", describe(&e)))?
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| anyhow!("SSM parameter `{AMI_PARAMETER}` has no value"))?;
+    let template_path = cx.settings.project_dir.join(USER_DATA_TEMPLATE);
+    let template = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("failed to read `{}`", template_path.display()))?;
+    let user_data = render_user_data(&template, &cx.settings.region, &cx.settings.cluster)?;
+    use base64_engine::encode;
+    let started = Instant::now();
+    loop {
+        let result = aws
+            .ec2()
+            .run_instances()
+            .image_id(&ami)
+            .instance_type(aws_sdk_ec2::types::InstanceType::from(cx.settings.instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .security_group_ids(sg)
+            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(&n.profile).build())
+            .user_data(encode(user_data.as_bytes()))
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .http_put_response_hop_limit(2)
+                    .build(),
+            )
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(20)
+                            .volume_type(VolumeType::Gp3)
+                            .encrypted(true)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .tags(tag("Name", &n.instance))
+                    .tags(tag("Purpose", "llm-bastion"))
+                    .tags(tag("managed-by", "deployctl"))
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                return out
+                    .instances()
+                    .first()
+                    .and_then(|i| i.instance_id.clone())
+                    .ok_or_else(|| anyhow!("EC2 RunInstances returned no instance"));
+            }
+            // A new instance profile takes a few seconds to be usable by EC2.
+            Err(e)
+                if e.as_service_error().and_then(|s| s.meta().code()) == Some("InvalidParameterValue")
+                    && started.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => bail!("EC2 RunInstances failed: {}", describe(&e)),
+        }
+    }
+}
+
+/// Minimal base64 (standard alphabet, padded) for user data.
+mod base64_engine {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    pub fn encode(data: &[u8]) -> String {
+        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+        for chunk in data.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+    #[cfg(test)]
+    #[test]
+    fn encodes_like_rfc4648() {
+        assert_eq!(encode(b""), "");
+        assert_eq!(encode(b"f"), "Zg==");
+        assert_eq!(encode(b"fo"), "Zm8=");
+        assert_eq!(encode(b"foo"), "Zm9v");
+        assert_eq!(encode(b"foobar"), "Zm9vYmFy");
+    }
+}
+
+async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
+    let started = Instant::now();
+    let timeout = Duration::from_secs(300);
+    let progress = cx.ui.step_started("bastion", &format!("waiting for {id} to come online in SSM (up to 5m)"));
+    let manual = format!(
+        "aws ssm describe-instance-information --filters Key=InstanceIds,Values={id} --region {}",
+        aws.region
+    );
+    loop {
+        let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
+            .key("InstanceIds")
+            .values(id)
+            .build()
+            .map_err(|e| anyhow!("invalid SSM filter: {e}"))?;
+        match aws.ssm().describe_instance_information().filters(filter).send().await {
+            Ok(out) => {
+                let online = out.instance_information_list().iter().any(|i| {
+                    i.ping_status.as_ref().map(|p| p.as_str()) == Some("Online")
+                });
+                if online {
+                    progress.finish();
+                    return Ok(());
+                }
+            }
+            Err(e) if not_implemented_ssm(&e) => {
+                progress.finish();
+                cx.ui.warn(&format!(
+                    "this endpoint does not implement SSM DescribeInstanceInformation; check the agent yourself: `{manual}`"
+                ));
+                return Ok(());
+            }
+            Err(e) => {
+                progress.finish();
+                bail!("SSM DescribeInstanceInformation failed: {}", describe(&e));
+            }
+        }
+        if started.elapsed() > timeout {
+            progress.finish();
+            cx.ui.warn(&format!(
+                "{id} is not online in SSM after 5 minutes; the agent may still be starting. Check with `{manual}`"
+            ));
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+fn not_implemented_ssm<E>(e: &aws_sdk_ssm::error::SdkError<E, aws_sdk_ssm::config::http::HttpResponse>) -> bool {
+    use aws_sdk_ssm::error::SdkError;
+    match e {
+        SdkError::ServiceError(se) => unimplemented_status(se.raw().status().as_u16()),
+        SdkError::ResponseError(_) => true,
+        _ => false,
+    }
+}
+
+/// Give the bastion's role cluster access: an access entry when the cluster allows the API,
+/// else the aws-auth mapping to add by hand.
+async fn grant_eks_access(cx: &Context, aws: &Aws, c: &ClusterInfo, role_arn: &str) -> Result<()> {
+    let mode = c.authentication_mode.clone().unwrap_or_default();
+    let partition = aws.partition();
+    let manual = format!(
+        "aws eks create-access-entry --cluster-name {cl} --principal-arn {role_arn} --region {r} && \
+         aws eks associate-access-policy --cluster-name {cl} --principal-arn {role_arn} \
+         --policy-arn arn:{partition}:eks::aws:{EKS_ADMIN_POLICY} --access-scope type=cluster --region {r}",
+        cl = c.name,
+        r = aws.region
+    );
+    if mode == "CONFIG_MAP" {
+        cx.ui.println(&format!(
+            "The cluster uses the aws-auth ConfigMap only. Add this to mapRoles in kube-system/aws-auth:\n  - rolearn: {role_arn}\n    username: bastion\n    groups: [\"system:masters\"]"
+        ));
+        return Ok(());
+    }
+    let eks = aws.eks();
+    match eks
+        .create_access_entry()
+        .cluster_name(&c.name)
+        .principal_arn(role_arn)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e) if not_implemented(&e) => {
+            cx.ui.warn(&format!(
+                "this endpoint does not implement EKS access entries; grant the bastion access yourself: `{manual}`"
+            ));
+            return Ok(());
+        }
+        Err(e) => bail!("EKS CreateAccessEntry failed: {}", describe(&e)),
+    }
+    eks.associate_access_policy()
+        .cluster_name(&c.name)
+        .principal_arn(role_arn)
+        .policy_arn(format!("arn:{partition}:eks::aws:{EKS_ADMIN_POLICY}"))
+        .access_scope(
+            aws_sdk_eks::types::AccessScope::builder()
+                .r#type(aws_sdk_eks::types::AccessScopeType::Cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow!("EKS AssociateAccessPolicy failed: {}", describe(&e)))?;
+    Ok(())
+}
+
+async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
+    let n = names(&cx.settings.bastion_name);
+    let cluster = aws::require_cluster(aws, &cx.settings.cluster).await?;
+    let vpc = cluster_vpc(aws, &cluster).await?;
+
+    // An existing bastion: reuse it (start it if stopped), or replace it after confirmation.
+    let existing = find_instances(aws, &n.instance).await?;
+    if let Some(inst) = existing.first() {
+        let mut replace = false;
+        if prompter.interactive() {
+            cx.ui.println(&format!(
+                "! bastion `{}` already exists: {} ({})",
+                n.instance,
+                inst.id,
+                inst.state.as_str()
+            ));
+            if prompter.confirm("Replace it with a new instance (the old one is terminated)?")? {
+                replace = prompter.confirm(&format!("Really terminate {}?", inst.id))?;
+            }
+        }
+        if !replace {
+            if inst.state == InstanceStateName::Stopped || inst.state == InstanceStateName::Stopping {
+                if inst.state == InstanceStateName::Stopping {
+                    wait_state(cx, aws, &inst.id, InstanceStateName::Stopped, Duration::from_secs(300)).await?;
+                }
+                aws.ec2()
+                    .start_instances()
+                    .instance_ids(&inst.id)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow!("EC2 StartInstances failed: {}", describe(&e)))?;
+                cx.ui.info(&format!("started {}", inst.id));
+            }
+            wait_state(cx, aws, &inst.id, InstanceStateName::Running, Duration::from_secs(300)).await?;
+            cx.ui.println(&format!(
+                "Reusing bastion {} — connect with `deployctl bastion connect`",
+                inst.id
+            ));
+            return Ok(exit::OK);
+        }
+        terminate(cx, aws, &[inst.clone()]).await?;
+    }
+
+    let subnet = private_subnet(aws, &vpc, &cluster).await?;
+    let sg = ensure_security_group(aws, &n, &vpc).await?;
+    let role_arn = ensure_role_and_profile(aws, &n).await?;
+    let id = run_instance(cx, aws, &n, &subnet, &sg).await?;
+    cx.ui.info(&format!("launched {id} in {subnet} ({vpc})"));
+    wait_state(cx, aws, &id, InstanceStateName::Running, Duration::from_secs(300)).await?;
+    wait_ssm_online(cx, aws, &id).await?;
+    grant_eks_access(cx, aws, &cluster, &role_arn).await?;
+    cx.ui.println(&format!(
+        "Bastion {id} is ready.\n  connect:  deployctl bastion connect\n  inside:   llm-ui, llm-grafana, llm-prometheus, llm-jaeger (port-forwards on 127.0.0.1)\n  remove:   deployctl bastion cleanup"
+    ));
+    cx.ui.event(json!({"event": "bastion", "instance_id": id, "security_group": sg, "role": role_arn}));
+    Ok(exit::OK)
+}
+
+async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()> {
+    if instances.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+    aws.ec2()
+        .terminate_instances()
+        .set_instance_ids(Some(ids.clone()))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 TerminateInstances failed: {}", describe(&e)))?;
+    for id in &ids {
+        wait_state(cx, aws, id, InstanceStateName::Terminated, Duration::from_secs(600)).await?;
+        cx.ui.info(&format!("terminated {id}"));
+    }
+    Ok(())
+}
+
+async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
+    let n = names(&cx.settings.bastion_name);
+    let running: Vec<Instance> = find_instances(aws, &n.instance)
+        .await?
+        .into_iter()
+        .filter(|i| i.state == InstanceStateName::Running)
+        .collect();
+    let Some(inst) = running.first() else {
+        return Err(UserError::failed(
+            format!("no running bastion named `{}`", n.instance),
+            "create one with `deployctl bastion create`",
+        )
+        .into());
+    };
+    // Check the plugin before opening a session.
+    let plugin = Process::new("session-manager-plugin");
+    match plugin.clone().output().await {
+        Err(ProcessError::NotFound { .. }) => {
+            return Err(UserError::failed(
+                "`session-manager-plugin` was not found on PATH; `bastion connect` needs it",
+                "install the Session Manager plugin: https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html",
+            )
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    let session = aws
+        .ssm()
+        .start_session()
+        .target(&inst.id)
+        .send()
+        .await
+        .map_err(|e| anyhow!("SSM StartSession {} failed: {}", inst.id, describe(&e)))?;
+    let response = json!({
+        "SessionId": session.session_id(),
+        "StreamUrl": session.stream_url(),
+        "TokenValue": session.token_value(),
+    });
+    let request = json!({"Target": inst.id});
+    let endpoint = format!("https://ssm.{}.amazonaws.com", aws.region);
+    // The plugin's interface (as the aws CLI uses it): response, region, operation, profile,
+    // request parameters, endpoint. It runs attached to this terminal.
+    let status = tokio::process::Command::new("session-manager-plugin")
+        .arg(response.to_string())
+        .arg(&aws.region)
+        .arg("StartSession")
+        .arg(cx.settings.aws_profile.clone().unwrap_or_default())
+        .arg(request.to_string())
+        .arg(endpoint)
+        .status()
+        .await
+        .context("failed to run session-manager-plugin")?;
+    Ok(if status.success() { exit::OK } else { exit::FAILED })
+}
+
+async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
+    let n = names(&cx.settings.bastion_name);
+    let instances = find_instances(aws, &n.instance).await?;
+    if prompter.interactive() {
+        let what = if instances.is_empty() {
+            "no instance is running".to_string()
+        } else {
+            format!("instance(s) {}", instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", "))
+        };
+        if !prompter.confirm(&format!(
+            "Remove bastion `{}` ({what}; {}, {}, {})?",
+            n.instance, n.profile, n.role, n.sg
+        ))? {
+            cx.ui.println("Nothing has been changed.");
+            return Ok(exit::OK);
+        }
+    }
+    terminate(cx, aws, &instances).await?;
+    let iam = aws.iam();
+
+    // Access entry of the role (if the cluster and endpoint have them).
+    if let Ok(Some(cluster)) = aws::describe_cluster(aws, &cx.settings.cluster).await
+        && let Ok(role) = iam.get_role().role_name(&n.role).send().await
+        && let Some(arn) = role.role.map(|r| r.arn)
+    {
+        match aws
+            .eks()
+            .delete_access_entry()
+            .cluster_name(&cluster.name)
+            .principal_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(_) => cx.ui.info("removed the EKS access entry"),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) if not_implemented(&e) => cx.ui.warn(&format!(
+                "this endpoint does not implement EKS access entries; remove it yourself if it exists: `aws eks delete-access-entry --cluster-name {} --principal-arn {arn}`",
+                cluster.name
+            )),
+            Err(e) => bail!("EKS DeleteAccessEntry failed: {}", describe(&e)),
+        }
+    }
+
+    // Instance profile.
+    if let Ok(out) = iam.get_instance_profile().instance_profile_name(&n.profile).send().await {
+        for role in out.instance_profile.map(|p| p.roles).unwrap_or_default() {
+            iam.remove_role_from_instance_profile()
+                .instance_profile_name(&n.profile)
+                .role_name(role.role_name())
+                .send()
+                .await
+                .map_err(|e| anyhow!("IAM RemoveRoleFromInstanceProfile failed: {}", describe(&e)))?;
+        }
+        iam.delete_instance_profile()
+            .instance_profile_name(&n.profile)
+            .send()
+            .await
+            .map_err(|e| anyhow!("IAM DeleteInstanceProfile `{}` failed: {}", n.profile, describe(&e)))?;
+        cx.ui.info(&format!("deleted instance profile {}", n.profile));
+    }
+
+    // Role: managed policies, inline policies, then the role.
+    if iam.get_role().role_name(&n.role).send().await.is_ok() {
+        let (attached, inline) = crate::aws::iam::role_policies(aws, &n.role).await?;
+        for arn in attached {
+            iam.detach_role_policy()
+                .role_name(&n.role)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| anyhow!("IAM DetachRolePolicy failed: {}", describe(&e)))?;
+        }
+        for name in inline {
+            iam.delete_role_policy()
+                .role_name(&n.role)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(|e| anyhow!("IAM DeleteRolePolicy failed: {}", describe(&e)))?;
+        }
+        iam.delete_role()
+            .role_name(&n.role)
+            .send()
+            .await
+            .map_err(|e| anyhow!("IAM DeleteRole `{}` failed: {}", n.role, describe(&e)))?;
+        cx.ui.info(&format!("deleted role {}", n.role));
+    }
+
+    // Security group: may take a moment to free after termination.
+    let groups = aws
+        .ec2()
+        .describe_security_groups()
+        .filters(filter("group-name", &[&n.sg]))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
+    for g in groups.security_groups() {
+        let Some(id) = g.group_id.clone() else { continue };
+        let started = Instant::now();
+        loop {
+            match aws.ec2().delete_security_group().group_id(&id).send().await {
+                Ok(_) => break,
+                Err(e)
+                    if e.as_service_error().and_then(|s| s.meta().code()) == Some("DependencyViolation")
+                        && started.elapsed() < Duration::from_secs(180) =>
+                {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Err(e) => bail!("EC2 DeleteSecurityGroup {id} failed: {}", describe(&e)),
+            }
+        }
+        cx.ui.info(&format!("deleted security group {id}"));
+    }
+    cx.ui.println(&format!("Bastion `{}` removed.", n.instance));
+    Ok(exit::OK)
+}
+
+pub async fn run(cx: &Context, prompter: &dyn Prompter, action: BastionAction) -> Result<i32> {
+    let aws = cx.aws().await;
+    aws.account_id().await?;
+    match action {
+        BastionAction::Create => create(cx, aws, prompter).await,
+        BastionAction::Connect => connect(cx, aws).await,
+        BastionAction::Cleanup => cleanup(cx, aws, prompter).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_data_takes_only_plain_names() {
+        let t = "x --name '{{CLUSTER}}' --region '{{REGION}}'";
+        assert_eq!(
+            render_user_data(t, "us-east-1", "prod").unwrap(),
+            "x --name 'prod' --region 'us-east-1'"
+        );
+        assert!(render_user_data(t, "us-east-1", "a'; rm -rf /").is_err());
+    }
+
+    #[test]
+    fn the_template_defines_the_aliases_on_loopback() {
+        let t = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(USER_DATA_TEMPLATE),
+        )
+        .unwrap();
+        for alias in ["llm-ui", "llm-grafana", "llm-prometheus", "llm-jaeger"] {
+            let line = t.lines().find(|l| l.contains(&format!("alias {alias}="))).unwrap();
+            assert!(line.contains("--address 127.0.0.1"), "{line}");
+        }
+        assert!(!t.contains("0.0.0.0"));
+    }
+}

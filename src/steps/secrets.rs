@@ -1,0 +1,500 @@
+//! `secrets`: the application secrets in AWS Secrets Manager, with their safety gates.
+//!
+//! - generated values come from the OS CSPRNG and live only in `SecretString` and the API
+//!   request body;
+//! - salt-key has no write path once it exists;
+//! - master-key rotates only after a warning and a second confirmation (or, in CI,
+//!   `--rotate master-key --i-understand-this-breaks-api-keys`);
+//! - database-url is never changed silently; a missing one comes from DATABASE_URL /
+//!   `--database-url` or stops the run before anything is created;
+//! - non-interactive runs never rotate anything they were not told to.
+
+use super::{Prepared, Step};
+use crate::aws::secrets::{self as sm, SecretMeta};
+use crate::cli::SecretName;
+use crate::context::Context;
+use crate::decide::{Action, State};
+use crate::error::UserError;
+use crate::graph::StepId;
+use crate::prompt::Prompter;
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Mutex;
+
+/// Options of the `secrets` command.
+#[derive(Debug, Default)]
+pub struct SecretsOptions {
+    /// Secrets to rotate without asking (validated: no salt-key, no database-url, master-key
+    /// only with the acknowledgement flag).
+    pub rotate: Vec<SecretName>,
+}
+
+/// How a secret's value comes to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `prefix` + `hex_bytes` random bytes in hex.
+    Random {
+        prefix: &'static str,
+        hex_bytes: usize,
+    },
+    /// Given by the operator (database-url).
+    Given,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Def {
+    kind: SecretName,
+    /// Under SECRETS_PREFIX, or a fixed name.
+    suffix: &'static str,
+    fixed_prefix: Option<&'static str>,
+    source: Source,
+    description: &'static str,
+}
+
+const DEFS: &[Def] = &[
+    Def {
+        kind: SecretName::MasterKey,
+        suffix: "master-key",
+        fixed_prefix: None,
+        source: Source::Random {
+            prefix: "sk-",
+            hex_bytes: 32,
+        },
+        description: "LiteLLM master key (managed by deployctl)",
+    },
+    Def {
+        kind: SecretName::SaltKey,
+        suffix: "salt-key",
+        fixed_prefix: None,
+        source: Source::Random {
+            prefix: "",
+            hex_bytes: 32,
+        },
+        description: "LiteLLM salt key: never rotate, it encrypts stored credentials (managed by deployctl)",
+    },
+    Def {
+        kind: SecretName::RedisPassword,
+        suffix: "redis-password",
+        fixed_prefix: None,
+        source: Source::Random {
+            prefix: "",
+            hex_bytes: 16,
+        },
+        description: "Redis password (managed by deployctl)",
+    },
+    Def {
+        kind: SecretName::DatabaseUrl,
+        suffix: "database-url",
+        fixed_prefix: None,
+        source: Source::Given,
+        description: "LiteLLM database URL (managed by deployctl)",
+    },
+    Def {
+        kind: SecretName::WebuiSecretKey,
+        suffix: "webui-secret-key",
+        fixed_prefix: Some("openwebui"),
+        source: Source::Random {
+            prefix: "",
+            hex_bytes: 32,
+        },
+        description: "OpenWebUI session secret (managed by deployctl)",
+    },
+];
+
+impl Def {
+    fn name(&self, prefix: &str) -> String {
+        format!("{}/{}", self.fixed_prefix.unwrap_or(prefix), self.suffix)
+    }
+}
+
+/// The AWS secret names the secrets step manages, for `prefix`.
+pub fn managed_names(prefix: &str) -> Vec<String> {
+    DEFS.iter().map(|d| d.name(prefix)).collect()
+}
+
+/// A value from the OS CSPRNG: `prefix` + 2×`bytes` hex characters.
+fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+    let value = format!("{prefix}{}", hex::encode(&buf));
+    buf.iter_mut().for_each(|b| *b = 0);
+    Ok(SecretString::from(value))
+}
+
+/// A database URL must be postgres with a host; the error never repeats the value.
+pub fn check_database_url(url: &SecretString) -> Result<(), String> {
+    let v = url.expose_secret();
+    let rest = v
+        .strip_prefix("postgresql://")
+        .or_else(|| v.strip_prefix("postgres://"))
+        .ok_or("it must start with postgresql:// (the value is not shown)")?;
+    let host_part = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let host = host_part.split(['/', ':', '?']).next().unwrap_or("");
+    if host.is_empty() {
+        return Err("it has no host (the value is not shown)".into());
+    }
+    Ok(())
+}
+
+/// host[:port] of a database URL, without user or password.
+pub fn database_host(url: &SecretString) -> Option<String> {
+    let v = url.expose_secret();
+    let rest = v.split_once("://")?.1;
+    let host_part = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    let end = host_part.find(['/', '?']).unwrap_or(host_part.len());
+    let host = &host_part[..end];
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// What apply will do, decided in the decide phase.
+#[derive(Debug, Default)]
+struct Plan {
+    rotate: Vec<SecretName>,
+    database_url: Option<SecretString>,
+}
+
+#[derive(Default)]
+pub struct Secrets {
+    found: Mutex<Vec<(Def, Option<SecretMeta>)>>,
+    plan: Mutex<Option<Plan>>,
+}
+
+fn exists(found: &[(Def, Option<SecretMeta>)], kind: SecretName) -> bool {
+    found.iter().any(|(d, m)| d.kind == kind && m.is_some())
+}
+
+fn create_db_hint(prefix: &str) -> String {
+    format!(
+        "create it with Terraform (`deployctl infrastructure`), or run `DATABASE_URL='postgresql://USER:PASSWORD@HOST:5432/litellm' deployctl secrets` (or `aws secretsmanager create-secret --name {prefix}/database-url --secret-string file://url.txt`)"
+    )
+}
+
+impl Secrets {
+    /// Ask the operator, secret by secret, what to change. `None`: quit.
+    fn ask(
+        &self,
+        cx: &Context,
+        p: &dyn Prompter,
+        found: &[(Def, Option<SecretMeta>)],
+        plan: &mut Plan,
+    ) -> Result<()> {
+        let prefix = &cx.settings.secrets_prefix;
+        for (def, meta) in found {
+            if meta.is_none() || plan.rotate.contains(&def.kind) {
+                continue;
+            }
+            let name = def.name(prefix);
+            match def.kind {
+                SecretName::SaltKey => p.say(&format!(
+                    "  {name} stays as it is: LiteLLM encrypts the credentials it stores with it, \
+                     and a new salt key would make them unreadable. It cannot be rotated."
+                )),
+                SecretName::MasterKey => {
+                    if p.confirm(&format!("Rotate {name}?"))? {
+                        p.say(&format!(
+                            "  warning: rotating {name} breaks every API key LiteLLM has issued; \
+                             every client needs a new key."
+                        ));
+                        if p.confirm(&format!("Rotate {name} anyway?"))? {
+                            plan.rotate.push(def.kind);
+                        } else {
+                            p.say(&format!("  {name} is kept."));
+                        }
+                    }
+                }
+                SecretName::RedisPassword => {
+                    if p.confirm(&format!(
+                        "Rotate {name}? (Redis and LiteLLM are restarted to pick it up)"
+                    ))? {
+                        plan.rotate.push(def.kind);
+                    }
+                }
+                SecretName::WebuiSecretKey => {
+                    if p.confirm(&format!("Rotate {name}? (every OpenWebUI user is logged out)"))? {
+                        plan.rotate.push(def.kind);
+                    }
+                }
+                SecretName::DatabaseUrl => {
+                    if p.confirm(&format!("Change {name}? (LiteLLM will use another database)"))?
+                        && p.confirm(&format!(
+                            "Really point LiteLLM at another database? Its current data stays behind, unused"
+                        ))?
+                    {
+                        match p.secret("New database URL (input hidden)")? {
+                            None => p.say(&format!("  nothing entered: {name} is kept.")),
+                            Some(url) => {
+                                if let Err(why) = check_database_url(&url) {
+                                    bail!(UserError::usage(
+                                        format!("the new database URL is not usable: {why}"),
+                                        "run `deployctl secrets` again and enter a postgresql:// URL",
+                                    ));
+                                }
+                                plan.database_url = Some(url);
+                                plan.rotate.push(def.kind);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Step for Secrets {
+    fn id(&self) -> StepId {
+        StepId::Secrets
+    }
+    fn exists(&self) -> &'static str {
+        "exist"
+    }
+    fn resource(&self, cx: &Context) -> String {
+        format!(
+            "secrets {}",
+            managed_names(&cx.settings.secrets_prefix).join(", ")
+        )
+    }
+    fn proceed_does(&self, state: &State) -> &'static str {
+        match state {
+            State::Unhealthy(_) => "create the missing ones, then choose which to rotate",
+            _ => "choose, one by one, which to rotate",
+        }
+    }
+
+    async fn assess(&self, cx: &Context) -> Result<State> {
+        let aws = cx.aws().await;
+        let prefix = cx.settings.secrets_prefix.clone();
+        let names: Vec<String> = DEFS.iter().map(|d| d.name(&prefix)).collect();
+        let metas =
+            futures::future::try_join_all(names.iter().map(|n| sm::describe_secret(aws, n)))
+                .await?;
+        let found: Vec<(Def, Option<SecretMeta>)> = DEFS.iter().copied().zip(metas).collect();
+        let missing: Vec<String> = found
+            .iter()
+            .filter(|(_, m)| m.is_none())
+            .map(|(d, _)| d.name(&prefix))
+            .collect();
+        let total = DEFS.len();
+        let state = if missing.len() == total {
+            State::Missing
+        } else if missing.is_empty() {
+            State::Healthy(format!("{total} of {total} exist"))
+        } else {
+            State::Unhealthy(format!(
+                "{} of {total} exist; missing {}",
+                total - missing.len(),
+                missing.join(", ")
+            ))
+        };
+        *self.found.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = found;
+        Ok(state)
+    }
+
+    async fn prepare(
+        &self,
+        cx: &Context,
+        _state: &State,
+        prompter: Option<&dyn Prompter>,
+    ) -> Result<Prepared> {
+        let found = self
+            .found
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        let prefix = &cx.settings.secrets_prefix;
+        let mut plan = Plan {
+            rotate: cx
+                .secrets
+                .rotate
+                .iter()
+                .copied()
+                .filter(|k| exists(&found, *k))
+                .collect(),
+            database_url: None,
+        };
+        // A missing database URL must be known before anything is created.
+        if !exists(&found, SecretName::DatabaseUrl) {
+            let url = match (&cx.settings.database_url, prompter) {
+                (Some(url), _) => Some(SecretString::from(url.expose_secret().to_string())),
+                (None, Some(p)) => p.secret(&format!(
+                    "{prefix}/database-url does not exist. Database URL (postgresql://…, input hidden)"
+                ))?,
+                (None, None) => None,
+            };
+            let Some(url) = url else {
+                return Err(UserError::failed(
+                    format!(
+                        "{prefix}/database-url does not exist and no value was given (DATABASE_URL or --database-url); nothing was created"
+                    ),
+                    create_db_hint(prefix),
+                )
+                .into());
+            };
+            if let Err(why) = check_database_url(&url) {
+                return Err(UserError::usage(
+                    format!("the database URL for {prefix}/database-url is not usable: {why}"),
+                    create_db_hint(prefix),
+                )
+                .into());
+            }
+            plan.database_url = Some(url);
+        }
+        if let Some(p) = prompter {
+            self.ask(cx, p, &found, &mut plan)?;
+        }
+        let nothing_missing = found.iter().all(|(_, m)| m.is_some());
+        let untagged = found.iter().any(|(_, m)| {
+            m.as_ref().is_some_and(|m| {
+                !sm::TAGS
+                    .iter()
+                    .all(|(k, v)| m.tags.iter().any(|(tk, tv)| tk == k && tv == v))
+            })
+        });
+        let skip = nothing_missing && plan.rotate.is_empty() && !untagged && prompter.is_some();
+        *self.plan.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(plan);
+        Ok(if skip {
+            Prepared::Skip("every secret kept as it is".into())
+        } else {
+            Prepared::Run
+        })
+    }
+
+    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+        let aws = cx.aws().await;
+        let prefix = cx.settings.secrets_prefix.clone();
+        let found = self
+            .found
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        let plan = self
+            .plan
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("internal error: secrets applied without a plan"))?;
+        let mut created = Vec::new();
+        let mut rotated = Vec::new();
+        let mut tagged = 0;
+        for (def, meta) in &found {
+            let name = def.name(&prefix);
+            match meta {
+                None => {
+                    let value = match def.source {
+                        Source::Random { prefix, hex_bytes } => random_value(prefix, hex_bytes)?,
+                        Source::Given => match &plan.database_url {
+                            Some(v) => SecretString::from(v.expose_secret().to_string()),
+                            None => bail!("internal error: no database URL for a missing {name}"),
+                        },
+                    };
+                    sm::create_secret(aws, &name, def.description, &value).await?;
+                    created.push(def.suffix);
+                }
+                Some(meta) => {
+                    if plan.rotate.contains(&def.kind) {
+                        let value = match def.source {
+                            // There is no code path that writes an existing salt-key.
+                            _ if def.kind == SecretName::SaltKey => {
+                                bail!("{name} cannot be rotated")
+                            }
+                            Source::Random { prefix, hex_bytes } => {
+                                random_value(prefix, hex_bytes)?
+                            }
+                            Source::Given => match &plan.database_url {
+                                Some(v) => SecretString::from(v.expose_secret().to_string()),
+                                None => continue,
+                            },
+                        };
+                        sm::put_value(aws, &name, &value).await?;
+                        rotated.push(def.suffix);
+                    }
+                    if sm::ensure_tags(aws, meta).await? {
+                        tagged += 1;
+                    }
+                }
+            }
+        }
+        let mut parts = Vec::new();
+        if !created.is_empty() {
+            parts.push(format!("created {}", created.join(", ")));
+        }
+        if !rotated.is_empty() {
+            parts.push(format!("rotated {}", rotated.join(", ")));
+        }
+        if tagged > 0 {
+            parts.push(format!("tagged {tagged}"));
+        }
+        if rotated.contains(&"redis-password") {
+            parts.push(
+                "Redis and LiteLLM must restart to use the new password (`deployctl redis`, `deployctl litellm`)".into(),
+            );
+        }
+        if parts.is_empty() {
+            parts.push("nothing to change".into());
+        }
+        Ok(parts.join("; "))
+    }
+
+    async fn view(&self, cx: &Context) -> Result<String> {
+        let aws = cx.aws().await;
+        let mut lines = Vec::new();
+        for def in DEFS {
+            let name = def.name(&cx.settings.secrets_prefix);
+            match sm::describe_secret(aws, &name).await? {
+                None => lines.push(format!("  {name:<32} missing")),
+                Some(m) => lines.push(format!(
+                    "  {name:<32} created {}  last changed {}",
+                    m.created.as_deref().unwrap_or("?"),
+                    m.last_changed.as_deref().unwrap_or("?")
+                )),
+            }
+        }
+        Ok(lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_values_have_the_documented_shapes() {
+        let mk = random_value("sk-", 32).unwrap();
+        let v = mk.expose_secret();
+        assert!(v.starts_with("sk-") && v.len() == 67, "{}", v.len());
+        assert!(v[3..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(random_value("", 16).unwrap().expose_secret().len(), 32);
+        assert_ne!(
+            random_value("", 32).unwrap().expose_secret(),
+            random_value("", 32).unwrap().expose_secret()
+        );
+    }
+
+    #[test]
+    fn database_urls_are_checked_without_echoing_them() {
+        let ok = SecretString::from("postgresql://u:p%40ss@db.example:5432/litellm".to_string());
+        assert!(check_database_url(&ok).is_ok());
+        assert_eq!(database_host(&ok).as_deref(), Some("db.example:5432"));
+        let bad = SecretString::from("mysql://u:hunter2@h/db".to_string());
+        let err = check_database_url(&bad).unwrap_err();
+        assert!(!err.contains("hunter2"));
+        let nohost = SecretString::from("postgresql://u:hunter2@/db".to_string());
+        assert!(check_database_url(&nohost).is_err());
+    }
+
+    #[test]
+    fn names_follow_the_prefix_except_openwebui() {
+        assert_eq!(
+            managed_names("acme"),
+            [
+                "acme/master-key",
+                "acme/salt-key",
+                "acme/redis-password",
+                "acme/database-url",
+                "openwebui/webui-secret-key"
+            ]
+        );
+    }
+}

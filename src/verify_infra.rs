@@ -1,0 +1,210 @@
+//! `infrastructure-verify`: a read-only check of what the application needs from AWS and
+//! the cluster, every call made concurrently; ✓/✗ per line; exit 1 when anything is missing.
+
+use crate::aws::{self, Aws, iam, secrets as sm};
+use crate::context::Context;
+use crate::error::exit;
+use crate::steps::irsa::ROLES;
+use crate::steps::secrets::{database_host, managed_names};
+use anyhow::Result;
+use serde_json::json;
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub section: &'static str,
+    pub ok: bool,
+    pub text: String,
+    pub details: Vec<String>,
+}
+
+fn check(section: &'static str, ok: bool, text: impl Into<String>) -> Check {
+    Check {
+        section,
+        ok,
+        text: text.into(),
+        details: Vec::new(),
+    }
+}
+
+async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
+    let name = &cx.settings.cluster;
+    let mut out = Vec::new();
+    let cluster = match aws::describe_cluster(aws, name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            out.push(check("EKS cluster", false, format!("EKS cluster '{name}' does not exist in {}", aws.region)));
+            out.push(check("VPC", false, "VPC unknown (no cluster)"));
+            out.push(check("OIDC provider", false, "OIDC issuer unknown (no cluster)"));
+            return out;
+        }
+        Err(e) => {
+            out.push(check("EKS cluster", false, format!("cannot describe EKS cluster '{name}': {e:#}")));
+            return out;
+        }
+    };
+    let mut c = check(
+        "EKS cluster",
+        cluster.status == "ACTIVE",
+        format!("EKS cluster '{name}' exists"),
+    );
+    c.details = vec![
+        format!("Status: {}", cluster.status),
+        format!("Version: {}", cluster.version),
+        format!("Endpoint: {}", cluster.endpoint),
+    ];
+    out.push(c);
+
+    // VPC: the cluster's, else the VPC of its subnets.
+    let ec2 = aws.ec2();
+    let vpc_id = match cluster.vpc_id.clone() {
+        Some(v) => Some(v),
+        None if !cluster.subnet_ids.is_empty() => ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(cluster.subnet_ids.clone()))
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.subnets?.first()?.vpc_id.clone()),
+        None => None,
+    };
+    let vpc_check = async {
+        match &vpc_id {
+            None => check("VPC", false, "the cluster's VPC cannot be found"),
+            Some(vpc) => {
+                let filter = aws_sdk_ec2::types::Filter::builder()
+                    .name("vpc-id")
+                    .values(vpc)
+                    .build();
+                match ec2.describe_subnets().filters(filter).send().await {
+                    Ok(o) => {
+                        let n = o.subnets().len();
+                        let mut c = check("VPC", n > 0, format!("VPC {vpc}"));
+                        c.details.push(format!("Subnets: {n}"));
+                        c
+                    }
+                    Err(e) => check("VPC", false, format!("cannot list subnets of {vpc}: {}", aws::describe(&e))),
+                }
+            }
+        }
+    };
+    let oidc_check = async {
+        let issuer = cx
+            .settings
+            .oidc_provider
+            .clone()
+            .or(cluster.oidc_issuer.clone());
+        match issuer {
+            None => vec![check("OIDC provider", false, "the cluster reports no OIDC issuer")],
+            Some(issuer) => {
+                let issuer_line = check("OIDC provider", true, format!("OIDC issuer {issuer}"));
+                let provider = match iam::oidc_provider_exists(aws, &issuer).await {
+                    Ok(true) => check("OIDC provider", true, "IAM OIDC provider exists (IRSA works)"),
+                    Ok(false) => check("OIDC provider", false, "IAM OIDC provider for the issuer is missing"),
+                    Err(e) => check("OIDC provider", false, format!("cannot list IAM OIDC providers: {e:#}")),
+                };
+                vec![issuer_line, provider]
+            }
+        }
+    };
+    let (v, o) = tokio::join!(vpc_check, oidc_check);
+    out.push(v);
+    out.extend(o);
+    out
+}
+
+async fn role_checks(aws: &Aws) -> Vec<Check> {
+    futures::future::join_all(ROLES.iter().map(|r| async move {
+        match iam::get_role(aws, r.name, r.inline_name).await {
+            Ok(Some(role)) => check("IAM roles", true, format!("{} ({})", r.name, role.arn)),
+            Ok(None) => check("IAM roles", false, format!("{} is missing (run `deployctl irsa`)", r.name)),
+            Err(e) => check("IAM roles", false, format!("{}: {e:#}", r.name)),
+        }
+    }))
+    .await
+}
+
+async fn secret_checks(aws: &Aws, prefix: &str) -> Vec<Check> {
+    futures::future::join_all(managed_names(prefix).into_iter().map(|name| async move {
+        match sm::describe_secret(aws, &name).await {
+            Ok(Some(_)) => check("AWS secrets", true, name),
+            Ok(None) => check("AWS secrets", false, format!("{name} is missing (run `deployctl secrets`)")),
+            Err(e) => check("AWS secrets", false, format!("{name}: {e:#}")),
+        }
+    }))
+    .await
+}
+
+async fn database_check(aws: &Aws, prefix: &str) -> Check {
+    let name = format!("{prefix}/database-url");
+    match sm::get_value(aws, &name).await {
+        Ok(Some(url)) => match database_host(&url) {
+            Some(host) => check("RDS database", true, format!("database endpoint {host}")),
+            None => check("RDS database", false, format!("{name} holds no usable URL (its value is not shown)")),
+        },
+        Ok(None) => check("RDS database", false, format!("{name} is missing, so the database endpoint is unknown")),
+        Err(e) => check("RDS database", false, format!("{e:#}")),
+    }
+}
+
+async fn kube_check(cx: &Context) -> Check {
+    match crate::engine::connect_kube(cx).await {
+        Ok((_, t)) => {
+            let mut c = check("kubectl", true, format!("connected through context '{}'", t.context));
+            c.details.push(format!("Cluster: {} ({})", t.cluster_entry, t.server));
+            c
+        }
+        Err(e) => {
+            let mut c = check("kubectl", false, format!("{e:#}"));
+            if let Some(h) = crate::error::help_of(&e) {
+                c.details.push(format!("help: {h}"));
+            }
+            c
+        }
+    }
+}
+
+pub async fn run(cx: &Context) -> Result<i32> {
+    let aws = cx.aws().await;
+    // Credentials first: without them every line would say the same thing.
+    aws.account_id().await?;
+    let prefix = cx.settings.secrets_prefix.clone();
+    let (cluster, roles, secrets, db, kube) = tokio::join!(
+        cluster_checks(aws, cx),
+        role_checks(aws),
+        secret_checks(aws, &prefix),
+        database_check(aws, &prefix),
+        kube_check(cx),
+    );
+    let mut checks = cluster;
+    checks.extend(roles);
+    checks.extend(secrets);
+    checks.push(db);
+    checks.push(kube);
+
+    let rule = "━".repeat(54);
+    let mut section = "";
+    for c in &checks {
+        if c.section != section {
+            section = c.section;
+            cx.ui.println(&format!("{rule}\n{section}:\n{rule}"));
+        }
+        cx.ui.println(&format!("{} {}", if c.ok { "✓" } else { "✗" }, c.text));
+        for d in &c.details {
+            cx.ui.println(&format!("  {d}"));
+        }
+        cx.ui.event(json!({"event": "check", "section": c.section, "ok": c.ok, "text": c.text, "details": c.details}));
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    cx.ui.println(&format!("{rule}\nSummary:\n{rule}"));
+    let code = if failed == 0 {
+        cx.ui.println("✓ All infrastructure components verified");
+        exit::OK
+    } else {
+        cx.ui.println(&format!("✗ {failed} check(s) failed"));
+        cx.ui.println("next: `deployctl infrastructure` creates the infrastructure; `deployctl irsa` and `deployctl secrets` create roles and secrets");
+        exit::FAILED
+    };
+    cx.ui.event(json!({"event": "summary", "command": "infrastructure-verify", "exit_code": code, "failed": failed}));
+    Ok(code)
+}

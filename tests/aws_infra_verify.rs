@@ -1,0 +1,69 @@
+//! `deployctl infrastructure-verify` against moto's server and the fake API server.
+
+mod support;
+
+use support::kube_server::FakeKube;
+use support::moto::{Moto, seed_cluster};
+use support::Sandbox;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_account_fails_every_check() {
+    let (moto, _guard) = Moto::lock().await;
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto);
+    let run = sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(1);
+    let marks: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('✓') || l.starts_with('✗'))
+        .collect();
+    let summary = marks.last().unwrap();
+    assert!(summary.contains("check(s) failed"), "{}", run.stdout);
+    let checks = &marks[..marks.len() - 1];
+    assert!(checks.len() >= 10, "{}", run.stdout);
+    assert!(checks.iter().all(|l| l.starts_with('✗')), "{}", run.stdout);
+    for section in ["EKS cluster:", "IAM roles:", "AWS secrets:", "RDS database:", "kubectl:"] {
+        assert!(run.stdout.contains(section), "{section} missing:\n{}", run.stdout);
+    }
+    // Alias.
+    sb.run(&["verify-infra"]).await.assert_code(1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_complete_account_passes_every_check_without_showing_the_password() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let seeded = seed_cluster(&sdk, support::CLUSTER, true).await;
+    let kube = FakeKube::start().await;
+    let mut sb = Sandbox::new(&kube);
+    sb.with_moto(moto);
+    sb.set("DATABASE_URL", "postgresql://litellm:S3cret-Pw@db.internal.example:5432/litellm");
+    sb.run(&["irsa"]).await.assert_code(0);
+    sb.run(&["secrets"]).await.assert_code(0);
+    let run = sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("All infrastructure components verified"), "{}", run.stdout);
+    assert!(!run.stdout.contains('✗'), "{}", run.stdout);
+    assert!(run.stdout.contains(&seeded.vpc_id), "{}", run.stdout);
+    assert!(run.stdout.contains("Subnets: 2"), "{}", run.stdout);
+    assert!(run.stdout.contains("database endpoint db.internal.example:5432"), "{}", run.stdout);
+    assert!(!run.all().contains("S3cret-Pw"), "the password was printed");
+    assert!(!run.all().contains("litellm:"), "the user was printed:\n{}", run.all());
+    assert!(kube.writes().is_empty(), "verification changed the cluster");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_context_for_another_cluster_fails_the_kube_check() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, support::CLUSTER, true).await;
+    let kube = FakeKube::start().await;
+    let mut sb = Sandbox::new(&kube);
+    sb.write_kubeconfig(&kube.kubeconfig("prod-admin", "arn:aws:eks:us-east-1:1:cluster/prod"));
+    sb.with_moto(moto);
+    let run = sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(1);
+    let line = run.stdout.lines().find(|l| l.contains("prod-admin")).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(line.starts_with('✗'), "{line}");
+}

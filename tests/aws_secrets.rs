@@ -1,0 +1,301 @@
+//! `deployctl secrets` against moto's server: creation, the safety gates, and no leaks.
+
+mod support;
+
+use rexpect::process::WaitStatus;
+use rexpect::session::PtySession;
+use std::collections::BTreeMap;
+use support::moto::Moto;
+use support::{Run, Sandbox};
+
+const DB_URL: &str = "postgresql://litellm:Db-Pa55word-never-shown@db.internal:5432/litellm";
+const NAMES: &[&str] = &[
+    "litellm/master-key",
+    "litellm/salt-key",
+    "litellm/redis-password",
+    "litellm/database-url",
+    "openwebui/webui-secret-key",
+];
+
+async fn values(sdk: &aws_config::SdkConfig) -> BTreeMap<String, String> {
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    let mut out = BTreeMap::new();
+    for name in NAMES {
+        if let Ok(v) = sm.get_secret_value().secret_id(*name).send().await {
+            out.insert(name.to_string(), v.secret_string().unwrap().to_string());
+        }
+    }
+    out
+}
+
+fn sandbox(moto: &Moto) -> Sandbox {
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto);
+    let tmp = sb.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    sb.set("TMPDIR", tmp.to_str().unwrap());
+    sb
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_account_gets_five_tagged_secrets_of_the_right_shape() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL);
+    sb.run(&["secrets"]).await.assert_code(0);
+    let v = values(&sdk).await;
+    assert_eq!(v.len(), 5, "{:?}", v.keys());
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    let mk = &v["litellm/master-key"];
+    assert!(mk.starts_with("sk-") && mk.len() == 67 && hex(&mk[3..]));
+    assert!(v["litellm/salt-key"].len() == 64 && hex(&v["litellm/salt-key"]));
+    assert!(v["litellm/redis-password"].len() == 32 && hex(&v["litellm/redis-password"]));
+    assert!(v["openwebui/webui-secret-key"].len() == 64);
+    assert_eq!(v["litellm/database-url"], DB_URL);
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    for name in NAMES {
+        let d = sm.describe_secret().secret_id(*name).send().await.unwrap();
+        let tags: Vec<(String, String)> = d
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+            .collect();
+        assert!(tags.contains(&("managed-by".into(), "deployctl".into())), "{name}: {tags:?}");
+        assert!(tags.contains(&("app".into(), "litellm-stack".into())), "{name}: {tags:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_interactive_reruns_change_no_value_and_rotate_changes_exactly_one() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL);
+    sb.run(&["secrets"]).await.assert_code(0);
+    let before = values(&sdk).await;
+    for _ in 0..2 {
+        sb.run(&["secrets"]).await.assert_code(0);
+    }
+    sb.set("AUTO_SKIP_HEALTHY", "true");
+    sb.run(&["secrets"]).await.assert_code(0);
+    sb.set("AUTO_SKIP_HEALTHY", "false");
+    assert_eq!(values(&sdk).await, before, "a non-interactive re-run changed a value");
+
+    let run = sb.run(&["secrets", "--rotate", "redis-password"]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("rotated redis-password"), "{}", run.stdout);
+    let after = values(&sdk).await;
+    for name in NAMES {
+        if *name == "litellm/redis-password" {
+            assert_ne!(after[*name], before[*name]);
+            assert_eq!(after[*name].len(), 32);
+        } else {
+            assert_eq!(after[*name], before[*name], "{name} changed");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn salt_key_and_database_url_have_no_rotation_and_master_key_needs_the_acknowledgement() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL);
+    sb.run(&["secrets"]).await.assert_code(0);
+    let before = values(&sdk).await;
+    let run = sb.run(&["secrets", "--rotate", "salt-key"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("salt-key cannot be rotated"), "{}", run.stderr);
+    let run = sb.run(&["secrets", "--rotate", "database-url"]).await;
+    run.assert_code(2);
+    let run = sb.run(&["secrets", "--rotate", "master-key"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("--i-understand-this-breaks-api-keys"), "{}", run.stderr);
+    assert_eq!(values(&sdk).await, before);
+    sb.run(&["secrets", "--rotate", "master-key", "--i-understand-this-breaks-api-keys"])
+        .await
+        .assert_code(0);
+    let after = values(&sdk).await;
+    assert_ne!(after["litellm/master-key"], before["litellm/master-key"]);
+    assert_eq!(after["litellm/salt-key"], before["litellm/salt-key"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_database_url_stops_before_anything_is_created() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sb = sandbox(moto);
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(1);
+    let text = run.all();
+    assert!(text.contains("litellm/database-url does not exist"), "{text}");
+    assert!(text.contains("DATABASE_URL='postgresql://"), "{text}");
+    assert!(text.contains("nothing was created"), "{text}");
+    assert!(values(&sdk).await.is_empty(), "secrets were created half-way");
+    // A URL that is not postgres is refused without being echoed.
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", "mysql://root:Hunter2-secret@h/db");
+    let run = sb.run(&["secrets"]).await;
+    assert_ne!(run.code, 0);
+    assert!(!run.all().contains("Hunter2-secret"), "{}", run.all());
+    assert!(values(&sdk).await.is_empty());
+}
+
+async fn pty<F>(sb: &Sandbox, args: &[&str], script: F) -> i32
+where
+    F: FnOnce(&mut PtySession) + Send + 'static,
+{
+    let cmd = sb.command(args);
+    tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+        script(&mut p);
+        match p.process().wait().unwrap() {
+            WaitStatus::Exited(_, code) => code,
+            other => panic!("{other:?}"),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn line(p: &mut PtySession, text: &str) {
+    p.send_line(text).unwrap();
+}
+
+fn key(p: &mut PtySession, k: &str) {
+    p.send(k).unwrap();
+    p.flush().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn master_key_rotation_needs_the_warning_and_a_second_yes() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL);
+    sb.run(&["secrets"]).await.assert_code(0);
+    let before = values(&sdk).await;
+
+    // y, then N at the second question: the key stays.
+    let code = pty(&sb, &["secrets"], |p| {
+        p.exp_string("Choose [S/p/v/a/q]: ").unwrap();
+        key(p, "p");
+        p.exp_string("Rotate litellm/master-key?").unwrap();
+        line(p, "y");
+        p.exp_string("breaks every API key").unwrap();
+        p.exp_string("Rotate litellm/master-key anyway?").unwrap();
+        line(p, "n");
+        p.exp_string("litellm/master-key is kept").unwrap();
+        // salt-key: explained, no question.
+        let out = p.exp_string("Rotate litellm/redis-password?").unwrap();
+        assert!(out.contains("litellm/salt-key stays as it is"), "{out}");
+        assert!(out.contains("cannot be rotated"), "{out}");
+        assert!(!out.contains("Rotate litellm/salt-key"), "{out}");
+        line(p, "");
+        p.exp_string("Change litellm/database-url?").unwrap();
+        line(p, "");
+        p.exp_string("Rotate openwebui/webui-secret-key?").unwrap();
+        line(p, "");
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(values(&sdk).await, before);
+
+    // y, then y: rotated, and nothing else.
+    let code = pty(&sb, &["secrets"], |p| {
+        p.exp_string("Choose [S/p/v/a/q]: ").unwrap();
+        key(p, "p");
+        p.exp_string("Rotate litellm/master-key?").unwrap();
+        line(p, "y");
+        p.exp_string("Rotate litellm/master-key anyway?").unwrap();
+        line(p, "y");
+        p.exp_string("Rotate litellm/redis-password?").unwrap();
+        line(p, "n");
+        p.exp_string("Change litellm/database-url?").unwrap();
+        line(p, "n");
+        p.exp_string("Rotate openwebui/webui-secret-key?").unwrap();
+        line(p, "n");
+        p.exp_string("rotated master-key").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    let after = values(&sdk).await;
+    assert_ne!(after["litellm/master-key"], before["litellm/master-key"]);
+    for name in &NAMES[1..] {
+        assert_eq!(after[*name], before[*name], "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut sb = sandbox(moto);
+    let mut outputs: Vec<Run> = Vec::new();
+    // Every non-interactive path: missing URL, create, re-run, view via plan, rotations.
+    outputs.push(sb.run(&["secrets"]).await);
+    sb.set("DATABASE_URL", DB_URL);
+    outputs.push(sb.run(&["secrets", "-v"]).await);
+    outputs.push(sb.run(&["secrets", "--output", "json"]).await);
+    outputs.push(sb.run(&["plan", "secrets", "-v"]).await);
+    outputs.push(sb.run(&["secrets", "--rotate", "redis-password", "--rotate", "webui-secret-key"]).await);
+    outputs.push(
+        sb.run(&["secrets", "--rotate", "master-key", "--i-understand-this-breaks-api-keys", "-v"])
+            .await,
+    );
+    outputs.push(sb.run(&["infrastructure-verify"]).await);
+    // And the interactive View.
+    let code = pty(&sb, &["secrets"], |p| {
+        p.exp_string("Choose [S/p/v/a/q]: ").unwrap();
+        key(p, "v");
+        p.exp_string("last changed").unwrap();
+        p.exp_string("Choose [S/p/v/a/q]: ").unwrap();
+        key(p, "q");
+        let rest = p.exp_eof().unwrap();
+        assert!(!rest.contains("sk-"), "{rest}");
+    })
+    .await;
+    assert_eq!(code, 0);
+
+    let mut secrets: Vec<String> = values(&sdk).await.into_values().collect();
+    secrets.push(DB_URL.to_string());
+    secrets.push("Db-Pa55word-never-shown".to_string());
+    // Every value the secrets ever had: the versions moto kept.
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    for name in NAMES {
+        let versions = sm.list_secret_version_ids().secret_id(*name).send().await.unwrap();
+        for v in versions.versions() {
+            if let Some(id) = v.version_id()
+                && let Ok(val) = sm.get_secret_value().secret_id(*name).version_id(id).send().await
+            {
+                secrets.push(val.secret_string().unwrap().to_string());
+            }
+        }
+    }
+    assert!(secrets.len() >= 8);
+    let mut haystacks: Vec<(String, String)> = outputs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("run {i}"), r.all()))
+        .collect();
+    // Every file deployctl could have left: the sandbox (HOME, TMPDIR, cwd).
+    let mut stack = vec![sb.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                haystacks.push((p.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+    }
+    for secret in &secrets {
+        for (what, text) in &haystacks {
+            assert!(!text.contains(secret.as_str()), "a secret value appeared in {what}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! moto's standalone server, one per test binary, reset between tests. Tests that use it
+//! take `Moto::lock()` so they run one at a time against a clean account.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+pub struct Moto {
+    pub url: String,
+}
+
+static SERVER: OnceLock<Moto> = OnceLock::new();
+static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn moto_server_bin() -> PathBuf {
+    let venv = super::repo_root().join(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("moto_server");
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "moto_server not found: run the tests with scripts/test.sh, which installs tests/requirements.txt into .venv"
+    );
+}
+
+fn start() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let bin = moto_server_bin();
+    // moto dies with the test binary: a watcher ends it when our pid goes away.
+    let script = format!(
+        "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
+        bin.display(),
+        std::process::id()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "moto_server did not listen on {url} within 60s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto { url }
+}
+
+impl Moto {
+    /// The server (started on first use), reset, and held for this test.
+    pub async fn lock() -> (&'static Moto, tokio::sync::MutexGuard<'static, ()>) {
+        let guard = LOCK.lock().await;
+        let moto = tokio::task::spawn_blocking(|| SERVER.get_or_init(start))
+            .await
+            .expect("moto start");
+        moto.reset().await;
+        (moto, guard)
+    }
+
+    pub async fn reset(&self) {
+        let addr = self.url.trim_start_matches("http://").to_string();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(&addr).expect("connect moto");
+            write!(
+                s,
+                "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "moto reset failed: {resp}");
+        })
+        .await
+        .unwrap();
+    }
+
+    /// An SDK configuration for seeding and inspecting the account.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await
+    }
+}
+
+/// What `seed_cluster` made.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub issuer: String,
+    pub endpoint: String,
+}
+
+/// A VPC with two subnets, an EKS cluster in it, and (when `oidc_provider`) the IAM OIDC
+/// provider for the cluster's issuer — what Terraform leaves behind.
+pub async fn seed_cluster(sdk: &aws_config::SdkConfig, name: &str, oidc_provider: bool) -> Seeded {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let vpc_id = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let mut subnet_ids = Vec::new();
+    for (i, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+        let sn = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("10.0.{}.0/24", i + 1))
+            .availability_zone(*az)
+            .send()
+            .await
+            .unwrap();
+        subnet_ids.push(sn.subnet.unwrap().subnet_id.unwrap());
+    }
+    let eks = aws_sdk_eks::Client::new(sdk);
+    let cluster = eks
+        .create_cluster()
+        .name(name)
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .set_subnet_ids(Some(subnet_ids.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    let issuer = cluster.identity.unwrap().oidc.unwrap().issuer.unwrap();
+    if oidc_provider {
+        aws_sdk_iam::Client::new(sdk)
+            .create_open_id_connect_provider()
+            .url(&issuer)
+            .client_id_list("sts.amazonaws.com")
+            .thumbprint_list("9e99a48a9960b14926bb7f3b02e22da2b0ab7280")
+            .send()
+            .await
+            .unwrap();
+    }
+    Seeded {
+        vpc_id,
+        subnet_ids,
+        issuer,
+        endpoint: cluster.endpoint.unwrap_or_default(),
+    }
+}
