@@ -17,7 +17,8 @@ use aws_sdk_ec2::types::{
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-pub const AMI_PARAMETER: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+pub const AMI_PARAMETER: &str =
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 const SSM_CORE_POLICY: &str = "policy/AmazonSSMManagedInstanceCore";
 const EKS_ADMIN_POLICY: &str = "cluster-access-policy/AmazonEKSClusterAdminPolicy";
 pub const USER_DATA_TEMPLATE: &str = "bastion/user-data.sh.tmpl";
@@ -58,7 +59,9 @@ fn unimplemented_status(status: u16) -> bool {
     matches!(status, 404 | 405 | 500 | 501)
 }
 
-fn not_implemented<E>(e: &aws_sdk_eks::error::SdkError<E, aws_sdk_eks::config::http::HttpResponse>) -> bool {
+fn not_implemented<E>(
+    e: &aws_sdk_eks::error::SdkError<E, aws_sdk_eks::config::http::HttpResponse>,
+) -> bool {
     use aws_sdk_eks::error::SdkError;
     match e {
         SdkError::ServiceError(se) => unimplemented_status(se.raw().status().as_u16()),
@@ -154,9 +157,18 @@ async fn find_instances(aws: &Aws, name: &str) -> Result<Vec<Instance>> {
         .collect())
 }
 
-async fn wait_state(cx: &Context, aws: &Aws, id: &str, want: InstanceStateName, timeout: Duration) -> Result<()> {
+async fn wait_state(
+    cx: &Context,
+    aws: &Aws,
+    id: &str,
+    want: InstanceStateName,
+    timeout: Duration,
+) -> Result<()> {
     let started = Instant::now();
-    let progress = cx.ui.step_started("bastion", &format!("waiting for {id} to be {}", want.as_str()));
+    let progress = cx.ui.step_started(
+        "bastion",
+        &format!("waiting for {id} to be {}", want.as_str()),
+    );
     loop {
         let out = aws
             .ec2()
@@ -178,7 +190,9 @@ async fn wait_state(cx: &Context, aws: &Aws, id: &str, want: InstanceStateName, 
             progress.finish();
             bail!(
                 "instance {id} is {} after {}s, not {}",
-                state.map(|s| s.as_str().to_string()).unwrap_or_else(|| "gone".into()),
+                state
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| "gone".into()),
                 timeout.as_secs(),
                 want.as_str()
             );
@@ -196,7 +210,11 @@ async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str) -> Result<String
         .send()
         .await
         .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
-    if let Some(id) = found.security_groups().first().and_then(|g| g.group_id.clone()) {
+    if let Some(id) = found
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id.clone())
+    {
         return Ok(id);
     }
     // A group of its own (never an EKS node group's), with egress only: new groups have no
@@ -215,7 +233,13 @@ async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str) -> Result<String
         )
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 CreateSecurityGroup `{}` failed: {}", n.sg, describe(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "EC2 CreateSecurityGroup `{}` failed: {}",
+                n.sg,
+                describe(&e)
+            )
+        })?;
     out.group_id
         .ok_or_else(|| anyhow!("EC2 CreateSecurityGroup returned no id"))
 }
@@ -229,17 +253,21 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
     });
     let role_arn = match iam.get_role().role_name(&n.role).send().await {
         Ok(out) => out.role.map(|r| r.arn).unwrap_or_default(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => iam
-            .create_role()
-            .role_name(&n.role)
-            .assume_role_policy_document(trust.to_string())
-            .description("deployctl bastion: SSM access and EKS describe")
-            .send()
-            .await
-            .map_err(|e| anyhow!("IAM CreateRole `{}` failed: {}", n.role, describe(&e)))?
-            .role
-            .map(|r| r.arn)
-            .unwrap_or_default(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            iam.create_role()
+                .role_name(&n.role)
+                .assume_role_policy_document(trust.to_string())
+                .description("deployctl bastion: SSM access and EKS describe")
+                .send()
+                .await
+                .map_err(|e| anyhow!("IAM CreateRole `{}` failed: {}", n.role, describe(&e)))?
+                .role
+                .map(|r| r.arn)
+                .unwrap_or_default()
+        }
         Err(e) => bail!("IAM GetRole `{}` failed: {}", n.role, describe(&e)),
     };
     iam.attach_role_policy()
@@ -259,16 +287,35 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
         .send()
         .await
         .map_err(|e| anyhow!("IAM PutRolePolicy `{}` failed: {}", n.role, describe(&e)))?;
-    let profile = match iam.get_instance_profile().instance_profile_name(&n.profile).send().await {
+    let profile = match iam
+        .get_instance_profile()
+        .instance_profile_name(&n.profile)
+        .send()
+        .await
+    {
         Ok(out) => out.instance_profile,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => iam
-            .create_instance_profile()
-            .instance_profile_name(&n.profile)
-            .send()
-            .await
-            .map_err(|e| anyhow!("IAM CreateInstanceProfile `{}` failed: {}", n.profile, describe(&e)))?
-            .instance_profile,
-        Err(e) => bail!("IAM GetInstanceProfile `{}` failed: {}", n.profile, describe(&e)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            iam.create_instance_profile()
+                .instance_profile_name(&n.profile)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "IAM CreateInstanceProfile `{}` failed: {}",
+                        n.profile,
+                        describe(&e)
+                    )
+                })?
+                .instance_profile
+        }
+        Err(e) => bail!(
+            "IAM GetInstanceProfile `{}` failed: {}",
+            n.profile,
+            describe(&e)
+        ),
     };
     let has_role = profile
         .as_ref()
@@ -279,28 +326,50 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
             .role_name(&n.role)
             .send()
             .await
-            .map_err(|e| anyhow!("IAM AddRoleToInstanceProfile `{}` failed: {}", n.profile, describe(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "IAM AddRoleToInstanceProfile `{}` failed: {}",
+                    n.profile,
+                    describe(&e)
+                )
+            })?;
     }
     Ok(role_arn)
 }
 
 /// Render the user-data template: only the known placeholders, with validated plain values.
 pub fn render_user_data(template: &str, region: &str, cluster: &str) -> Result<String> {
-    let plain = |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let plain = |v: &str| {
+        v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
     if !plain(region) || !plain(cluster) {
         bail!("region and cluster names must be plain names to go into the bastion's user data");
     }
-    Ok(template.replace("{{REGION}}", region).replace("{{CLUSTER}}", cluster))
+    Ok(template
+        .replace("{{REGION}}", region)
+        .replace("{{CLUSTER}}", cluster))
 }
 
-async fn run_instance(cx: &Context, aws: &Aws, n: &Names, subnet: &str, sg: &str) -> Result<String> {
+async fn run_instance(
+    cx: &Context,
+    aws: &Aws,
+    n: &Names,
+    subnet: &str,
+    sg: &str,
+) -> Result<String> {
     let ami = aws
         .ssm()
         .get_parameter()
         .name(AMI_PARAMETER)
         .send()
         .await
-        .map_err(|e| anyhow!("SSM GetParameter `{AMI_PARAMETER}` failed: {}", describe(&e)))?
+        .map_err(|e| {
+            anyhow!(
+                "SSM GetParameter `{AMI_PARAMETER}` failed: {}",
+                describe(&e)
+            )
+        })?
         .parameter
         .and_then(|p| p.value)
         .ok_or_else(|| anyhow!("SSM parameter `{AMI_PARAMETER}` has no value"))?;
@@ -315,12 +384,18 @@ async fn run_instance(cx: &Context, aws: &Aws, n: &Names, subnet: &str, sg: &str
             .ec2()
             .run_instances()
             .image_id(&ami)
-            .instance_type(aws_sdk_ec2::types::InstanceType::from(cx.settings.instance_type.as_str()))
+            .instance_type(aws_sdk_ec2::types::InstanceType::from(
+                cx.settings.instance_type.as_str(),
+            ))
             .min_count(1)
             .max_count(1)
             .subnet_id(subnet)
             .security_group_ids(sg)
-            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(&n.profile).build())
+            .iam_instance_profile(
+                IamInstanceProfileSpecification::builder()
+                    .name(&n.profile)
+                    .build(),
+            )
             .user_data(encode(user_data.as_bytes()))
             .metadata_options(
                 InstanceMetadataOptionsRequest::builder()
@@ -361,7 +436,8 @@ async fn run_instance(cx: &Context, aws: &Aws, n: &Names, subnet: &str, sg: &str
             }
             // A new instance profile takes a few seconds to be usable by EC2.
             Err(e)
-                if e.as_service_error().and_then(|s| s.meta().code()) == Some("InvalidParameterValue")
+                if e.as_service_error().and_then(|s| s.meta().code())
+                    == Some("InvalidParameterValue")
                     && started.elapsed() < Duration::from_secs(60) =>
             {
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -377,7 +453,11 @@ mod base64_engine {
     pub fn encode(data: &[u8]) -> String {
         let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
         for chunk in data.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
                 if i <= chunk.len() {
@@ -403,7 +483,10 @@ mod base64_engine {
 async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
     let started = Instant::now();
     let timeout = Duration::from_secs(300);
-    let progress = cx.ui.step_started("bastion", &format!("waiting for {id} to come online in SSM (up to 5m)"));
+    let progress = cx.ui.step_started(
+        "bastion",
+        &format!("waiting for {id} to come online in SSM (up to 5m)"),
+    );
     let manual = format!(
         "aws ssm describe-instance-information --filters Key=InstanceIds,Values={id} --region {}",
         aws.region
@@ -414,11 +497,18 @@ async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
             .values(id)
             .build()
             .map_err(|e| anyhow!("invalid SSM filter: {e}"))?;
-        match aws.ssm().describe_instance_information().filters(filter).send().await {
+        match aws
+            .ssm()
+            .describe_instance_information()
+            .filters(filter)
+            .send()
+            .await
+        {
             Ok(out) => {
-                let online = out.instance_information_list().iter().any(|i| {
-                    i.ping_status.as_ref().map(|p| p.as_str()) == Some("Online")
-                });
+                let online = out
+                    .instance_information_list()
+                    .iter()
+                    .any(|i| i.ping_status.as_ref().map(|p| p.as_str()) == Some("Online"));
                 if online {
                     progress.finish();
                     return Ok(());
@@ -447,7 +537,9 @@ async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
     }
 }
 
-fn not_implemented_ssm<E>(e: &aws_sdk_ssm::error::SdkError<E, aws_sdk_ssm::config::http::HttpResponse>) -> bool {
+fn not_implemented_ssm<E>(
+    e: &aws_sdk_ssm::error::SdkError<E, aws_sdk_ssm::config::http::HttpResponse>,
+) -> bool {
     use aws_sdk_ssm::error::SdkError;
     match e {
         SdkError::ServiceError(se) => unimplemented_status(se.raw().status().as_u16()),
@@ -483,7 +575,9 @@ async fn grant_eks_access(cx: &Context, aws: &Aws, c: &ClusterInfo, role_arn: &s
         .await
     {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) if not_implemented(&e) => {
             cx.ui.warn(&format!(
                 "this endpoint does not implement EKS access entries; grant the bastion access yourself: `{manual}`"
@@ -528,9 +622,17 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
             }
         }
         if !replace {
-            if inst.state == InstanceStateName::Stopped || inst.state == InstanceStateName::Stopping {
+            if inst.state == InstanceStateName::Stopped || inst.state == InstanceStateName::Stopping
+            {
                 if inst.state == InstanceStateName::Stopping {
-                    wait_state(cx, aws, &inst.id, InstanceStateName::Stopped, Duration::from_secs(300)).await?;
+                    wait_state(
+                        cx,
+                        aws,
+                        &inst.id,
+                        InstanceStateName::Stopped,
+                        Duration::from_secs(300),
+                    )
+                    .await?;
                 }
                 aws.ec2()
                     .start_instances()
@@ -540,14 +642,21 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
                     .map_err(|e| anyhow!("EC2 StartInstances failed: {}", describe(&e)))?;
                 cx.ui.info(&format!("started {}", inst.id));
             }
-            wait_state(cx, aws, &inst.id, InstanceStateName::Running, Duration::from_secs(300)).await?;
+            wait_state(
+                cx,
+                aws,
+                &inst.id,
+                InstanceStateName::Running,
+                Duration::from_secs(300),
+            )
+            .await?;
             cx.ui.println(&format!(
                 "Reusing bastion {} — connect with `deployctl bastion connect`",
                 inst.id
             ));
             return Ok(exit::OK);
         }
-        terminate(cx, aws, &[inst.clone()]).await?;
+        terminate(cx, aws, std::slice::from_ref(inst)).await?;
     }
 
     let subnet = private_subnet(aws, &vpc, &cluster).await?;
@@ -555,13 +664,22 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
     let role_arn = ensure_role_and_profile(aws, &n).await?;
     let id = run_instance(cx, aws, &n, &subnet, &sg).await?;
     cx.ui.info(&format!("launched {id} in {subnet} ({vpc})"));
-    wait_state(cx, aws, &id, InstanceStateName::Running, Duration::from_secs(300)).await?;
+    wait_state(
+        cx,
+        aws,
+        &id,
+        InstanceStateName::Running,
+        Duration::from_secs(300),
+    )
+    .await?;
     wait_ssm_online(cx, aws, &id).await?;
     grant_eks_access(cx, aws, &cluster, &role_arn).await?;
     cx.ui.println(&format!(
         "Bastion {id} is ready.\n  connect:  deployctl bastion connect\n  inside:   llm-ui, llm-grafana, llm-prometheus, llm-jaeger (port-forwards on 127.0.0.1)\n  remove:   deployctl bastion cleanup"
     ));
-    cx.ui.event(json!({"event": "bastion", "instance_id": id, "security_group": sg, "role": role_arn}));
+    cx.ui.event(
+        json!({"event": "bastion", "instance_id": id, "security_group": sg, "role": role_arn}),
+    );
     Ok(exit::OK)
 }
 
@@ -577,7 +695,14 @@ async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()
         .await
         .map_err(|e| anyhow!("EC2 TerminateInstances failed: {}", describe(&e)))?;
     for id in &ids {
-        wait_state(cx, aws, id, InstanceStateName::Terminated, Duration::from_secs(600)).await?;
+        wait_state(
+            cx,
+            aws,
+            id,
+            InstanceStateName::Terminated,
+            Duration::from_secs(600),
+        )
+        .await?;
         cx.ui.info(&format!("terminated {id}"));
     }
     Ok(())
@@ -636,7 +761,11 @@ async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
         .status()
         .await
         .context("failed to run session-manager-plugin")?;
-    Ok(if status.success() { exit::OK } else { exit::FAILED })
+    Ok(if status.success() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
@@ -646,7 +775,14 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
         let what = if instances.is_empty() {
             "no instance is running".to_string()
         } else {
-            format!("instance(s) {}", instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "instance(s) {}",
+                instances
+                    .iter()
+                    .map(|i| i.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
         if !prompter.confirm(&format!(
             "Remove bastion `{}` ({what}; {}, {}, {})?",
@@ -683,21 +819,35 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     }
 
     // Instance profile.
-    if let Ok(out) = iam.get_instance_profile().instance_profile_name(&n.profile).send().await {
+    if let Ok(out) = iam
+        .get_instance_profile()
+        .instance_profile_name(&n.profile)
+        .send()
+        .await
+    {
         for role in out.instance_profile.map(|p| p.roles).unwrap_or_default() {
             iam.remove_role_from_instance_profile()
                 .instance_profile_name(&n.profile)
                 .role_name(role.role_name())
                 .send()
                 .await
-                .map_err(|e| anyhow!("IAM RemoveRoleFromInstanceProfile failed: {}", describe(&e)))?;
+                .map_err(|e| {
+                    anyhow!("IAM RemoveRoleFromInstanceProfile failed: {}", describe(&e))
+                })?;
         }
         iam.delete_instance_profile()
             .instance_profile_name(&n.profile)
             .send()
             .await
-            .map_err(|e| anyhow!("IAM DeleteInstanceProfile `{}` failed: {}", n.profile, describe(&e)))?;
-        cx.ui.info(&format!("deleted instance profile {}", n.profile));
+            .map_err(|e| {
+                anyhow!(
+                    "IAM DeleteInstanceProfile `{}` failed: {}",
+                    n.profile,
+                    describe(&e)
+                )
+            })?;
+        cx.ui
+            .info(&format!("deleted instance profile {}", n.profile));
     }
 
     // Role: managed policies, inline policies, then the role.
@@ -736,13 +886,16 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
         .await
         .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
     for g in groups.security_groups() {
-        let Some(id) = g.group_id.clone() else { continue };
+        let Some(id) = g.group_id.clone() else {
+            continue;
+        };
         let started = Instant::now();
         loop {
             match aws.ec2().delete_security_group().group_id(&id).send().await {
                 Ok(_) => break,
                 Err(e)
-                    if e.as_service_error().and_then(|s| s.meta().code()) == Some("DependencyViolation")
+                    if e.as_service_error().and_then(|s| s.meta().code())
+                        == Some("DependencyViolation")
                         && started.elapsed() < Duration::from_secs(180) =>
                 {
                     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -787,7 +940,10 @@ mod tests {
         )
         .unwrap();
         for alias in ["llm-ui", "llm-grafana", "llm-prometheus", "llm-jaeger"] {
-            let line = t.lines().find(|l| l.contains(&format!("alias {alias}="))).unwrap();
+            let line = t
+                .lines()
+                .find(|l| l.contains(&format!("alias {alias}=")))
+                .unwrap();
             assert!(line.contains("--address 127.0.0.1"), "{line}");
         }
         assert!(!t.contains("0.0.0.0"));

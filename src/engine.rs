@@ -110,7 +110,10 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
     let aws_check = async {
         if aws {
             let account = cx.aws().await.account_id().await?;
-            cx.ui.detail(&format!("AWS account {account}, region {}", cx.settings.region));
+            cx.ui.detail(&format!(
+                "AWS account {account}, region {}",
+                cx.settings.region
+            ));
         }
         anyhow::Ok(())
     };
@@ -249,7 +252,8 @@ async fn decide_all(
                     };
                     let prepared = cx.ui.suspend(|| {
                         tokio::task::block_in_place(|| {
-                            tokio::runtime::Handle::current().block_on(step.prepare(cx, state, asker))
+                            tokio::runtime::Handle::current()
+                                .block_on(step.prepare(cx, state, asker))
                         })
                     });
                     let decided = match prepared {

@@ -33,13 +33,25 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
     let cluster = match aws::describe_cluster(aws, name).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            out.push(check("EKS cluster", false, format!("EKS cluster '{name}' does not exist in {}", aws.region)));
+            out.push(check(
+                "EKS cluster",
+                false,
+                format!("EKS cluster '{name}' does not exist in {}", aws.region),
+            ));
             out.push(check("VPC", false, "VPC unknown (no cluster)"));
-            out.push(check("OIDC provider", false, "OIDC issuer unknown (no cluster)"));
+            out.push(check(
+                "OIDC provider",
+                false,
+                "OIDC issuer unknown (no cluster)",
+            ));
             return out;
         }
         Err(e) => {
-            out.push(check("EKS cluster", false, format!("cannot describe EKS cluster '{name}': {e:#}")));
+            out.push(check(
+                "EKS cluster",
+                false,
+                format!("cannot describe EKS cluster '{name}': {e:#}"),
+            ));
             return out;
         }
     };
@@ -83,7 +95,11 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
                         c.details.push(format!("Subnets: {n}"));
                         c
                     }
-                    Err(e) => check("VPC", false, format!("cannot list subnets of {vpc}: {}", aws::describe(&e))),
+                    Err(e) => check(
+                        "VPC",
+                        false,
+                        format!("cannot list subnets of {vpc}: {}", aws::describe(&e)),
+                    ),
                 }
             }
         }
@@ -95,13 +111,29 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
             .clone()
             .or(cluster.oidc_issuer.clone());
         match issuer {
-            None => vec![check("OIDC provider", false, "the cluster reports no OIDC issuer")],
+            None => vec![check(
+                "OIDC provider",
+                false,
+                "the cluster reports no OIDC issuer",
+            )],
             Some(issuer) => {
                 let issuer_line = check("OIDC provider", true, format!("OIDC issuer {issuer}"));
                 let provider = match iam::oidc_provider_exists(aws, &issuer).await {
-                    Ok(true) => check("OIDC provider", true, "IAM OIDC provider exists (IRSA works)"),
-                    Ok(false) => check("OIDC provider", false, "IAM OIDC provider for the issuer is missing"),
-                    Err(e) => check("OIDC provider", false, format!("cannot list IAM OIDC providers: {e:#}")),
+                    Ok(true) => check(
+                        "OIDC provider",
+                        true,
+                        "IAM OIDC provider exists (IRSA works)",
+                    ),
+                    Ok(false) => check(
+                        "OIDC provider",
+                        false,
+                        "IAM OIDC provider for the issuer is missing",
+                    ),
+                    Err(e) => check(
+                        "OIDC provider",
+                        false,
+                        format!("cannot list IAM OIDC providers: {e:#}"),
+                    ),
                 };
                 vec![issuer_line, provider]
             }
@@ -117,7 +149,11 @@ async fn role_checks(aws: &Aws) -> Vec<Check> {
     futures::future::join_all(ROLES.iter().map(|r| async move {
         match iam::get_role(aws, r.name, r.inline_name).await {
             Ok(Some(role)) => check("IAM roles", true, format!("{} ({})", r.name, role.arn)),
-            Ok(None) => check("IAM roles", false, format!("{} is missing (run `deployctl irsa`)", r.name)),
+            Ok(None) => check(
+                "IAM roles",
+                false,
+                format!("{} is missing (run `deployctl irsa`)", r.name),
+            ),
             Err(e) => check("IAM roles", false, format!("{}: {e:#}", r.name)),
         }
     }))
@@ -128,7 +164,11 @@ async fn secret_checks(aws: &Aws, prefix: &str) -> Vec<Check> {
     futures::future::join_all(managed_names(prefix).into_iter().map(|name| async move {
         match sm::describe_secret(aws, &name).await {
             Ok(Some(_)) => check("AWS secrets", true, name),
-            Ok(None) => check("AWS secrets", false, format!("{name} is missing (run `deployctl secrets`)")),
+            Ok(None) => check(
+                "AWS secrets",
+                false,
+                format!("{name} is missing (run `deployctl secrets`)"),
+            ),
             Err(e) => check("AWS secrets", false, format!("{name}: {e:#}")),
         }
     }))
@@ -140,9 +180,17 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
     match sm::get_value(aws, &name).await {
         Ok(Some(url)) => match database_host(&url) {
             Some(host) => check("RDS database", true, format!("database endpoint {host}")),
-            None => check("RDS database", false, format!("{name} holds no usable URL (its value is not shown)")),
+            None => check(
+                "RDS database",
+                false,
+                format!("{name} holds no usable URL (its value is not shown)"),
+            ),
         },
-        Ok(None) => check("RDS database", false, format!("{name} is missing, so the database endpoint is unknown")),
+        Ok(None) => check(
+            "RDS database",
+            false,
+            format!("{name} is missing, so the database endpoint is unknown"),
+        ),
         Err(e) => check("RDS database", false, format!("{e:#}")),
     }
 }
@@ -150,8 +198,13 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
 async fn kube_check(cx: &Context) -> Check {
     match crate::engine::connect_kube(cx).await {
         Ok((_, t)) => {
-            let mut c = check("kubectl", true, format!("connected through context '{}'", t.context));
-            c.details.push(format!("Cluster: {} ({})", t.cluster_entry, t.server));
+            let mut c = check(
+                "kubectl",
+                true,
+                format!("connected through context '{}'", t.context),
+            );
+            c.details
+                .push(format!("Cluster: {} ({})", t.cluster_entry, t.server));
             c
         }
         Err(e) => {
@@ -189,7 +242,8 @@ pub async fn run(cx: &Context) -> Result<i32> {
             section = c.section;
             cx.ui.println(&format!("{rule}\n{section}:\n{rule}"));
         }
-        cx.ui.println(&format!("{} {}", if c.ok { "✓" } else { "✗" }, c.text));
+        cx.ui
+            .println(&format!("{} {}", if c.ok { "✓" } else { "✗" }, c.text));
         for d in &c.details {
             cx.ui.println(&format!("  {d}"));
         }

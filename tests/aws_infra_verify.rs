@@ -2,9 +2,9 @@
 
 mod support;
 
+use support::Sandbox;
 use support::kube_server::FakeKube;
 use support::moto::{Moto, seed_cluster};
-use support::Sandbox;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_account_fails_every_check() {
@@ -23,8 +23,18 @@ async fn an_empty_account_fails_every_check() {
     let checks = &marks[..marks.len() - 1];
     assert!(checks.len() >= 10, "{}", run.stdout);
     assert!(checks.iter().all(|l| l.starts_with('✗')), "{}", run.stdout);
-    for section in ["EKS cluster:", "IAM roles:", "AWS secrets:", "RDS database:", "kubectl:"] {
-        assert!(run.stdout.contains(section), "{section} missing:\n{}", run.stdout);
+    for section in [
+        "EKS cluster:",
+        "IAM roles:",
+        "AWS secrets:",
+        "RDS database:",
+        "kubectl:",
+    ] {
+        assert!(
+            run.stdout.contains(section),
+            "{section} missing:\n{}",
+            run.stdout
+        );
     }
     // Alias.
     sb.run(&["verify-infra"]).await.assert_code(1);
@@ -38,18 +48,35 @@ async fn a_complete_account_passes_every_check_without_showing_the_password() {
     let kube = FakeKube::start().await;
     let mut sb = Sandbox::new(&kube);
     sb.with_moto(moto);
-    sb.set("DATABASE_URL", "postgresql://litellm:S3cret-Pw@db.internal.example:5432/litellm");
+    sb.set(
+        "DATABASE_URL",
+        "postgresql://litellm:S3cret-Pw@db.internal.example:5432/litellm",
+    );
     sb.run(&["irsa"]).await.assert_code(0);
     sb.run(&["secrets"]).await.assert_code(0);
     let run = sb.run(&["infrastructure-verify"]).await;
     run.assert_code(0);
-    assert!(run.stdout.contains("All infrastructure components verified"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("All infrastructure components verified"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains('✗'), "{}", run.stdout);
     assert!(run.stdout.contains(&seeded.vpc_id), "{}", run.stdout);
     assert!(run.stdout.contains("Subnets: 2"), "{}", run.stdout);
-    assert!(run.stdout.contains("database endpoint db.internal.example:5432"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("database endpoint db.internal.example:5432"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.all().contains("S3cret-Pw"), "the password was printed");
-    assert!(!run.all().contains("litellm:"), "the user was printed:\n{}", run.all());
+    assert!(
+        !run.all().contains("litellm:"),
+        "the user was printed:\n{}",
+        run.all()
+    );
     assert!(kube.writes().is_empty(), "verification changed the cluster");
 }
 
@@ -64,6 +91,30 @@ async fn a_context_for_another_cluster_fails_the_kube_check() {
     sb.with_moto(moto);
     let run = sb.run(&["infrastructure-verify"]).await;
     run.assert_code(1);
-    let line = run.stdout.lines().find(|l| l.contains("prod-admin")).unwrap_or_else(|| panic!("{}", run.stdout));
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("prod-admin"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(line.starts_with('✗'), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: cargo test --features test-fakes --test aws_infra_verify bench -- --ignored --nocapture"]
+async fn bench_infrastructure_verify_against_a_seeded_account() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, support::CLUSTER, true).await;
+    let kube = FakeKube::start().await;
+    let mut sb = Sandbox::new(&kube);
+    sb.with_moto(moto);
+    sb.set("DATABASE_URL", "postgresql://u:p@db:5432/x");
+    sb.run(&["irsa"]).await.assert_code(0);
+    sb.run(&["secrets"]).await.assert_code(0);
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let run = sb.run(&["infrastructure-verify"]).await;
+        run.assert_code(0);
+        println!("infrastructure-verify: {:?}", started.elapsed());
+    }
 }

@@ -8,7 +8,8 @@ use support::moto::{ACCOUNT, Moto, seed_cluster};
 
 fn decode(doc: &str) -> Value {
     serde_json::from_str(doc).unwrap_or_else(|_| {
-        serde_json::from_str(&percent_encoding::percent_decode_str(doc).decode_utf8_lossy()).unwrap()
+        serde_json::from_str(&percent_encoding::percent_decode_str(doc).decode_utf8_lossy())
+            .unwrap()
     })
 }
 
@@ -25,17 +26,44 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
     let host = seeded.issuer.trim_start_matches("https://");
     for (role, ns, sa) in [
         ("litellm-bedrock-role", "litellm", "litellm-sa"),
-        ("external-secrets-role", "external-secrets", "external-secrets"),
+        (
+            "external-secrets-role",
+            "external-secrets",
+            "external-secrets",
+        ),
     ] {
-        let r = iam.get_role().role_name(role).send().await.unwrap().role.unwrap();
+        let r = iam
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap();
         let trust = decode(r.assume_role_policy_document().unwrap());
         let st = &trust["Statement"][0];
-        assert_eq!(st["Principal"]["Federated"], format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"));
+        assert_eq!(
+            st["Principal"]["Federated"],
+            format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}")
+        );
         assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity");
-        assert_eq!(st["Condition"]["StringEquals"][format!("{host}:sub")], format!("system:serviceaccount:{ns}:{sa}"));
-        assert_eq!(st["Condition"]["StringEquals"][format!("{host}:aud")], "sts.amazonaws.com");
-        let tags: Vec<(String, String)> = r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-        assert!(tags.contains(&("managed-by".into(), "deployctl".into())), "{tags:?}");
+        assert_eq!(
+            st["Condition"]["StringEquals"][format!("{host}:sub")],
+            format!("system:serviceaccount:{ns}:{sa}")
+        );
+        assert_eq!(
+            st["Condition"]["StringEquals"][format!("{host}:aud")],
+            "sts.amazonaws.com"
+        );
+        let tags: Vec<(String, String)> = r
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        assert!(
+            tags.contains(&("managed-by".into(), "deployctl".into())),
+            "{tags:?}"
+        );
     }
     let bedrock = iam
         .get_role_policy()
@@ -46,7 +74,12 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
         .unwrap();
     let doc = decode(bedrock.policy_document());
     let text = doc.to_string();
-    assert!(text.contains("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0"), "{text}");
+    assert!(
+        text.contains(
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0"
+        ),
+        "{text}"
+    );
     assert!(text.contains("bedrock:InvokeModelWithResponseStream"));
     let eso = iam
         .get_role_policy()
@@ -56,8 +89,18 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
         .await
         .unwrap();
     let text = decode(eso.policy_document()).to_string();
-    assert!(text.contains(&format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:litellm/*")), "{text}");
-    assert!(text.contains(&format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:openwebui/*")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:litellm/*"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:openwebui/*"
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,7 +135,11 @@ async fn reruns_follow_the_decision_table_and_drift_is_repaired() {
         .unwrap();
     let plan = sb.run(&["plan", "irsa"]).await;
     assert!(plan.stdout.contains("unhealthy"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("external-secrets-read"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("external-secrets-read"),
+        "{}",
+        plan.stdout
+    );
     sb.run(&["irsa"]).await.assert_code(0);
     let doc = iam
         .get_role_policy()
@@ -101,7 +148,11 @@ async fn reruns_follow_the_decision_table_and_drift_is_repaired() {
         .send()
         .await
         .unwrap();
-    assert!(decode(doc.policy_document()).to_string().contains("secretsmanager:GetSecretValue"));
+    assert!(
+        decode(doc.policy_document())
+            .to_string()
+            .contains("secretsmanager:GetSecretValue")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -114,9 +165,22 @@ async fn a_missing_oidc_provider_is_a_clear_error_and_nothing_is_created() {
     let run = sb.run(&["irsa"]).await;
     run.assert_code(1);
     assert!(run.all().contains("IAM OIDC provider"), "{}", run.all());
-    assert!(run.all().contains("associate-iam-oidc-provider"), "{}", run.all());
-    let roles = aws_sdk_iam::Client::new(&sdk).list_roles().send().await.unwrap();
-    assert!(roles.roles().iter().all(|r| !r.role_name().contains("litellm")));
+    assert!(
+        run.all().contains("associate-iam-oidc-provider"),
+        "{}",
+        run.all()
+    );
+    let roles = aws_sdk_iam::Client::new(&sdk)
+        .list_roles()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        roles
+            .roles()
+            .iter()
+            .all(|r| !r.role_name().contains("litellm"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,7 +190,12 @@ async fn a_missing_cluster_names_cluster_and_region() {
     sb.with_moto(moto);
     let run = sb.run(&["irsa"]).await;
     run.assert_code(1);
-    assert!(run.all().contains("EKS cluster `test-cluster` does not exist in region `us-east-1`"), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("EKS cluster `test-cluster` does not exist in region `us-east-1`"),
+        "{}",
+        run.all()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,12 +211,33 @@ async fn a_missing_profile_fails_clearly_and_creates_nothing() {
     for cmd in ["irsa", "secrets"] {
         let run = sb.run(&[cmd]).await;
         run.assert_code(1);
-        assert!(run.stderr.contains("profile `nope`"), "{cmd}: {}", run.stderr);
-        assert!(run.stderr.contains("region `us-east-1`"), "{cmd}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("profile `nope`"),
+            "{cmd}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("region `us-east-1`"),
+            "{cmd}: {}",
+            run.stderr
+        );
         assert!(run.stderr.contains("help:"), "{cmd}: {}", run.stderr);
     }
-    let roles = aws_sdk_iam::Client::new(&sdk).list_roles().send().await.unwrap();
-    assert!(roles.roles().iter().all(|r| !r.role_name().contains("litellm")));
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk).list_secrets().send().await.unwrap();
+    let roles = aws_sdk_iam::Client::new(&sdk)
+        .list_roles()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        roles
+            .roles()
+            .iter()
+            .all(|r| !r.role_name().contains("litellm"))
+    );
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk)
+        .list_secrets()
+        .send()
+        .await
+        .unwrap();
     assert!(secrets.secret_list().is_empty());
 }

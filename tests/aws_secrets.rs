@@ -61,8 +61,14 @@ async fn a_fresh_account_gets_five_tagged_secrets_of_the_right_shape() {
             .iter()
             .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
             .collect();
-        assert!(tags.contains(&("managed-by".into(), "deployctl".into())), "{name}: {tags:?}");
-        assert!(tags.contains(&("app".into(), "litellm-stack".into())), "{name}: {tags:?}");
+        assert!(
+            tags.contains(&("managed-by".into(), "deployctl".into())),
+            "{name}: {tags:?}"
+        );
+        assert!(
+            tags.contains(&("app".into(), "litellm-stack".into())),
+            "{name}: {tags:?}"
+        );
     }
 }
 
@@ -80,11 +86,19 @@ async fn non_interactive_reruns_change_no_value_and_rotate_changes_exactly_one()
     sb.set("AUTO_SKIP_HEALTHY", "true");
     sb.run(&["secrets"]).await.assert_code(0);
     sb.set("AUTO_SKIP_HEALTHY", "false");
-    assert_eq!(values(&sdk).await, before, "a non-interactive re-run changed a value");
+    assert_eq!(
+        values(&sdk).await,
+        before,
+        "a non-interactive re-run changed a value"
+    );
 
     let run = sb.run(&["secrets", "--rotate", "redis-password"]).await;
     run.assert_code(0);
-    assert!(run.stdout.contains("rotated redis-password"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("rotated redis-password"),
+        "{}",
+        run.stdout
+    );
     let after = values(&sdk).await;
     for name in NAMES {
         if *name == "litellm/redis-password" {
@@ -106,16 +120,29 @@ async fn salt_key_and_database_url_have_no_rotation_and_master_key_needs_the_ack
     let before = values(&sdk).await;
     let run = sb.run(&["secrets", "--rotate", "salt-key"]).await;
     run.assert_code(2);
-    assert!(run.stderr.contains("salt-key cannot be rotated"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("salt-key cannot be rotated"),
+        "{}",
+        run.stderr
+    );
     let run = sb.run(&["secrets", "--rotate", "database-url"]).await;
     run.assert_code(2);
     let run = sb.run(&["secrets", "--rotate", "master-key"]).await;
     run.assert_code(2);
-    assert!(run.stderr.contains("--i-understand-this-breaks-api-keys"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--i-understand-this-breaks-api-keys"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(values(&sdk).await, before);
-    sb.run(&["secrets", "--rotate", "master-key", "--i-understand-this-breaks-api-keys"])
-        .await
-        .assert_code(0);
+    sb.run(&[
+        "secrets",
+        "--rotate",
+        "master-key",
+        "--i-understand-this-breaks-api-keys",
+    ])
+    .await
+    .assert_code(0);
     let after = values(&sdk).await;
     assert_ne!(after["litellm/master-key"], before["litellm/master-key"]);
     assert_eq!(after["litellm/salt-key"], before["litellm/salt-key"]);
@@ -129,10 +156,16 @@ async fn a_missing_database_url_stops_before_anything_is_created() {
     let run = sb.run(&["secrets"]).await;
     run.assert_code(1);
     let text = run.all();
-    assert!(text.contains("litellm/database-url does not exist"), "{text}");
+    assert!(
+        text.contains("litellm/database-url does not exist"),
+        "{text}"
+    );
     assert!(text.contains("DATABASE_URL='postgresql://"), "{text}");
     assert!(text.contains("nothing was created"), "{text}");
-    assert!(values(&sdk).await.is_empty(), "secrets were created half-way");
+    assert!(
+        values(&sdk).await.is_empty(),
+        "secrets were created half-way"
+    );
     // A URL that is not postgres is refused without being echoed.
     let mut sb = sandbox(moto);
     sb.set("DATABASE_URL", "mysql://root:Hunter2-secret@h/db");
@@ -241,10 +274,25 @@ async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
     outputs.push(sb.run(&["secrets", "-v"]).await);
     outputs.push(sb.run(&["secrets", "--output", "json"]).await);
     outputs.push(sb.run(&["plan", "secrets", "-v"]).await);
-    outputs.push(sb.run(&["secrets", "--rotate", "redis-password", "--rotate", "webui-secret-key"]).await);
     outputs.push(
-        sb.run(&["secrets", "--rotate", "master-key", "--i-understand-this-breaks-api-keys", "-v"])
-            .await,
+        sb.run(&[
+            "secrets",
+            "--rotate",
+            "redis-password",
+            "--rotate",
+            "webui-secret-key",
+        ])
+        .await,
+    );
+    outputs.push(
+        sb.run(&[
+            "secrets",
+            "--rotate",
+            "master-key",
+            "--i-understand-this-breaks-api-keys",
+            "-v",
+        ])
+        .await,
     );
     outputs.push(sb.run(&["infrastructure-verify"]).await);
     // And the interactive View.
@@ -266,10 +314,20 @@ async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
     // Every value the secrets ever had: the versions moto kept.
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     for name in NAMES {
-        let versions = sm.list_secret_version_ids().secret_id(*name).send().await.unwrap();
+        let versions = sm
+            .list_secret_version_ids()
+            .secret_id(*name)
+            .send()
+            .await
+            .unwrap();
         for v in versions.versions() {
             if let Some(id) = v.version_id()
-                && let Ok(val) = sm.get_secret_value().secret_id(*name).version_id(id).send().await
+                && let Ok(val) = sm
+                    .get_secret_value()
+                    .secret_id(*name)
+                    .version_id(id)
+                    .send()
+                    .await
             {
                 secrets.push(val.secret_string().unwrap().to_string());
             }
@@ -289,13 +347,19 @@ async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(bytes) = std::fs::read(&p) {
-                haystacks.push((p.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+                haystacks.push((
+                    p.display().to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ));
             }
         }
     }
     for secret in &secrets {
         for (what, text) in &haystacks {
-            assert!(!text.contains(secret.as_str()), "a secret value appeared in {what}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret value appeared in {what}"
+            );
         }
     }
 }

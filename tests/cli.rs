@@ -111,7 +111,7 @@ async fn commands_not_built_yet_say_so_and_exit_2() {
         vec!["all"],
         vec!["redis"],
         vec!["infrastructure"],
-        vec!["bastion", "create"],
+        vec!["complete"],
     ] {
         let run = sb.run(&args).await;
         run.assert_code(2);

@@ -18,7 +18,10 @@ pub async fn get_role(aws: &Aws, name: &str, inline_name: &str) -> Result<Option
     let iam = aws.iam();
     let role = match iam.get_role().role_name(name).send().await {
         Ok(out) => out.role,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
             return Ok(None);
         }
         Err(e) => return Err(anyhow!("IAM GetRole `{name}` failed: {}", describe(&e))),
@@ -29,9 +32,20 @@ pub async fn get_role(aws: &Aws, name: &str, inline_name: &str) -> Result<Option
         .map(policy::parse_document)
         .transpose()?
         .unwrap_or(Value::Null);
-    let inline = match iam.get_role_policy().role_name(name).policy_name(inline_name).send().await {
+    let inline = match iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(inline_name)
+        .send()
+        .await
+    {
         Ok(out) => Some(policy::parse_document(out.policy_document())?),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
         Err(e) => {
             return Err(anyhow!(
                 "IAM GetRolePolicy `{name}`/`{inline_name}` failed: {}",
@@ -78,7 +92,10 @@ pub async fn ensure_role(
                     .send()
                     .await
                     .map_err(|e| {
-                        anyhow!("IAM UpdateAssumeRolePolicy `{name}` failed: {}", describe(&e))
+                        anyhow!(
+                            "IAM UpdateAssumeRolePolicy `{name}` failed: {}",
+                            describe(&e)
+                        )
                     })?;
             }
             existing.arn
@@ -90,7 +107,12 @@ pub async fn ensure_role(
         .policy_document(inline.to_string())
         .send()
         .await
-        .map_err(|e| anyhow!("IAM PutRolePolicy `{name}`/`{inline_name}` failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "IAM PutRolePolicy `{name}`/`{inline_name}` failed: {}",
+                describe(&e)
+            )
+        })?;
     Ok(arn)
 }
 
@@ -110,7 +132,12 @@ pub async fn role_policies(aws: &Aws, name: &str) -> Result<(Vec<String>, Vec<St
         .role_name(name)
         .send()
         .await
-        .map_err(|e| anyhow!("IAM ListAttachedRolePolicies `{name}` failed: {}", describe(&e)))?
+        .map_err(|e| {
+            anyhow!(
+                "IAM ListAttachedRolePolicies `{name}` failed: {}",
+                describe(&e)
+            )
+        })?
         .attached_policies
         .unwrap_or_default()
         .into_iter()

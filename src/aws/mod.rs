@@ -12,9 +12,24 @@ use anyhow::Result;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use tokio::sync::OnceCell;
 
-/// The full text of an SDK error (its chain), for messages.
-pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
-    aws_sdk_sts::error::DisplayErrorContext(e).to_string()
+pub use aws_sdk_sts::error::SdkError;
+pub type HttpResponse = aws_sdk_sts::config::http::HttpResponse;
+
+/// One readable line for an SDK error: the service's code and message (with the HTTP
+/// status), or the whole chain for failures before a response (credentials, network).
+pub fn describe<E>(e: &SdkError<E, HttpResponse>) -> String
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match e {
+        SdkError::ServiceError(se) => {
+            let err = se.err();
+            let code = err.code().unwrap_or("error");
+            let message = err.message().unwrap_or("no message");
+            format!("{code}: {message} (HTTP {})", se.raw().status().as_u16())
+        }
+        other => aws_sdk_sts::error::DisplayErrorContext(other).to_string(),
+    }
 }
 
 pub struct Aws {
@@ -141,13 +156,18 @@ pub async fn describe_cluster(aws: &Aws, name: &str) -> Result<Option<ClusterInf
             let Some(c) = out.cluster else {
                 return Ok(None);
             };
-            let vpc = c.resources_vpc_config.clone().unwrap_or_else(|| {
-                aws_sdk_eks::types::VpcConfigResponse::builder().build()
-            });
+            let vpc = c
+                .resources_vpc_config
+                .clone()
+                .unwrap_or_else(|| aws_sdk_eks::types::VpcConfigResponse::builder().build());
             Ok(Some(ClusterInfo {
                 name: c.name.clone().unwrap_or_default(),
                 arn: c.arn.clone().unwrap_or_default(),
-                status: c.status.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status: c
+                    .status
+                    .as_ref()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
                 version: c.version.clone().unwrap_or_default(),
                 endpoint: c.endpoint.clone().unwrap_or_default(),
                 oidc_issuer: c

@@ -33,7 +33,11 @@ fn substitute_str(s: &str, vars: &Vars) -> Result<String> {
 pub fn substitute(v: &Value, vars: &Vars) -> Result<Value> {
     Ok(match v {
         Value::String(s) => Value::String(substitute_str(s, vars)?),
-        Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, vars)).collect::<Result<_>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| substitute(x, vars))
+                .collect::<Result<_>>()?,
+        ),
         Value::Object(o) => Value::Object(
             o.iter()
                 .map(|(k, x)| Ok((k.clone(), substitute(x, vars)?)))
@@ -53,7 +57,13 @@ pub fn load(path: &Path, vars: &Vars) -> Result<Value> {
 }
 
 /// The IRSA trust policy for one service account.
-pub fn trust_policy(partition: &str, account: &str, issuer: &str, namespace: &str, sa: &str) -> Value {
+pub fn trust_policy(
+    partition: &str,
+    account: &str,
+    issuer: &str,
+    namespace: &str,
+    sa: &str,
+) -> Value {
     let host = issuer.trim_start_matches("https://");
     json!({
         "Version": "2012-10-17",
@@ -87,12 +97,14 @@ pub fn normalise(v: &Value) -> Value {
                 .map(|(k, x)| {
                     let x = normalise(x);
                     let x = match (k.as_str(), x) {
-                        ("Statement" | "Action" | "NotAction" | "Resource" | "NotResource", Value::Array(a)) => {
-                            Value::Array(a)
-                        }
-                        ("Statement" | "Action" | "NotAction" | "Resource" | "NotResource", single) => {
-                            Value::Array(vec![single])
-                        }
+                        (
+                            "Statement" | "Action" | "NotAction" | "Resource" | "NotResource",
+                            Value::Array(a),
+                        ) => Value::Array(a),
+                        (
+                            "Statement" | "Action" | "NotAction" | "Resource" | "NotResource",
+                            single,
+                        ) => Value::Array(vec![single]),
                         (_, x) => x,
                     };
                     (k.clone(), x)
@@ -120,22 +132,43 @@ mod tests {
 
     #[test]
     fn placeholders_are_replaced_inside_strings_only() {
-        let vars: Vars = [("REGION", "eu-west-1".to_string()), ("ACCOUNT_ID", "111122223333".into())]
-            .into_iter()
-            .collect();
+        let vars: Vars = [
+            ("REGION", "eu-west-1".to_string()),
+            ("ACCOUNT_ID", "111122223333".into()),
+        ]
+        .into_iter()
+        .collect();
         let v = json!({"Resource": ["arn:aws:secretsmanager:${REGION}:${ACCOUNT_ID}:secret:x/*"], "n": 1});
         let out = substitute(&v, &vars).unwrap();
-        assert_eq!(out["Resource"][0], "arn:aws:secretsmanager:eu-west-1:111122223333:secret:x/*");
+        assert_eq!(
+            out["Resource"][0],
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:x/*"
+        );
         assert!(substitute(&json!("${NOPE}"), &vars).is_err());
     }
 
     #[test]
     fn trust_policy_names_the_service_account() {
-        let t = trust_policy("aws", "111122223333", "https://oidc.eks.us-east-1.amazonaws.com/id/ABC", "litellm", "litellm-sa");
+        let t = trust_policy(
+            "aws",
+            "111122223333",
+            "https://oidc.eks.us-east-1.amazonaws.com/id/ABC",
+            "litellm",
+            "litellm-sa",
+        );
         let st = &t["Statement"][0];
-        assert_eq!(st["Principal"]["Federated"], "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC");
-        assert_eq!(st["Condition"]["StringEquals"]["oidc.eks.us-east-1.amazonaws.com/id/ABC:sub"], "system:serviceaccount:litellm:litellm-sa");
-        assert_eq!(st["Condition"]["StringEquals"]["oidc.eks.us-east-1.amazonaws.com/id/ABC:aud"], "sts.amazonaws.com");
+        assert_eq!(
+            st["Principal"]["Federated"],
+            "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+        );
+        assert_eq!(
+            st["Condition"]["StringEquals"]["oidc.eks.us-east-1.amazonaws.com/id/ABC:sub"],
+            "system:serviceaccount:litellm:litellm-sa"
+        );
+        assert_eq!(
+            st["Condition"]["StringEquals"]["oidc.eks.us-east-1.amazonaws.com/id/ABC:aud"],
+            "sts.amazonaws.com"
+        );
     }
 
     #[test]

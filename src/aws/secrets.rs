@@ -46,12 +46,25 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<SecretMeta>
                     .collect(),
             }))
         }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-        Err(e) => Err(anyhow!("Secrets Manager DescribeSecret `{name}` failed: {}", describe(&e))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow!(
+            "Secrets Manager DescribeSecret `{name}` failed: {}",
+            describe(&e)
+        )),
     }
 }
 
-pub async fn create_secret(aws: &Aws, name: &str, description: &str, value: &SecretString) -> Result<()> {
+pub async fn create_secret(
+    aws: &Aws,
+    name: &str,
+    description: &str,
+    value: &SecretString,
+) -> Result<()> {
     let mut req = aws
         .secrets()
         .create_secret()
@@ -59,12 +72,20 @@ pub async fn create_secret(aws: &Aws, name: &str, description: &str, value: &Sec
         .description(description)
         .secret_string(value.expose_secret());
     for (k, v) in TAGS {
-        req = req.tags(aws_sdk_secretsmanager::types::Tag::builder().key(*k).value(*v).build());
+        req = req.tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build(),
+        );
     }
     // The error text of the SDK never contains the request body.
-    req.send()
-        .await
-        .map_err(|e| anyhow!("Secrets Manager CreateSecret `{name}` failed: {}", describe(&e)))?;
+    req.send().await.map_err(|e| {
+        anyhow!(
+            "Secrets Manager CreateSecret `{name}` failed: {}",
+            describe(&e)
+        )
+    })?;
     Ok(())
 }
 
@@ -75,7 +96,12 @@ pub async fn put_value(aws: &Aws, name: &str, value: &SecretString) -> Result<()
         .secret_string(value.expose_secret())
         .send()
         .await
-        .map_err(|e| anyhow!("Secrets Manager PutSecretValue `{name}` failed: {}", describe(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "Secrets Manager PutSecretValue `{name}` failed: {}",
+                describe(&e)
+            )
+        })?;
     Ok(())
 }
 
@@ -90,19 +116,44 @@ pub async fn ensure_tags(aws: &Aws, meta: &SecretMeta) -> Result<bool> {
     }
     let mut req = aws.secrets().tag_resource().secret_id(&meta.name);
     for (k, v) in missing {
-        req = req.tags(aws_sdk_secretsmanager::types::Tag::builder().key(*k).value(*v).build());
+        req = req.tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build(),
+        );
     }
-    req.send()
-        .await
-        .map_err(|e| anyhow!("Secrets Manager TagResource `{}` failed: {}", meta.name, describe(&e)))?;
+    req.send().await.map_err(|e| {
+        anyhow!(
+            "Secrets Manager TagResource `{}` failed: {}",
+            meta.name,
+            describe(&e)
+        )
+    })?;
     Ok(true)
 }
 
 /// GetSecretValue; `Ok(None)` when it does not exist.
 pub async fn get_value(aws: &Aws, name: &str) -> Result<Option<SecretString>> {
-    match aws.secrets().get_secret_value().secret_id(name).send().await {
-        Ok(out) => Ok(out.secret_string().map(|s| SecretString::from(s.to_string()))),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
-        Err(e) => Err(anyhow!("Secrets Manager GetSecretValue `{name}` failed: {}", describe(&e))),
+    match aws
+        .secrets()
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .secret_string()
+            .map(|s| SecretString::from(s.to_string()))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow!(
+            "Secrets Manager GetSecretValue `{name}` failed: {}",
+            describe(&e)
+        )),
     }
 }

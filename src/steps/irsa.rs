@@ -127,10 +127,16 @@ impl Step for Irsa {
                 None => missing.push(w.def.name),
                 Some(role) => {
                     if !policy::same(&role.trust, &w.trust) {
-                        drift.push(format!("{}: trust policy differs from the cluster's service account", w.def.name));
+                        drift.push(format!(
+                            "{}: trust policy differs from the cluster's service account",
+                            w.def.name
+                        ));
                     }
                     match &role.inline {
-                        None => drift.push(format!("{}: inline policy `{}` is missing", w.def.name, w.def.inline_name)),
+                        None => drift.push(format!(
+                            "{}: inline policy `{}` is missing",
+                            w.def.name, w.def.inline_name
+                        )),
                         Some(p) if !policy::same(p, &w.inline) => drift.push(format!(
                             "{}: inline policy `{}` differs from {}",
                             w.def.name, w.def.inline_name, w.def.policy_file
@@ -185,8 +191,16 @@ impl Step for Irsa {
                     lines.push(format!(
                         "  {:<24} inline: {}; attached: {}",
                         "",
-                        if inline.is_empty() { "-".into() } else { inline.join(", ") },
-                        if attached.is_empty() { "-".into() } else { attached.join(", ") }
+                        if inline.is_empty() {
+                            "-".into()
+                        } else {
+                            inline.join(", ")
+                        },
+                        if attached.is_empty() {
+                            "-".into()
+                        } else {
+                            attached.join(", ")
+                        }
                     ));
                 }
             }

@@ -217,9 +217,9 @@ impl Secrets {
                 }
                 SecretName::DatabaseUrl => {
                     if p.confirm(&format!("Change {name}? (LiteLLM will use another database)"))?
-                        && p.confirm(&format!(
-                            "Really point LiteLLM at another database? Its current data stays behind, unused"
-                        ))?
+                        && p.confirm(
+                            "Really point LiteLLM at another database? Its current data stays behind, unused",
+                        )?
                     {
                         match p.secret("New database URL (input hidden)")? {
                             None => p.say(&format!("  nothing entered: {name} is kept.")),

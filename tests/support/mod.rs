@@ -5,6 +5,7 @@
 
 pub mod kube_server;
 pub mod moto;
+pub mod ssm_proxy;
 
 use kube_server::FakeKube;
 use serde_json::Value;

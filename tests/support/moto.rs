@@ -43,10 +43,12 @@ fn start() -> Moto {
     let bin = moto_server_bin();
     // moto dies with the test binary: a watcher ends it when our pid goes away.
     let script = format!(
-        "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
+        "MOTO_IAM_LOAD_MANAGED_POLICIES=true '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m",
         bin.display(),
         std::process::id()
     );
+    // The watcher outlives this handle on purpose; it reaps itself.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
