@@ -179,7 +179,40 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
     let name = format!("{prefix}/database-url");
     match sm::get_value(aws, &name).await {
         Ok(Some(url)) => match database_host(&url) {
-            Some(host) => check("RDS database", true, format!("database endpoint {host}")),
+            Some(host) => {
+                let address = host
+                    .rsplit_once(':')
+                    .map(|(h, _)| h)
+                    .unwrap_or(&host)
+                    .to_string();
+                match aws::db_instance_by_address(aws, &address).await {
+                    Ok(Some(db)) => {
+                        let mut c = check(
+                            "RDS database",
+                            db.status == "available",
+                            format!("database endpoint {host} (RDS instance {})", db.id),
+                        );
+                        c.details = vec![
+                            format!("Status: {}", db.status),
+                            format!("Engine: {}", db.engine),
+                            format!("Multi-AZ: {}, encrypted: {}", db.multi_az, db.encrypted),
+                        ];
+                        c
+                    }
+                    Ok(None) => {
+                        let mut c =
+                            check("RDS database", true, format!("database endpoint {host}"));
+                        c.details
+                            .push("not an RDS instance of this account and region".into());
+                        c
+                    }
+                    Err(e) => check(
+                        "RDS database",
+                        false,
+                        format!("database endpoint {host}: {e:#}"),
+                    ),
+                }
+            }
             None => check(
                 "RDS database",
                 false,

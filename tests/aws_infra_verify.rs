@@ -81,6 +81,54 @@ async fn a_complete_account_passes_every_check_without_showing_the_password() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_database_endpoint_is_matched_to_its_rds_instance() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, support::CLUSTER, true).await;
+    let rds = aws_sdk_rds::Client::new(&sdk);
+    let db = rds
+        .create_db_instance()
+        .db_instance_identifier("litellm-db")
+        .db_instance_class("db.t3.small")
+        .engine("postgres")
+        .engine_version("16.3")
+        .master_username("litellm")
+        .master_user_password("Rds-Pw-never-shown")
+        .allocated_storage(20)
+        .storage_encrypted(true)
+        .multi_az(true)
+        .send()
+        .await
+        .unwrap()
+        .db_instance
+        .unwrap();
+    let address = db.endpoint().unwrap().address().unwrap().to_string();
+    let kube = FakeKube::start().await;
+    let mut sb = Sandbox::new(&kube);
+    sb.with_moto(moto);
+    sb.set(
+        "DATABASE_URL",
+        &format!("postgresql://litellm:Rds-Pw-never-shown@{address}:5432/litellm"),
+    );
+    sb.run(&["irsa"]).await.assert_code(0);
+    sb.run(&["secrets"]).await.assert_code(0);
+    let run = sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("(RDS instance litellm-db)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Status: available"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Multi-AZ: true, encrypted: true"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.all().contains("Rds-Pw-never-shown"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_context_for_another_cluster_fails_the_kube_check() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;

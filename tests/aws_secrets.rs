@@ -2,11 +2,10 @@
 
 mod support;
 
-use rexpect::process::WaitStatus;
 use rexpect::session::PtySession;
 use std::collections::BTreeMap;
 use support::moto::Moto;
-use support::{Run, Sandbox};
+use support::{Run, Sandbox, key, pty};
 
 const DB_URL: &str = "postgresql://litellm:Db-Pa55word-never-shown@db.internal:5432/litellm";
 const NAMES: &[&str] = &[
@@ -175,30 +174,8 @@ async fn a_missing_database_url_stops_before_anything_is_created() {
     assert!(values(&sdk).await.is_empty());
 }
 
-async fn pty<F>(sb: &Sandbox, args: &[&str], script: F) -> i32
-where
-    F: FnOnce(&mut PtySession) + Send + 'static,
-{
-    let cmd = sb.command(args);
-    tokio::task::spawn_blocking(move || {
-        let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
-        script(&mut p);
-        match p.process().wait().unwrap() {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("{other:?}"),
-        }
-    })
-    .await
-    .unwrap()
-}
-
 fn line(p: &mut PtySession, text: &str) {
     p.send_line(text).unwrap();
-}
-
-fn key(p: &mut PtySession, k: &str) {
-    p.send(k).unwrap();
-    p.flush().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

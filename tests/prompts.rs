@@ -2,34 +2,8 @@
 
 mod support;
 
-use rexpect::process::WaitStatus;
-use rexpect::session::PtySession;
 use support::kube_server::FakeKube;
-use support::{REPOS, Sandbox};
-
-/// Run deployctl in a pseudo-terminal, let `script` talk to it, return the exit code.
-async fn pty<F>(sb: &Sandbox, args: &[&str], script: F) -> i32
-where
-    F: FnOnce(&mut PtySession) + Send + 'static,
-{
-    let cmd = sb.command(args);
-    tokio::task::spawn_blocking(move || {
-        let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
-        script(&mut p);
-        match p.process().wait().expect("wait") {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("deployctl ended with {other:?}"),
-        }
-    })
-    .await
-    .expect("pty task")
-}
-
-/// Press a key (rexpect buffers until flushed).
-fn key(p: &mut PtySession, keys: &str) {
-    p.send(keys).unwrap();
-    p.flush().unwrap();
-}
+use support::{REPOS, Sandbox, key, pty};
 
 /// A cluster whose namespaces already exist and are healthy.
 async fn healthy_cluster() -> (FakeKube, Sandbox) {

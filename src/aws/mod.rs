@@ -73,6 +73,9 @@ impl Aws {
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::new(&self.config)
     }
+    pub fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.config)
+    }
 
     fn profile_label(&self) -> String {
         self.profile
@@ -207,6 +210,42 @@ pub async fn require_cluster(aws: &Aws, name: &str) -> Result<ClusterInfo> {
         )
         .into()
     })
+}
+
+/// An RDS instance of the account, by its endpoint address.
+#[derive(Debug, Clone)]
+pub struct DbInstance {
+    pub id: String,
+    pub status: String,
+    pub engine: String,
+    pub multi_az: bool,
+    pub encrypted: bool,
+}
+
+/// The RDS instance whose endpoint is `address`; `Ok(None)` when no instance of the account
+/// and region has it (an external database, say).
+pub async fn db_instance_by_address(aws: &Aws, address: &str) -> Result<Option<DbInstance>> {
+    let mut pages = aws.rds().describe_db_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| anyhow::anyhow!("RDS DescribeDBInstances failed: {}", describe(&e)))?;
+        for db in page.db_instances() {
+            if db.endpoint().and_then(|e| e.address()) == Some(address) {
+                return Ok(Some(DbInstance {
+                    id: db.db_instance_identifier().unwrap_or_default().to_string(),
+                    status: db.db_instance_status().unwrap_or_default().to_string(),
+                    engine: format!(
+                        "{} {}",
+                        db.engine().unwrap_or_default(),
+                        db.engine_version().unwrap_or_default()
+                    ),
+                    multi_az: db.multi_az().unwrap_or(false),
+                    encrypted: db.storage_encrypted().unwrap_or(false),
+                }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The OIDC issuer of the cluster: OIDC_PROVIDER, else EKS.

@@ -245,3 +245,27 @@ pub const NAMESPACES: &[&str] = &[
     "external-secrets",
     "gatekeeper-system",
 ];
+
+/// Run deployctl in a pseudo-terminal, let `script` talk to it, return the exit code.
+pub async fn pty<F>(sb: &Sandbox, args: &[&str], script: F) -> i32
+where
+    F: FnOnce(&mut rexpect::session::PtySession) + Send + 'static,
+{
+    let cmd = sb.command(args);
+    tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
+        script(&mut p);
+        match p.process().wait().expect("wait") {
+            rexpect::process::WaitStatus::Exited(_, code) => code,
+            other => panic!("deployctl ended with {other:?}"),
+        }
+    })
+    .await
+    .expect("pty task")
+}
+
+/// Press keys (rexpect buffers until flushed).
+pub fn key(p: &mut rexpect::session::PtySession, keys: &str) {
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
