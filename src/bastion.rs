@@ -795,16 +795,46 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     terminate(cx, aws, &instances).await?;
     let iam = aws.iam();
 
-    // Access entry of the role (if the cluster and endpoint have them).
-    if let Ok(Some(cluster)) = aws::describe_cluster(aws, &cx.settings.cluster).await
-        && let Ok(role) = iam.get_role().role_name(&n.role).send().await
-        && let Some(arn) = role.role.map(|r| r.arn)
+    // What exists; "not found" is fine, any other error stops the cleanup.
+    let role_arn = match iam.get_role().role_name(&n.role).send().await {
+        Ok(out) => out.role.map(|r| r.arn),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => bail!("IAM GetRole `{}` failed: {}", n.role, describe(&e)),
+    };
+    let profile = match iam
+        .get_instance_profile()
+        .instance_profile_name(&n.profile)
+        .send()
+        .await
+    {
+        Ok(out) => out.instance_profile,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => bail!(
+            "IAM GetInstanceProfile `{}` failed: {}",
+            n.profile,
+            describe(&e)
+        ),
+    };
+
+    // Access entry of the role (if the cluster still exists and the endpoint has them).
+    if let Some(arn) = &role_arn
+        && let Some(cluster) = aws::describe_cluster(aws, &cx.settings.cluster).await?
     {
         match aws
             .eks()
             .delete_access_entry()
             .cluster_name(&cluster.name)
-            .principal_arn(&arn)
+            .principal_arn(arn)
             .send()
             .await
         {
@@ -819,13 +849,8 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     }
 
     // Instance profile.
-    if let Ok(out) = iam
-        .get_instance_profile()
-        .instance_profile_name(&n.profile)
-        .send()
-        .await
-    {
-        for role in out.instance_profile.map(|p| p.roles).unwrap_or_default() {
+    if let Some(profile) = profile {
+        for role in profile.roles {
             iam.remove_role_from_instance_profile()
                 .instance_profile_name(&n.profile)
                 .role_name(role.role_name())
@@ -851,7 +876,7 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     }
 
     // Role: managed policies, inline policies, then the role.
-    if iam.get_role().role_name(&n.role).send().await.is_ok() {
+    if role_arn.is_some() {
         let (attached, inline) = crate::aws::iam::role_policies(aws, &n.role).await?;
         for arn in attached {
             iam.detach_role_policy()
