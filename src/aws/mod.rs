@@ -28,8 +28,28 @@ where
             let message = err.message().unwrap_or("no message");
             format!("{code}: {message} (HTTP {})", se.raw().status().as_u16())
         }
-        other => aws_sdk_sts::error::DisplayErrorContext(other).to_string(),
+        other => error_chain(other),
     }
+}
+
+/// The Display text of an error and its sources, without repeats.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(e);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Whether the request never reached AWS (network, timeout) — as opposed to credentials.
+fn unreachable<E>(e: &SdkError<E, HttpResponse>) -> bool {
+    matches!(e, SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout())
+        || matches!(e, SdkError::TimeoutError(_))
 }
 
 pub struct Aws {
@@ -95,6 +115,16 @@ impl Aws {
             .account
             .get_or_try_init(|| async {
                 let out = self.sts().get_caller_identity().send().await.map_err(|e| {
+                    if unreachable(&e) {
+                        return UserError::failed(
+                            format!(
+                                "cannot reach AWS STS in region `{}`: {}",
+                                self.region,
+                                describe(&e)
+                            ),
+                            "check the network (or proxy), AWS_REGION and AWS_ENDPOINT_URL",
+                        );
+                    }
                     UserError::failed(
                         format!(
                             "cannot use AWS credentials ({}, region `{}`): {}",
