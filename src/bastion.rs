@@ -377,7 +377,6 @@ async fn run_instance(
     let template = std::fs::read_to_string(&template_path)
         .with_context(|| format!("failed to read `{}`", template_path.display()))?;
     let user_data = render_user_data(&template, &cx.settings.region, &cx.settings.cluster)?;
-    use base64_engine::encode;
     let started = Instant::now();
     loop {
         let result = aws
@@ -396,7 +395,7 @@ async fn run_instance(
                     .name(&n.profile)
                     .build(),
             )
-            .user_data(encode(user_data.as_bytes()))
+            .user_data(crate::encoding::base64(user_data.as_bytes()))
             .metadata_options(
                 InstanceMetadataOptionsRequest::builder()
                     .http_tokens(HttpTokensState::Required)
@@ -444,39 +443,6 @@ async fn run_instance(
             }
             Err(e) => bail!("EC2 RunInstances failed: {}", describe(&e)),
         }
-    }
-}
-
-/// Minimal base64 (standard alphabet, padded) for user data.
-mod base64_engine {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    pub fn encode(data: &[u8]) -> String {
-        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-        for chunk in data.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-    #[cfg(test)]
-    #[test]
-    fn encodes_like_rfc4648() {
-        assert_eq!(encode(b""), "");
-        assert_eq!(encode(b"f"), "Zg==");
-        assert_eq!(encode(b"fo"), "Zm8=");
-        assert_eq!(encode(b"foo"), "Zm9v");
-        assert_eq!(encode(b"foobar"), "Zm9vYmFy");
     }
 }
 

@@ -158,6 +158,11 @@ pub enum Command {
     OpaVerify,
     /// Verify deployment status
     Verify,
+    /// Write or merge a kubeconfig context for the EKS cluster (no aws CLI needed)
+    Kubeconfig,
+    /// Print an EKS bearer token as a kubeconfig exec credential (no aws CLI needed)
+    #[command(name = "eks-token")]
+    EksToken,
     /// Bastion host in the EKS VPC (port of setup-bastion.sh)
     #[command(arg_required_else_help = true)]
     Bastion {
@@ -217,6 +222,8 @@ impl Command {
             Command::OpaPolicies => "opa-policies",
             Command::OpaVerify => "opa-verify",
             Command::Verify => "verify",
+            Command::EksToken => "eks-token",
+            Command::Kubeconfig => "kubeconfig",
             Command::Bastion { action } => match action {
                 BastionAction::Create => "bastion create",
                 BastionAction::Connect => "bastion connect",

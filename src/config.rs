@@ -84,6 +84,8 @@ pub struct Settings {
     pub instance_type: String,
     /// Where helm-values/, manifests/ and terraform/ live.
     pub project_dir: PathBuf,
+    /// HOME, for files deployctl writes there (kubeconfig).
+    pub home: Option<PathBuf>,
     /// KUBECONFIG as given (for error messages; kube reads it itself).
     pub kubeconfig: Option<String>,
     /// stderr is a terminal: progress spinners instead of timestamped lines.
@@ -199,6 +201,7 @@ impl Settings {
                 .unwrap_or(DEFAULT_INSTANCE_TYPE)
                 .to_string(),
             kubeconfig: env.get("KUBECONFIG").map(str::to_string),
+            home: env.get("HOME").map(PathBuf::from),
             project_dir,
             fancy_output: term.stderr && output == OutputFormat::Text && !in_ci,
         })

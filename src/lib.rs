@@ -7,11 +7,14 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod decide;
+pub mod eks_token;
+pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod journal;
 pub mod kube;
+pub mod kubeconfig;
 pub mod list;
 pub mod manifest;
 pub mod prompt;
@@ -200,6 +203,19 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::OpaPolicies => (single(StepId::OpaPolicies), Mode::Run),
         Command::OpaVerify => (single(StepId::OpaVerify), Mode::Run),
         Command::Verify => (single(StepId::Verify), Mode::Run),
+        Command::Kubeconfig => {
+            let cx = Context::new(settings, ui);
+            let done =
+                kubeconfig::run(&cx.settings, cx.aws().await, cx.settings.home.as_deref()).await?;
+            cx.ui.println(&done);
+            return Ok(exit::OK);
+        }
+        Command::EksToken => {
+            let cx = Context::new(settings, ui);
+            let credential = eks_token::run(cx.aws().await, &cx.settings.cluster).await?;
+            cx.ui.stdout_raw(&credential.to_string());
+            return Ok(exit::OK);
+        }
         Command::InfrastructureVerify => {
             let cx = Context::new(settings, ui);
             return verify_infra::run(&cx).await;

@@ -102,6 +102,12 @@ impl Ui {
         }
     }
 
+    /// Machine output that must reach stdout whatever the mode (exec credentials).
+    pub fn stdout_raw(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+    }
+
     /// A normal-verbosity line.
     pub fn info(&self, text: &str) {
         if self.verbosity >= 0 {

@@ -267,3 +267,37 @@ async fn a_directory_without_the_project_files_is_a_usage_error() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eks_token_prints_an_exec_credential_with_a_presigned_sts_url() {
+    let sb = Sandbox::bare();
+    let run = sb
+        .run(&["eks-token", "--cluster", "prod", "--region", "eu-west-1"])
+        .await;
+    run.assert_code(0);
+    let cred: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
+    assert_eq!(cred["kind"], "ExecCredential");
+    assert_eq!(cred["apiVersion"], "client.authentication.k8s.io/v1beta1");
+    let token = cred["status"]["token"].as_str().unwrap();
+    let encoded = token.strip_prefix("k8s-aws-v1.").expect("EKS token prefix");
+    let url = String::from_utf8(deployctl::encoding::decode(encoded).unwrap()).unwrap();
+    assert!(
+        url.starts_with("https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity"),
+        "{url}"
+    );
+    assert!(url.contains("X-Amz-Expires=900"), "{url}");
+    assert!(
+        url.contains("X-Amz-SignedHeaders=host%3Bx-k8s-aws-id"),
+        "{url}"
+    );
+    let expiry: jiff::Timestamp = cred["status"]["expirationTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let left = expiry.duration_since(jiff::Timestamp::now());
+    assert!(
+        left > jiff::SignedDuration::ZERO && left <= jiff::SignedDuration::from_secs(900),
+        "{left:?}"
+    );
+}

@@ -180,6 +180,8 @@ pub struct ClusterInfo {
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
     pub authentication_mode: Option<String>,
+    /// Base64 PEM of the cluster CA.
+    pub certificate_authority: Option<String>,
 }
 
 /// EKS DescribeCluster; `Ok(None)` when there is no such cluster.
@@ -211,6 +213,10 @@ pub async fn describe_cluster(aws: &Aws, name: &str) -> Result<Option<ClusterInf
                 vpc_id: vpc.vpc_id.clone().filter(|v| !v.is_empty()),
                 subnet_ids: vpc.subnet_ids.clone().unwrap_or_default(),
                 security_group_ids: vpc.security_group_ids.clone().unwrap_or_default(),
+                certificate_authority: c
+                    .certificate_authority
+                    .as_ref()
+                    .and_then(|ca| ca.data.clone()),
                 authentication_mode: c
                     .access_config
                     .as_ref()
