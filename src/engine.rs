@@ -245,15 +245,19 @@ async fn decide_all(
         loop {
             match decision {
                 Decision::Run { action, why } => {
-                    let asker: Option<&dyn Prompter> = if chose_proceed && mode == Mode::Run {
+                    let asker: Option<&dyn Prompter> = if policy.interactive && mode == Mode::Run {
                         Some(prompter.as_ref())
                     } else {
                         None
                     };
                     let prepared = cx.ui.suspend(|| {
                         tokio::task::block_in_place(|| {
-                            tokio::runtime::Handle::current()
-                                .block_on(step.prepare(cx, state, asker))
+                            tokio::runtime::Handle::current().block_on(step.prepare(
+                                cx,
+                                state,
+                                asker,
+                                chose_proceed,
+                            ))
                         })
                     });
                     let decided = match prepared {

@@ -340,3 +340,25 @@ async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interactive_fresh_run_asks_for_the_database_url_without_echo() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sb = sandbox(moto);
+    let code = pty(&sb, &["secrets"], |p| {
+        p.exp_string("input hidden").unwrap();
+        line(p, DB_URL);
+        let rest = p.exp_eof().unwrap();
+        assert!(
+            !rest.contains("Db-Pa55word-never-shown"),
+            "the URL was echoed:\n{rest}"
+        );
+        assert!(rest.contains("created"), "{rest}");
+    })
+    .await;
+    assert_eq!(code, 0);
+    let v = values(&sdk).await;
+    assert_eq!(v.len(), 5);
+    assert_eq!(v["litellm/database-url"], DB_URL);
+}

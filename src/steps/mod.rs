@@ -34,13 +34,15 @@ pub trait Step: Send + Sync {
         }
     }
     /// Called in the decide phase for a step that will run (also by `plan`): the step checks
-    /// it has what it needs and, when the operator chose Proceed (`prompter` is `Some`),
-    /// asks its own follow-up questions. Nothing changes here.
+    /// it has what it needs. `prompter` is `Some` in an interactive run (to ask for a missing
+    /// input); `chose_proceed` says the operator pressed Proceed on an existing resource, so
+    /// follow-up questions about it are welcome. Nothing changes here.
     async fn prepare(
         &self,
         _cx: &Context,
         _state: &State,
         _prompter: Option<&dyn Prompter>,
+        _chose_proceed: bool,
     ) -> Result<Prepared> {
         Ok(Prepared::Run)
     }

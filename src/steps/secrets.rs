@@ -297,6 +297,7 @@ impl Step for Secrets {
         cx: &Context,
         _state: &State,
         prompter: Option<&dyn Prompter>,
+        chose_proceed: bool,
     ) -> Result<Prepared> {
         let found = self
             .found
@@ -341,7 +342,7 @@ impl Step for Secrets {
             }
             plan.database_url = Some(url);
         }
-        if let Some(p) = prompter {
+        if let Some(p) = prompter.filter(|_| chose_proceed) {
             self.ask(cx, p, &found, &mut plan)?;
         }
         let nothing_missing = found.iter().all(|(_, m)| m.is_some());
@@ -352,7 +353,7 @@ impl Step for Secrets {
                     .all(|(k, v)| m.tags.iter().any(|(tk, tv)| tk == k && tv == v))
             })
         });
-        let skip = nothing_missing && plan.rotate.is_empty() && !untagged && prompter.is_some();
+        let skip = nothing_missing && plan.rotate.is_empty() && !untagged && chose_proceed;
         *self.plan.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(plan);
         Ok(if skip {
             Prepared::Skip("every secret kept as it is".into())
