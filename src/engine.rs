@@ -726,7 +726,23 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
 
     if req.mode == Mode::Plan {
         print_plan(&cx, &decided, &states);
-        return Ok(exit::OK);
+        // A step a run could not even start is a problem the plan must not hide.
+        let errors: Vec<&str> = decided
+            .iter()
+            .filter(|(_, d, _)| matches!(d, Decided::Fail(_)))
+            .map(|(id, _, _)| id.name())
+            .collect();
+        if errors.is_empty() {
+            return Ok(exit::OK);
+        }
+        for (id, d, _) in &decided {
+            if let Decided::Fail(why) = d {
+                cx.ui.println(&format!("\n{id} cannot run:\n  {why}"));
+            }
+        }
+        cx.ui
+            .event(json!({"event": "summary", "command": req.command, "exit_code": exit::FAILED}));
+        return Ok(exit::FAILED);
     }
     if cx.ui.verbosity() >= 0 && !cx.ui.json() {
         let plan: Vec<String> = decided

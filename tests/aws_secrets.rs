@@ -165,6 +165,14 @@ async fn a_missing_database_url_stops_before_anything_is_created() {
         values(&sdk).await.is_empty(),
         "secrets were created half-way"
     );
+    // plan says so too, and exits 1.
+    let plan = sb.run(&["plan", "secrets"]).await;
+    plan.assert_code(1);
+    assert!(
+        plan.stdout.contains("secrets cannot run"),
+        "{}",
+        plan.stdout
+    );
     // A URL that is not postgres is refused without being echoed.
     let mut sb = sandbox(moto);
     sb.set("DATABASE_URL", "mysql://root:Hunter2-secret@h/db");
