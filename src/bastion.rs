@@ -251,24 +251,19 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     });
-    let role_arn = match iam.get_role().role_name(&n.role).send().await {
-        Ok(out) => out.role.map(|r| r.arn).unwrap_or_default(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            iam.create_role()
-                .role_name(&n.role)
-                .assume_role_policy_document(trust.to_string())
-                .description("deployctl bastion: SSM access and EKS describe")
-                .send()
-                .await
-                .map_err(|e| anyhow!("IAM CreateRole `{}` failed: {}", n.role, describe(&e)))?
-                .role
-                .map(|r| r.arn)
-                .unwrap_or_default()
-        }
-        Err(e) => bail!("IAM GetRole `{}` failed: {}", n.role, describe(&e)),
+    let role_arn = match crate::aws::iam::role_arn(aws, &n.role).await? {
+        Some(arn) => arn,
+        None => iam
+            .create_role()
+            .role_name(&n.role)
+            .assume_role_policy_document(trust.to_string())
+            .description("deployctl bastion: SSM access and EKS describe")
+            .send()
+            .await
+            .map_err(|e| anyhow!("IAM CreateRole `{}` failed: {}", n.role, describe(&e)))?
+            .role
+            .map(|r| r.arn)
+            .unwrap_or_default(),
     };
     iam.attach_role_policy()
         .role_name(&n.role)
@@ -287,17 +282,9 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
         .send()
         .await
         .map_err(|e| anyhow!("IAM PutRolePolicy `{}` failed: {}", n.role, describe(&e)))?;
-    let profile = match iam
-        .get_instance_profile()
-        .instance_profile_name(&n.profile)
-        .send()
-        .await
-    {
-        Ok(out) => out.instance_profile,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
+    let profile = match crate::aws::iam::instance_profile(aws, &n.profile).await? {
+        Some(p) => Some(p),
+        None => {
             iam.create_instance_profile()
                 .instance_profile_name(&n.profile)
                 .send()
@@ -311,11 +298,6 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
                 })?
                 .instance_profile
         }
-        Err(e) => bail!(
-            "IAM GetInstanceProfile `{}` failed: {}",
-            n.profile,
-            describe(&e)
-        ),
     };
     let has_role = profile
         .as_ref()
@@ -762,35 +744,8 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     let iam = aws.iam();
 
     // What exists; "not found" is fine, any other error stops the cleanup.
-    let role_arn = match iam.get_role().role_name(&n.role).send().await {
-        Ok(out) => out.role.map(|r| r.arn),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            None
-        }
-        Err(e) => bail!("IAM GetRole `{}` failed: {}", n.role, describe(&e)),
-    };
-    let profile = match iam
-        .get_instance_profile()
-        .instance_profile_name(&n.profile)
-        .send()
-        .await
-    {
-        Ok(out) => out.instance_profile,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            None
-        }
-        Err(e) => bail!(
-            "IAM GetInstanceProfile `{}` failed: {}",
-            n.profile,
-            describe(&e)
-        ),
-    };
+    let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
+    let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
 
     // Access entry of the role (if the cluster still exists and the endpoint has them).
     if let Some(arn) = &role_arn

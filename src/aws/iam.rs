@@ -168,3 +168,43 @@ pub async fn oidc_provider_exists(aws: &Aws, issuer: &str) -> Result<bool> {
         .filter_map(|p| p.arn())
         .any(|arn| arn.ends_with(&format!(":oidc-provider/{host}"))))
 }
+
+/// A role's ARN; `Ok(None)` when the role does not exist.
+pub async fn role_arn(aws: &Aws, name: &str) -> Result<Option<String>> {
+    match aws.iam().get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role.map(|r| r.arn)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow!("IAM GetRole `{name}` failed: {}", describe(&e))),
+    }
+}
+
+/// An instance profile; `Ok(None)` when it does not exist.
+pub async fn instance_profile(
+    aws: &Aws,
+    name: &str,
+) -> Result<Option<aws_sdk_iam::types::InstanceProfile>> {
+    match aws
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.instance_profile),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow!(
+            "IAM GetInstanceProfile `{name}` failed: {}",
+            describe(&e)
+        )),
+    }
+}
