@@ -59,26 +59,32 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<SecretMeta>
     }
 }
 
+fn sdk_tags<'a>(
+    pairs: impl Iterator<Item = &'a (&'static str, &'static str)>,
+) -> Vec<aws_sdk_secretsmanager::types::Tag> {
+    pairs
+        .map(|(k, v)| {
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+        })
+        .collect()
+}
+
 pub async fn create_secret(
     aws: &Aws,
     name: &str,
     description: &str,
     value: &SecretString,
 ) -> Result<()> {
-    let mut req = aws
+    let req = aws
         .secrets()
         .create_secret()
         .name(name)
         .description(description)
-        .secret_string(value.expose_secret());
-    for (k, v) in TAGS {
-        req = req.tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key(*k)
-                .value(*v)
-                .build(),
-        );
-    }
+        .secret_string(value.expose_secret())
+        .set_tags(Some(sdk_tags(TAGS.iter())));
     // The error text of the SDK never contains the request body.
     req.send().await.map_err(|e| {
         anyhow!(
@@ -114,15 +120,11 @@ pub async fn ensure_tags(aws: &Aws, meta: &SecretMeta) -> Result<bool> {
     if missing.is_empty() {
         return Ok(false);
     }
-    let mut req = aws.secrets().tag_resource().secret_id(&meta.name);
-    for (k, v) in missing {
-        req = req.tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key(*k)
-                .value(*v)
-                .build(),
-        );
-    }
+    let req = aws
+        .secrets()
+        .tag_resource()
+        .secret_id(&meta.name)
+        .set_tags(Some(sdk_tags(missing.into_iter())));
     req.send().await.map_err(|e| {
         anyhow!(
             "Secrets Manager TagResource `{}` failed: {}",

@@ -534,19 +534,19 @@ impl FakeKube {
 
     /// The next `n` requests whose path contains `path_contains` fail with `status`.
     pub fn fail_next(&self, path_contains: &str, n: usize, status: u16) {
-        self.shared.faults.lock().unwrap().push(Fault {
-            path_contains: path_contains.into(),
-            remaining: n,
-            kind: FaultKind::Status(status),
-        });
+        self.push_fault(path_contains, n, FaultKind::Status(status));
     }
 
     /// The next `n` requests whose path contains `path_contains` wait `delay` first.
     pub fn delay_next(&self, path_contains: &str, n: usize, delay: Duration) {
+        self.push_fault(path_contains, n, FaultKind::Delay(delay));
+    }
+
+    fn push_fault(&self, path_contains: &str, n: usize, kind: FaultKind) {
         self.shared.faults.lock().unwrap().push(Fault {
             path_contains: path_contains.into(),
             remaining: n,
-            kind: FaultKind::Delay(delay),
+            kind,
         });
     }
 
