@@ -21,7 +21,7 @@ pub const AMI_PARAMETER: &str =
     "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 const SSM_CORE_POLICY: &str = "policy/AmazonSSMManagedInstanceCore";
 const EKS_ADMIN_POLICY: &str = "cluster-access-policy/AmazonEKSClusterAdminPolicy";
-pub const USER_DATA_TEMPLATE: &str = "bastion/user-data.sh.tmpl";
+pub const USER_DATA_TEMPLATE: &str = "terraform/modules/bastion/user-data.sh.tmpl";
 
 struct Names {
     instance: String,

@@ -1,0 +1,111 @@
+# An SSM-only bastion (no inbound rules, no key pair) with cluster-admin access, the same
+# machine `deployctl bastion create` builds, for teams that keep it in Terraform.
+
+data "aws_ssm_parameter" "al2023" {
+  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${var.name}-bastion-role"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "ssm" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${var.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+data "aws_iam_policy_document" "eks_describe" {
+  statement {
+    actions   = ["eks:DescribeCluster"]
+    resources = [var.cluster_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "eks_describe" {
+  name   = "eks-describe"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.eks_describe.json
+}
+
+resource "aws_iam_instance_profile" "this" {
+  name = "${var.name}-bastion-profile"
+  role = aws_iam_role.this.name
+}
+
+resource "aws_security_group" "this" {
+  name        = "${var.name}-bastion-sg"
+  description = "Bastion: no inbound; HTTPS out for SSM, package mirrors and the EKS API"
+  vpc_id      = var.vpc_id
+  tags        = { Name = "${var.name}-bastion-sg" }
+}
+
+resource "aws_vpc_security_group_egress_rule" "https" {
+  security_group_id = aws_security_group.this.id
+  description       = "HTTPS to SSM, package mirrors and the EKS API"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_instance" "this" {
+  ami                    = nonsensitive(data.aws_ssm_parameter.al2023.value)
+  instance_type          = var.instance_type
+  subnet_id              = var.subnet_id
+  vpc_security_group_ids = [aws_security_group.this.id, var.cluster_security_group_id]
+  iam_instance_profile   = aws_iam_instance_profile.this.name
+  monitoring             = true
+  ebs_optimized          = true
+
+  # The same script `deployctl bastion create` renders.
+  user_data = replace(
+    replace(file("${path.module}/user-data.sh.tmpl"), "{{REGION}}", var.region),
+    "{{CLUSTER}}", var.cluster_name,
+  )
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  root_block_device {
+    volume_size = 20
+    volume_type = "gp3"
+    encrypted   = true
+  }
+
+  tags = { Name = "${var.name}-bastion", Purpose = "LLM-Testing" }
+
+  lifecycle {
+    ignore_changes = [ami]
+  }
+}
+
+resource "aws_eks_access_entry" "this" {
+  cluster_name  = var.cluster_name
+  principal_arn = aws_iam_role.this.arn
+}
+
+resource "aws_eks_access_policy_association" "this" {
+  cluster_name  = var.cluster_name
+  principal_arn = aws_iam_role.this.arn
+  policy_arn    = "arn:${var.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+  access_scope {
+    type = "cluster"
+  }
+
+  depends_on = [aws_eks_access_entry.this]
+}

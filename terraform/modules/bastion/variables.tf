@@ -1,0 +1,44 @@
+variable "name" {
+  description = "Name prefix."
+  type        = string
+}
+
+variable "region" {
+  description = "Region (for the kubeconfig the user data writes)."
+  type        = string
+}
+
+variable "cluster_name" {
+  description = "EKS cluster the bastion administers."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "Its ARN (DescribeCluster permission)."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC."
+  type        = string
+}
+
+variable "subnet_id" {
+  description = "Private subnet for the instance."
+  type        = string
+}
+
+variable "cluster_security_group_id" {
+  description = "Cluster security group, so the bastion reaches the private endpoint."
+  type        = string
+}
+
+variable "instance_type" {
+  description = "Instance type."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition."
+  type        = string
+}

@@ -1,0 +1,29 @@
+output "cluster_name" {
+  description = "Cluster name."
+  value       = aws_eks_cluster.this.name
+}
+
+output "cluster_arn" {
+  description = "Cluster ARN."
+  value       = aws_eks_cluster.this.arn
+}
+
+output "endpoint" {
+  description = "API endpoint."
+  value       = aws_eks_cluster.this.endpoint
+}
+
+output "oidc_issuer" {
+  description = "OIDC issuer URL."
+  value       = aws_eks_cluster.this.identity[0].oidc[0].issuer
+}
+
+output "oidc_provider_arn" {
+  description = "IAM OIDC provider ARN."
+  value       = aws_iam_openid_connect_provider.this.arn
+}
+
+output "cluster_security_group_id" {
+  description = "The security group EKS attaches to the control plane and to managed nodes."
+  value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}
