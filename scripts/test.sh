@@ -22,8 +22,19 @@ fi
 if grep -qvE '^\s*(#|$)' tests/requirements.txt; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
+# checkov in its own venv: it pins an old boto3 that moto's dependencies would fight.
+if [ ! -x .venv-checkov/bin/checkov ] || ! cmp -s tests/requirements-checkov.txt .venv-checkov/.installed; then
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-checkov.txt
+  cp tests/requirements-checkov.txt .venv-checkov/.installed
+fi
 export PATH="$PWD/.venv/bin:$PATH"
+export DEPLOYCTL_TEST_CHECKOV="$PWD/.venv-checkov/bin/checkov"
+
+# terraform (>= 1.11) must be installed; the Terraform tests use the provider mirror at
+# /opt/tf-plugins (hashicorp/aws 5.100.0) and fail loudly when either is missing.
 
 # Every test: unit tests, integration tests against the fake API server and stand-ins,
-# pseudo-terminal prompt tests. `test-fakes` builds the helm stand-in.
+# pseudo-terminal prompt tests, the real terraform against moto. `test-fakes` builds the
+# helm and terraform stand-ins.
 cargo test --locked --features test-fakes "$@"

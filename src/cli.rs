@@ -14,7 +14,8 @@ use std::path::PathBuf;
     arg_required_else_help = true,
     after_help = "Environment: AWS_REGION, AWS_ACCOUNT_ID, EKS_CLUSTER_NAME, OIDC_PROVIDER, \
                   INTERACTIVE_MODE, AUTO_SKIP_HEALTHY, SKIP_ALL, SECRETS_PREFIX, BASTION_NAME, \
-                  INSTANCE_TYPE, DEPLOYCTL_DIR, KUBECONFIG, CI. A flag wins over its variable.\n\
+                  INSTANCE_TYPE, DEPLOYCTL_DIR, KUBECONFIG, DATABASE_URL, TFVARS_FILE, TF_DATA_DIR, \
+                  VISUAL/EDITOR, CI. A flag wins over its variable.\n\
                   Exit codes: 0 success or quit, 1 a step failed, 2 bad usage or input, 130 interrupted."
 )]
 pub struct Cli {
@@ -22,6 +23,15 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options of the Terraform commands.
+#[derive(Debug, Args, Default, Clone)]
+pub struct TerraformArgs {
+    /// Variables file, relative to terraform/ or absolute [default: terraform/terraform.tfvars]
+    /// [env: TFVARS_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub var_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,19 +87,40 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Deploy AWS infrastructure with Terraform
     #[command(visible_aliases = ["infra", "terraform"])]
-    Infrastructure,
+    Infrastructure {
+        #[command(flatten)]
+        tf: TerraformArgs,
+        /// Apply the plan without asking (required when nothing can ask)
+        #[arg(long)]
+        auto_approve: bool,
+    },
     /// Show what infrastructure changes would be made
     #[command(name = "infrastructure-plan", visible_alias = "infra-plan")]
-    InfrastructurePlan,
+    InfrastructurePlan {
+        #[command(flatten)]
+        tf: TerraformArgs,
+    },
     /// Verify infrastructure components exist
     #[command(name = "infrastructure-verify", visible_aliases = ["infra-verify", "verify-infra"])]
     InfrastructureVerify,
     /// DANGER: destroy all infrastructure
     #[command(name = "infrastructure-destroy")]
-    InfrastructureDestroy,
+    InfrastructureDestroy {
+        #[command(flatten)]
+        tf: TerraformArgs,
+        /// Non-interactive destroy: the cluster name, which must match Terraform's
+        #[arg(long, value_name = "CLUSTER")]
+        confirm_destroy: Option<String>,
+    },
     /// Infrastructure, then kubeconfig, then every application component
     #[command(visible_alias = "full")]
-    Complete,
+    Complete {
+        #[command(flatten)]
+        tf: TerraformArgs,
+        /// Apply the infrastructure plan without asking (required when nothing can ask)
+        #[arg(long)]
+        auto_approve: bool,
+    },
     /// Deploy every application component to the existing cluster
     All,
     /// List components, their needs and the deployment modes
@@ -196,11 +227,11 @@ impl Command {
     /// The CLI name of the command (as the user typed it, without alias).
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Infrastructure => "infrastructure",
-            Command::InfrastructurePlan => "infrastructure-plan",
+            Command::Infrastructure { .. } => "infrastructure",
+            Command::InfrastructurePlan { .. } => "infrastructure-plan",
             Command::InfrastructureVerify => "infrastructure-verify",
-            Command::InfrastructureDestroy => "infrastructure-destroy",
-            Command::Complete => "complete",
+            Command::InfrastructureDestroy { .. } => "infrastructure-destroy",
+            Command::Complete { .. } => "complete",
             Command::All => "all",
             Command::List => "list",
             Command::Validate => "validate",

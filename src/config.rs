@@ -90,6 +90,12 @@ pub struct Settings {
     pub kubeconfig: Option<String>,
     /// stderr is a terminal: progress spinners instead of timestamped lines.
     pub fancy_output: bool,
+    /// TFVARS_FILE: the Terraform variables file when `--var-file` is not given.
+    pub tfvars_file: Option<PathBuf>,
+    /// TF_DATA_DIR as terraform will see it (where `init` leaves its records).
+    pub tf_data_dir: Option<PathBuf>,
+    /// VISUAL or EDITOR, for editing a freshly copied terraform.tfvars.
+    pub editor: Option<String>,
 }
 
 /// Parse a boolean environment value: true/false/1/0/yes/no in any case.
@@ -204,6 +210,19 @@ impl Settings {
             home: env.get("HOME").map(PathBuf::from),
             project_dir,
             fancy_output: term.stderr && output == OutputFormat::Text && !in_ci,
+            tfvars_file: env
+                .get("TFVARS_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            tf_data_dir: env
+                .get("TF_DATA_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            editor: env
+                .get("VISUAL")
+                .or_else(|| env.get("EDITOR"))
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string),
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod graph;
+pub mod infra;
 pub mod journal;
 pub mod kube;
 pub mod kubeconfig;
@@ -100,12 +101,12 @@ fn step_ids(names: &[String]) -> anyhow::Result<Vec<StepId>> {
         .collect()
 }
 
-fn not_built(command: &str) -> anyhow::Error {
-    UserError::usage(
-        format!("`{command}` is not built yet"),
-        "see `deployctl list` for the commands that work today",
-    )
-    .into()
+fn prompter_for(settings: &Settings) -> Arc<dyn Prompter> {
+    if settings.interactive {
+        Arc::new(TerminalPrompter::new())
+    } else {
+        Arc::new(NonInteractive)
+    }
 }
 
 /// Check the `secrets` flags; salt-key and database-url have no rotation path.
@@ -229,17 +230,56 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
             let cx = Context::new(settings, ui);
             return bastion::run(&cx, prompter.as_ref(), action).await;
         }
-        Command::Infrastructure
-        | Command::InfrastructurePlan
-        | Command::InfrastructureDestroy
-        | Command::Complete => return Err(not_built(&name)),
+        Command::Infrastructure { tf, auto_approve } => {
+            let prompter = prompter_for(&settings);
+            infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve).await?;
+            return Ok(exit::OK);
+        }
+        Command::InfrastructurePlan { tf } => {
+            let prompter = prompter_for(&settings);
+            infra::plan(&settings, &ui, prompter.as_ref(), &tf).await?;
+            return Ok(exit::OK);
+        }
+        Command::InfrastructureDestroy {
+            tf,
+            confirm_destroy,
+        } => {
+            let prompter = prompter_for(&settings);
+            return infra::destroy(
+                &settings,
+                &ui,
+                prompter.as_ref(),
+                &tf,
+                confirm_destroy.as_deref(),
+            )
+            .await;
+        }
+        Command::Complete { tf, auto_approve } => {
+            // infrastructure → kubeconfig → all, with the Terraform outputs as settings.
+            let prompter = prompter_for(&settings);
+            match infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve).await? {
+                infra::Applied::Declined => return Ok(exit::OK),
+                infra::Applied::Done(outputs) => outputs.apply_to(&mut settings),
+            }
+            let cx = Context::new(settings, ui);
+            let done =
+                kubeconfig::run(&cx.settings, cx.aws().await, cx.settings.home.as_deref()).await?;
+            cx.ui.println(&done);
+            let cx = Arc::new(cx.with_secrets(secrets_options));
+            return engine::run(
+                cx,
+                prompter,
+                Request {
+                    command: name,
+                    steps: graph::all_steps(),
+                    mode: Mode::Run,
+                },
+            )
+            .await;
+        }
         Command::List => unreachable!("handled above"),
     };
-    let prompter: Arc<dyn Prompter> = if settings.interactive {
-        Arc::new(TerminalPrompter::new())
-    } else {
-        Arc::new(NonInteractive)
-    };
+    let prompter = prompter_for(&settings);
     let cx = Arc::new(Context::new(settings, ui).with_secrets(secrets_options));
     engine::run(
         cx,

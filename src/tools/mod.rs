@@ -19,6 +19,13 @@ pub struct Process {
     timeout: Option<Duration>,
 }
 
+/// Which output a streamed line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
 /// The captured result of a finished process.
 #[derive(Debug)]
 pub struct Output {
@@ -157,6 +164,77 @@ impl Process {
         })
     }
 
+    /// Run to completion, handing every stdout and stderr line to `on_line` as it arrives
+    /// (terraform's progress), and capture both. A non-zero exit is NOT an error here.
+    pub async fn stream(
+        &self,
+        mut on_line: impl FnMut(Stream, &str),
+    ) -> Result<Output, ProcessError> {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ProcessError::NotFound {
+                    program: self.program.clone(),
+                }
+            } else {
+                ProcessError::Spawn {
+                    command: self.to_string(),
+                    source,
+                }
+            }
+        })?;
+        let spawn_err = |source| ProcessError::Spawn {
+            command: self.to_string(),
+            source,
+        };
+        let mut out_lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let mut err_lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        let (mut out_open, mut err_open) = (true, true);
+        let pump = async {
+            while out_open || err_open {
+                tokio::select! {
+                    line = out_lines.next_line(), if out_open => match line.map_err(spawn_err)? {
+                        Some(l) => { on_line(Stream::Stdout, &l); stdout.push_str(&l); stdout.push('\n'); }
+                        None => out_open = false,
+                    },
+                    line = err_lines.next_line(), if err_open => match line.map_err(spawn_err)? {
+                        Some(l) => { on_line(Stream::Stderr, &l); stderr.push_str(&l); stderr.push('\n'); }
+                        None => err_open = false,
+                    },
+                }
+            }
+            child.wait().await.map_err(spawn_err)
+        };
+        let status =
+            match self.timeout {
+                Some(after) => tokio::time::timeout(after, pump).await.map_err(|_| {
+                    ProcessError::Timeout {
+                        command: self.to_string(),
+                        after,
+                    }
+                })??,
+                None => pump.await?,
+            };
+        Ok(Output {
+            code: status.code(),
+            stdout,
+            stderr,
+        })
+    }
+
     /// Run and require exit 0; the error carries the tail of stderr.
     pub async fn run(&self) -> Result<Output, ProcessError> {
         let out = self.output().await?;
@@ -220,6 +298,17 @@ mod tests {
             err.contains("exited with code 3") && err.contains("boom"),
             "{err}"
         );
+        let mut seen = Vec::new();
+        let out = Process::new("sh")
+            .args(["-c", "echo one; echo two >&2; echo three"])
+            .stream(|which, line| seen.push((which, line.to_string())))
+            .await
+            .unwrap();
+        assert!(out.success());
+        assert_eq!(out.stdout, "one\nthree\n");
+        assert_eq!(out.stderr, "two\n");
+        assert_eq!(seen.len(), 3);
+        assert!(seen.contains(&(Stream::Stderr, "two".to_string())));
         let missing = Process::new("definitely-not-a-program-xyz").run().await;
         assert!(matches!(missing, Err(ProcessError::NotFound { .. })));
     }

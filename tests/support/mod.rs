@@ -30,6 +30,79 @@ pub fn fake_helm_bin() -> PathBuf {
     }
 }
 
+/// The terraform stand-in (`--features test-fakes`).
+pub fn fake_terraform_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_fake-terraform") {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "the terraform stand-in was not built: run the tests with `cargo test --features test-fakes` (scripts/test.sh does)"
+        ),
+    }
+}
+
+/// The provider mirror the real-terraform tests use (hashicorp/aws 5.100.0).
+pub const TF_MIRROR: &str = "/opt/tf-plugins";
+
+/// The real terraform binary and a CLI config that installs providers from the mirror only.
+/// Panics, saying what is missing, when either is absent: these tests never pass silently.
+pub fn real_terraform(config_dir: &Path) -> (PathBuf, PathBuf) {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("terraform"))
+        .find(|p| p.is_file());
+    let Some(terraform) = found else {
+        panic!(
+            "terraform is not installed (not on PATH): the Terraform tests need terraform >= 1.11"
+        );
+    };
+    let aws = Path::new(TF_MIRROR).join("registry.terraform.io/hashicorp/aws");
+    assert!(
+        aws.is_dir(),
+        "the Terraform provider mirror {} is missing (expected hashicorp/aws there): the Terraform tests need it",
+        aws.display()
+    );
+    let rc = config_dir.join("terraformrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{TF_MIRROR}\"\n    include = [\"registry.terraform.io/hashicorp/*\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/hashicorp/*\"]\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    (terraform, rc)
+}
+
+/// Copy the repository's terraform/ (without local state, tfvars or backend file) to
+/// `dest/terraform`.
+pub fn copy_terraform(dest: &Path) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            let n = name.to_string_lossy();
+            if n == ".terraform"
+                || n == "terraform.tfvars"
+                || n == "backend.hcl"
+                || n == ".terraform.lock.hcl"
+                || n.ends_with(".tfstate")
+            {
+                continue;
+            }
+            let (src, dst) = (entry.path(), to.join(&name));
+            if src.is_dir() {
+                copy(&src, &dst);
+            } else {
+                std::fs::copy(&src, &dst).unwrap();
+            }
+        }
+    }
+    let to = dest.join("terraform");
+    copy(&repo_root().join("terraform"), &to);
+    to
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -41,6 +114,8 @@ pub struct Sandbox {
     pub kubeconfig: PathBuf,
     pub helm_state: PathBuf,
     pub helm_log: PathBuf,
+    pub tf_state: PathBuf,
+    pub tf_log: PathBuf,
     /// Extra environment for deployctl.
     pub env: Vec<(String, String)>,
 }
@@ -64,7 +139,11 @@ impl Sandbox {
         let kubeconfig = dir.path().join("kubeconfig");
         let helm_state = dir.path().join("helm-state.json");
         let helm_log = dir.path().join("helm-log.jsonl");
+        let tf_state = dir.path().join("tf-state.json");
+        let tf_log = dir.path().join("tf-log.jsonl");
         Sandbox {
+            tf_state,
+            tf_log,
             home,
             bin,
             kubeconfig,
@@ -118,6 +197,8 @@ impl Sandbox {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("FAKE_HELM_STATE", &self.helm_state)
             .env("FAKE_HELM_LOG", &self.helm_log)
+            .env("FAKE_TF_STATE", &self.tf_state)
+            .env("FAKE_TF_LOG", &self.tf_log)
             .env("DEPLOYCTL_DIR", repo_root())
             .env("TERM", "xterm")
             .current_dir(self.dir.path());
@@ -184,6 +265,61 @@ impl Sandbox {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A project directory of its own (DEPLOYCTL_DIR) with a copy of terraform/ and a
+    /// backend file; returns its terraform/ directory.
+    pub fn terraform_project(&mut self, backend: &str) -> PathBuf {
+        let project = self.dir.path().join("project");
+        let tf = copy_terraform(&project);
+        for shared in ["helm-values", "manifests", "iam"] {
+            std::os::unix::fs::symlink(repo_root().join(shared), project.join(shared)).unwrap();
+        }
+        std::fs::write(tf.join("backend.hcl"), backend).unwrap();
+        self.set("DEPLOYCTL_DIR", project.to_str().unwrap());
+        tf
+    }
+
+    /// terraform on PATH is the stand-in.
+    pub fn with_fake_terraform(&mut self) -> &mut Self {
+        let link = self.bin.join("terraform");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(fake_terraform_bin(), link).unwrap();
+        self
+    }
+
+    /// terraform on PATH is the real one, installing providers from the mirror.
+    pub fn with_real_terraform(&mut self) -> &mut Self {
+        let (terraform, rc) = real_terraform(self.dir.path());
+        let link = self.bin.join("terraform");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(terraform, link).unwrap();
+        self.set("TF_CLI_CONFIG_FILE", rc.to_str().unwrap());
+        self
+    }
+
+    /// Every call the terraform stand-in received, as JSON (args, cwd, env it saw).
+    pub fn tf_log_entries(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.tf_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The argv of every terraform call.
+    pub fn tf_calls(&self) -> Vec<Vec<String>> {
+        self.tf_log_entries()
+            .iter()
+            .map(|e| {
+                e["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect()
     }
 }
 

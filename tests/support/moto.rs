@@ -97,6 +97,26 @@ impl Moto {
         .unwrap();
     }
 
+    /// Create an S3 bucket (path-style PUT; moto needs no signature).
+    pub async fn create_bucket(&self, name: &str) {
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(&addr).expect("connect moto");
+            write!(
+                s,
+                "PUT /{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "create bucket failed: {resp}");
+        })
+        .await
+        .unwrap();
+    }
+
     /// An SDK configuration for seeding and inspecting the account.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -1,0 +1,848 @@
+//! `infrastructure`, `infrastructure-plan`, `infrastructure-destroy`: Terraform behind
+//! deployctl's gates.
+//!
+//! Flow: tfvars check → backend check → `init` when needed → `validate` → `plan -out` into a
+//! private temp dir → show → confirm → `apply` of exactly that plan file → `output -json`.
+//! Every call runs with TF_IN_AUTOMATION=1 and TF_INPUT=0 (plus `-input=false` where the
+//! subcommand takes it), streams its output, and a failure names the command and the tail of
+//! its stderr.
+
+use crate::cli::TerraformArgs;
+use crate::config::Settings;
+use crate::error::UserError;
+use crate::prompt::Prompter;
+use crate::tools::{Process, ProcessError, Stream};
+use crate::ui::Ui;
+use anyhow::{Context as _, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// Oldest Terraform the module works with (write-only attributes).
+const MIN_VERSION: (u64, u64) = (1, 11);
+const BACKEND_FILE: &str = "backend.hcl";
+const TFVARS: &str = "terraform.tfvars";
+const TFVARS_EXAMPLE: &str = "terraform.tfvars.example";
+/// The example backend's bucket: refuse it rather than init against a bucket nobody owns.
+const EXAMPLE_BUCKET_MARK: &str = "REPLACE-with";
+
+/// Outputs of the root module deployctl reads after an apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub cluster: Option<String>,
+    pub endpoint: Option<String>,
+    pub oidc_issuer: Option<String>,
+    pub rds_address: Option<String>,
+    pub configure_kubectl: Option<String>,
+}
+
+impl Outputs {
+    /// From `terraform output -json`: `{name: {value, type, sensitive}}`. Sensitive outputs
+    /// are never read.
+    pub fn parse(json: &Value) -> Outputs {
+        let get = |name: &str| {
+            let o = json.get(name)?;
+            if o.get("sensitive").and_then(Value::as_bool) == Some(true) {
+                return None;
+            }
+            o.get("value")?.as_str().map(str::to_string)
+        };
+        Outputs {
+            region: get("aws_region"),
+            account_id: get("aws_account_id"),
+            cluster: get("eks_cluster_name"),
+            endpoint: get("eks_cluster_endpoint"),
+            oidc_issuer: get("eks_cluster_oidc_issuer"),
+            rds_address: get("rds_address"),
+            configure_kubectl: get("configure_kubectl"),
+        }
+    }
+
+    /// Carry the outputs into the run's settings (region, cluster, account).
+    pub fn apply_to(&self, s: &mut Settings) {
+        if let Some(r) = &self.region {
+            s.region = r.clone();
+        }
+        if let Some(c) = &self.cluster {
+            s.cluster = c.clone();
+        }
+        if let Some(a) = &self.account_id {
+            s.account_id = Some(a.clone());
+        }
+        if let Some(i) = &self.oidc_issuer {
+            s.oidc_provider = Some(i.trim_start_matches("https://").to_string());
+        }
+    }
+}
+
+/// What a plan would do, from `terraform show -json`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PlanSummary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: Vec<String>,
+    pub delete: Vec<String>,
+}
+
+impl PlanSummary {
+    pub fn parse(plan: &Value) -> PlanSummary {
+        let mut s = PlanSummary::default();
+        for rc in plan["resource_changes"].as_array().into_iter().flatten() {
+            let address = rc["address"].as_str().unwrap_or("?").to_string();
+            let actions: Vec<&str> = rc["change"]["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            match actions.as_slice() {
+                ["create"] => s.create += 1,
+                ["update"] => s.update += 1,
+                ["delete"] => s.delete.push(address),
+                [_, _] => s.replace.push(address),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.create == 0 && self.update == 0 && self.replace.is_empty() && self.delete.is_empty()
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "{} to add, {} to change, {} to replace, {} to destroy",
+            self.create,
+            self.update,
+            self.replace.len(),
+            self.delete.len()
+        )
+    }
+}
+
+/// The terraform CLI in one working directory.
+pub struct Terraform<'a> {
+    dir: PathBuf,
+    ui: &'a Ui,
+    settings: &'a Settings,
+}
+
+impl<'a> Terraform<'a> {
+    pub fn new(settings: &'a Settings, ui: &'a Ui) -> Self {
+        Terraform {
+            dir: settings.project_dir.join("terraform"),
+            ui,
+            settings,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn process<I, S>(&self, args: I) -> Process
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Process::new("terraform")
+            .args(args)
+            .cwd(&self.dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+    }
+
+    /// Run, streaming every line under a progress line; fail with the command, the exit code
+    /// and the tail of stderr, plus `help`.
+    async fn stream(&self, what: &str, p: Process, help: &str) -> Result<String> {
+        let started = Instant::now();
+        let progress = self.ui.step_started("terraform", what);
+        let ui = self.ui;
+        let show = self.settings.verbosity >= 0;
+        let out = p
+            .stream(|which, line| {
+                if show || which == Stream::Stderr {
+                    ui.println(&format!("  │ {line}"));
+                }
+            })
+            .await;
+        progress.finish();
+        let out = out.map_err(|e| self.tool_error(e))?;
+        // `plan -detailed-exitcode` exits 2 for "changes present".
+        let ok = out.success() || (out.code == Some(2) && what.starts_with("plan"));
+        self.ui
+            .step_finished("terraform", ok, what, started.elapsed());
+        if ok {
+            Ok(out.stdout)
+        } else {
+            Err(UserError::failed(p.failed(&out).to_string(), help).into())
+        }
+    }
+
+    /// Run quietly, capturing stdout (show -json, output -json, version).
+    async fn capture(&self, p: Process, help: &str) -> Result<String> {
+        let out = p.output().await.map_err(|e| self.tool_error(e))?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(UserError::failed(p.failed(&out).to_string(), help).into())
+        }
+    }
+
+    fn tool_error(&self, e: ProcessError) -> anyhow::Error {
+        match e {
+            ProcessError::NotFound { .. } => UserError::failed(
+                "`terraform` was not found on PATH",
+                "install Terraform 1.11 or later (https://developer.hashicorp.com/terraform/install), then re-run",
+            )
+            .into(),
+            other => other.into(),
+        }
+    }
+
+    /// terraform is installed and new enough.
+    pub async fn check_version(&self) -> Result<String> {
+        let out = self
+            .capture(
+                self.process(["version", "-json"]),
+                "check the terraform installation",
+            )
+            .await?;
+        let v: Value = serde_json::from_str(&out).context("reading `terraform version -json`")?;
+        let version = v["terraform_version"].as_str().unwrap_or("").to_string();
+        let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if (major, minor) < MIN_VERSION {
+            return Err(UserError::failed(
+                format!(
+                    "terraform {version} is too old: the module needs {}.{} or later (write-only attributes keep the database password out of state)",
+                    MIN_VERSION.0, MIN_VERSION.1
+                ),
+                "install a newer Terraform (https://developer.hashicorp.com/terraform/install)",
+            )
+            .into());
+        }
+        Ok(version)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        match &self.settings.tf_data_dir {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => self.dir.join(d),
+            None => self.dir.join(".terraform"),
+        }
+    }
+
+    /// Why `init` must run, or None when the working directory is initialised for this backend
+    /// file and these modules.
+    pub fn init_reason(&self) -> Option<&'static str> {
+        let data = self.data_dir();
+        let record = data.join("terraform.tfstate");
+        let Ok(record_meta) = std::fs::metadata(&record) else {
+            return Some("not initialised");
+        };
+        if !data.join("modules/modules.json").exists() {
+            return Some("modules not installed");
+        }
+        if !self.dir.join(".terraform.lock.hcl").exists() {
+            return Some("no provider lock file");
+        }
+        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let record_time = record_meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        if mtime(&self.dir.join(BACKEND_FILE)).is_some_and(|t| t > record_time) {
+            return Some("backend.hcl changed");
+        }
+        None
+    }
+
+    /// The backend file exists and is not the example.
+    fn check_backend(&self) -> Result<PathBuf> {
+        let file = self.dir.join(BACKEND_FILE);
+        let shown = file.display();
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(UserError::usage(
+                    format!("no Terraform state backend: {shown} does not exist"),
+                    format!(
+                        "copy {0}/backend.hcl.example to {shown}, set your S3 bucket (versioned), then re-run",
+                        self.dir.display()
+                    ),
+                )
+                .into());
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {shown}")),
+        };
+        if text.contains(EXAMPLE_BUCKET_MARK) {
+            return Err(UserError::usage(
+                format!("{shown} still names the example bucket"),
+                format!("set `bucket` in {shown} to your state bucket, then re-run"),
+            )
+            .into());
+        }
+        Ok(file)
+    }
+
+    /// `init` when needed (first run, changed backend file, missing modules or lock file).
+    pub async fn init_if_needed(&self) -> Result<()> {
+        let backend = self.check_backend()?;
+        let Some(reason) = self.init_reason() else {
+            self.ui.detail("terraform: already initialised");
+            return Ok(());
+        };
+        let mut args: Vec<OsString> =
+            vec!["init".into(), "-input=false".into(), "-no-color".into()];
+        let mut flag = OsString::from("-backend-config=");
+        flag.push(backend.as_os_str());
+        args.push(flag);
+        if reason == "backend.hcl changed" {
+            args.push("-reconfigure".into());
+        }
+        self.stream(
+            &format!("init ({reason})"),
+            self.process(args),
+            "check terraform/backend.hcl (bucket, region) and your AWS credentials, then re-run",
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn validate(&self) -> Result<()> {
+        self.stream(
+            "validate",
+            self.process(["validate", "-no-color"]),
+            "fix the configuration error above, then re-run",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `plan -out` into `dir`; returns the plan file and its summary.
+    pub async fn plan(
+        &self,
+        var_file: &Path,
+        dir: &Path,
+        destroy: bool,
+    ) -> Result<(PathBuf, PlanSummary)> {
+        let file = dir.join(if destroy {
+            "destroy.tfplan"
+        } else {
+            "infra.tfplan"
+        });
+        let mut args: Vec<OsString> = vec![
+            "plan".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+            "-detailed-exitcode".into(),
+        ];
+        if destroy {
+            args.push("-destroy".into());
+        }
+        args.push(flag_with("-var-file=", var_file));
+        args.push(flag_with("-out=", &file));
+        let what = if destroy { "plan -destroy" } else { "plan" };
+        self.stream(
+            what,
+            self.process(args),
+            "fix the error above (variables in the tfvars file, AWS credentials), then re-run `deployctl infrastructure-plan`",
+        )
+        .await?;
+        let shown = self
+            .capture(
+                self.process(vec![
+                    OsString::from("show"),
+                    "-json".into(),
+                    file.clone().into(),
+                ]),
+                "re-run; the plan file could not be read",
+            )
+            .await?;
+        let json: Value = serde_json::from_str(&shown).context("reading `terraform show -json`")?;
+        Ok((file, PlanSummary::parse(&json)))
+    }
+
+    /// The resources in state that a destroy plan removes, with facts that matter for the gate.
+    pub async fn destroy_facts(&self, plan_file: &Path) -> Result<DestroyFacts> {
+        let shown = self
+            .capture(
+                self.process(vec![
+                    OsString::from("show"),
+                    "-json".into(),
+                    plan_file.into(),
+                ]),
+                "re-run; the plan file could not be read",
+            )
+            .await?;
+        let json: Value = serde_json::from_str(&shown).context("reading `terraform show -json`")?;
+        Ok(DestroyFacts::parse(&json))
+    }
+
+    /// `apply` of exactly this plan file.
+    pub async fn apply(&self, plan_file: &Path, help: &str) -> Result<()> {
+        self.stream(
+            "apply",
+            self.process(vec![
+                OsString::from("apply"),
+                "-input=false".into(),
+                "-no-color".into(),
+                plan_file.into(),
+            ]),
+            help,
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn outputs(&self) -> Result<Outputs> {
+        let out = self
+            .capture(
+                self.process(["output", "-json"]),
+                "check the Terraform state backend, then run `deployctl infrastructure`",
+            )
+            .await?;
+        let json: Value = if out.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_str(&out).context("reading `terraform output -json`")?
+        };
+        Ok(Outputs::parse(&json))
+    }
+}
+
+fn flag_with(flag: &str, path: &Path) -> OsString {
+    let mut f = OsString::from(flag);
+    f.push(path.as_os_str());
+    f
+}
+
+/// The confirmation screen's groups, in display order.
+const GROUPS: [&str; 6] = [
+    "EKS cluster, node groups and every workload on them",
+    "Database (RDS)",
+    "Network (VPC, subnets, NAT gateways, flow logs)",
+    "Secrets and KMS keys",
+    "Bastion",
+    "Other",
+];
+
+/// What a destroy removes, grouped for the confirmation screen.
+#[derive(Debug, Default)]
+pub struct DestroyFacts {
+    /// Keyed by the group's place in GROUPS (display order).
+    pub groups: BTreeMap<usize, Vec<String>>,
+    /// RDS instances with deletion protection on (the destroy would fail half-way).
+    pub protected_databases: Vec<String>,
+    /// RDS instances and the final snapshot each gets (None: no snapshot, data lost).
+    pub databases: Vec<(String, Option<String>)>,
+    pub count: usize,
+}
+
+impl DestroyFacts {
+    pub fn parse(plan: &Value) -> DestroyFacts {
+        let mut f = DestroyFacts::default();
+        for rc in plan["resource_changes"].as_array().into_iter().flatten() {
+            let deletes = rc["change"]["actions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "delete"));
+            if !deletes {
+                continue;
+            }
+            let address = rc["address"].as_str().unwrap_or("?").to_string();
+            let kind = rc["type"].as_str().unwrap_or("");
+            let before = &rc["change"]["before"];
+            if kind == "aws_db_instance" {
+                let id = before["identifier"]
+                    .as_str()
+                    .unwrap_or(&address)
+                    .to_string();
+                if before["deletion_protection"].as_bool() == Some(true) {
+                    f.protected_databases.push(id.clone());
+                }
+                let snapshot = if before["skip_final_snapshot"].as_bool() == Some(true) {
+                    None
+                } else {
+                    before["final_snapshot_identifier"]
+                        .as_str()
+                        .map(str::to_string)
+                };
+                f.databases.push((id, snapshot));
+            }
+            let group = if address.contains("module.bastion") {
+                4
+            } else if kind.starts_with("aws_eks") || address.contains("module.eks") {
+                0
+            } else if address.contains("module.rds") {
+                1
+            } else if address.contains("module.secrets") || kind.starts_with("aws_kms") {
+                3
+            } else if address.contains("module.vpc") {
+                2
+            } else {
+                5
+            };
+            f.groups.entry(group).or_default().push(address);
+            f.count += 1;
+        }
+        f
+    }
+
+    /// The confirmation screen's text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (group, addresses) in &self.groups {
+            let name = GROUPS[*group];
+            out.push_str(&format!("  {name}: {} resources\n", addresses.len()));
+        }
+        for (id, snapshot) in &self.databases {
+            match snapshot {
+                Some(s) => out.push_str(&format!(
+                    "  Database {id}: a final snapshot `{s}` is taken; the live data goes\n"
+                )),
+                None => out.push_str(&format!(
+                    "  Database {id}: NO final snapshot — its data is lost\n"
+                )),
+            }
+        }
+        out.push_str("  Secrets Manager secrets are recoverable for 7 days; KMS keys are deleted after their waiting period.\n");
+        out
+    }
+}
+
+/// The tfvars file to use: `--var-file`, TFVARS_FILE, or terraform/terraform.tfvars — which
+/// an interactive run offers to create from the example.
+fn var_file(
+    tf: &Terraform<'_>,
+    args: &TerraformArgs,
+    settings: &Settings,
+    prompter: &dyn Prompter,
+) -> Result<PathBuf> {
+    if let Some(given) = args.var_file.as_ref().or(settings.tfvars_file.as_ref()) {
+        let candidates = [given.clone(), tf.dir().join(given)];
+        return candidates
+            .iter()
+            .find(|p| p.is_file())
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .ok_or_else(|| {
+                UserError::usage(
+                    format!("variables file {} does not exist", given.display()),
+                    format!(
+                        "pass an existing file, e.g. --var-file {}/environments/dev.tfvars",
+                        tf.dir().display()
+                    ),
+                )
+                .into()
+            });
+    }
+    let file = tf.dir().join(TFVARS);
+    if file.is_file() {
+        return Ok(file);
+    }
+    let example = tf.dir().join(TFVARS_EXAMPLE);
+    let help = format!(
+        "copy {} to {} and edit it, or pass --var-file {}/environments/dev.tfvars",
+        example.display(),
+        file.display(),
+        tf.dir().display()
+    );
+    if !prompter.interactive() {
+        return Err(UserError::usage(format!("{} does not exist", file.display()), help).into());
+    }
+    prompter.say(&format!("{} does not exist.", file.display()));
+    if !prompter.confirm(&format!(
+        "Copy {} there and open it in {}?",
+        TFVARS_EXAMPLE,
+        settings.editor.as_deref().unwrap_or("vi")
+    ))? {
+        return Err(UserError::usage("no Terraform variables file", help).into());
+    }
+    std::fs::copy(&example, &file)
+        .with_context(|| format!("copying {} to {}", example.display(), file.display()))?;
+    edit(settings, &file)?;
+    Ok(file)
+}
+
+/// Open `file` in VISUAL/EDITOR (or vi), with the terminal handed over.
+fn edit(settings: &Settings, file: &Path) -> Result<()> {
+    let editor = settings.editor.clone().unwrap_or_else(|| "vi".into());
+    let mut words = editor.split_whitespace();
+    let program = words.next().unwrap_or("vi");
+    let status = std::process::Command::new(program)
+        .args(words)
+        .arg(file)
+        .status()
+        .map_err(|e| {
+            UserError::failed(
+                format!("could not start the editor `{editor}`: {e}"),
+                format!(
+                    "set VISUAL or EDITOR, or edit {} yourself and re-run",
+                    file.display()
+                ),
+            )
+        })?;
+    if !status.success() {
+        return Err(UserError::failed(
+            format!("the editor `{editor}` exited with {status}"),
+            format!("edit {} and re-run", file.display()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Private directory for plan files, removed when dropped.
+fn plan_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("deployctl-tf-")
+        .tempdir()
+        .context("creating a private directory for the plan file")
+}
+
+/// How an `infrastructure` run ended.
+#[derive(Debug)]
+pub enum Applied {
+    /// Applied (or nothing to change): the outputs.
+    Done(Outputs),
+    /// The user declined: nothing applied.
+    Declined,
+}
+
+/// `infrastructure` (and the first part of `complete`).
+pub async fn apply(
+    settings: &Settings,
+    ui: &Ui,
+    prompter: &dyn Prompter,
+    args: &TerraformArgs,
+    auto_approve: bool,
+) -> Result<Applied> {
+    let tf = Terraform::new(settings, ui);
+    let var_file = var_file(&tf, args, settings, prompter)?;
+    // Refuse early: CI without --auto-approve would otherwise plan for minutes, then stop.
+    if !prompter.interactive() && !auto_approve {
+        return Err(UserError::usage(
+            "a non-interactive run applies infrastructure only with --auto-approve",
+            "run `deployctl infrastructure-plan` to review, then `deployctl infrastructure --auto-approve`",
+        )
+        .into());
+    }
+    tf.check_version().await?;
+    tf.init_if_needed().await?;
+    tf.validate().await?;
+    let dir = plan_dir()?;
+    let (plan_file, summary) = tf.plan(&var_file, dir.path(), false).await?;
+    ui.println(&format!("Plan: {}", summary.line()));
+    if summary.is_empty() {
+        ui.println("Infrastructure is up to date; nothing to apply.");
+    } else {
+        for a in &summary.replace {
+            ui.warn(&format!("replaced (destroyed, then created): {a}"));
+        }
+        for a in &summary.delete {
+            ui.warn(&format!("destroyed: {a}"));
+        }
+        if !auto_approve && !ui.suspend(|| prompter.confirm("Apply this plan?"))? {
+            ui.println("Nothing applied.");
+            return Ok(Applied::Declined);
+        }
+        tf.apply(
+            &plan_file,
+            "the apply stopped part-way; fix the error above and run `deployctl infrastructure` again (Terraform resumes from its state)",
+        )
+        .await?;
+    }
+    drop(dir);
+    let outputs = tf.outputs().await?;
+    if let Some(c) = &outputs.cluster {
+        ui.println(&format!(
+            "Cluster {c} in {}. Next: {}",
+            outputs.region.as_deref().unwrap_or(&settings.region),
+            outputs
+                .configure_kubectl
+                .as_deref()
+                .unwrap_or("deployctl kubeconfig")
+        ));
+    }
+    Ok(Applied::Done(outputs))
+}
+
+/// `infrastructure-plan`: everything up to the plan; nothing is applied.
+pub async fn plan(
+    settings: &Settings,
+    ui: &Ui,
+    prompter: &dyn Prompter,
+    args: &TerraformArgs,
+) -> Result<()> {
+    let tf = Terraform::new(settings, ui);
+    let var_file = var_file(&tf, args, settings, prompter)?;
+    tf.check_version().await?;
+    tf.init_if_needed().await?;
+    tf.validate().await?;
+    let dir = plan_dir()?;
+    let (_, summary) = tf.plan(&var_file, dir.path(), false).await?;
+    ui.println(&format!("Plan: {}", summary.line()));
+    for a in summary.replace.iter().chain(&summary.delete) {
+        ui.warn(&format!("would destroy: {a}"));
+    }
+    ui.println("Nothing was applied. Apply with `deployctl infrastructure`.");
+    Ok(())
+}
+
+/// `infrastructure-destroy` behind the destroy gate.
+pub async fn destroy(
+    settings: &Settings,
+    ui: &Ui,
+    prompter: &dyn Prompter,
+    args: &TerraformArgs,
+    confirm_destroy: Option<&str>,
+) -> Result<i32> {
+    if !prompter.interactive() && confirm_destroy.is_none() {
+        return Err(UserError::usage(
+            "a non-interactive destroy needs --confirm-destroy <cluster-name>; nothing was destroyed",
+            "run it interactively, or pass --confirm-destroy with the cluster's name",
+        )
+        .into());
+    }
+    let tf = Terraform::new(settings, ui);
+    let var_file = var_file(&tf, args, settings, prompter)?;
+    tf.check_version().await?;
+    tf.init_if_needed().await?;
+    let outputs = tf.outputs().await?;
+    let Some(cluster) = outputs.cluster.clone() else {
+        ui.println("The Terraform state holds no stack (no outputs): nothing to destroy.");
+        return Ok(crate::error::exit::OK);
+    };
+    if let Some(given) = confirm_destroy
+        && given != cluster
+    {
+        return Err(UserError::usage(
+            format!(
+                "--confirm-destroy `{given}` does not match the cluster `{cluster}` in the Terraform state; nothing was destroyed"
+            ),
+            format!("pass --confirm-destroy {cluster} to destroy it"),
+        )
+        .into());
+    }
+    let dir = plan_dir()?;
+    let (plan_file, _) = tf.plan(&var_file, dir.path(), true).await?;
+    let facts = tf.destroy_facts(&plan_file).await?;
+    if facts.count == 0 {
+        ui.println("Nothing to destroy.");
+        return Ok(crate::error::exit::OK);
+    }
+    if !facts.protected_databases.is_empty() {
+        return Err(UserError::failed(
+            format!(
+                "database {} has deletion protection on; the destroy would stop half-way. Nothing was destroyed",
+                facts.protected_databases.join(", ")
+            ),
+            format!(
+                "set rds_deletion_protection = false in {}, run `deployctl infrastructure`, then destroy",
+                var_file.display()
+            ),
+        )
+        .into());
+    }
+    ui.println(&format!(
+        "DESTROY: {} resources of cluster {cluster} in {}:\n{}",
+        facts.count,
+        outputs.region.as_deref().unwrap_or(&settings.region),
+        facts.render()
+    ));
+    if prompter.interactive() {
+        let typed = ui.suspend(|| {
+            prompter.typed(
+                "This cannot be undone. Confirm with the cluster's name.",
+                &cluster,
+            )
+        })?;
+        if !typed {
+            return Err(UserError::failed(
+                "the typed name did not match; nothing was destroyed",
+                "re-run `deployctl infrastructure-destroy` and type the cluster name exactly",
+            )
+            .into());
+        }
+        if !ui.suspend(|| {
+            prompter.confirm(&format!("Destroy {cluster} and everything listed above?"))
+        })? {
+            ui.println("Nothing destroyed.");
+            return Ok(crate::error::exit::OK);
+        }
+    }
+    tf.apply(
+        &plan_file,
+        "the destroy stopped part-way; fix the error above and run `deployctl infrastructure-destroy` again",
+    )
+    .await?;
+    ui.println(&format!(
+        "Destroyed {cluster}. Remove its kubeconfig context with `kubectl config delete-context` if you no longer need it."
+    ));
+    Ok(crate::error::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plan_summary_counts_each_action() {
+        let plan = json!({"resource_changes": [
+            {"address": "a", "change": {"actions": ["create"]}},
+            {"address": "b", "change": {"actions": ["update"]}},
+            {"address": "c", "change": {"actions": ["delete", "create"]}},
+            {"address": "d", "change": {"actions": ["delete"]}},
+            {"address": "e", "change": {"actions": ["no-op"]}},
+        ]});
+        let s = PlanSummary::parse(&plan);
+        assert_eq!(s.create, 1);
+        assert_eq!(s.update, 1);
+        assert_eq!(s.replace, vec!["c"]);
+        assert_eq!(s.delete, vec!["d"]);
+        assert_eq!(
+            s.line(),
+            "1 to add, 1 to change, 1 to replace, 1 to destroy"
+        );
+        assert!(PlanSummary::parse(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn outputs_skip_sensitive_values() {
+        let o = Outputs::parse(&json!({
+            "aws_region": {"value": "eu-west-1", "type": "string", "sensitive": false},
+            "eks_cluster_name": {"value": "prod", "type": "string"},
+            "rds_address": {"value": "db.example", "type": "string", "sensitive": true},
+        }));
+        assert_eq!(o.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(o.cluster.as_deref(), Some("prod"));
+        assert_eq!(o.rds_address, None);
+    }
+
+    #[test]
+    fn destroy_facts_group_and_flag_protected_databases() {
+        let plan = json!({"resource_changes": [
+            {"address": "module.eks.aws_eks_cluster.this", "type": "aws_eks_cluster",
+             "change": {"actions": ["delete"], "before": {}}},
+            {"address": "module.rds.aws_db_instance.this", "type": "aws_db_instance",
+             "change": {"actions": ["delete"], "before": {
+                 "identifier": "litellm-prod", "deletion_protection": true,
+                 "skip_final_snapshot": false, "final_snapshot_identifier": "litellm-prod-final"}}},
+            {"address": "module.vpc.aws_vpc.this", "type": "aws_vpc",
+             "change": {"actions": ["no-op"], "before": {}}},
+        ]});
+        let f = DestroyFacts::parse(&plan);
+        assert_eq!(f.count, 2);
+        assert_eq!(f.protected_databases, vec!["litellm-prod"]);
+        let text = f.render();
+        assert!(text.contains("EKS cluster"), "{text}");
+        assert!(
+            text.contains("final snapshot `litellm-prod-final`"),
+            "{text}"
+        );
+        assert!(!text.contains("Network"), "{text}");
+    }
+}

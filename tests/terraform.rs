@@ -1,0 +1,462 @@
+//! `infrastructure`, `infrastructure-plan`, `infrastructure-destroy` and `complete` against
+//! the terraform stand-in: the call sequence and the gates.
+
+mod support;
+
+use serde_json::Value;
+use support::moto::{Moto, seed_cluster};
+use support::{Sandbox, key, pty};
+
+const BACKEND: &str =
+    "bucket = \"state\"\nkey = \"litellm/terraform.tfstate\"\nregion = \"us-east-1\"\n";
+
+/// A sandbox with the terraform stand-in, a project copy with backend.hcl and tfvars.
+fn project() -> (Sandbox, std::path::PathBuf) {
+    let mut sb = Sandbox::bare();
+    sb.with_fake_terraform();
+    let tf = sb.terraform_project(BACKEND);
+    std::fs::copy(
+        tf.join("terraform.tfvars.example"),
+        tf.join("terraform.tfvars"),
+    )
+    .unwrap();
+    (sb, tf)
+}
+
+fn subcommands(sb: &Sandbox) -> Vec<String> {
+    sb.tf_calls().iter().map(|c| c[0].clone()).collect()
+}
+
+fn arg_with<'a>(call: &'a [String], prefix: &str) -> Option<&'a str> {
+    call.iter().find_map(|a| a.strip_prefix(prefix))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_runs_init_validate_plan_then_applies_that_plan_file() {
+    let (sb, tf) = project();
+    let run = sb.run(&["infrastructure", "--auto-approve"]).await;
+    run.assert_code(0);
+    assert_eq!(
+        subcommands(&sb),
+        [
+            "version", "init", "validate", "plan", "show", "apply", "output"
+        ]
+    );
+    let calls = sb.tf_calls();
+    let plan = &calls[3];
+    let plan_file = arg_with(plan, "-out=").expect("plan -out");
+    assert_eq!(
+        calls[5].last().map(String::as_str),
+        Some(plan_file),
+        "apply applies exactly the plan file"
+    );
+    assert!(plan.contains(&"-input=false".to_string()));
+    assert!(calls[1].contains(&"-input=false".to_string()));
+    assert!(calls[5].contains(&"-input=false".to_string()));
+    assert_eq!(
+        arg_with(&calls[1], "-backend-config="),
+        Some(tf.join("backend.hcl").to_str().unwrap())
+    );
+    assert_eq!(
+        arg_with(plan, "-var-file="),
+        Some(
+            tf.join("terraform.tfvars")
+                .canonicalize()
+                .unwrap()
+                .to_str()
+                .unwrap()
+        )
+    );
+    // The plan lived in a private temp dir that is gone afterwards.
+    let dir = std::path::Path::new(plan_file).parent().unwrap();
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("deployctl-tf-")
+    );
+    assert!(
+        !dir.exists(),
+        "plan directory left behind: {}",
+        dir.display()
+    );
+    for entry in sb.tf_log_entries() {
+        assert_eq!(entry["tf_in_automation"], "1", "{entry}");
+        assert_eq!(entry["cwd"], Value::from(tf.to_str().unwrap()), "{entry}");
+    }
+    // The plan was shown and the outputs read.
+    let all = run.all();
+    assert!(
+        all.contains("will be created"),
+        "plan output streamed: {all}"
+    );
+    assert!(all.contains("3 to add"), "{all}");
+    assert!(
+        all.contains("deployctl kubeconfig --cluster test-cluster"),
+        "{all}"
+    );
+
+    // Initialised now: a second run does not init again.
+    let again = sb.run(&["infrastructure", "--auto-approve"]).await;
+    again.assert_code(0);
+    assert_eq!(subcommands(&sb).iter().filter(|s| *s == "init").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_interactive_apply_needs_auto_approve() {
+    let (sb, _) = project();
+    let run = sb.run(&["infrastructure"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
+    assert!(run.stderr.contains("infrastructure-plan"), "{}", run.stderr);
+    assert!(!subcommands(&sb).contains(&"apply".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_apply_asks_and_no_applies_nothing() {
+    let (sb, _) = project();
+    let code = pty(&sb, &["infrastructure"], |p| {
+        p.exp_string("3 to add").unwrap();
+        p.exp_string("Apply this plan? [y/N]: ").unwrap();
+        key(p, "n\r");
+        p.exp_string("Nothing applied").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert!(!subcommands(&sb).contains(&"apply".to_string()));
+
+    let code = pty(&sb, &["infrastructure"], |p| {
+        p.exp_string("Apply this plan? [y/N]: ").unwrap();
+        key(p, "y\r");
+        p.exp_string("Apply complete").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(subcommands(&sb).iter().filter(|s| *s == "apply").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_failure_stops_with_the_command_and_stderr_tail() {
+    let (mut sb, _) = project();
+    sb.set("FAKE_TF_FAIL", "plan");
+    let run = sb.run(&["infrastructure", "--auto-approve"]).await;
+    run.assert_code(1);
+    assert!(run.stderr.contains("terraform plan"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("AccessDenied"),
+        "stderr tail: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("infrastructure-plan"),
+        "next command: {}",
+        run.stderr
+    );
+    assert!(!subcommands(&sb).contains(&"apply".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_shows_the_plan_and_applies_nothing() {
+    let (sb, _) = project();
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(0);
+    assert_eq!(
+        subcommands(&sb),
+        ["version", "init", "validate", "plan", "show"]
+    );
+    assert!(run.all().contains("Nothing was applied"), "{}", run.all());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_tfvars_file_is_named_and_nothing_runs() {
+    let (sb, tf) = project();
+    std::fs::remove_file(tf.join("terraform.tfvars")).unwrap();
+    let run = sb.run(&["infrastructure", "--auto-approve"]).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("terraform.tfvars does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("environments/dev.tfvars"),
+        "{}",
+        run.stderr
+    );
+    assert!(sb.tf_calls().is_empty());
+
+    // --var-file picks another file.
+    let run = sb
+        .run(&[
+            "infrastructure-plan",
+            "--var-file",
+            tf.join("environments/dev.tfvars").to_str().unwrap(),
+        ])
+        .await;
+    run.assert_code(0);
+    let plan = sb.tf_calls().into_iter().find(|c| c[0] == "plan").unwrap();
+    assert!(
+        arg_with(&plan, "-var-file=")
+            .unwrap()
+            .ends_with("environments/dev.tfvars")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_missing_tfvars_is_copied_from_the_example_and_edited() {
+    let (mut sb, tf) = project();
+    std::fs::remove_file(tf.join("terraform.tfvars")).unwrap();
+    // The "editor" appends a marker, proving it ran on the copied file.
+    let editor = sb.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\necho '# edited' >> \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sb.set("EDITOR", editor.to_str().unwrap());
+    let code = pty(&sb, &["infrastructure-plan"], |p| {
+        p.exp_string("terraform.tfvars does not exist").unwrap();
+        p.exp_string("[y/N]: ").unwrap();
+        key(p, "y\r");
+        p.exp_string("Nothing was applied").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(tf.join("terraform.tfvars")).unwrap();
+    assert!(
+        text.contains("cluster_name") && text.ends_with("# edited\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_or_example_backend_is_refused() {
+    let (sb, tf) = project();
+    std::fs::remove_file(tf.join("backend.hcl")).unwrap();
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("backend.hcl does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("backend.hcl.example"), "{}", run.stderr);
+    std::fs::copy(tf.join("backend.hcl.example"), tf.join("backend.hcl")).unwrap();
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("example bucket"), "{}", run.stderr);
+    assert!(!subcommands(&sb).contains(&"init".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_old_or_missing_terraform_is_named() {
+    let (mut sb, _) = project();
+    sb.set("FAKE_TF_VERSION", "1.5.7");
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("terraform 1.5.7 is too old"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(sb.bin.join("terraform")).unwrap();
+    let sb2 = sb;
+    let mut cmd = sb2.command(&["infrastructure-plan"]);
+    // No terraform anywhere on PATH.
+    cmd.env("PATH", sb2.bin.to_str().unwrap());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`terraform` was not found on PATH"),
+        "{stderr}"
+    );
+}
+
+/// A stack that exists: apply once.
+async fn applied() -> (Sandbox, std::path::PathBuf) {
+    let (sb, tf) = project();
+    sb.run(&["infrastructure", "--auto-approve"])
+        .await
+        .assert_code(0);
+    std::fs::write(&sb.tf_log, "").unwrap();
+    (sb, tf)
+}
+
+fn applied_destroy(sb: &Sandbox) -> bool {
+    let calls = sb.tf_calls();
+    calls
+        .iter()
+        .filter(|c| c[0] == "plan" && c.contains(&"-destroy".to_string()))
+        .filter_map(|plan| arg_with(plan, "-out="))
+        .any(|file| {
+            calls
+                .iter()
+                .any(|c| c[0] == "apply" && c.last().map(String::as_str) == Some(file))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_interactive_destroy_needs_the_matching_cluster_name() {
+    let (sb, _) = applied().await;
+    let run = sb.run(&["infrastructure-destroy"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("--confirm-destroy"), "{}", run.stderr);
+    assert!(
+        sb.tf_calls().is_empty(),
+        "nothing may run: {:?}",
+        sb.tf_calls()
+    );
+
+    let run = sb
+        .run(&[
+            "infrastructure-destroy",
+            "--confirm-destroy",
+            "prod-cluster",
+        ])
+        .await;
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("does not match the cluster `test-cluster`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!applied_destroy(&sb));
+    assert!(!subcommands(&sb).contains(&"apply".to_string()));
+
+    let run = sb
+        .run(&[
+            "infrastructure-destroy",
+            "--confirm-destroy",
+            "test-cluster",
+        ])
+        .await;
+    run.assert_code(0);
+    assert!(applied_destroy(&sb), "{:?}", sb.tf_calls());
+    assert!(
+        run.all()
+            .contains("final snapshot `litellm-prod-final-snapshot`"),
+        "{}",
+        run.all()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_destroy_lists_what_goes_and_a_wrong_name_destroys_nothing() {
+    let (sb, _) = applied().await;
+    let code = pty(&sb, &["infrastructure-destroy"], |p| {
+        p.exp_string("EKS cluster, node groups and every workload")
+            .unwrap();
+        p.exp_string("Database (RDS)").unwrap();
+        p.exp_string("Network (VPC").unwrap();
+        p.exp_string("Type `test-cluster` to confirm: ").unwrap();
+        key(p, "test-clustr\r");
+        p.exp_string("did not match; nothing was destroyed")
+            .unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 1);
+    assert!(!applied_destroy(&sb));
+
+    // Right name, then "no" at y/N.
+    let code = pty(&sb, &["infrastructure-destroy"], |p| {
+        p.exp_string("Type `test-cluster` to confirm: ").unwrap();
+        key(p, "test-cluster\r");
+        p.exp_string("[y/N]: ").unwrap();
+        key(p, "\r");
+        p.exp_string("Nothing destroyed").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert!(!applied_destroy(&sb));
+
+    let code = pty(&sb, &["infrastructure-destroy"], |p| {
+        p.exp_string("Type `test-cluster` to confirm: ").unwrap();
+        key(p, "test-cluster\r");
+        p.exp_string("[y/N]: ").unwrap();
+        key(p, "y\r");
+        p.exp_string("Destroyed test-cluster").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert!(applied_destroy(&sb));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_stops_before_a_deletion_protected_database() {
+    let (mut sb, _) = applied().await;
+    sb.set(
+        "FAKE_TF_DESTROY_PLAN",
+        r#"[{"address": "module.rds.aws_db_instance.this", "type": "aws_db_instance",
+             "change": {"actions": ["delete"], "before": {"identifier": "litellm-prod",
+             "deletion_protection": true}}}]"#,
+    );
+    let run = sb
+        .run(&[
+            "infrastructure-destroy",
+            "--confirm-destroy",
+            "test-cluster",
+        ])
+        .await;
+    run.assert_code(1);
+    assert!(run.stderr.contains("deletion protection"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rds_deletion_protection = false"),
+        "{}",
+        run.stderr
+    );
+    assert!(!applied_destroy(&sb));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_applies_then_writes_the_kubeconfig_for_the_new_cluster() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, "tf-made", true).await;
+    let (mut sb, _) = project();
+    sb.with_moto(moto);
+    // The settings say another cluster; Terraform's outputs win.
+    sb.set("EKS_CLUSTER_NAME", "something-else");
+    let s = |v: &str| serde_json::json!({"value": v, "type": "string"});
+    let outputs = serde_json::json!({
+        "aws_region": s("us-east-1"), "aws_account_id": s(support::moto::ACCOUNT),
+        "eks_cluster_name": s("tf-made"),
+    });
+    sb.set("FAKE_TF_OUTPUTS", &outputs.to_string());
+    let run = sb.run(&["complete", "--auto-approve"]).await;
+    assert!(
+        subcommands(&sb).contains(&"apply".to_string()),
+        "{}",
+        run.all()
+    );
+    let kc = kube::config::Kubeconfig::read_from(&sb.kubeconfig).expect("kubeconfig written");
+    let arn = format!(
+        "arn:aws:eks:us-east-1:{}:cluster/tf-made",
+        support::moto::ACCOUNT
+    );
+    assert_eq!(
+        kc.current_context.as_deref(),
+        Some(arn.as_str()),
+        "{}",
+        run.all()
+    );
+
+    // Declining the infrastructure plan stops `complete` before anything else.
+    let (sb, _) = project();
+    let code = pty(&sb, &["complete"], |p| {
+        p.exp_string("Apply this plan? [y/N]: ").unwrap();
+        key(p, "n\r");
+        p.exp_string("Nothing applied").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        !sb.kubeconfig.exists(),
+        "kubeconfig written after a declined plan"
+    );
+}

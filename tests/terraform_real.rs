@@ -1,0 +1,204 @@
+//! The real terraform binary over terraform/: fmt, validate with the provider mirror, a real
+//! plan of the root module against moto through `deployctl infrastructure-plan`, and checkov.
+//! Missing terraform, mirror or checkov fail these tests with a message; they never pass
+//! silently.
+
+mod support;
+
+use support::moto::Moto;
+use support::{Sandbox, copy_terraform, real_terraform, repo_root};
+
+fn terraform(
+    rc: &std::path::Path,
+    terraform: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    std::process::Command::new(terraform)
+        .args(args)
+        .current_dir(dir)
+        .env("TF_CLI_CONFIG_FILE", rc)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("run terraform")
+}
+
+#[test]
+fn terraform_fmt_is_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tf, rc) = real_terraform(tmp.path());
+    let out = terraform(
+        &rc,
+        &tf,
+        &repo_root(),
+        &["fmt", "-check", "-recursive", "-diff", "terraform/"],
+    );
+    assert!(
+        out.status.success(),
+        "terraform fmt -check failed (run `terraform fmt -recursive terraform/`):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn terraform_validate_passes_with_the_provider_mirror() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tf, rc) = real_terraform(tmp.path());
+    let dir = copy_terraform(tmp.path());
+    let init = terraform(&rc, &tf, &dir, &["init", "-backend=false", "-input=false"]);
+    assert!(
+        init.status.success(),
+        "terraform init -backend=false failed:\n{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let lock = std::fs::read_to_string(dir.join(".terraform.lock.hcl")).unwrap();
+    assert!(
+        lock.contains("registry.terraform.io/hashicorp/aws"),
+        "{lock}"
+    );
+    assert!(
+        !lock.contains("hashicorp/tls")
+            && !lock.contains("hashicorp/random")
+            && !lock.contains("hashicorp/kubernetes"),
+        "only the aws provider may be used:\n{lock}"
+    );
+    let validate = terraform(&rc, &tf, &dir, &["validate", "-no-color"]);
+    assert!(
+        validate.status.success(),
+        "terraform validate failed:\n{}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
+    );
+}
+
+/// Backend in moto's S3, with S3-native locking.
+fn moto_backend(moto: &Moto) -> String {
+    format!(
+        "bucket = \"tfstate\"\nkey = \"litellm/terraform.tfstate\"\nregion = \"us-east-1\"\n\
+         use_lockfile = true\nuse_path_style = true\nskip_credentials_validation = true\n\
+         skip_requesting_account_id = true\nendpoints = {{ s3 = \"{}\" }}\n",
+        moto.url
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn infrastructure_plan_runs_the_real_plan_against_moto() {
+    let (moto, _guard) = Moto::lock().await;
+    moto.create_bucket("tfstate").await;
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto).with_real_terraform();
+    sb.set("CHECKPOINT_DISABLE", "1");
+    let tf = sb.terraform_project(&moto_backend(moto));
+    std::fs::copy(
+        tf.join("terraform.tfvars.example"),
+        tf.join("terraform.tfvars"),
+    )
+    .unwrap();
+
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(0);
+    let all = run.all();
+    assert!(
+        all.contains("module.eks.aws_eks_cluster.this will be created"),
+        "{all}"
+    );
+    assert!(
+        all.contains("module.rds.aws_db_instance.this will be created"),
+        "{all}"
+    );
+    assert!(
+        all.contains("module.secrets.aws_secretsmanager_secret.database_url will be created"),
+        "{all}"
+    );
+    assert!(all.contains("Nothing was applied"), "{all}");
+    // The password is ephemeral and write-only: no plan line carries it.
+    assert!(
+        !all.contains("postgresql://litellm:"),
+        "a database URL with a password was printed"
+    );
+    assert!(
+        !all.contains("module.bastion[0]"),
+        "the default tfvars create no bastion"
+    );
+    // State lives in the (moto) S3 backend, not in the project.
+    assert!(!tf.join("terraform.tfstate").exists());
+
+    // The dev and prod environments plan too (dev: bastion on, one NAT gateway).
+    for (env, expect) in [
+        (
+            "environments/dev.tfvars",
+            "module.bastion[0].aws_instance.this will be created",
+        ),
+        (
+            "environments/prod.tfvars",
+            "module.vpc.aws_nat_gateway.this[2] will be created",
+        ),
+    ] {
+        let file = tf.join(env);
+        let run = sb
+            .run(&["infrastructure-plan", "--var-file", file.to_str().unwrap()])
+            .await;
+        run.assert_code(0);
+        assert!(run.all().contains(expect), "{env}: {}", run.all());
+    }
+    let dev = sb
+        .run(&[
+            "infrastructure-plan",
+            "--var-file",
+            tf.join("environments/dev.tfvars").to_str().unwrap(),
+        ])
+        .await;
+    assert!(
+        !dev.all().contains("aws_nat_gateway.this[1]"),
+        "dev has a single NAT gateway"
+    );
+}
+
+#[test]
+fn checkov_passes_with_only_the_reasoned_skips() {
+    let checkov = std::env::var("DEPLOYCTL_TEST_CHECKOV").unwrap_or_else(|_| {
+        repo_root()
+            .join(".venv-checkov/bin/checkov")
+            .to_string_lossy()
+            .into_owned()
+    });
+    assert!(
+        std::path::Path::new(&checkov).is_file(),
+        "checkov is not installed at {checkov}: run scripts/test.sh, which installs it (pinned) into .venv-checkov"
+    );
+    // Every skip in the config carries a reason: a comment directly above it.
+    let config = std::fs::read_to_string(repo_root().join("terraform/.checkov.yaml")).unwrap();
+    let lines: Vec<&str> = config.lines().collect();
+    let mut skips = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_start().starts_with("- CKV") {
+            skips += 1;
+            assert!(
+                i > 0 && lines[i - 1].trim_start().starts_with('#'),
+                "skip `{}` has no reason above it",
+                line.trim()
+            );
+        }
+    }
+    assert!(
+        skips <= 3,
+        "more skips than expected: review terraform/.checkov.yaml"
+    );
+    let out = std::process::Command::new(&checkov)
+        .args([
+            "--config-file",
+            "terraform/.checkov.yaml",
+            "--skip-download",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("run checkov");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Failed checks: 0"),
+        "checkov found problems:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
