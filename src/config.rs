@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_CLUSTER: &str = "my-eks-cluster";
 pub const DEFAULT_SECRETS_PREFIX: &str = "litellm";
+/// Seconds to wait for the secret store, an ExternalSecret or a constraint CRD.
+pub const DEFAULT_SYNC_TIMEOUT: u64 = 120;
 pub const DEFAULT_BASTION_NAME: &str = "llm-bastion";
 pub const DEFAULT_INSTANCE_TYPE: &str = "t3.medium";
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -96,6 +98,9 @@ pub struct Settings {
     pub tf_data_dir: Option<PathBuf>,
     /// VISUAL or EDITOR, for editing a freshly copied terraform.tfvars.
     pub editor: Option<String>,
+    /// DEPLOYCTL_SYNC_TIMEOUT (seconds): how long to wait for the secret store, each
+    /// ExternalSecret and each constraint CRD.
+    pub sync_timeout: std::time::Duration,
 }
 
 /// Parse a boolean environment value: true/false/1/0/yes/no in any case.
@@ -170,6 +175,23 @@ impl Settings {
 
         let project_dir = resolve_project_dir(args.dir.as_deref(), env)?;
 
+        let sync_timeout = match env.get("DEPLOYCTL_SYNC_TIMEOUT") {
+            None => DEFAULT_SYNC_TIMEOUT,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    UserError::usage(
+                        format!(
+                            "invalid value `{v}` for DEPLOYCTL_SYNC_TIMEOUT: expected a number of seconds"
+                        ),
+                        "e.g. DEPLOYCTL_SYNC_TIMEOUT=300, or unset it for 120",
+                    )
+                })?,
+        };
+
         Ok(Settings {
             region,
             cluster,
@@ -218,6 +240,7 @@ impl Settings {
                 .get("TF_DATA_DIR")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            sync_timeout: std::time::Duration::from_secs(sync_timeout),
             editor: env
                 .get("VISUAL")
                 .or_else(|| env.get("EDITOR"))

@@ -15,7 +15,11 @@ pub struct Context {
     /// Options of the `secrets` command (rotation requests, database URL).
     pub secrets: SecretsOptions,
     kube: OnceLock<kube::Client>,
+    /// The kube context preflight checked: helm gets the same one (`--kube-context`).
+    kube_context: OnceLock<String>,
     aws: tokio::sync::OnceCell<Aws>,
+    /// Secrets the `secrets` step rotated in this run (for the follow-through).
+    pub rotated: std::sync::Mutex<Vec<crate::cli::SecretName>>,
 }
 
 impl Context {
@@ -26,7 +30,9 @@ impl Context {
             helm: Helm::new(),
             secrets: SecretsOptions::default(),
             kube: OnceLock::new(),
+            kube_context: OnceLock::new(),
             aws: tokio::sync::OnceCell::new(),
+            rotated: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -42,6 +48,15 @@ impl Context {
 
     pub fn set_kube(&self, client: kube::Client) {
         let _ = self.kube.set(client);
+    }
+
+    pub fn set_kube_context(&self, context: String) {
+        let _ = self.kube_context.set(context);
+    }
+
+    /// The kube context preflight checked, when it connected.
+    pub fn kube_context(&self) -> Option<&str> {
+        self.kube_context.get().map(String::as_str)
     }
 
     /// The Kubernetes client preflight connected (and checked the context of).

@@ -132,6 +132,7 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
                 target.context, target.cluster_entry, target.server
             ));
             cx.set_kube(client);
+            cx.set_kube_context(target.context.clone());
         }
         anyhow::Ok(())
     };

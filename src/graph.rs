@@ -103,6 +103,12 @@ const fn step(
     }
 }
 
+/// The step also calls AWS (a helm release whose overlay carries IAM role ARNs).
+const fn with_aws(mut def: StepDef) -> StepDef {
+    def.uses_aws = true;
+    def
+}
+
 const fn last(mut def: StepDef) -> StepDef {
     def.runs_last = true;
     def
@@ -139,13 +145,13 @@ pub static STEPS: &[StepDef] = &[
         false,
         ResourceKind::KubeObjects,
     ),
-    step(
+    with_aws(step(
         ExternalSecrets,
         "External Secrets Operator",
         &[Irsa, Namespaces, HelmRepos],
         true,
         ResourceKind::HelmRelease,
-    ),
+    )),
     step(
         SecretStores,
         "ClusterSecretStore and ExternalSecrets",
@@ -176,7 +182,7 @@ pub static STEPS: &[StepDef] = &[
     ),
     step(
         Dashboards,
-        "Grafana dashboards",
+        "Grafana dashboards and ServiceMonitors",
         &[Monitoring],
         false,
         ResourceKind::KubeObjects,
@@ -195,13 +201,13 @@ pub static STEPS: &[StepDef] = &[
         true,
         ResourceKind::HelmRelease,
     ),
-    step(
+    with_aws(step(
         Litellm,
         "LiteLLM gateway",
         &[Redis, SecretStores, Irsa],
         true,
         ResourceKind::HelmRelease,
-    ),
+    )),
     step(
         Openwebui,
         "OpenWebUI frontend",

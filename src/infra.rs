@@ -596,9 +596,7 @@ fn edit(settings: &Settings, file: &Path) -> Result<()> {
 
 /// Private directory for plan files, removed when dropped.
 fn plan_dir() -> Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix("deployctl-tf-")
-        .tempdir()
+    crate::tools::private_tempdir("deployctl-tf-")
         .context("creating a private directory for the plan file")
 }
 

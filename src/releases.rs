@@ -22,6 +22,9 @@ pub struct Release {
     pub namespace: String,
     /// `alias/chart` or an `oci://` reference.
     pub chart: String,
+    /// The repository alias the chart comes from (none for `oci://` charts).
+    #[serde(default)]
+    pub repo: Option<String>,
     pub version: String,
     pub timeout: String,
     /// Relative to helm-values/.

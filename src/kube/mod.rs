@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod errors;
+pub mod wait;
 
 use crate::config::Settings;
 use crate::error::UserError;

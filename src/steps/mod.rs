@@ -4,8 +4,13 @@
 mod helm_repos;
 pub mod irsa;
 mod namespaces;
+pub mod objects;
+pub mod opa;
+pub mod release;
+pub mod secret_stores;
 pub mod secrets;
 mod validate;
+pub mod verify;
 
 pub use secrets::SecretsOptions;
 
@@ -54,6 +59,21 @@ pub trait Step: Send + Sync {
     async fn view(&self, cx: &Context) -> Result<String>;
 }
 
+/// Manifest documents of the project with `${REGION}` / `${SECRETS_PREFIX}` / `${ACCOUNT_ID}`
+/// filled in inside their string values (after parsing; never by text).
+pub fn load_manifests(cx: &Context, rel: &str) -> Result<Vec<crate::manifest::Document>> {
+    let mut vars = crate::aws::policy::Vars::new();
+    vars.insert("REGION", cx.settings.region.clone());
+    vars.insert("SECRETS_PREFIX", cx.settings.secrets_prefix.clone());
+    let path = cx.settings.project_dir.join(rel);
+    let mut docs = crate::manifest::load(&path)?;
+    for d in &mut docs {
+        d.value = crate::aws::policy::substitute(&d.value, &vars)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", d.path.display(), d.line))?;
+    }
+    Ok(docs)
+}
+
 /// What `prepare` concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prepared {
@@ -64,7 +84,7 @@ pub enum Prepared {
     Quit,
 }
 
-/// The step that implements `id`, or `None` while it is not built yet.
+/// The step that implements `id` (None only for an id without an implementation).
 pub fn build(id: StepId) -> Option<Arc<dyn Step>> {
     Some(match id {
         StepId::Validate => Arc::new(validate::Validate),
@@ -72,6 +92,20 @@ pub fn build(id: StepId) -> Option<Arc<dyn Step>> {
         StepId::Secrets => Arc::new(secrets::Secrets::default()),
         StepId::HelmRepos => Arc::new(helm_repos::HelmRepos),
         StepId::Namespaces => Arc::new(namespaces::Namespaces),
-        _ => return None,
+        StepId::SecretStores => Arc::new(secret_stores::SecretStores),
+        StepId::OpaPolicies => Arc::new(opa::OpaPolicies),
+        StepId::OpaVerify => Arc::new(opa::OpaVerify),
+        StepId::Dashboards => Arc::new(objects::DASHBOARDS),
+        StepId::Verify => Arc::new(verify::Verify),
+        StepId::ExternalSecrets
+        | StepId::Gatekeeper
+        | StepId::Monitoring
+        | StepId::Jaeger
+        | StepId::Redis
+        | StepId::Litellm
+        | StepId::Openwebui => {
+            let def = release::RELEASES.iter().find(|r| r.step == id)?;
+            Arc::new(release::ReleaseStep(*def))
+        }
     })
 }

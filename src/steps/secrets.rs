@@ -114,7 +114,7 @@ pub fn managed_names(prefix: &str) -> Vec<String> {
 }
 
 /// A value from the OS CSPRNG: `prefix` + 2×`bytes` hex characters.
-fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
+pub(crate) fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
     let value = format!("{prefix}{}", hex::encode(&buf));
@@ -428,9 +428,9 @@ impl Step for Secrets {
             parts.push(format!("tagged {tagged}"));
         }
         if rotated.contains(&"redis-password") {
-            parts.push(
-                "Redis and LiteLLM must restart to use the new password (`deployctl redis`, `deployctl litellm`)".into(),
-            );
+            // The cluster must follow: re-sync the Kubernetes Secret, restart Redis and
+            // LiteLLM (in that order) so both use the new password.
+            parts.push(super::secret_stores::follow_redis_rotation(cx).await?);
         }
         if parts.is_empty() {
             parts.push("nothing to change".into());

@@ -1,4 +1,4 @@
-//! The helm CLI: repo list/add/update (releases come with the cluster-stack work), with pure
+//! The helm CLI: repo list/add/update, release status and `upgrade --install`, with pure
 //! parsers for its JSON output.
 
 use super::{Process, ProcessError};
@@ -82,9 +82,131 @@ impl Helm {
     }
 }
 
+/// What `helm status -o json` says about a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseStatus {
+    /// deployed, failed, pending-install, pending-upgrade, superseded, …
+    pub status: String,
+    pub revision: i64,
+    pub chart_version: String,
+    pub description: String,
+}
+
+/// `helm status NAME -n NS -o json`.
+pub fn parse_status(json: &str) -> Result<ReleaseStatus> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).context("unexpected output from `helm status -o json`")?;
+    Ok(ReleaseStatus {
+        status: v["info"]["status"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+        revision: v["version"].as_i64().unwrap_or(0),
+        chart_version: v["chart"]["metadata"]["version"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        description: v["info"]["description"].as_str().unwrap_or("").to_string(),
+    })
+}
+
+/// One `helm upgrade --install`.
+#[derive(Debug, Clone)]
+pub struct Install<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub chart: &'a str,
+    pub version: &'a str,
+    pub values: &'a std::path::Path,
+    pub overlay: &'a std::path::Path,
+    pub timeout: &'a str,
+    pub kube_context: Option<&'a str>,
+}
+
+/// `5m` / `90s` / `1h` → a duration (for the process timeout around `--timeout`).
+pub fn parse_duration(t: &str) -> Option<std::time::Duration> {
+    let t = t.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    Some(std::time::Duration::from_secs(match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return None,
+    }))
+}
+
+impl Helm {
+    fn with_context(&self, p: Process, kube_context: Option<&str>) -> Process {
+        match kube_context {
+            Some(c) => p.args(["--kube-context", c]),
+            None => p,
+        }
+    }
+
+    /// The release's status, or None when it is not installed.
+    pub async fn status(
+        &self,
+        name: &str,
+        namespace: &str,
+        kube_context: Option<&str>,
+    ) -> Result<Option<ReleaseStatus>> {
+        let p = self.with_context(
+            self.cmd()
+                .args(["status", name, "-n", namespace, "-o", "json"]),
+            kube_context,
+        );
+        let out = p.output().await?;
+        if out.success() {
+            return parse_status(&out.stdout).map(Some);
+        }
+        if out.stderr.contains("release: not found") {
+            return Ok(None);
+        }
+        Err(p.failed(&out).into())
+    }
+
+    /// `helm upgrade --install … -f values -f overlay --wait --timeout`; the error carries
+    /// helm's stderr tail.
+    pub async fn upgrade_install(&self, i: &Install<'_>) -> Result<String> {
+        let p = self.with_context(
+            self.cmd()
+                .args(["upgrade", "--install", i.name, i.chart])
+                .args(["--namespace", i.namespace, "--version", i.version])
+                .arg("-f")
+                .arg(i.values)
+                .arg("-f")
+                .arg(i.overlay)
+                .args(["--wait", "--timeout", i.timeout]),
+            i.kube_context,
+        );
+        // helm enforces --timeout itself; this only guards against a hung process.
+        let guard = parse_duration(i.timeout).unwrap_or(std::time::Duration::from_secs(300))
+            + std::time::Duration::from_secs(120);
+        Ok(p.timeout(guard).run().await?.stdout)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_helm_status_json() {
+        let s = parse_status(
+            r#"{"name":"redis","version":3,"info":{"status":"failed","description":"Upgrade failed"},"chart":{"metadata":{"version":"4.35.5"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.status, "failed");
+        assert_eq!(s.revision, 3);
+        assert_eq!(s.chart_version, "4.35.5");
+        assert_eq!(
+            parse_duration("10m"),
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert_eq!(parse_duration("x"), None);
+    }
 
     #[test]
     fn parses_helm_repo_list_json() {

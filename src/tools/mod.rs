@@ -19,6 +19,19 @@ pub struct Process {
     timeout: Option<Duration>,
 }
 
+/// A private temporary directory (0700), removed when dropped: plan files and generated
+/// values never sit where other users can read them.
+pub fn private_tempdir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    b.tempdir()
+}
+
 /// Which output a streamed line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {

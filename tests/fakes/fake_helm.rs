@@ -26,6 +26,38 @@ fn load_state() -> Value {
         .unwrap_or_else(|| json!({"repos": [], "releases": {}, "fail": []}))
 }
 
+/// Run `f` holding the state lock: concurrent helm calls (parallel steps) must not lose each
+/// other's writes.
+fn locked<R>(f: impl FnOnce() -> R) -> R {
+    let lock = state_path().with_extension("lock");
+    let start = Instant::now();
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => break,
+            Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Err(e) => panic!("fake-helm: state lock {} stuck: {e}", lock.display()),
+        }
+    }
+    let out = f();
+    let _ = std::fs::remove_file(&lock);
+    out
+}
+
+/// Store one release record (read-modify-write under the lock).
+fn set_release(key: &str, record: Value) {
+    locked(|| {
+        let mut state = load_state();
+        state["releases"][key] = record;
+        save_state(&state);
+    })
+}
+
 fn save_state(state: &Value) {
     let text = serde_json::to_string_pretty(state).unwrap_or_default();
     if let Err(e) = std::fs::write(state_path(), text) {
@@ -42,9 +74,18 @@ fn log_call(args: &[String]) {
     while i < args.len() {
         if (args[i] == "-f" || args[i] == "--values") && i + 1 < args.len() {
             let path = &args[i + 1];
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path| {
+                std::fs::metadata(p)
+                    .ok()
+                    .map(|m| format!("{:o}", m.permissions().mode() & 0o777))
+            };
+            let p = std::path::Path::new(path);
             values.push(json!({
                 "path": path,
                 "content": std::fs::read_to_string(path).ok(),
+                "mode": mode(p),
+                "dir_mode": p.parent().and_then(mode),
             }));
             i += 1;
         }
@@ -53,13 +94,17 @@ fn log_call(args: &[String]) {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let line = json!({"argv": args, "values": values, "env": env});
     use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-    {
-        let _ = writeln!(f, "{line}");
-    }
+    // One write under the lock: parallel helm calls must not interleave their lines.
+    let text = format!("{line}\n");
+    locked(|| {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
+            let _ = f.write_all(text.as_bytes());
+        }
+    });
 }
 
 fn flag(args: &[String], names: &[&str]) -> Option<String> {
@@ -157,6 +202,10 @@ fn repo_list() -> ExitCode {
 }
 
 fn repo_add(name: &str, url: &str, force: bool) -> ExitCode {
+    locked(|| repo_add_locked(name, url, force))
+}
+
+fn repo_add_locked(name: &str, url: &str, force: bool) -> ExitCode {
     let mut state = load_state();
     let repos = state["repos"].as_array_mut().expect("repos array");
     if let Some(existing) = repos.iter_mut().find(|r| r["name"] == name) {
@@ -251,6 +300,10 @@ fn list(args: &[String]) -> ExitCode {
 }
 
 fn uninstall(name: &str, ns: &str) -> ExitCode {
+    locked(|| uninstall_locked(name, ns))
+}
+
+fn uninstall_locked(name: &str, ns: &str) -> ExitCode {
     let mut state = load_state();
     let removed = state["releases"]
         .as_object_mut()
@@ -331,7 +384,7 @@ fn workloads(release: &str) -> Vec<(&'static str, String, Value, i64)> {
         "redis" => vec![(
             "StatefulSet",
             "redis-redis-ha-server".into(),
-            l("app", "redis-ha"),
+            json!({"app": "redis-ha", "release": "redis"}),
             3,
         )],
         "litellm" => vec![(
@@ -355,6 +408,169 @@ fn workloads(release: &str) -> Vec<(&'static str, String, Value, i64)> {
     }
 }
 
+/// The containers of a chart's pods (names matter: deployctl checks redis-ha's sentinel).
+fn containers(release: &str) -> Value {
+    let c = |name: &str| json!({"name": name, "image": format!("registry.example/{release}-{name}:1.0.0")});
+    match release {
+        "redis" => json!([
+            c("redis"),
+            c("sentinel"),
+            c("split-brain-fix"),
+            c("redis-exporter")
+        ]),
+        _ => json!([c("main")]),
+    }
+}
+
+/// CRDs and Services a chart creates: (apiVersion, kind, plural, namespaced, object).
+fn chart_objects(
+    release: &str,
+    ns: &str,
+) -> Vec<(&'static str, &'static str, &'static str, bool, Value)> {
+    let crd = |group: &str, kind: &str, plural: &str, version: &str, scope: &str| {
+        (
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            json!({
+                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": format!("{plural}.{group}")},
+                "spec": {"group": group, "scope": scope,
+                    "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase()},
+                    "versions": [{"name": version, "served": true, "storage": true}]}
+            }),
+        )
+    };
+    let svc = |name: &str, selector: Value, ports: Value| {
+        (
+            "v1",
+            "Service",
+            "services",
+            true,
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": ns, "labels": selector.clone()},
+                "spec": {"selector": selector, "ports": ports}
+            }),
+        )
+    };
+    let port = |name: &str, n: u16| json!({"name": name, "port": n, "targetPort": n});
+    let by_name = |n: &str| json!({"app.kubernetes.io/name": n});
+    match release {
+        "external-secrets" => vec![
+            crd(
+                "external-secrets.io",
+                "ExternalSecret",
+                "externalsecrets",
+                "v1",
+                "Namespaced",
+            ),
+            crd(
+                "external-secrets.io",
+                "ClusterSecretStore",
+                "clustersecretstores",
+                "v1",
+                "Cluster",
+            ),
+            crd(
+                "external-secrets.io",
+                "SecretStore",
+                "secretstores",
+                "v1",
+                "Namespaced",
+            ),
+            svc(
+                "external-secrets-webhook",
+                by_name("external-secrets-webhook"),
+                json!([port("webhook", 443)]),
+            ),
+            svc(
+                "external-secrets-metrics",
+                by_name("external-secrets"),
+                json!([port("metrics", 8080)]),
+            ),
+        ],
+        "gatekeeper" => vec![
+            crd(
+                "templates.gatekeeper.sh",
+                "ConstraintTemplate",
+                "constrainttemplates",
+                "v1",
+                "Cluster",
+            ),
+            svc(
+                "gatekeeper-webhook-service",
+                json!({"control-plane": "controller-manager"}),
+                json!([port("https-webhook-server", 443)]),
+            ),
+        ],
+        "kube-prometheus" => vec![
+            crd(
+                "monitoring.coreos.com",
+                "ServiceMonitor",
+                "servicemonitors",
+                "v1",
+                "Namespaced",
+            ),
+            crd(
+                "monitoring.coreos.com",
+                "PodMonitor",
+                "podmonitors",
+                "v1",
+                "Namespaced",
+            ),
+            svc(
+                "kube-prometheus-grafana",
+                by_name("grafana"),
+                json!([port("http-web", 80)]),
+            ),
+            svc(
+                "kube-prometheus-kube-prome-prometheus",
+                by_name("prometheus"),
+                json!([port("http-web", 9090)]),
+            ),
+            svc(
+                "kube-prometheus-kube-prome-alertmanager",
+                by_name("alertmanager"),
+                json!([port("http-web", 9093)]),
+            ),
+        ],
+        "jaeger" => vec![
+            svc(
+                "jaeger-query",
+                by_name("jaeger"),
+                json!([port("http-query", 16686)]),
+            ),
+            svc(
+                "jaeger-collector",
+                by_name("jaeger"),
+                json!([port("otlp-grpc", 4317), port("otlp-http", 4318)]),
+            ),
+        ],
+        "redis" => vec![svc(
+            "redis-redis-ha",
+            json!({"app": "redis-ha", "release": "redis"}),
+            json!([
+                port("server", 6379),
+                port("sentinel", 26379),
+                port("exporter-port", 9121)
+            ]),
+        )],
+        "litellm" => vec![svc(
+            "litellm",
+            by_name("litellm"),
+            json!([port("http", 4000)]),
+        )],
+        "open-webui" => vec![svc(
+            "open-webui",
+            by_name("open-webui"),
+            json!([port("http", 80)]),
+        )],
+        _ => vec![],
+    }
+}
+
 fn parse_timeout(t: &str) -> Duration {
     let t = t.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
@@ -369,7 +585,7 @@ fn parse_timeout(t: &str) -> Duration {
 fn upgrade(args: &[String], name: &str, chart: &str) -> ExitCode {
     let ns = flag(args, &["-n", "--namespace"]).unwrap_or("default".into());
     let version = flag(args, &["--version"]).unwrap_or_default();
-    let mut state = load_state();
+    let state = load_state();
     let key = release_key(name, &ns);
     let existing = state["releases"].get(&key).cloned();
     if existing.is_none() && !has(args, "--install") {
@@ -397,8 +613,7 @@ fn upgrade(args: &[String], name: &str, chart: &str) -> ExitCode {
     if failing {
         record["status"] = json!("failed");
         record["description"] = json!("Upgrade \"{name}\" failed: injected failure");
-        state["releases"][&key] = record;
-        save_state(&state);
+        set_release(&key, record);
         eprintln!(
             "Error: UPGRADE FAILED: release {name} failed, and has been rolled back due to atomic being set: injected failure"
         );
@@ -424,8 +639,7 @@ fn upgrade(args: &[String], name: &str, chart: &str) -> ExitCode {
             } else {
                 "Upgrade complete"
             });
-            state["releases"][&key] = record;
-            save_state(&state);
+            set_release(&key, record);
             println!(
                 "Release \"{name}\" has been upgraded. Happy Helming!\nNAME: {name}\nNAMESPACE: {ns}\nSTATUS: deployed\nREVISION: {revision}"
             );
@@ -434,8 +648,7 @@ fn upgrade(args: &[String], name: &str, chart: &str) -> ExitCode {
         Err(e) => {
             record["status"] = json!("failed");
             record["description"] = json!(e.clone());
-            state["releases"][&key] = record;
-            save_state(&state);
+            set_release(&key, record);
             eprintln!("Error: UPGRADE FAILED: {e}");
             ExitCode::from(1)
         }
@@ -454,6 +667,22 @@ async fn create_workloads(
         .await
         .map_err(|e| format!("kubernetes cluster unreachable: {e}"))?;
     let params = PatchParams::apply("helm").force();
+    for (api_version, kind, plural, namespaced, obj) in chart_objects(release, ns) {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let ar = ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, version, kind),
+            plural,
+        );
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(client.clone(), ns, &ar)
+        } else {
+            Api::all_with(client.clone(), &ar)
+        };
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        api.patch(&name, &params, &Patch::Apply(&obj))
+            .await
+            .map_err(|e| format!("cannot create {kind} {name}: {e}"))?;
+    }
     let list = workloads(release);
     for (kind, name, labels, replicas) in &list {
         let ar = ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk("apps", "v1", kind));
@@ -466,7 +695,7 @@ async fn create_workloads(
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": all_labels}, "spec": {"containers": [{"name": "main", "image": format!("registry.example/{release}:1.0.0")}]}}
+                "template": {"metadata": {"labels": all_labels}, "spec": {"containers": containers(release)}}
             }
         });
         api.patch(name, &params, &Patch::Apply(&obj))

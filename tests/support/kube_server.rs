@@ -92,6 +92,11 @@ struct Shared {
     events: broadcast::Sender<Event>,
     faults: Mutex<Vec<Fault>>,
     log: Mutex<Vec<RequestRecord>>,
+    /// ExternalSecrets (by name) the fake External Secrets controller cannot sync, with the
+    /// condition message it reports.
+    es_fail: Mutex<HashMap<String, String>>,
+    /// Service proxy requests answer 503.
+    proxy_down: Mutex<bool>,
 }
 
 pub struct FakeKube {
@@ -406,6 +411,8 @@ impl FakeKube {
             events: tx,
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
+            es_fail: Mutex::new(HashMap::new()),
+            proxy_down: Mutex::new(false),
         });
         let s2 = shared.clone();
         let app = Router::new().fallback(
@@ -542,6 +549,20 @@ impl FakeKube {
         self.push_fault(path_contains, n, FaultKind::Delay(delay));
     }
 
+    /// The fake External Secrets controller reports this ExternalSecret as failing to sync.
+    pub fn fail_external_secret(&self, name: &str, message: &str) {
+        self.shared
+            .es_fail
+            .lock()
+            .unwrap()
+            .insert(name.into(), message.into());
+    }
+
+    /// Service proxy requests answer 503 Service Unavailable.
+    pub fn set_proxy_down(&self, down: bool) {
+        *self.shared.proxy_down.lock().unwrap() = down;
+    }
+
     fn push_fault(&self, path_contains: &str, n: usize, kind: FaultKind) {
         self.shared.faults.lock().unwrap().push(Fault {
             path_contains: path_contains.into(),
@@ -558,6 +579,7 @@ impl FakeKube {
             loop {
                 tokio::time::sleep(Duration::from_millis(25)).await;
                 reconcile(&shared, delay);
+                reconcile_stack(&shared);
             }
         }));
     }
@@ -681,7 +703,7 @@ fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                         json!({
                             "metadata": {"name": name, "namespace": key.2, "labels": labels},
                             "spec": {"containers": containers},
-                            "status": ready_pod_status(),
+                            "status": ready_pod_status_for(&containers),
                         }),
                     );
                     store.objects.insert(pod_key.clone(), pod.clone());
@@ -737,6 +759,288 @@ fn ready_pod_status() -> Value {
             {"type": "PodScheduled", "status": "True"}
         ]
     })
+}
+
+/// Ready status with a ready containerStatus per container of `containers`.
+fn ready_pod_status_for(containers: &Value) -> Value {
+    let mut st = ready_pod_status();
+    st["containerStatuses"] = Value::Array(
+        containers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                json!({"name": c["name"], "ready": true, "restartCount": 0,
+                       "image": c["image"], "imageID": "", "started": true})
+            })
+            .collect(),
+    );
+    st
+}
+
+/// Insert a new object (as a controller would create it).
+fn insert_new(
+    shared: &Shared,
+    store: &mut Store,
+    group: &str,
+    version: &str,
+    plural: &str,
+    ns: &str,
+    obj: Value,
+) {
+    let Some(rt) = store.find_type(group, version, plural) else {
+        return;
+    };
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let key = key_of(&rt, ns, &name);
+    if store.objects.contains_key(&key) {
+        return;
+    }
+    let mut obj = finish_new(store, &rt, obj);
+    if rt.namespaced {
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+    if rt.kind == "CustomResourceDefinition" {
+        store.register_crd(&obj);
+    }
+    store.objects.insert(key.clone(), obj.clone());
+    store.record(&shared.events, "ADDED", &key, obj);
+}
+
+/// Replace an object's status (a controller's status write).
+fn set_status(shared: &Shared, store: &mut Store, key: &Key, status: Value) {
+    let Some(mut obj) = store.objects.get(key).cloned() else {
+        return;
+    };
+    if obj.get("status") == Some(&status) {
+        return;
+    }
+    obj["status"] = status;
+    let rv = store.next_rv();
+    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+    let at = store.changed_at.get(key).copied();
+    store.objects.insert(key.clone(), obj.clone());
+    store.record(&shared.events, "MODIFIED", key, obj);
+    if let Some(at) = at {
+        store.changed_at.insert(key.clone(), at);
+    }
+}
+
+/// The stack's operators, as far as deployctl can observe them: External Secrets (stores
+/// become Ready, ExternalSecrets create their target Secret and report Ready — or the
+/// injected failure — and re-sync on a `force-sync` annotation) and Gatekeeper (a template
+/// creates its constraint CRD; constraints get an audit status).
+fn reconcile_stack(shared: &Arc<Shared>) {
+    let failing = shared.es_fail.lock().unwrap().clone();
+    let mut store = shared.store.lock().unwrap();
+    let keys: Vec<Key> = store.objects.keys().cloned().collect();
+    for key in keys {
+        let Some(obj) = store.objects.get(&key).cloned() else {
+            continue;
+        };
+        let generation = obj
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        match (key.0.as_str(), key.1.as_str()) {
+            ("external-secrets.io", "clustersecretstores") => {
+                let status = json!({"conditions": [{"type": "Ready", "status": "True",
+                    "reason": "Valid", "message": "store validated"}],
+                    "capabilities": "ReadWrite"});
+                set_status(shared, &mut store, &key, status);
+            }
+            ("external-secrets.io", "externalsecrets") => {
+                let name = key.3.clone();
+                let force = obj
+                    .pointer("/metadata/annotations/force-sync")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let synced_for = format!("{generation}-fake");
+                let seen_force = obj
+                    .pointer("/status/fakeForceSync")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                if let Some(message) = failing.get(&name) {
+                    let status = json!({"conditions": [{"type": "Ready", "status": "False",
+                        "reason": "SecretSyncedError", "message": message}]});
+                    set_status(shared, &mut store, &key, status);
+                    continue;
+                }
+                if obj
+                    .pointer("/status/syncedResourceVersion")
+                    .and_then(Value::as_str)
+                    == Some(synced_for.as_str())
+                    && seen_force == force
+                {
+                    continue;
+                }
+                // The target Secret, with a value per key.
+                let target = obj
+                    .pointer("/spec/target/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&name)
+                    .to_string();
+                let mut data = serde_json::Map::new();
+                for d in obj
+                    .pointer("/spec/data")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(k) = d["secretKey"].as_str() {
+                        let remote = d
+                            .pointer("/remoteRef/key")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        let v = deployctl::encoding::base64(
+                            format!("fake-value-of-{remote}-{}", now_rfc3339()).as_bytes(),
+                        );
+                        data.insert(k.to_string(), json!(v));
+                    }
+                }
+                let secret_key = (
+                    String::new(),
+                    "secrets".to_string(),
+                    key.2.clone(),
+                    target.clone(),
+                );
+                if let Some(mut existing) = store.objects.get(&secret_key).cloned() {
+                    existing["data"] = Value::Object(data);
+                    let rv = store.next_rv();
+                    existing["metadata"]["resourceVersion"] = json!(rv.to_string());
+                    store.objects.insert(secret_key.clone(), existing.clone());
+                    store.record(&shared.events, "MODIFIED", &secret_key, existing);
+                } else {
+                    insert_new(
+                        shared,
+                        &mut store,
+                        "",
+                        "v1",
+                        "secrets",
+                        &key.2,
+                        json!({
+                            "metadata": {"name": target, "labels": {"reconcile.external-secrets.io/managed": "true"}},
+                            "type": "Opaque", "data": Value::Object(data),
+                        }),
+                    );
+                }
+                let status = json!({
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced",
+                        "message": "secret synced"}],
+                    "refreshTime": now_rfc3339(),
+                    "syncedResourceVersion": synced_for,
+                    "fakeForceSync": force,
+                });
+                set_status(shared, &mut store, &key, status);
+            }
+            ("templates.gatekeeper.sh", "constrainttemplates") => {
+                let Some(kind) = obj
+                    .pointer("/spec/crd/spec/names/kind")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                let plural = kind.to_lowercase();
+                insert_new(
+                    shared,
+                    &mut store,
+                    "apiextensions.k8s.io",
+                    "v1",
+                    "customresourcedefinitions",
+                    "",
+                    json!({
+                        "metadata": {"name": format!("{plural}.constraints.gatekeeper.sh")},
+                        "spec": {"group": "constraints.gatekeeper.sh", "scope": "Cluster",
+                            "names": {"kind": kind, "plural": plural, "singular": plural},
+                            "versions": [{"name": "v1beta1", "served": true, "storage": true},
+                                         {"name": "v1", "served": true, "storage": false}]}
+                    }),
+                );
+                set_status(
+                    shared,
+                    &mut store,
+                    &key,
+                    json!({"created": true, "observedGeneration": generation}),
+                );
+            }
+            ("constraints.gatekeeper.sh", _) => {
+                if obj.pointer("/status/totalViolations").is_some() {
+                    continue;
+                }
+                set_status(
+                    shared,
+                    &mut store,
+                    &key,
+                    json!({
+                        "auditTimestamp": now_rfc3339(), "totalViolations": 0,
+                        "byPod": [{"id": "gatekeeper-audit", "enforced": true}]
+                    }),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// GET /api/v1/namespaces/{ns}/services/{name}[:{port}]/proxy/{path}: answers when the
+/// Service exists and a ready pod backs it (LiteLLM's /health/liveliness).
+fn service_proxy(shared: &Shared, path: &str) -> Option<Response> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let segs: Vec<&str> = rest.splitn(5, '/').collect();
+    if segs.len() < 4 || segs[1] != "services" || segs[3] != "proxy" {
+        return None;
+    }
+    let (ns, svc) = (segs[0], segs[2].split(':').next().unwrap_or(""));
+    if *shared.proxy_down.lock().unwrap() {
+        return Some(status_error(
+            503,
+            "ServiceUnavailable",
+            format!("no endpoints available for service \"{svc}\""),
+        ));
+    }
+    let store = shared.store.lock().unwrap();
+    let key = (
+        String::new(),
+        "services".to_string(),
+        ns.to_string(),
+        svc.to_string(),
+    );
+    let Some(service) = store.objects.get(&key) else {
+        return Some(status_error(
+            404,
+            "NotFound",
+            format!("services \"{svc}\" not found"),
+        ));
+    };
+    let selector = service
+        .pointer("/spec/selector")
+        .cloned()
+        .unwrap_or(json!({}));
+    let backed = store.objects.iter().any(|(k, o)| {
+        k.1 == "pods"
+            && k.2 == ns
+            && selector.as_object().is_some_and(|sel| {
+                !sel.is_empty()
+                    && sel.iter().all(|(lk, lv)| {
+                        o.pointer("/metadata/labels").and_then(|l| l.get(lk)) == Some(lv)
+                    })
+            })
+            && o.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+    });
+    if !backed {
+        return Some(status_error(
+            503,
+            "ServiceUnavailable",
+            format!("no endpoints available for service \"{svc}\""),
+        ));
+    }
+    Some((StatusCode::OK, "\"I'm alive!\"").into_response())
 }
 
 fn parse_target(store: &Store, path: &str) -> Option<Target> {
@@ -897,6 +1201,11 @@ async fn handle(
         None => {}
     }
 
+    if method == Method::GET
+        && let Some(resp) = service_proxy(&shared, &path)
+    {
+        return resp;
+    }
     let q = query_map(&uri);
     let target = {
         let store = shared.store.lock().unwrap();

@@ -1,0 +1,271 @@
+//! `opa-policies`: ConstraintTemplates, then — once each template's constraint CRD is
+//! established (watched, no fixed sleep) — the Constraints. `opa-verify`: templates,
+//! constraints and violation counts, read through the API.
+
+use super::{Step, load_manifests};
+use crate::context::Context;
+use crate::decide::{Action, State};
+use crate::graph::StepId;
+use crate::kube::apply::apply_documents;
+use crate::kube::errors::retry;
+use crate::kube::wait::{self, Ready};
+use crate::manifest::Document;
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use kube::runtime::watcher;
+
+pub const TEMPLATES_FILE: &str = "manifests/opa/templates.yaml";
+pub const CONSTRAINTS_FILE: &str = "manifests/opa/constraints.yaml";
+const CONSTRAINT_GROUP: &str = "constraints.gatekeeper.sh";
+
+fn template_api(client: &kube::Client) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("templates.gatekeeper.sh", "v1", "ConstraintTemplate"),
+        "constrainttemplates",
+    );
+    Api::all_with(client.clone(), &ar)
+}
+
+/// Constraints of one kind (cluster-scoped; plural = the kind in lower case).
+fn constraint_api(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(CONSTRAINT_GROUP, "v1beta1", kind),
+        &kind.to_lowercase(),
+    );
+    Api::all_with(client.clone(), &ar)
+}
+
+/// The constraint kind a template defines.
+pub fn template_kind(doc: &Document) -> &str {
+    doc.str_at("/spec/crd/spec/names/kind").unwrap_or("")
+}
+
+/// The CRD Gatekeeper creates for a template.
+pub fn crd_name(kind: &str) -> String {
+    format!("{}.{CONSTRAINT_GROUP}", kind.to_lowercase())
+}
+
+fn crd_established(name: &str, crd: Option<&CustomResourceDefinition>) -> Ready {
+    let established = crd
+        .and_then(|c| c.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        });
+    if established {
+        Ready::Yes(format!("CRD {name} established"))
+    } else if crd.is_none() {
+        Ready::No(format!("CRD {name} does not exist yet"))
+    } else {
+        Ready::No(format!("CRD {name} is not established yet"))
+    }
+}
+
+/// What exists of the templates and constraints.
+struct Found {
+    templates: Vec<(String, Option<DynamicObject>)>,
+    constraints: Vec<(String, String, Option<DynamicObject>)>,
+}
+
+async fn find(cx: &Context) -> Result<Found> {
+    let client = cx.kube()?;
+    let mut templates = Vec::new();
+    for t in load_manifests(cx, TEMPLATES_FILE)? {
+        let api = template_api(&client);
+        let obj = retry("reading ConstraintTemplates", || api.get_opt(t.name())).await?;
+        templates.push((t.name().to_string(), obj));
+    }
+    let mut constraints = Vec::new();
+    for c in load_manifests(cx, CONSTRAINTS_FILE)? {
+        let api = constraint_api(&client, c.kind());
+        let obj = retry("reading constraints", || api.get_opt(c.name())).await?;
+        constraints.push((c.kind().to_string(), c.name().to_string(), obj));
+    }
+    Ok(Found {
+        templates,
+        constraints,
+    })
+}
+
+fn created(t: &DynamicObject) -> bool {
+    t.data["status"]["created"].as_bool() == Some(true)
+}
+
+pub struct OpaPolicies;
+
+#[async_trait]
+impl Step for OpaPolicies {
+    fn id(&self) -> StepId {
+        StepId::OpaPolicies
+    }
+    fn resource(&self, _cx: &Context) -> String {
+        "OPA constraint templates and constraints".into()
+    }
+    fn exists(&self) -> &'static str {
+        "exist"
+    }
+
+    async fn assess(&self, cx: &Context) -> Result<State> {
+        let f = find(cx).await?;
+        let total = f.templates.len() + f.constraints.len();
+        let present = f.templates.iter().filter(|t| t.1.is_some()).count()
+            + f.constraints.iter().filter(|c| c.2.is_some()).count();
+        if present == 0 {
+            return Ok(State::Missing);
+        }
+        let mut problems = Vec::new();
+        for (name, obj) in &f.templates {
+            match obj {
+                None => problems.push(format!("template {name} missing")),
+                Some(o) if !created(o) => {
+                    problems.push(format!("template {name} not created by Gatekeeper"))
+                }
+                _ => {}
+            }
+        }
+        for (kind, name, obj) in &f.constraints {
+            if obj.is_none() {
+                problems.push(format!("constraint {kind}/{name} missing"));
+            }
+        }
+        Ok(if problems.is_empty() {
+            State::Healthy(format!(
+                "{} templates, {} constraints",
+                f.templates.len(),
+                f.constraints.len()
+            ))
+        } else {
+            State::Unhealthy(format!(
+                "{present} of {total} present; {}",
+                problems.join(", ")
+            ))
+        })
+    }
+
+    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+        let client = cx.kube()?;
+        let templates = load_manifests(cx, TEMPLATES_FILE)?;
+        apply_documents(&client, &templates).await?;
+        // Each template's constraint CRD must be established before its constraints.
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let waits = templates.iter().map(|t| {
+            let name = crd_name(template_kind(t));
+            let crds = crds.clone();
+            let timeout = cx.settings.sync_timeout;
+            async move {
+                let what = format!("CRD {name} (template {})", t.name());
+                let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+                let get = crds.clone();
+                wait::until(crds, cfg, &what, timeout, || {
+                    let get = get.clone();
+                    let name = name.clone();
+                    async move {
+                        let crd =
+                            retry(&format!("reading CRD {name}"), || get.get_opt(&name)).await?;
+                        Ok(crd_established(&name, crd.as_ref()))
+                    }
+                })
+                .await
+            }
+        });
+        futures::future::try_join_all(waits).await?;
+        let constraints = load_manifests(cx, CONSTRAINTS_FILE)?;
+        apply_documents(&client, &constraints).await?;
+        Ok(format!(
+            "{} templates established, {} constraints applied (dryrun)",
+            templates.len(),
+            constraints.len()
+        ))
+    }
+
+    async fn view(&self, cx: &Context) -> Result<String> {
+        Ok(render(&find(cx).await?))
+    }
+}
+
+fn render(f: &Found) -> String {
+    let mut lines = Vec::new();
+    for (name, obj) in &f.templates {
+        lines.push(format!(
+            "  template {name:<22} {}",
+            match obj {
+                None => "missing",
+                Some(o) if created(o) => "created",
+                Some(_) => "not created yet",
+            }
+        ));
+    }
+    for (kind, name, obj) in &f.constraints {
+        lines.push(match obj {
+            None => format!("  constraint {name:<26} missing"),
+            Some(o) => format!(
+                "  constraint {name:<26} {kind:<20} {} — {} violations",
+                o.data["spec"]["enforcementAction"]
+                    .as_str()
+                    .unwrap_or("deny"),
+                o.data["status"]["totalViolations"]
+                    .as_i64()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "no audit yet:".into())
+            ),
+        });
+    }
+    lines.join("\n")
+}
+
+pub struct OpaVerify;
+
+#[async_trait]
+impl Step for OpaVerify {
+    fn id(&self) -> StepId {
+        StepId::OpaVerify
+    }
+    fn resource(&self, _cx: &Context) -> String {
+        "OPA policy status".into()
+    }
+    async fn assess(&self, _cx: &Context) -> Result<State> {
+        Ok(State::Stateless)
+    }
+    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+        let f = find(cx).await?;
+        let missing: Vec<String> = f
+            .templates
+            .iter()
+            .filter(|t| t.1.is_none())
+            .map(|t| format!("template {}", t.0))
+            .chain(
+                f.constraints
+                    .iter()
+                    .filter(|c| c.2.is_none())
+                    .map(|c| format!("constraint {}", c.1)),
+            )
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "missing {}: run `deployctl opa-policies`\n{}",
+                missing.join(", "),
+                render(&f)
+            );
+        }
+        let violations: i64 = f
+            .constraints
+            .iter()
+            .filter_map(|c| c.2.as_ref())
+            .filter_map(|o| o.data["status"]["totalViolations"].as_i64())
+            .sum();
+        Ok(format!(
+            "{} templates, {} constraints, {violations} violations (dryrun: reported, not enforced)\n{}",
+            f.templates.len(),
+            f.constraints.len(),
+            render(&f)
+        ))
+    }
+    async fn view(&self, cx: &Context) -> Result<String> {
+        Ok(render(&find(cx).await?))
+    }
+}

@@ -1,0 +1,471 @@
+//! The helm release steps: external-secrets, gatekeeper, monitoring, jaeger, redis, litellm,
+//! openwebui. Healthy = helm status `deployed` with the pinned chart version AND the
+//! workloads of the readiness table ready.
+//!
+//! Install: `helm upgrade --install <rel> <chart> -n <ns> --version <pinned> -f <values>
+//! -f <overlay> --wait --timeout <t>`, where the overlay carries the dynamic values (role
+//! ARNs, region) as generated YAML in a private temp dir (0700, file 0600) removed right after
+//! the call; then a watch-based wait for the workloads and the release's own checks.
+
+use super::Step;
+use crate::context::Context;
+use crate::decide::{Action, State};
+use crate::graph::StepId;
+use crate::kube::errors::retry;
+use crate::kube::wait::{self, Ready, Workload};
+use crate::releases::{Release, Releases};
+use crate::tools::helm::{Install, parse_duration};
+use anyhow::{Context as _, Result, anyhow, bail};
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::time::Duration;
+
+/// What a release needs beyond helm and its workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    None,
+    /// Before install: the Grafana admin Secret (random password, kept once made).
+    GrafanaAdmin,
+    /// After install: LiteLLM's /health/liveliness through the API server's service proxy.
+    Liveliness,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseDef {
+    pub step: StepId,
+    /// The release name in helm-values/releases.yaml.
+    pub release: &'static str,
+    pub workloads: &'static [Workload],
+    pub extra: Extra,
+}
+
+pub const RELEASES: &[ReleaseDef] = &[
+    ReleaseDef {
+        step: StepId::ExternalSecrets,
+        release: "external-secrets",
+        workloads: &[
+            Workload::Deployment("external-secrets"),
+            Workload::Deployment("external-secrets-webhook"),
+            Workload::Deployment("external-secrets-cert-controller"),
+        ],
+        extra: Extra::None,
+    },
+    ReleaseDef {
+        step: StepId::Gatekeeper,
+        release: "gatekeeper",
+        workloads: &[
+            Workload::Pods("control-plane=controller-manager"),
+            Workload::Pods("control-plane=audit-controller"),
+        ],
+        extra: Extra::None,
+    },
+    ReleaseDef {
+        step: StepId::Monitoring,
+        release: "kube-prometheus",
+        workloads: &[
+            Workload::Pods("app.kubernetes.io/name=grafana"),
+            Workload::Pods("app.kubernetes.io/name=prometheus"),
+            Workload::Pods("app.kubernetes.io/name=alertmanager"),
+        ],
+        extra: Extra::GrafanaAdmin,
+    },
+    ReleaseDef {
+        step: StepId::Jaeger,
+        release: "jaeger",
+        workloads: &[Workload::Pods("app.kubernetes.io/name=jaeger")],
+        extra: Extra::None,
+    },
+    ReleaseDef {
+        step: StepId::Redis,
+        release: "redis",
+        workloads: &[
+            Workload::StatefulSet("redis-redis-ha-server"),
+            // The sentinel container's readiness probe pings sentinel on 26379.
+            Workload::Container {
+                selector: "app=redis-ha,release=redis",
+                container: "sentinel",
+            },
+        ],
+        extra: Extra::None,
+    },
+    ReleaseDef {
+        step: StepId::Litellm,
+        release: "litellm",
+        workloads: &[Workload::Pods("app.kubernetes.io/name=litellm")],
+        extra: Extra::Liveliness,
+    },
+    ReleaseDef {
+        step: StepId::Openwebui,
+        release: "open-webui",
+        workloads: &[Workload::Pods("app.kubernetes.io/name=open-webui")],
+        extra: Extra::None,
+    },
+];
+
+pub const GRAFANA_ADMIN_SECRET: &str = "grafana-admin-credentials";
+/// LiteLLM's Service and port (the chart's fullname for release `litellm`).
+pub const LITELLM_SERVICE: &str = "litellm";
+pub const LITELLM_PORT: u16 = 4000;
+
+/// Inputs of the generated overlays.
+#[derive(Debug, Clone)]
+pub struct OverlayInputs {
+    pub partition: String,
+    pub account: String,
+    pub region: String,
+}
+
+fn role_arn(i: &OverlayInputs, service_account: &str) -> Result<String> {
+    let role = super::irsa::ROLES
+        .iter()
+        .find(|r| r.service_account == service_account)
+        .ok_or_else(|| anyhow!("internal error: no IRSA role for {service_account}"))?;
+    Ok(format!(
+        "arn:{}:iam::{}:role/{}",
+        i.partition, i.account, role.name
+    ))
+}
+
+/// The dynamic values of a release, as a values document (JSON is YAML).
+pub fn overlay(release: &str, i: &OverlayInputs) -> Result<Value> {
+    let annotation = |sa: &str| -> Result<Value> {
+        Ok(json!({"serviceAccount": {"annotations": {
+            "eks.amazonaws.com/role-arn": role_arn(i, sa)?
+        }}}))
+    };
+    Ok(match release {
+        "external-secrets" => annotation("external-secrets")?,
+        "litellm" => {
+            let mut v = annotation("litellm-sa")?;
+            // Bedrock is called in the deploy region (the original hard-wired us-east-1).
+            v["envVars"] = json!({"AWS_REGION": i.region, "AWS_DEFAULT_REGION": i.region});
+            v
+        }
+        _ => json!({}),
+    })
+}
+
+/// Whether a release's overlay needs the AWS account (role ARNs).
+pub fn overlay_needs_account(release: &str) -> bool {
+    matches!(release, "external-secrets" | "litellm")
+}
+
+pub struct ReleaseStep(pub ReleaseDef);
+
+impl ReleaseStep {
+    fn release(&self, cx: &Context) -> Result<Release> {
+        let all = Releases::load(&cx.settings.project_dir)?;
+        all.releases
+            .into_iter()
+            .find(|r| r.name == self.0.release)
+            .ok_or_else(|| {
+                anyhow!(
+                    "helm-values/releases.yaml has no release `{}`",
+                    self.0.release
+                )
+            })
+    }
+
+    async fn readiness(&self, cx: &Context, ns: &str) -> Result<Vec<Ready>> {
+        let client = cx.kube()?;
+        futures::future::try_join_all(
+            self.0
+                .workloads
+                .iter()
+                .map(|w| wait::check(&client, ns, *w)),
+        )
+        .await
+    }
+
+    async fn overlay_inputs(&self, cx: &Context) -> Result<OverlayInputs> {
+        let (partition, account) = if overlay_needs_account(self.0.release) {
+            let aws = cx.aws().await;
+            (aws.partition().to_string(), aws.account_id().await?)
+        } else {
+            (
+                crate::aws::partition_of(&cx.settings.region).to_string(),
+                String::new(),
+            )
+        };
+        Ok(OverlayInputs {
+            partition,
+            account,
+            region: cx.settings.region.clone(),
+        })
+    }
+
+    /// The Grafana admin Secret: created once with a random password, never overwritten.
+    async fn grafana_admin(&self, cx: &Context, ns: &str) -> Result<&'static str> {
+        let api: Api<Secret> = Api::namespaced(cx.kube()?, ns);
+        if retry("reading the Grafana admin Secret", || {
+            api.get_opt(GRAFANA_ADMIN_SECRET)
+        })
+        .await?
+        .is_some()
+        {
+            return Ok("kept the Grafana admin Secret");
+        }
+        let password = super::secrets::random_value("", 24)?;
+        let mut data = std::collections::BTreeMap::new();
+        data.insert("admin-user".to_string(), "admin".to_string());
+        use secrecy::ExposeSecret;
+        data.insert(
+            "admin-password".to_string(),
+            password.expose_secret().to_string(),
+        );
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(GRAFANA_ADMIN_SECRET.into()),
+                namespace: Some(ns.into()),
+                labels: Some(
+                    [(
+                        "app.kubernetes.io/part-of".to_string(),
+                        "litellm-stack".to_string(),
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            string_data: Some(data),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        };
+        let pp = kube::api::PostParams {
+            field_manager: Some(crate::kube::apply::FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        api.create(&pp, &secret).await.map_err(|e| {
+            anyhow!(
+                "creating the Grafana admin Secret: {}",
+                crate::kube::errors::describe(&e)
+            )
+        })?;
+        Ok("created the Grafana admin Secret (random password)")
+    }
+
+    /// GET /health/liveliness through the API server's service proxy (no exec).
+    async fn liveliness(&self, cx: &Context, ns: &str) -> Result<String> {
+        let client = cx.kube()?;
+        let path = format!(
+            "/api/v1/namespaces/{ns}/services/{LITELLM_SERVICE}:{LITELLM_PORT}/proxy/health/liveliness"
+        );
+        let mut last = String::new();
+        for attempt in 0..5u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+            }
+            let req = http::Request::get(&path)
+                .body(Vec::new())
+                .context("building the liveliness request")?;
+            match client.request_text(req).await {
+                Ok(body) => return Ok(format!("/health/liveliness answered {}", body.trim())),
+                Err(e) => last = crate::kube::errors::describe(&e),
+            }
+        }
+        bail!(
+            "LiteLLM's /health/liveliness (service {LITELLM_SERVICE}:{LITELLM_PORT} in {ns}) did not answer: {last}"
+        )
+    }
+}
+
+/// Write the overlay to a private directory: dir 0700, file 0600.
+fn write_overlay(release: &str, v: &Value) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
+    let dir = crate::tools::private_tempdir("deployctl-values-")
+        .context("creating a private directory for the values overlay")?;
+    let path = dir.path().join(format!("{release}-overlay.yaml"));
+    let mut f = {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(&path)
+            .with_context(|| format!("writing {}", path.display()))?
+    };
+    writeln!(
+        f,
+        "# Generated by deployctl for release {release}; removed after the helm call."
+    )?;
+    writeln!(f, "{}", serde_json::to_string_pretty(v)?)?;
+    Ok((dir, path))
+}
+
+#[async_trait]
+impl Step for ReleaseStep {
+    fn id(&self) -> StepId {
+        self.0.step
+    }
+
+    fn resource(&self, cx: &Context) -> String {
+        match self.release(cx) {
+            Ok(r) => format!("helm release {} (namespace {})", r.name, r.namespace),
+            Err(_) => format!("helm release {}", self.0.release),
+        }
+    }
+
+    async fn assess(&self, cx: &Context) -> Result<State> {
+        let rel = self.release(cx)?;
+        let Some(status) = cx
+            .helm
+            .status(&rel.name, &rel.namespace, cx.kube_context())
+            .await?
+        else {
+            return Ok(State::Missing);
+        };
+        if status.status != "deployed" {
+            let why = if status.description.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", status.description)
+            };
+            return Ok(State::Unhealthy(format!(
+                "helm release is {}{why}",
+                status.status
+            )));
+        }
+        let mut problems = Vec::new();
+        if status.chart_version != rel.version {
+            problems.push(format!(
+                "chart {} installed, releases.yaml pins {}",
+                status.chart_version, rel.version
+            ));
+        }
+        let ready = self.readiness(cx, &rel.namespace).await?;
+        problems.extend(
+            ready
+                .iter()
+                .filter(|r| !r.is_ready())
+                .map(|r| r.text().to_string()),
+        );
+        if problems.is_empty() {
+            Ok(State::Healthy(format!(
+                "deployed, chart {} (revision {}); {}",
+                status.chart_version,
+                status.revision,
+                ready
+                    .iter()
+                    .map(|r| r.text().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        } else {
+            Ok(State::Unhealthy(problems.join("; ")))
+        }
+    }
+
+    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+        let rel = self.release(cx)?;
+        let mut notes = Vec::new();
+        if self.0.extra == Extra::GrafanaAdmin {
+            notes.push(self.grafana_admin(cx, &rel.namespace).await?.to_string());
+        }
+        let inputs = self.overlay_inputs(cx).await?;
+        let values = cx
+            .settings
+            .project_dir
+            .join("helm-values")
+            .join(&rel.values);
+        let (dir, overlay_path) = write_overlay(&rel.name, &overlay(&rel.name, &inputs)?)?;
+        let installed = cx
+            .helm
+            .upgrade_install(&Install {
+                name: &rel.name,
+                namespace: &rel.namespace,
+                chart: &rel.chart,
+                version: &rel.version,
+                values: &values,
+                overlay: &overlay_path,
+                timeout: &rel.timeout,
+                kube_context: cx.kube_context(),
+            })
+            .await;
+        drop(dir);
+        installed.with_context(|| format!("helm could not install release {}", rel.name))?;
+        let timeout = parse_duration(&rel.timeout).unwrap_or(Duration::from_secs(300));
+        let client = cx.kube()?;
+        for w in self.0.workloads {
+            wait::workload(&client, &rel.namespace, *w, timeout).await?;
+        }
+        if self.0.extra == Extra::Liveliness {
+            notes.push(self.liveliness(cx, &rel.namespace).await?);
+        }
+        let mut summary = format!("chart {} {}, workloads ready", rel.chart, rel.version);
+        for n in notes {
+            summary.push_str("; ");
+            summary.push_str(&n);
+        }
+        Ok(summary)
+    }
+
+    async fn view(&self, cx: &Context) -> Result<String> {
+        let rel = self.release(cx)?;
+        let mut lines = vec![format!(
+            "  chart {} (pinned {}), namespace {}, values helm-values/{}",
+            rel.chart, rel.version, rel.namespace, rel.values
+        )];
+        match cx
+            .helm
+            .status(&rel.name, &rel.namespace, cx.kube_context())
+            .await?
+        {
+            Some(s) => lines.push(format!(
+                "  helm: {} revision {}, chart {} — {}",
+                s.status, s.revision, s.chart_version, s.description
+            )),
+            None => lines.push("  helm: not installed".into()),
+        }
+        for r in self.readiness(cx, &rel.namespace).await? {
+            lines.push(format!(
+                "  {} {}",
+                if r.is_ready() { "ready" } else { "NOT READY" },
+                r.text()
+            ));
+        }
+        if self.0.extra == Extra::GrafanaAdmin {
+            lines.push(format!(
+                "  admin password: kubectl -n {} get secret {GRAFANA_ADMIN_SECRET} -o jsonpath='{{.data.admin-password}}' | base64 -d",
+                rel.namespace
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlays_carry_role_arns_of_irsa_roles_and_the_region() {
+        let i = OverlayInputs {
+            partition: "aws".into(),
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+        };
+        let eso = overlay("external-secrets", &i).unwrap();
+        assert_eq!(
+            eso["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"],
+            "arn:aws:iam::111122223333:role/external-secrets-role"
+        );
+        let litellm = overlay("litellm", &i).unwrap();
+        assert_eq!(litellm["envVars"]["AWS_DEFAULT_REGION"], "eu-west-1");
+        assert_eq!(overlay("redis", &i).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn overlay_files_are_private_and_removed() {
+        let (dir, path) = write_overlay("x", &json!({"a": 1})).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dmode, 0o700);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed: Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(parsed["a"], 1);
+        drop(dir);
+        assert!(!path.exists());
+    }
+}

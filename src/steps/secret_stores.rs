@@ -1,0 +1,407 @@
+//! `secret-stores`: the ClusterSecretStore (wait for Ready), then the ExternalSecrets (wait for
+//! each to sync; a timeout names the ExternalSecret and its condition message). Also the
+//! follow-through of a redis-password rotation: force a re-sync, restart Redis and LiteLLM.
+
+use super::{Step, load_manifests};
+use crate::context::Context;
+use crate::decide::{Action, State};
+use crate::graph::StepId;
+use crate::kube::apply::apply_documents;
+use crate::kube::errors::{describe, retry};
+use crate::kube::wait::{self, Ready, Workload};
+use crate::manifest::Document;
+use anyhow::{Result, anyhow};
+use async_trait::async_trait;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+pub const STORE_FILE: &str = "manifests/secret-store.yaml";
+pub const EXTERNAL_SECRETS_FILE: &str = "manifests/external-secrets.yaml";
+pub const STORE_NAME: &str = "aws-secrets-manager";
+
+fn store_api(client: &kube::Client) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("external-secrets.io", "v1", "ClusterSecretStore"),
+        "clustersecretstores",
+    );
+    Api::all_with(client.clone(), &ar)
+}
+
+fn es_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("external-secrets.io", "v1", "ExternalSecret"),
+        "externalsecrets",
+    );
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+/// The Ready condition: (status, reason, message).
+fn ready_condition(obj: &DynamicObject) -> Option<(String, String, String)> {
+    obj.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or("").to_string(),
+                c["reason"].as_str().unwrap_or("").to_string(),
+                c["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+}
+
+/// A store or ExternalSecret is ready when its Ready condition is True — and, for an
+/// ExternalSecret that reports what it synced, for its current generation.
+pub fn object_ready(what: &str, obj: Option<&DynamicObject>) -> Ready {
+    let Some(obj) = obj else {
+        return Ready::No(format!("{what} does not exist"));
+    };
+    let generation = obj.metadata.generation.unwrap_or(0);
+    if let Some(synced) = obj.data["status"]["syncedResourceVersion"].as_str()
+        && !synced.starts_with(&format!("{generation}-"))
+    {
+        return Ready::No(format!("{what} has not synced its latest spec yet"));
+    }
+    match ready_condition(obj) {
+        Some((s, _, _)) if s == "True" => Ready::Yes(format!("{what} ready")),
+        Some((s, reason, message)) => Ready::No(format!(
+            "{what} is not ready (Ready={s}{}{})",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(", {reason}")
+            },
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            }
+        )),
+        None => Ready::No(format!("{what} reports no Ready condition yet")),
+    }
+}
+
+async fn wait_object(
+    api: Api<DynamicObject>,
+    name: &str,
+    what: &str,
+    timeout: std::time::Duration,
+) -> Result<String> {
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let get_api = api.clone();
+    wait::until(api, cfg, what, timeout, || {
+        let api = get_api.clone();
+        async move {
+            let obj = retry(&format!("reading {what}"), || api.get_opt(name)).await?;
+            Ok(object_ready(what, obj.as_ref()))
+        }
+    })
+    .await
+}
+
+fn describe_es(doc: &Document) -> String {
+    format!(
+        "ExternalSecret {}/{}",
+        doc.namespace().unwrap_or("default"),
+        doc.name()
+    )
+}
+
+/// The AWS secret names an ExternalSecret document reads.
+pub fn remote_keys(doc: &Document) -> Vec<String> {
+    doc.value["spec"]["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["remoteRef"]["key"].as_str().map(str::to_string))
+        .collect()
+}
+
+pub struct SecretStores;
+
+#[async_trait]
+impl Step for SecretStores {
+    fn id(&self) -> StepId {
+        StepId::SecretStores
+    }
+    fn resource(&self, cx: &Context) -> String {
+        let names = load_manifests(cx, EXTERNAL_SECRETS_FILE)
+            .map(|d| d.iter().map(|d| d.name().to_string()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        format!(
+            "ClusterSecretStore {STORE_NAME} and ExternalSecrets {}",
+            names.join(", ")
+        )
+    }
+    fn exists(&self) -> &'static str {
+        "exist"
+    }
+
+    async fn assess(&self, cx: &Context) -> Result<State> {
+        let client = cx.kube()?;
+        let docs = load_manifests(cx, EXTERNAL_SECRETS_FILE)?;
+        let sapi = store_api(&client);
+        let store = retry("reading the ClusterSecretStore", || {
+            sapi.get_opt(STORE_NAME)
+        })
+        .await?;
+        let mut found = Vec::new();
+        for d in &docs {
+            let api = es_api(&client, d.namespace().unwrap_or("default"));
+            found.push(
+                retry(&format!("reading {}", describe_es(d)), || {
+                    api.get_opt(d.name())
+                })
+                .await?,
+            );
+        }
+        if store.is_none() && found.iter().all(Option::is_none) {
+            return Ok(State::Missing);
+        }
+        let mut problems = Vec::new();
+        let store_ready = object_ready(&format!("ClusterSecretStore {STORE_NAME}"), store.as_ref());
+        if !store_ready.is_ready() {
+            problems.push(store_ready.text().to_string());
+        }
+        if let Some(s) = &store
+            && s.data["spec"]["provider"]["aws"]["region"] != cx.settings.region.as_str()
+        {
+            problems.push(format!(
+                "the store reads region {}, this run deploys to {}",
+                s.data["spec"]["provider"]["aws"]["region"], cx.settings.region
+            ));
+        }
+        for (d, obj) in docs.iter().zip(&found) {
+            let r = object_ready(&describe_es(d), obj.as_ref());
+            if !r.is_ready() {
+                problems.push(r.text().to_string());
+            }
+            if let Some(o) = obj {
+                let have: Vec<String> = o.data["spec"]["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x["remoteRef"]["key"].as_str().map(str::to_string))
+                    .collect();
+                if have != remote_keys(d) {
+                    problems.push(format!(
+                        "{} reads {}, the manifest says {}",
+                        describe_es(d),
+                        have.join(", "),
+                        remote_keys(d).join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(if problems.is_empty() {
+            State::Healthy(format!(
+                "store ready; {} ExternalSecrets synced",
+                docs.len()
+            ))
+        } else {
+            State::Unhealthy(problems.join("; "))
+        })
+    }
+
+    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+        let client = cx.kube()?;
+        let timeout = cx.settings.sync_timeout;
+        let store = load_manifests(cx, STORE_FILE)?;
+        apply_documents(&client, &store).await?;
+        wait_object(
+            store_api(&client),
+            STORE_NAME,
+            &format!("ClusterSecretStore {STORE_NAME}"),
+            timeout,
+        )
+        .await?;
+        let docs = load_manifests(cx, EXTERNAL_SECRETS_FILE)?;
+        apply_documents(&client, &docs).await?;
+        let waits = docs.iter().map(|d| {
+            let api = es_api(&client, d.namespace().unwrap_or("default"));
+            let what = describe_es(d);
+            async move { wait_object(api, d.name(), &what, timeout).await }
+        });
+        futures::future::try_join_all(waits).await?;
+        Ok(format!(
+            "store {STORE_NAME} ready; {} ExternalSecrets synced",
+            docs.len()
+        ))
+    }
+
+    async fn view(&self, cx: &Context) -> Result<String> {
+        let client = cx.kube()?;
+        let mut lines = Vec::new();
+        let sapi = store_api(&client);
+        let store = retry("reading the ClusterSecretStore", || {
+            sapi.get_opt(STORE_NAME)
+        })
+        .await?;
+        lines.push(format!(
+            "  {}",
+            object_ready(&format!("ClusterSecretStore {STORE_NAME}"), store.as_ref()).text()
+        ));
+        for d in load_manifests(cx, EXTERNAL_SECRETS_FILE)? {
+            let api = es_api(&client, d.namespace().unwrap_or("default"));
+            let obj = retry("reading ExternalSecrets", || api.get_opt(d.name())).await?;
+            lines.push(format!(
+                "  {} ← {}",
+                object_ready(&describe_es(&d), obj.as_ref()).text(),
+                remote_keys(&d).join(", ")
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+}
+
+/// After redis-password rotated in AWS: force the ExternalSecret to re-sync, then restart
+/// Redis and LiteLLM so both use the new password. Says what it did.
+pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
+    let client = match cx.kube() {
+        Ok(c) => c,
+        Err(_) => {
+            let (c, target) = crate::engine::connect_kube(cx).await.map_err(|e| {
+                anyhow!(
+                    "rotated redis-password in AWS, but cannot reach the cluster to refresh it: {e:#}. \
+                     Refresh by hand: kubectl -n litellm annotate externalsecret redis-credentials force-sync=$(date +%s) --overwrite; \
+                     kubectl -n litellm rollout restart statefulset/redis-redis-ha-server deployment/litellm"
+                )
+            })?;
+            cx.set_kube(c.clone());
+            cx.set_kube_context(target.context);
+            c
+        }
+    };
+    let ns = "litellm";
+    let mut done = Vec::new();
+    let api = es_api(&client, ns);
+    let name = "redis-credentials";
+    if retry("reading ExternalSecret redis-credentials", || {
+        api.get_opt(name)
+    })
+    .await?
+    .is_none()
+    {
+        return Ok(
+            "ExternalSecret redis-credentials is not deployed yet; nothing to refresh".into(),
+        );
+    }
+    let stamp = jiff::Timestamp::now();
+    let patch = json!({"metadata": {"annotations": {"force-sync": stamp.as_second().to_string()}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "forcing ExternalSecret redis-credentials to re-sync: {}",
+                describe(&e)
+            )
+        })?;
+    let what = "ExternalSecret litellm/redis-credentials to re-sync";
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let get_api = api.clone();
+    wait::until(api.clone(), cfg, what, cx.settings.sync_timeout, || {
+        let api = get_api.clone();
+        async move {
+            let obj = retry("reading ExternalSecret redis-credentials", || {
+                api.get_opt(name)
+            })
+            .await?;
+            let refreshed = obj
+                .as_ref()
+                .and_then(|o| o.data["status"]["refreshTime"].as_str())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t.as_second() >= stamp.as_second());
+            Ok(
+                match object_ready("ExternalSecret redis-credentials", obj.as_ref()) {
+                    Ready::Yes(t) if refreshed => Ready::Yes(t),
+                    Ready::Yes(_) => Ready::No("not refreshed since the rotation".into()),
+                    no => no,
+                },
+            )
+        }
+    })
+    .await?;
+    done.push("re-synced ExternalSecret redis-credentials".to_string());
+    let restarted_at = jiff::Timestamp::now().to_string();
+    for (kind, plural, wname, workload) in [
+        (
+            "StatefulSet",
+            "statefulsets",
+            "redis-redis-ha-server",
+            Workload::StatefulSet("redis-redis-ha-server"),
+        ),
+        (
+            "Deployment",
+            "deployments",
+            "litellm",
+            Workload::Pods("app.kubernetes.io/name=litellm"),
+        ),
+    ] {
+        let ar =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", kind), plural);
+        let wapi: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        if retry(&format!("reading {kind} {wname}"), || wapi.get_opt(wname))
+            .await?
+            .is_none()
+        {
+            continue;
+        }
+        let patch: Value = json!({"spec": {"template": {"metadata": {"annotations": {
+            "kubectl.kubernetes.io/restartedAt": restarted_at
+        }}}}});
+        wapi.patch(wname, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| anyhow!("restarting {kind} {wname}: {}", describe(&e)))?;
+        if let Workload::Pods(_) = workload {
+            wait::workload(
+                &client,
+                ns,
+                Workload::Deployment("litellm"),
+                std::time::Duration::from_secs(300),
+            )
+            .await?;
+        } else {
+            wait::workload(&client, ns, workload, std::time::Duration::from_secs(300)).await?;
+        }
+        done.push(format!("restarted {kind} {wname}"));
+    }
+    Ok(done.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> DynamicObject {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn ready_needs_the_condition_and_the_current_generation() {
+        let ok = obj(
+            json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "a", "generation": 2},
+            "status": {"syncedResourceVersion": "2-abc", "conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
+        assert!(object_ready("es", Some(&ok)).is_ready());
+        let stale = obj(
+            json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "a", "generation": 3},
+            "status": {"syncedResourceVersion": "2-abc", "conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
+        assert!(!object_ready("es", Some(&stale)).is_ready());
+        let failing = obj(
+            json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "a"},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretSyncedError",
+              "message": "could not get secret data from provider"}]}}),
+        );
+        assert_eq!(
+            object_ready("ExternalSecret litellm/a", Some(&failing)).text(),
+            "ExternalSecret litellm/a is not ready (Ready=False, SecretSyncedError: could not get secret data from provider)"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! `verify`: the stack's pods and services with ready counts, and the access hints (bound to
+//! 127.0.0.1). Fails when a pod of the stack is not ready.
+
+use super::Step;
+use crate::context::Context;
+use crate::decide::{Action, State};
+use crate::graph::StepId;
+use crate::kube::errors::retry;
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, ListParams};
+
+/// The namespaces of the stack (manifests/namespaces.yaml).
+pub const NAMESPACES: &[&str] = &[
+    "external-secrets",
+    "gatekeeper-system",
+    "monitoring",
+    "litellm",
+    "open-webui",
+];
+
+/// How to reach the UIs: (what, namespace, service, local:remote port).
+pub const ACCESS: &[(&str, &str, &str, &str)] = &[
+    ("OpenWebUI", "open-webui", "open-webui", "8080:80"),
+    (
+        "Grafana",
+        "monitoring",
+        "kube-prometheus-grafana",
+        "3000:80",
+    ),
+    (
+        "Prometheus",
+        "monitoring",
+        "kube-prometheus-kube-prome-prometheus",
+        "9090:9090",
+    ),
+    // The jaeger chart's query Service (release jaeger, all-in-one).
+    ("Jaeger", "monitoring", "jaeger-query", "16686:16686"),
+    ("LiteLLM API", "litellm", "litellm", "4000:4000"),
+];
+
+pub fn access_hints() -> String {
+    ACCESS
+        .iter()
+        .map(|(what, ns, svc, ports)| {
+            format!(
+                "  {what:<12} kubectl port-forward -n {ns} svc/{svc} {ports} --address 127.0.0.1"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn running_or_done(p: &Pod) -> (bool, bool) {
+    let phase = p
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    let ready = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    (ready, phase == "Succeeded")
+}
+
+pub struct Verify;
+
+#[async_trait]
+impl Step for Verify {
+    fn id(&self) -> StepId {
+        StepId::Verify
+    }
+    fn resource(&self, _cx: &Context) -> String {
+        "the deployed stack".into()
+    }
+    async fn assess(&self, _cx: &Context) -> Result<State> {
+        Ok(State::Stateless)
+    }
+    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+        let client = cx.kube()?;
+        let mut lines = Vec::new();
+        let mut not_ready = Vec::new();
+        for ns in NAMESPACES {
+            let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+            let svcs: Api<Service> = Api::namespaced(client.clone(), ns);
+            let lp = ListParams::default();
+            let (pw, sw) = (
+                format!("listing pods in {ns}"),
+                format!("listing services in {ns}"),
+            );
+            let (pods, svcs) =
+                tokio::try_join!(retry(&pw, || pods.list(&lp)), retry(&sw, || svcs.list(&lp)),)?;
+            let mut ready = 0;
+            let mut counted = 0;
+            for p in &pods.items {
+                let (ok, done) = running_or_done(p);
+                if done {
+                    continue;
+                }
+                counted += 1;
+                if ok {
+                    ready += 1;
+                } else {
+                    not_ready.push(format!(
+                        "{ns}/{}",
+                        p.metadata.name.as_deref().unwrap_or("?")
+                    ));
+                }
+            }
+            let names: Vec<&str> = svcs
+                .items
+                .iter()
+                .filter_map(|s| s.metadata.name.as_deref())
+                .collect();
+            lines.push(format!(
+                "  {ns:<18} pods {ready}/{counted} ready; services {}",
+                if names.is_empty() {
+                    "-".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        }
+        let table = lines.join("\n");
+        // Every access hint must point at a Service that exists.
+        let mut missing = Vec::new();
+        for (what, ns, svc, _) in ACCESS {
+            let api: Api<Service> = Api::namespaced(client.clone(), ns);
+            if retry(&format!("reading service {svc}"), || api.get_opt(svc))
+                .await?
+                .is_none()
+            {
+                missing.push(format!("{what} (svc/{svc} in {ns})"));
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "not deployed: {}; run `deployctl all`\n{table}",
+                missing.join(", ")
+            );
+        }
+        if !not_ready.is_empty() {
+            bail!(
+                "{} pods not ready: {}\n{table}",
+                not_ready.len(),
+                not_ready.join(", ")
+            );
+        }
+        Ok(format!(
+            "every pod ready\n{table}\nAccess:\n{}",
+            access_hints()
+        ))
+    }
+    async fn view(&self, _cx: &Context) -> Result<String> {
+        Ok(access_hints())
+    }
+}

@@ -1,0 +1,276 @@
+//! Every ConstraintTemplate's rego, evaluated with regorus against compliant and
+//! non-compliant Pods and Deployments (the pod spec is read from `spec` for Pods and from
+//! `spec.template.spec` for controllers), with the parameters of our constraints.
+
+mod support;
+
+use deployctl::manifest::{Document, load};
+use serde_json::{Value, json};
+use support::repo_root;
+
+fn templates() -> Vec<Document> {
+    load(&repo_root().join("manifests/opa/templates.yaml")).unwrap()
+}
+
+/// The parameters our constraint of `kind` passes (placeholders filled as a run would).
+fn parameters(kind: &str) -> Value {
+    let docs = load(&repo_root().join("manifests/opa/constraints.yaml")).unwrap();
+    let c = docs
+        .iter()
+        .find(|d| d.kind() == kind)
+        .unwrap_or_else(|| panic!("no constraint uses {kind}"));
+    let mut vars = deployctl::aws::policy::Vars::new();
+    vars.insert("REGION", "us-east-1".into());
+    let v = deployctl::aws::policy::substitute(&c.value, &vars).unwrap();
+    v["spec"]["parameters"].clone()
+}
+
+/// The violation messages of template `name` for `object`.
+fn violations(name: &str, object: &Value) -> Vec<String> {
+    let t = templates()
+        .into_iter()
+        .find(|t| t.name() == name)
+        .unwrap_or_else(|| panic!("no template {name}"));
+    let kind = t.value["spec"]["crd"]["spec"]["names"]["kind"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rego = t.value["spec"]["targets"][0]["rego"].as_str().unwrap();
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(true);
+    let package = engine
+        .add_policy(format!("{name}.rego"), rego.to_string())
+        .unwrap_or_else(|e| panic!("{name}: rego does not parse: {e}"));
+    let input = json!({"review": {"object": object}, "parameters": parameters(&kind)});
+    engine.set_input(regorus::Value::from_json_str(&input.to_string()).unwrap());
+    let result = engine
+        .eval_rule(format!("{package}.violation"))
+        .unwrap_or_else(|e| panic!("{name}: evaluation failed: {e}"));
+    let json: Value = serde_json::from_str(&result.to_json_str().unwrap()).unwrap();
+    json.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v["msg"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn good_container() -> Value {
+    json!({
+        "name": "litellm",
+        "image": "ghcr.io/berriai/litellm-database:v1.80.8-stable",
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
+        "securityContext": {"allowPrivilegeEscalation": false, "runAsNonRoot": true,
+                            "capabilities": {"drop": ["ALL"]}},
+        "livenessProbe": {"httpGet": {"path": "/health/liveliness", "port": 4000}},
+        "readinessProbe": {"httpGet": {"path": "/health/readiness", "port": 4000}},
+    })
+}
+
+fn pod(c: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "namespace": "litellm",
+                        "labels": {"app.kubernetes.io/name": "litellm", "app.kubernetes.io/version": "1.80.8"}},
+           "spec": {"containers": [c]}})
+}
+
+fn deployment(c: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "litellm", "namespace": "litellm",
+                        "labels": {"app.kubernetes.io/name": "litellm", "app.kubernetes.io/version": "1.80.8"}},
+           "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "x"}},
+                    "spec": {"containers": [c]}}}})
+}
+
+fn with(mut c: Value, pointer: &str, v: Value) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = if parent.is_empty() {
+        &mut c
+    } else {
+        c.pointer_mut(parent).unwrap()
+    };
+    // Null means "absent", as the API server sends an unset field.
+    if v.is_null() {
+        target.as_object_mut().unwrap().remove(key);
+    } else {
+        target[key] = v;
+    }
+    c
+}
+
+const WORKLOAD_TEMPLATES: &[&str] = &[
+    "k8sallowedrepos",
+    "k8sblocklatesttag",
+    "k8scontainerlimits",
+    "k8spodsecurity",
+    "k8srequireprobes",
+];
+
+#[test]
+fn compliant_pods_and_deployments_pass_every_template() {
+    for t in WORKLOAD_TEMPLATES.iter().chain(&["k8srequiredlabels"]) {
+        for obj in [pod(good_container()), deployment(good_container())] {
+            let v = violations(t, &obj);
+            assert!(v.is_empty(), "{t} on a compliant {}: {v:?}", obj["kind"]);
+        }
+    }
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "litellm"},
+                     "spec": {"type": "ClusterIP"}});
+    assert!(violations("k8sblocknodeport", &svc).is_empty());
+}
+
+#[test]
+fn non_compliant_containers_are_caught_in_pods_and_in_deployment_templates() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "k8sallowedrepos",
+            with(good_container(), "/image", json!("evil.example/x:1.0")),
+            "not from an allowed repository",
+        ),
+        // Short names normalise to docker.io/library: nginx is not allowed...
+        (
+            "k8sallowedrepos",
+            with(good_container(), "/image", json!("nginx:1.27")),
+            "not from an allowed repository",
+        ),
+        // ...and a repo matches as a whole path segment.
+        (
+            "k8sallowedrepos",
+            with(
+                good_container(),
+                "/image",
+                json!("docker.io/library/redis-evil:1"),
+            ),
+            "not from an allowed repository",
+        ),
+        (
+            "k8sblocklatesttag",
+            with(
+                good_container(),
+                "/image",
+                json!("ghcr.io/berriai/litellm:latest"),
+            ),
+            ":latest",
+        ),
+        (
+            "k8sblocklatesttag",
+            with(good_container(), "/image", json!("ghcr.io/berriai/litellm")),
+            "has no tag",
+        ),
+        (
+            "k8scontainerlimits",
+            with(good_container(), "/resources/limits", json!({"cpu": "1"})),
+            "limits.memory",
+        ),
+        (
+            "k8spodsecurity",
+            with(good_container(), "/securityContext/privileged", json!(true)),
+            "privileged",
+        ),
+        (
+            "k8spodsecurity",
+            with(
+                good_container(),
+                "/securityContext/allowPrivilegeEscalation",
+                json!(true),
+            ),
+            "allowPrivilegeEscalation",
+        ),
+        (
+            "k8spodsecurity",
+            with(
+                good_container(),
+                "/securityContext/runAsNonRoot",
+                json!(false),
+            ),
+            "may run as root",
+        ),
+        (
+            "k8spodsecurity",
+            with(
+                good_container(),
+                "/securityContext/capabilities",
+                json!({"drop": ["NET_RAW"]}),
+            ),
+            "drop ALL",
+        ),
+        (
+            "k8spodsecurity",
+            with(
+                good_container(),
+                "/securityContext/capabilities/add",
+                json!(["SYS_ADMIN"]),
+            ),
+            "SYS_ADMIN",
+        ),
+        (
+            "k8srequireprobes",
+            with(good_container(), "/readinessProbe", Value::Null),
+            "readinessProbe",
+        ),
+    ];
+    for (template, container, expect) in cases {
+        for obj in [pod(container.clone()), deployment(container.clone())] {
+            let v = violations(template, &obj);
+            assert!(
+                v.iter().any(|m| m.contains(expect)),
+                "{template} missed `{expect}` on a {}: {v:?}",
+                obj["kind"]
+            );
+        }
+    }
+}
+
+#[test]
+fn allowed_short_names_and_pod_level_settings() {
+    // redis:8 is docker.io/library/redis:8, which is allowed.
+    let redis = with(good_container(), "/image", json!("redis:8.4.0-alpine"));
+    assert!(violations("k8sallowedrepos", &deployment(redis)).is_empty());
+    // runAsNonRoot may come from the pod's securityContext.
+    let c = with(
+        good_container(),
+        "/securityContext/runAsNonRoot",
+        Value::Null,
+    );
+    let mut d = deployment(c);
+    d["spec"]["template"]["spec"]["securityContext"] = json!({"runAsNonRoot": true});
+    assert!(
+        violations("k8spodsecurity", &d).is_empty(),
+        "{:?}",
+        violations("k8spodsecurity", &d)
+    );
+    // Host namespaces are caught at the pod level.
+    let mut p = pod(good_container());
+    p["spec"]["hostNetwork"] = json!(true);
+    assert!(
+        violations("k8spodsecurity", &p)
+            .iter()
+            .any(|m| m.contains("hostNetwork"))
+    );
+    // Init containers are checked for images too.
+    let mut d = deployment(good_container());
+    d["spec"]["template"]["spec"]["initContainers"] = json!([{"name": "init", "image": "busybox"}]);
+    assert!(
+        violations("k8sblocklatesttag", &d)
+            .iter()
+            .any(|m| m.contains("init"))
+    );
+}
+
+#[test]
+fn nodeport_services_and_missing_labels() {
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+                     "spec": {"type": "NodePort"}});
+    assert!(
+        violations("k8sblocknodeport", &svc)
+            .iter()
+            .any(|m| m.contains("NodePort"))
+    );
+    let mut d = deployment(good_container());
+    d["metadata"]["labels"] = json!({"app.kubernetes.io/name": "litellm"});
+    let v = violations("k8srequiredlabels", &d);
+    assert!(
+        v.iter().any(|m| m.contains("app.kubernetes.io/version")),
+        "{v:?}"
+    );
+}

@@ -1,0 +1,356 @@
+//! The application stack end to end: `all` against the fake Kubernetes API (with its
+//! External Secrets / Gatekeeper / workload controllers), the helm stand-in and moto.
+
+mod support;
+
+use serde_json::Value;
+use std::time::Duration;
+use support::kube_server::FakeKube;
+use support::moto::{Moto, seed_cluster};
+use support::{CLUSTER, Sandbox, key, pty};
+
+const DB_URL: &str = "postgresql://litellm:s3cr3t-db-pass@db.internal:5432/litellm";
+
+/// A cluster with controllers, moto with the EKS cluster and its OIDC provider.
+async fn stack(moto: &Moto) -> (FakeKube, Sandbox) {
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, CLUSTER, true).await;
+    let mut kube = FakeKube::start().await;
+    kube.enable_controllers(Duration::from_millis(30));
+    let mut sb = Sandbox::new(&kube);
+    sb.with_moto(moto);
+    sb.set("DATABASE_URL", DB_URL);
+    sb.set("DEPLOYCTL_SYNC_TIMEOUT", "20");
+    (kube, sb)
+}
+
+fn upgrades(sb: &Sandbox) -> Vec<Value> {
+    sb.helm_log_entries()
+        .into_iter()
+        .filter(|e| e["argv"][0] == "upgrade")
+        .collect()
+}
+
+fn releases() -> Vec<deployctl::releases::Release> {
+    deployctl::releases::Releases::load(&support::repo_root())
+        .unwrap()
+        .releases
+}
+
+fn no_secret_leak(run: &support::Run) {
+    let all = run.all();
+    assert!(
+        !all.contains("s3cr3t-db-pass"),
+        "the database password leaked"
+    );
+    assert!(
+        !all.contains("fake-value-of-"),
+        "a synced secret value leaked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, sb) = stack(moto).await;
+    let run = sb.run(&["all"]).await;
+    run.assert_code(0);
+    no_secret_leak(&run);
+
+    // Every release, with its pinned version and both -f files (values, then a private
+    // overlay that is gone afterwards).
+    let ups = upgrades(&sb);
+    for rel in releases() {
+        let call = ups
+            .iter()
+            .find(|u| u["argv"][2] == rel.name.as_str())
+            .unwrap_or_else(|| panic!("release {} was not installed: {ups:?}", rel.name));
+        let argv: Vec<&str> = call["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(argv[3], rel.chart, "{argv:?}");
+        let version = argv.iter().position(|a| *a == "--version").unwrap();
+        assert_eq!(argv[version + 1], rel.version, "{argv:?}");
+        assert!(
+            argv.contains(&"--wait") && argv.contains(&"--install"),
+            "{argv:?}"
+        );
+        let files = call["values"].as_array().unwrap();
+        assert_eq!(files.len(), 2, "{argv:?}");
+        assert!(
+            files[0]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("helm-values/{}", rel.values)),
+            "{files:?}"
+        );
+        assert_eq!(files[1]["mode"], "600", "overlay not private: {files:?}");
+        assert_eq!(
+            files[1]["dir_mode"], "700",
+            "overlay dir not private: {files:?}"
+        );
+        assert!(
+            !std::path::Path::new(files[1]["path"].as_str().unwrap()).exists(),
+            "overlay left behind"
+        );
+        if rel.name == "external-secrets" {
+            let overlay = files[1]["content"].as_str().unwrap();
+            assert!(
+                overlay.contains(&format!(
+                    "arn:aws:iam::{}:role/external-secrets-role",
+                    support::moto::ACCOUNT
+                )),
+                "{overlay}"
+            );
+        }
+    }
+
+    // The cluster: namespaces, the store, the ExternalSecrets (with the prefix), the
+    // constraints, the dashboard, the Grafana admin Secret.
+    for ns in support::NAMESPACES {
+        assert!(
+            kube.get("v1", "Namespace", None, ns).is_some(),
+            "namespace {ns}"
+        );
+    }
+    let store = kube
+        .get(
+            "external-secrets.io/v1",
+            "ClusterSecretStore",
+            None,
+            "aws-secrets-manager",
+        )
+        .expect("store");
+    assert_eq!(store["spec"]["provider"]["aws"]["region"], "us-east-1");
+    for (ns, name) in [
+        ("litellm", "litellm-secrets"),
+        ("litellm", "redis-credentials"),
+        ("open-webui", "openwebui-secrets"),
+    ] {
+        let es = kube
+            .get("external-secrets.io/v1", "ExternalSecret", Some(ns), name)
+            .unwrap_or_else(|| panic!("ExternalSecret {ns}/{name}"));
+        for d in es["spec"]["data"].as_array().unwrap() {
+            let k = d["remoteRef"]["key"].as_str().unwrap();
+            assert!(
+                k.starts_with("litellm/") || k.starts_with("openwebui/"),
+                "{k}"
+            );
+        }
+        assert!(
+            kube.get("v1", "Secret", Some(ns), name).is_some(),
+            "synced Secret {name}"
+        );
+    }
+    for (kind, name) in [
+        ("K8sAllowedRepos", "allowed-image-repos"),
+        ("K8sBlockLatestTag", "block-latest-tag"),
+        ("K8sBlockNodePort", "block-nodeport-services"),
+        ("K8sContainerLimits", "require-container-limits"),
+        ("K8sPodSecurity", "pod-security-baseline"),
+        ("K8sRequireProbes", "require-health-probes"),
+        ("K8sRequiredLabels", "require-standard-labels"),
+    ] {
+        let c = kube
+            .get("constraints.gatekeeper.sh/v1beta1", kind, None, name)
+            .unwrap_or_else(|| panic!("constraint {kind}/{name}"));
+        assert_eq!(c["spec"]["enforcementAction"], "dryrun");
+    }
+    let dash = kube
+        .get("v1", "ConfigMap", Some("monitoring"), "litellm-dashboard")
+        .expect("dashboard");
+    assert_eq!(dash["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert!(
+        kube.get(
+            "v1",
+            "Secret",
+            Some("monitoring"),
+            "grafana-admin-credentials"
+        )
+        .is_some()
+    );
+    assert!(run.all().contains("--address 127.0.0.1"), "access hints");
+    assert!(
+        run.all().contains("/health/liveliness answered"),
+        "{}",
+        run.all()
+    );
+
+    // A healthy re-run that skips healthy resources calls no helm upgrade and writes nothing.
+    let before = upgrades(&sb).len();
+    kube.clear_log();
+    let rv = kube.resource_version();
+    let mut again = sb.command(&["all"]);
+    again.env("AUTO_SKIP_HEALTHY", "true");
+    let out = again.output().unwrap();
+    let rerun = support::Run::from(out);
+    rerun.assert_code(0);
+    assert_eq!(upgrades(&sb).len(), before, "{}", rerun.all());
+    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+    assert_eq!(kube.resource_version(), rv);
+    no_secret_leak(&rerun);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_redis_stops_its_chain_not_the_other_branches() {
+    let (moto, _guard) = Moto::lock().await;
+    let (_kube, sb) = stack(moto).await;
+    let mut state = sb.helm_state();
+    state["fail"] = serde_json::json!(["redis"]);
+    if state["repos"].is_null() {
+        state["repos"] = serde_json::json!([]);
+        state["releases"] = serde_json::json!({});
+    }
+    sb.set_helm_state(&state);
+    let run = sb.run(&["all"]).await;
+    run.assert_code(1);
+    let all = run.all();
+    let summary = &all[all.find("Summary:").expect("a summary")..];
+    let row = |step: &str| {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{step} ")))
+            .unwrap_or_else(|| panic!("no summary row for {step}: {all}"))
+            .to_string()
+    };
+    assert!(row("redis").contains("FAILED"), "{all}");
+    for step in ["litellm", "openwebui"] {
+        assert!(row(step).contains("not run"), "{step}: {all}");
+    }
+    for step in ["monitoring", "jaeger", "gatekeeper"] {
+        assert!(row(step).contains("ok"), "{step}: {all}");
+    }
+    assert!(all.contains("`deployctl redis`"), "next command: {all}");
+    assert!(!upgrades(&sb).iter().any(|u| u["argv"][2] == "litellm"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn litellm_without_redis_names_the_fix_and_changes_nothing() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, sb) = stack(moto).await;
+    sb.run(&[
+        "run",
+        "validate",
+        "irsa",
+        "secrets",
+        "helm-repos",
+        "namespaces",
+        "external-secrets",
+        "secret-stores",
+    ])
+    .await
+    .assert_code(0);
+    kube.clear_log();
+    let before = upgrades(&sb).len();
+    let run = sb.run(&["litellm"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("litellm needs redis, which is missing: run `deployctl redis`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--with-deps"), "{}", run.stderr);
+    assert_eq!(upgrades(&sb).len(), before);
+    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_secret_that_never_syncs_fails_with_its_condition() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, mut sb) = stack(moto).await;
+    sb.run(&["run", "irsa", "secrets", "helm-repos", "namespaces"])
+        .await
+        .assert_code(0);
+    kube.fail_external_secret(
+        "litellm-secrets",
+        "could not get secret data from provider: key litellm/database-url: ResourceNotFoundException",
+    );
+    sb.set("DEPLOYCTL_SYNC_TIMEOUT", "2");
+    let run = sb.run(&["external-secrets"]).await;
+    run.assert_code(1);
+    let all = run.all();
+    assert!(
+        all.contains("ExternalSecret litellm/litellm-secrets"),
+        "{all}"
+    );
+    assert!(all.contains("ResourceNotFoundException"), "{all}");
+    assert!(all.contains("timed out after 2s"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unhealthy_critical_release_cannot_be_skipped() {
+    let (moto, _guard) = Moto::lock().await;
+    let (_kube, mut sb) = stack(moto).await;
+    sb.run(&["all"]).await.assert_code(0);
+    let mark_failed = |sb: &Sandbox| {
+        let mut state = sb.helm_state();
+        state["releases"]["litellm/redis"]["status"] = serde_json::json!("failed");
+        sb.set_helm_state(&state);
+    };
+    // Non-interactive with every skip switch on: repaired anyway.
+    mark_failed(&sb);
+    let before = upgrades(&sb).len();
+    sb.set("AUTO_SKIP_HEALTHY", "true").set("SKIP_ALL", "true");
+    let run = sb.run(&["redis"]).await;
+    run.assert_code(0);
+    assert_eq!(upgrades(&sb).len(), before + 1, "{}", run.all());
+    sb.unset("AUTO_SKIP_HEALTHY").unset("SKIP_ALL");
+
+    // Interactive: Skip is refused; quitting changes nothing.
+    mark_failed(&sb);
+    let before = upgrades(&sb).len();
+    let code = pty(&sb, &["redis"], |p| {
+        p.exp_string("helm release is failed").unwrap();
+        p.exp_string("Choose [").unwrap();
+        key(p, "s");
+        p.exp_string("cannot skip").unwrap();
+        key(p, "q");
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(upgrades(&sb).len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_the_redis_password_refreshes_and_restarts() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, sb) = stack(moto).await;
+    sb.run(&["all"]).await.assert_code(0);
+    let run = sb.run(&["secrets", "--rotate", "redis-password"]).await;
+    run.assert_code(0);
+    let all = run.all();
+    assert!(
+        all.contains("re-synced ExternalSecret redis-credentials"),
+        "{all}"
+    );
+    assert!(
+        all.contains("restarted StatefulSet redis-redis-ha-server"),
+        "{all}"
+    );
+    assert!(all.contains("restarted Deployment litellm"), "{all}");
+    let es = kube
+        .get(
+            "external-secrets.io/v1",
+            "ExternalSecret",
+            Some("litellm"),
+            "redis-credentials",
+        )
+        .unwrap();
+    assert!(es["metadata"]["annotations"]["force-sync"].is_string());
+    for (kind, name) in [
+        ("StatefulSet", "redis-redis-ha-server"),
+        ("Deployment", "litellm"),
+    ] {
+        let w = kube.get("apps/v1", kind, Some("litellm"), name).unwrap();
+        assert!(
+            w["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+                .is_string(),
+            "{kind} {name} not restarted"
+        );
+    }
+}
