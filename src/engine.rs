@@ -137,10 +137,33 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
         anyhow::Ok(())
     };
     let (h, k, a) = tokio::join!(helm_check, kube_check, aws_check);
-    a?;
-    k?;
-    h?;
-    Ok(())
+    // Report every preflight problem at once: fixing one to discover the next is slow.
+    let errors: Vec<anyhow::Error> = [a, k, h].into_iter().filter_map(Result::err).collect();
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.into_iter().next().expect("one error")),
+        n => {
+            let mut message = format!("{n} problems before anything could start:");
+            let mut help = Vec::new();
+            for (i, e) in errors.iter().enumerate() {
+                message.push_str(&format!("\n  {}. {e:#}", i + 1));
+                if let Some(h) = crate::error::help_of(e) {
+                    help.push(format!("{}. {h}", i + 1));
+                }
+            }
+            let code = if errors
+                .iter()
+                .all(|e| crate::error::code_of(e) == exit::USAGE)
+            {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            };
+            let mut err = UserError::failed(message, help.join("\n      "));
+            err.code = code;
+            Err(err.into())
+        }
+    }
 }
 
 /// Connect to the cluster behind the context guard. When the context's cluster entry does not
@@ -496,7 +519,10 @@ async fn execute(
                 let action = actions[&id];
                 let outcome = match result {
                     Ok(summary) => {
-                        cx.ui.step_finished(id.name(), true, &format!("{} ({summary})", action.past()), took);
+                        cx.ui.step_finished(id.name(), true, &match summary.split_once('\n') {
+                            Some((first, rest)) => format!("{} ({first})\n{rest}", action.past()),
+                            None => format!("{} ({summary})", action.past()),
+                        }, took);
                         Outcome::Succeeded(summary)
                     }
                     Err(e) => {

@@ -176,6 +176,12 @@ impl Ui {
             "event": "step_finished", "step": step, "ok": ok, "message": text,
             "duration_ms": took.as_millis() as u64,
         }));
+        // A multi-line result (verify's table): the first line on the status line, the rest
+        // below it.
+        let (text, details) = match text.split_once('\n') {
+            Some((first, rest)) => (first, Some(rest)),
+            None => (text, None),
+        };
         let line = if self.fancy {
             let mark = if ok {
                 style("✓").green().to_string()
@@ -194,6 +200,11 @@ impl Ui {
             self.info(&line);
         } else {
             self.println(&line);
+        }
+        if let Some(details) = details
+            && (!ok || self.verbosity >= 0)
+        {
+            self.println(details);
         }
     }
 }

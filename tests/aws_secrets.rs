@@ -91,10 +91,19 @@ async fn non_interactive_reruns_change_no_value_and_rotate_changes_exactly_one()
         "a non-interactive re-run changed a value"
     );
 
+    // No cluster here: the rotation happens, and the step fails saying the cluster still
+    // has to follow, with the commands that finish the job (tests/stack.rs covers the
+    // follow-through itself).
     let run = sb.run(&["secrets", "--rotate", "redis-password"]).await;
-    run.assert_code(0);
+    run.assert_code(1);
     assert!(
-        run.stdout.contains("rotated redis-password"),
+        run.stdout
+            .contains("rotated redis-password in AWS, but cannot reach the cluster"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("kubectl -n litellm rollout restart statefulset/redis-redis-ha-server deployment/litellm"),
         "{}",
         run.stdout
     );

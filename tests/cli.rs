@@ -105,19 +105,19 @@ async fn a_bad_flag_value_exits_2() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn commands_not_built_yet_say_so_and_exit_2() {
+async fn cluster_commands_without_a_kubeconfig_stop_before_any_change() {
     let sb = Sandbox::bare();
-    for args in [vec!["all"], vec!["redis"]] {
+    for args in [vec!["all"], vec!["redis", "--with-deps"]] {
         let run = sb.run(&args).await;
-        run.assert_code(2);
+        assert_ne!(run.code, 0, "{args:?}");
         assert!(
-            run.stderr.contains("is not built yet"),
+            run.stderr.contains("kubeconfig"),
             "{args:?}: {}",
             run.stderr
         );
         assert!(!run.all().contains("Summary"), "{args:?} reported a run");
     }
-    assert!(sb.helm_calls().is_empty());
+    assert!(!sb.helm_calls().iter().any(|c| c[0] == "upgrade"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,337 @@
+//! The repository's manifests and values files: `deployctl validate`, kubernetes-validate on
+//! the built-in kinds, and the consistency rules between secrets, IAM, overlays and Services.
+
+mod support;
+
+use deployctl::manifest::{Document, load};
+use deployctl::releases::Releases;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use support::{Sandbox, repo_root};
+
+fn yaml(rel: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join(rel)).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn manifest_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![repo_root().join("manifests")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn is_builtin(doc: &Document) -> bool {
+    let group = doc
+        .api_version()
+        .split_once('/')
+        .map(|(g, _)| g)
+        .unwrap_or("");
+    group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployctl_validate_passes_on_every_manifest_and_values_file() {
+    let run = Sandbox::bare().run(&["validate"]).await;
+    run.assert_code(0);
+    let files = manifest_files().len()
+        + std::fs::read_dir(repo_root().join("helm-values"))
+            .unwrap()
+            .count();
+    assert!(
+        run.all().contains(&format!("{files} files")),
+        "validate did not check every file ({files}): {}",
+        run.all()
+    );
+}
+
+#[test]
+fn built_in_kinds_pass_kubernetes_validate() {
+    let tool = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([repo_root().join(".venv/bin")])
+        .map(|d| d.join("kubernetes-validate"))
+        .find(|p| p.is_file())
+        .expect("kubernetes-validate is not installed: run scripts/test.sh (it installs tests/requirements.txt)");
+    let mut builtin = Vec::new();
+    for f in manifest_files() {
+        let docs = load(&f).unwrap();
+        let kinds: Vec<bool> = docs.iter().map(is_builtin).collect();
+        assert!(
+            kinds.iter().all(|b| *b) || kinds.iter().all(|b| !*b),
+            "{} mixes built-in and custom kinds",
+            f.display()
+        );
+        if kinds.iter().all(|b| *b) {
+            builtin.push(f);
+        }
+    }
+    let names: Vec<String> = builtin
+        .iter()
+        .map(|p| p.strip_prefix(repo_root()).unwrap().display().to_string())
+        .collect();
+    assert!(
+        names.contains(&"manifests/namespaces.yaml".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"manifests/dashboards/litellm.yaml".to_string()),
+        "{names:?}"
+    );
+    let out = std::process::Command::new(&tool)
+        .args(["--kubernetes-version", "1.31.0", "--strict", "--quiet"])
+        .args(&builtin)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every AWS secret name an ExternalSecret reads, with SECRETS_PREFIX=`prefix`.
+fn external_secret_keys(prefix: &str) -> Vec<String> {
+    load(&repo_root().join("manifests/external-secrets.yaml"))
+        .unwrap()
+        .iter()
+        .flat_map(deployctl::steps::secret_stores::remote_keys)
+        .map(|k| k.replace("${SECRETS_PREFIX}", prefix))
+        .collect()
+}
+
+#[test]
+fn every_secret_an_external_secret_reads_is_created_by_deployctl_or_terraform() {
+    let tf =
+        std::fs::read_to_string(repo_root().join("terraform/modules/secrets/main.tf")).unwrap();
+    assert!(tf.contains("name                    = \"${var.secrets_prefix}/database-url\""));
+    for prefix in ["litellm", "team-a/llm"] {
+        let managed = deployctl::steps::secrets::managed_names(prefix);
+        let terraform = format!("{prefix}/database-url");
+        for key in external_secret_keys(prefix) {
+            assert!(
+                managed.contains(&key) || key == terraform,
+                "ExternalSecrets read {key}, which nothing creates (managed: {managed:?})"
+            );
+        }
+    }
+}
+
+fn glob(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, tail)) => {
+            s.starts_with(head)
+                && (0..=s.len() - head.len()).any(|i| glob(tail, &s[head.len() + i..]))
+        }
+    }
+}
+
+#[test]
+fn the_external_secrets_policy_covers_every_secret_it_must_read() {
+    let mut vars = deployctl::aws::policy::Vars::new();
+    vars.insert("PARTITION", "aws".into());
+    vars.insert("REGION", "eu-west-1".into());
+    vars.insert("ACCOUNT_ID", "111122223333".into());
+    vars.insert("SECRETS_PREFIX", "litellm".into());
+    let policy =
+        deployctl::aws::policy::load(&repo_root().join("iam/external-secrets-policy.json"), &vars)
+            .unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let read: Vec<String> = statements
+        .iter()
+        .filter(|s| {
+            s["Action"]
+                .to_string()
+                .contains("secretsmanager:GetSecretValue")
+        })
+        .flat_map(|s| s["Resource"].as_array().cloned().unwrap_or_default())
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    for key in external_secret_keys("litellm") {
+        // Secrets Manager appends a 6-character suffix to every secret ARN.
+        let arn = format!("arn:aws:secretsmanager:eu-west-1:111122223333:secret:{key}-AbCdEf");
+        assert!(
+            read.iter().any(|p| glob(p, &arn)),
+            "{arn} is not readable by {read:?}"
+        );
+    }
+    // Terraform encrypts database-url with its own KMS key: decrypting through Secrets
+    // Manager must be allowed.
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Action"].to_string().contains("kms:Decrypt")),
+        "no kms:Decrypt for customer-managed keys"
+    );
+}
+
+#[test]
+fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
+    use deployctl::steps::irsa::ROLES;
+    use deployctl::steps::release::{OverlayInputs, overlay};
+    let inputs = OverlayInputs {
+        partition: "aws".into(),
+        account: "111122223333".into(),
+        region: "eu-west-1".into(),
+    };
+    let mut seen = 0;
+    for rel in Releases::load(&repo_root()).unwrap().releases {
+        let o = overlay(&rel.name, &inputs).unwrap();
+        let Some(arn) = o["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].as_str()
+        else {
+            assert!(
+                !o.to_string().contains(":role/"),
+                "{}: role outside the SA annotation",
+                rel.name
+            );
+            continue;
+        };
+        seen += 1;
+        let role = arn.rsplit_once(":role/").unwrap().1;
+        let def = ROLES.iter().find(|r| r.name == role).unwrap_or_else(|| {
+            panic!(
+                "{}: overlay names role {role}, which irsa does not create",
+                rel.name
+            )
+        });
+        // The role trusts the service account the chart runs as, in the release's namespace.
+        let values = yaml(&format!("helm-values/{}", rel.values));
+        assert_eq!(
+            values["serviceAccount"]["name"], def.service_account,
+            "{}",
+            rel.name
+        );
+        assert_eq!(rel.namespace, def.namespace, "{}", rel.name);
+    }
+    assert_eq!(seen, 2, "external-secrets and litellm carry role ARNs");
+}
+
+fn host(url: &str) -> &str {
+    url.split("://")
+        .nth(1)
+        .unwrap()
+        .split(['/', ':'])
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn tracing_and_datasources_name_the_services_the_pinned_jaeger_chart_creates() {
+    let releases = Releases::load(&repo_root()).unwrap().releases;
+    let jaeger = releases
+        .iter()
+        .find(|r| r.chart == "jaegertracing/jaeger")
+        .unwrap();
+    // The v1 chart's fullname is the release name when it contains the chart name; with
+    // allInOne it creates <fullname>-collector (OTLP 4317/4318) and <fullname>-query (16686).
+    assert!(jaeger.name.contains("jaeger"));
+    let values = yaml(&format!("helm-values/{}", jaeger.values));
+    assert_eq!(values["allInOne"]["enabled"], true);
+    assert!(
+        jaeger.version.starts_with("3."),
+        "the Service names below hold for the 3.x chart line"
+    );
+    let collector = format!(
+        "{}-collector.{}.svc.cluster.local",
+        jaeger.name, jaeger.namespace
+    );
+    let query = format!(
+        "{}-query.{}.svc.cluster.local",
+        jaeger.name, jaeger.namespace
+    );
+
+    let litellm = yaml("helm-values/litellm.yaml");
+    let otlp = litellm["envVars"]["OTEL_ENDPOINT"].as_str().unwrap();
+    assert_eq!(host(otlp), collector);
+    assert!(otlp.ends_with(":4317"), "{otlp}");
+
+    let prom = yaml("helm-values/kube-prometheus-stack.yaml");
+    let ds = prom["grafana"]["additionalDataSources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["type"] == "jaeger")
+        .expect("a Jaeger datasource");
+    assert_eq!(host(ds["url"].as_str().unwrap()), query);
+
+    let query_svc = format!("{}-query", jaeger.name);
+    assert!(
+        deployctl::steps::verify::ACCESS
+            .iter()
+            .any(|a| a.2 == query_svc),
+        "verify's access hint"
+    );
+    let user_data =
+        std::fs::read_to_string(repo_root().join("terraform/modules/bastion/user-data.sh.tmpl"))
+            .unwrap();
+    assert!(
+        user_data.contains(&format!("svc/{query_svc} 16686:16686")),
+        "bastion llm-jaeger alias"
+    );
+}
+
+#[test]
+fn litellm_and_openwebui_point_at_the_services_the_charts_create() {
+    let litellm = yaml("helm-values/litellm.yaml");
+    let releases = Releases::load(&repo_root()).unwrap().releases;
+    let redis = releases
+        .iter()
+        .find(|r| r.chart == "dandydev/redis-ha")
+        .unwrap();
+    // redis-ha's fullname: <release>-redis-ha.
+    assert_eq!(
+        litellm["envVars"]["REDIS_HOST"],
+        format!(
+            "{}-redis-ha.{}.svc.cluster.local",
+            redis.name, redis.namespace
+        )
+        .as_str()
+    );
+    let webui = yaml("helm-values/openwebui.yaml");
+    let url = webui["openaiBaseApiUrls"][0].as_str().unwrap();
+    use deployctl::steps::release::{LITELLM_PORT, LITELLM_SERVICE};
+    assert_eq!(
+        url,
+        format!("http://{LITELLM_SERVICE}.litellm.svc.cluster.local:{LITELLM_PORT}/v1")
+    );
+    // The Bedrock models LiteLLM offers are the ones its IAM policy allows.
+    let policy =
+        std::fs::read_to_string(repo_root().join("iam/litellm-bedrock-policy.json")).unwrap();
+    for m in litellm["proxy_config"]["model_list"].as_array().unwrap() {
+        let id = m["litellm_params"]["model"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("bedrock/");
+        assert!(
+            policy.contains(&format!("foundation-model/{id}\"")),
+            "{id} not allowed by the bedrock policy"
+        );
+    }
+}
+
+#[test]
+fn the_check_is_not_vacuous() {
+    assert!(glob(
+        "arn:*:secret:litellm/*",
+        "arn:aws:secret:litellm/master-key-AbC"
+    ));
+    assert!(!glob(
+        "arn:*:secret:litellm/*",
+        "arn:aws:secret:openwebui/x"
+    ));
+    assert!(Path::new(&repo_root().join("manifests/external-secrets.yaml")).is_file());
+    assert_eq!(external_secret_keys("p").len(), 6);
+}
