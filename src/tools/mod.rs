@@ -128,8 +128,8 @@ impl Process {
         self
     }
 
-    /// Run to completion and capture output; a non-zero exit is NOT an error here.
-    pub async fn output(&self) -> Result<Output, ProcessError> {
+    /// Start the process: stdin closed, stdout and stderr piped, killed when dropped.
+    fn spawn(&self) -> Result<tokio::process::Child, ProcessError> {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
             .stdin(Stdio::null())
@@ -142,7 +142,7 @@ impl Process {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        let child = cmd.spawn().map_err(|source| {
+        cmd.spawn().map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 ProcessError::NotFound {
                     program: self.program.clone(),
@@ -153,7 +153,12 @@ impl Process {
                     source,
                 }
             }
-        })?;
+        })
+    }
+
+    /// Run to completion and capture output; a non-zero exit is NOT an error here.
+    pub async fn output(&self) -> Result<Output, ProcessError> {
+        let child = self.spawn()?;
         let wait = child.wait_with_output();
         let out = match self.timeout {
             Some(after) => {
@@ -184,30 +189,7 @@ impl Process {
         mut on_line: impl FnMut(Stream, &str),
     ) -> Result<Output, ProcessError> {
         use tokio::io::{AsyncBufReadExt, BufReader};
-        let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        if let Some(dir) = &self.cwd {
-            cmd.current_dir(dir);
-        }
-        let mut child = cmd.spawn().map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                ProcessError::NotFound {
-                    program: self.program.clone(),
-                }
-            } else {
-                ProcessError::Spawn {
-                    command: self.to_string(),
-                    source,
-                }
-            }
-        })?;
+        let mut child = self.spawn()?;
         let spawn_err = |source| ProcessError::Spawn {
             command: self.to_string(),
             source,
