@@ -80,38 +80,32 @@ impl Moto {
     }
 
     pub async fn reset(&self) {
-        let addr = self.url.trim_start_matches("http://").to_string();
-        tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Write};
-            let mut s = std::net::TcpStream::connect(&addr).expect("connect moto");
-            write!(
-                s,
-                "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut resp = String::new();
-            let _ = s.read_to_string(&mut resp);
-            assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "moto reset failed: {resp}");
-        })
-        .await
-        .unwrap();
+        self.raw("POST", "/moto-api/reset").await;
     }
 
     /// Create an S3 bucket (path-style PUT; moto needs no signature).
     pub async fn create_bucket(&self, name: &str) {
+        self.raw("PUT", &format!("/{name}")).await;
+    }
+
+    /// A bodiless request to moto that must answer 200.
+    async fn raw(&self, method: &str, path: &str) {
         let addr = self.url.trim_start_matches("http://").to_string();
-        let name = name.to_string();
+        let (method, path) = (method.to_string(), path.to_string());
         tokio::task::spawn_blocking(move || {
             use std::io::{Read, Write};
             let mut s = std::net::TcpStream::connect(&addr).expect("connect moto");
             write!(
                 s,
-                "PUT /{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
             .unwrap();
             let mut resp = String::new();
             let _ = s.read_to_string(&mut resp);
-            assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "create bucket failed: {resp}");
+            assert!(
+                resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+                "moto {method} {path} failed: {resp}"
+            );
         })
         .await
         .unwrap();
