@@ -192,6 +192,20 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     assert!(kube.writes().is_empty(), "{:?}", kube.writes());
     assert_eq!(kube.resource_version(), rv);
     no_secret_leak(&rerun);
+
+    // `plan` reads only: no API writes, helm only read commands.
+    let calls_before = sb.helm_calls().len();
+    let plan = sb.run(&["plan"]).await;
+    plan.assert_code(0);
+    assert!(plan.stdout.contains("litellm"), "{}", plan.stdout);
+    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+    for call in &sb.helm_calls()[calls_before..] {
+        assert!(
+            matches!(call[0].as_str(), "status" | "repo" | "version" | "list")
+                && !call.contains(&"add".to_string()),
+            "plan ran helm {call:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
