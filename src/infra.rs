@@ -164,15 +164,40 @@ impl<'a> Terraform<'a> {
         let progress = self.ui.step_started("terraform", what);
         let ui = self.ui;
         let show = self.settings.verbosity >= 0;
-        let out = p
-            .stream(|which, line| {
-                if show || which == Stream::Stderr {
-                    ui.println(&format!("  │ {line}"));
+        let run = p.stream(|which, line| {
+            if show || which == Stream::Stderr {
+                ui.println(&format!("  │ {line}"));
+            }
+        });
+        tokio::pin!(run);
+        // Ctrl-C never kills deployctl under a running terraform: terraform (which the
+        // terminal interrupts too) stops at a safe point and saves its state; deployctl waits
+        // for it, then stops with 130. A second interrupt from deployctl would make terraform
+        // exit at once, risking its state, so none is forwarded.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut interrupted = false;
+        let out = loop {
+            tokio::select! {
+                out = &mut run => break out,
+                _ = &mut ctrl_c, if !interrupted => {
+                    interrupted = true;
+                    self.ui.warn(&format!(
+                        "interrupted: waiting for terraform {what} to stop cleanly (it saves its state)"
+                    ));
                 }
-            })
-            .await;
+            }
+        };
         progress.finish();
         let out = out.map_err(|e| self.tool_error(e))?;
+        if interrupted {
+            let mut err = UserError::failed(
+                format!("interrupted during terraform {what}; nothing further was run"),
+                "run the same command again: terraform continues from its saved state (a stale lock: `terraform -chdir=terraform force-unlock <id>`)",
+            );
+            err.code = crate::error::exit::INTERRUPTED;
+            return Err(err.into());
+        }
         // `plan -detailed-exitcode` exits 2 for "changes present".
         let ok = out.success() || (out.code == Some(2) && what.starts_with("plan"));
         self.ui

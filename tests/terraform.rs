@@ -460,3 +460,49 @@ async fn complete_applies_then_writes_the_kubeconfig_for_the_new_cluster() {
         "kubeconfig written after a declined plan"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_plan_waits_for_terraform_and_applies_nothing() {
+    let (mut sb, _) = project();
+    sb.set("FAKE_TF_DELAY_MS", "1500");
+    let mut child = sb
+        .command(&["infrastructure", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the plan is running (only deployctl gets the signal here).
+    let started = std::time::Instant::now();
+    while !sb.tf_calls().iter().any(|c| c[0] == "plan") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "plan never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let run = support::Run::from(out);
+    run.assert_code(130);
+    assert!(
+        run.all()
+            .contains("waiting for terraform plan to stop cleanly"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("interrupted during terraform plan"),
+        "{}",
+        run.stderr
+    );
+    // terraform finished its plan (not killed), and nothing was applied.
+    assert!(run.all().contains("to add"), "{}", run.all());
+    assert!(!subcommands(&sb).contains(&"apply".to_string()));
+}

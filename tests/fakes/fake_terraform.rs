@@ -10,7 +10,8 @@
 //!   (FAKE_TF_OUTPUTS, or a default stack) — or clears them for a destroy plan;
 //! - `output -json` prints the outputs.
 //!
-//! FAKE_TF_FAIL=plan,apply,... makes those subcommands fail with an error on stderr.
+//! FAKE_TF_FAIL=plan,apply,... makes those subcommands fail with an error on stderr;
+//! FAKE_TF_DELAY_MS slows `plan` down.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -143,6 +144,11 @@ fn main() {
         }
         "validate" => println!("Success! The configuration is valid."),
         "plan" => {
+            // Tests interrupt a slow plan.
+            if let Some(ms) = env("FAKE_TF_DELAY_MS").and_then(|v| v.parse().ok()) {
+                println!("Refreshing state...");
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
             let out = flag_value(&args, "-out=").expect("plan without -out");
             let destroy = args.iter().any(|a| a == "-destroy");
             let id = format!(
