@@ -465,7 +465,7 @@ async fn complete_applies_then_writes_the_kubeconfig_for_the_new_cluster() {
 async fn ctrl_c_during_the_plan_waits_for_terraform_and_applies_nothing() {
     let (mut sb, _) = project();
     sb.set("FAKE_TF_DELAY_MS", "1500");
-    let mut child = sb
+    let child = sb
         .command(&["infrastructure", "--auto-approve"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
