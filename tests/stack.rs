@@ -368,3 +368,32 @@ async fn rotating_the_redis_password_refreshes_and_restarts() {
         );
     }
 }
+
+/// Benchmark, not a test: how long a healthy re-run of `all` takes (assess everything
+/// concurrently, skip, verify). Run with
+/// `cargo test --features test-fakes --test stack -- --ignored --nocapture bench`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn bench_healthy_rerun_of_all() {
+    let (moto, _guard) = Moto::lock().await;
+    let (_kube, sb) = stack(moto).await;
+    let first = std::time::Instant::now();
+    sb.run(&["all"]).await.assert_code(0);
+    let fresh = first.elapsed();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let mut cmd = sb.command(&["all"]);
+        cmd.env("AUTO_SKIP_HEALTHY", "true");
+        let t = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        times.push(t.elapsed());
+        support::Run::from(out).assert_code(0);
+    }
+    times.sort();
+    println!(
+        "fresh all (fake cluster, stand-in helm): {fresh:?}; healthy re-run: min {:?}, median {:?}, max {:?}",
+        times[0], times[2], times[4]
+    );
+}
