@@ -14,7 +14,8 @@ use std::path::PathBuf;
     arg_required_else_help = true,
     after_help = "Environment: AWS_REGION, AWS_ACCOUNT_ID, EKS_CLUSTER_NAME, OIDC_PROVIDER, \
                   INTERACTIVE_MODE, AUTO_SKIP_HEALTHY, SKIP_ALL, SECRETS_PREFIX, BASTION_NAME, \
-                  INSTANCE_TYPE, DEPLOYCTL_DIR, KUBECONFIG, DATABASE_URL, TFVARS_FILE, TF_DATA_DIR, \
+                  INSTANCE_TYPE, DEPLOYCTL_DIR, KUBECONFIG, DATABASE_URL, DEPLOYCTL_SYNC_TIMEOUT, \
+                  TFVARS_FILE, TF_DATA_DIR, \
                   VISUAL/EDITOR, CI. A flag wins over its variable.\n\
                   Exit codes: 0 success or quit, 1 a step failed, 2 bad usage or input, 130 interrupted."
 )]

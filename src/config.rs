@@ -337,6 +337,19 @@ mod tests {
     }
 
     #[test]
+    fn sync_timeout_is_seconds_and_bad_values_are_named() {
+        let a = GlobalArgs::default();
+        assert_eq!(resolve(&a, &[]).unwrap().sync_timeout.as_secs(), 120);
+        let s = resolve(&a, &[("DEPLOYCTL_SYNC_TIMEOUT", "300")]).unwrap();
+        assert_eq!(s.sync_timeout.as_secs(), 300);
+        for bad in ["0", "2m", "-1"] {
+            let err = resolve(&a, &[("DEPLOYCTL_SYNC_TIMEOUT", bad)]).unwrap_err();
+            assert!(err.to_string().contains("DEPLOYCTL_SYNC_TIMEOUT"), "{err}");
+            assert_eq!(err.code, 2);
+        }
+    }
+
+    #[test]
     fn flag_beats_env_beats_default() {
         let s = resolve(&GlobalArgs::default(), &[]).unwrap();
         assert_eq!(
