@@ -71,11 +71,19 @@ fn pod_ready(p: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The named container is ready. A pod's Ready condition already means every container's
+/// readiness probe passed; when the kubelet reports per-container statuses the named one must
+/// be among them and ready (a pod without that container is the wrong workload).
 fn container_ready(p: &Pod, name: &str) -> bool {
-    p.status
+    match p
+        .status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.name == name && c.ready))
+        .filter(|cs| !cs.is_empty())
+    {
+        Some(cs) => pod_ready(p) && cs.iter().any(|c| c.name == name && c.ready),
+        None => pod_ready(p),
+    }
 }
 
 /// Deployment readiness from its object.
@@ -287,5 +295,8 @@ mod tests {
             r,
             Ready::No("container sentinel ready in 0/1 pods app=redis-ha".into())
         );
+        assert!(pods_ready("app=redis-ha", &[pod(true, true)], Some("sentinel")).is_ready());
+        // A pod without a sentinel container is not redis-ha's.
+        assert!(!pods_ready("app=redis-ha", &[pod(true, true)], Some("proxy")).is_ready());
     }
 }
