@@ -57,12 +57,7 @@ async fn deployctl_validate_passes_on_every_manifest_and_values_file() {
 
 #[test]
 fn built_in_kinds_pass_kubernetes_validate() {
-    let tool = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([repo_root().join(".venv/bin")])
-        .map(|d| d.join("kubernetes-validate"))
-        .find(|p| p.is_file())
+    let tool = support::find_on_path("kubernetes-validate", &[repo_root().join(".venv/bin")])
         .expect("kubernetes-validate is not installed: run scripts/test.sh (it installs tests/requirements.txt)");
     let mut builtin = Vec::new();
     for f in manifest_files() {

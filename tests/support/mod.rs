@@ -40,18 +40,47 @@ pub fn fake_terraform_bin() -> PathBuf {
     }
 }
 
+/// `program` in the test process's PATH, then in `extra` directories.
+pub fn find_on_path(program: &str, extra: &[PathBuf]) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(extra.iter().cloned())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// One JSON value per line of a stand-in's log (empty when it never ran).
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The string array under `key` of each log entry (a stand-in's argv).
+fn argv_lists(entries: &[Value], key: &str) -> Vec<Vec<String>> {
+    entries
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
 /// The provider mirror the real-terraform tests use (hashicorp/aws 5.100.0).
 pub const TF_MIRROR: &str = "/opt/tf-plugins";
 
 /// The real terraform binary and a CLI config that installs providers from the mirror only.
 /// Panics, saying what is missing, when either is absent: these tests never pass silently.
 pub fn real_terraform(config_dir: &Path) -> (PathBuf, PathBuf) {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("terraform"))
-        .find(|p| p.is_file());
-    let Some(terraform) = found else {
+    let Some(terraform) = find_on_path("terraform", &[]) else {
         panic!(
             "terraform is not installed (not on PATH): the Terraform tests need terraform >= 1.11"
         );
@@ -221,25 +250,11 @@ impl Sandbox {
 
     /// Every helm call: argv per line.
     pub fn helm_calls(&self) -> Vec<Vec<String>> {
-        self.helm_log_entries()
-            .iter()
-            .map(|e| {
-                e["argv"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap().to_string())
-                    .collect()
-            })
-            .collect()
+        argv_lists(&self.helm_log_entries(), "argv")
     }
 
     pub fn helm_log_entries(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.helm_log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        read_jsonl(&self.helm_log)
     }
 
     pub fn helm_state(&self) -> Value {
@@ -300,26 +315,12 @@ impl Sandbox {
 
     /// Every call the terraform stand-in received, as JSON (args, cwd, env it saw).
     pub fn tf_log_entries(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.tf_log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        read_jsonl(&self.tf_log)
     }
 
     /// The argv of every terraform call.
     pub fn tf_calls(&self) -> Vec<Vec<String>> {
-        self.tf_log_entries()
-            .iter()
-            .map(|e| {
-                e["args"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap().to_string())
-                    .collect()
-            })
-            .collect()
+        argv_lists(&self.tf_log_entries(), "args")
     }
 }
 
