@@ -18,21 +18,16 @@ static SERVER: OnceLock<Moto> = OnceLock::new();
 static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn moto_server_bin() -> PathBuf {
+    // The project venv first (scripts/test.sh), then PATH.
     let venv = super::repo_root().join(".venv/bin/moto_server");
     if venv.exists() {
         return venv;
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join("moto_server");
-            if p.exists() {
-                return p;
-            }
-        }
-    }
-    panic!(
-        "moto_server not found: run the tests with scripts/test.sh, which installs tests/requirements.txt into .venv"
-    );
+    super::find_on_path("moto_server", &[]).unwrap_or_else(|| {
+        panic!(
+            "moto_server not found: run the tests with scripts/test.sh, which installs tests/requirements.txt into .venv"
+        )
+    })
 }
 
 fn start() -> Moto {
