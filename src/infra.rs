@@ -347,13 +347,9 @@ impl<'a> Terraform<'a> {
         Ok(())
     }
 
-    /// `plan -out` into `dir`; returns the plan file and its summary.
-    pub async fn plan(
-        &self,
-        var_file: &Path,
-        dir: &Path,
-        destroy: bool,
-    ) -> Result<(PathBuf, PlanSummary)> {
+    /// `plan -out` into `dir`, then `show -json` of it (read once; the callers summarise
+    /// it as a `PlanSummary` or as `DestroyFacts`).
+    pub async fn plan(&self, var_file: &Path, dir: &Path, destroy: bool) -> Result<Planned> {
         let file = dir.join(if destroy {
             "destroy.tfplan"
         } else {
@@ -388,23 +384,7 @@ impl<'a> Terraform<'a> {
             )
             .await?;
         let json: Value = serde_json::from_str(&shown).context("reading `terraform show -json`")?;
-        Ok((file, PlanSummary::parse(&json)))
-    }
-
-    /// The resources in state that a destroy plan removes, with facts that matter for the gate.
-    pub async fn destroy_facts(&self, plan_file: &Path) -> Result<DestroyFacts> {
-        let shown = self
-            .capture(
-                self.process(vec![
-                    OsString::from("show"),
-                    "-json".into(),
-                    plan_file.into(),
-                ]),
-                "re-run; the plan file could not be read",
-            )
-            .await?;
-        let json: Value = serde_json::from_str(&shown).context("reading `terraform show -json`")?;
-        Ok(DestroyFacts::parse(&json))
+        Ok(Planned { file, json })
     }
 
     /// `apply` of exactly this plan file.
@@ -437,6 +417,12 @@ impl<'a> Terraform<'a> {
         };
         Ok(Outputs::parse(&json))
     }
+}
+
+/// A saved plan and what `terraform show -json` says of it.
+pub struct Planned {
+    pub file: PathBuf,
+    pub json: Value,
 }
 
 fn flag_with(flag: &str, path: &Path) -> OsString {
@@ -656,7 +642,8 @@ pub async fn apply(
     tf.init_if_needed().await?;
     tf.validate().await?;
     let dir = plan_dir()?;
-    let (plan_file, summary) = tf.plan(&var_file, dir.path(), false).await?;
+    let planned = tf.plan(&var_file, dir.path(), false).await?;
+    let (plan_file, summary) = (planned.file, PlanSummary::parse(&planned.json));
     ui.println(&format!("Plan: {}", summary.line()));
     if summary.is_empty() {
         ui.println("Infrastructure is up to date; nothing to apply.");
@@ -705,7 +692,7 @@ pub async fn plan(
     tf.init_if_needed().await?;
     tf.validate().await?;
     let dir = plan_dir()?;
-    let (_, summary) = tf.plan(&var_file, dir.path(), false).await?;
+    let summary = PlanSummary::parse(&tf.plan(&var_file, dir.path(), false).await?.json);
     ui.println(&format!("Plan: {}", summary.line()));
     for a in summary.replace.iter().chain(&summary.delete) {
         ui.warn(&format!("would destroy: {a}"));
@@ -750,8 +737,8 @@ pub async fn destroy(
         .into());
     }
     let dir = plan_dir()?;
-    let (plan_file, _) = tf.plan(&var_file, dir.path(), true).await?;
-    let facts = tf.destroy_facts(&plan_file).await?;
+    let planned = tf.plan(&var_file, dir.path(), true).await?;
+    let (plan_file, facts) = (planned.file, DestroyFacts::parse(&planned.json));
     if facts.count == 0 {
         ui.println("Nothing to destroy.");
         return Ok(crate::error::exit::OK);
