@@ -337,7 +337,7 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
             "Deployment",
             "deployments",
             "litellm",
-            Workload::Pods("app.kubernetes.io/name=litellm"),
+            Workload::Deployment("litellm"),
         ),
     ] {
         let ar =
@@ -355,17 +355,7 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
         wapi.patch(wname, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|e| anyhow!("restarting {kind} {wname}: {}", describe(&e)))?;
-        if let Workload::Pods(_) = workload {
-            wait::workload(
-                &client,
-                ns,
-                Workload::Deployment("litellm"),
-                std::time::Duration::from_secs(300),
-            )
-            .await?;
-        } else {
-            wait::workload(&client, ns, workload, std::time::Duration::from_secs(300)).await?;
-        }
+        wait::workload(&client, ns, workload, std::time::Duration::from_secs(300)).await?;
         done.push(format!("restarted {kind} {wname}"));
     }
     Ok(done.join("; "))
