@@ -5,6 +5,27 @@ pub mod apply;
 pub mod errors;
 pub mod wait;
 
+/// A typed-by-name API for a kind deployctl knows statically (CRD kinds of the stack, apps
+/// workloads it patches): `api_version` like `external-secrets.io/v1`, cluster-wide when
+/// `namespace` is None.
+pub fn dynamic_api(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    plural: &str,
+    namespace: Option<&str>,
+) -> kube::Api<kube::api::DynamicObject> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let ar = kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk(group, version, kind),
+        plural,
+    );
+    match namespace {
+        Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
+        None => kube::Api::all_with(client.clone(), &ar),
+    }
+}
+
 use crate::config::Settings;
 use crate::error::UserError;
 use anyhow::Result;

@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
 use crate::kube::apply::apply_documents;
+use crate::kube::dynamic_api;
 use crate::kube::errors::retry;
 use crate::kube::wait::{self, Ready};
 use crate::manifest::Document;
@@ -14,8 +15,6 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject};
-use kube::core::GroupVersionKind;
-use kube::discovery::ApiResource;
 use kube::runtime::watcher;
 
 pub const TEMPLATES_FILE: &str = "manifests/opa/templates.yaml";
@@ -23,20 +22,24 @@ pub const CONSTRAINTS_FILE: &str = "manifests/opa/constraints.yaml";
 const CONSTRAINT_GROUP: &str = "constraints.gatekeeper.sh";
 
 fn template_api(client: &kube::Client) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("templates.gatekeeper.sh", "v1", "ConstraintTemplate"),
+    dynamic_api(
+        client,
+        "templates.gatekeeper.sh/v1",
+        "ConstraintTemplate",
         "constrainttemplates",
-    );
-    Api::all_with(client.clone(), &ar)
+        None,
+    )
 }
 
 /// Constraints of one kind (cluster-scoped; plural = the kind in lower case).
 fn constraint_api(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(CONSTRAINT_GROUP, "v1beta1", kind),
+    dynamic_api(
+        client,
+        &format!("{CONSTRAINT_GROUP}/v1beta1"),
+        kind,
         &kind.to_lowercase(),
-    );
-    Api::all_with(client.clone(), &ar)
+        None,
+    )
 }
 
 /// The constraint kind a template defines.

@@ -7,14 +7,13 @@ use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
 use crate::kube::apply::apply_documents;
+use crate::kube::dynamic_api;
 use crate::kube::errors::{describe, retry};
 use crate::kube::wait::{self, Ready, Workload};
 use crate::manifest::Document;
 use anyhow::{Result, anyhow};
 use async_trait::async_trait;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::ApiResource;
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
@@ -23,19 +22,23 @@ pub const EXTERNAL_SECRETS_FILE: &str = "manifests/external-secrets.yaml";
 pub const STORE_NAME: &str = "aws-secrets-manager";
 
 fn store_api(client: &kube::Client) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("external-secrets.io", "v1", "ClusterSecretStore"),
+    dynamic_api(
+        client,
+        "external-secrets.io/v1",
+        "ClusterSecretStore",
         "clustersecretstores",
-    );
-    Api::all_with(client.clone(), &ar)
+        None,
+    )
 }
 
 fn es_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("external-secrets.io", "v1", "ExternalSecret"),
+    dynamic_api(
+        client,
+        "external-secrets.io/v1",
+        "ExternalSecret",
         "externalsecrets",
-    );
-    Api::namespaced_with(client.clone(), ns, &ar)
+        Some(ns),
+    )
 }
 
 /// The Ready condition: (status, reason, message).
@@ -340,9 +343,7 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
             Workload::Deployment("litellm"),
         ),
     ] {
-        let ar =
-            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", kind), plural);
-        let wapi: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        let wapi = dynamic_api(&client, "apps/v1", kind, plural, Some(ns));
         if retry(&format!("reading {kind} {wname}"), || wapi.get_opt(wname))
             .await?
             .is_none()
