@@ -170,17 +170,7 @@ async fn a_missing_oidc_provider_is_a_clear_error_and_nothing_is_created() {
         "{}",
         run.all()
     );
-    let roles = aws_sdk_iam::Client::new(&sdk)
-        .list_roles()
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        roles
-            .roles()
-            .iter()
-            .all(|r| !r.role_name().contains("litellm"))
-    );
+    assert_no_stack_roles(&sdk).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -223,21 +213,25 @@ async fn a_missing_profile_fails_clearly_and_creates_nothing() {
         );
         assert!(run.stderr.contains("help:"), "{cmd}: {}", run.stderr);
     }
-    let roles = aws_sdk_iam::Client::new(&sdk)
-        .list_roles()
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        roles
-            .roles()
-            .iter()
-            .all(|r| !r.role_name().contains("litellm"))
-    );
+    assert_no_stack_roles(&sdk).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk)
         .list_secrets()
         .send()
         .await
         .unwrap();
     assert!(secrets.secret_list().is_empty());
+}
+
+/// Nothing was created: no role of the stack exists.
+async fn assert_no_stack_roles(sdk: &aws_config::SdkConfig) {
+    let roles = aws_sdk_iam::Client::new(sdk)
+        .list_roles()
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = roles.roles().iter().map(|r| r.role_name()).collect();
+    assert!(
+        names.iter().all(|n| !n.contains("litellm")),
+        "roles were created: {names:?}"
+    );
 }
