@@ -45,8 +45,9 @@ pub struct Target {
 
 fn update_kubeconfig_hint(s: &Settings) -> String {
     format!(
-        "run `aws eks update-kubeconfig --name {} --region {}`, or pass --context <name> (see `kubectl config get-contexts`)",
-        s.cluster, s.region
+        "run `deployctl kubeconfig --cluster {c} --region {r}` (or `aws eks update-kubeconfig --name {c} --region {r}`), or pass --context <name> (see `kubectl config get-contexts`)",
+        c = s.cluster,
+        r = s.region
     )
 }
 
