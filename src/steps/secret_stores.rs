@@ -151,16 +151,16 @@ impl Step for SecretStores {
             sapi.get_opt(STORE_NAME)
         })
         .await?;
-        let mut found = Vec::new();
-        for d in &docs {
+        let found = futures::future::try_join_all(docs.iter().map(|d| {
             let api = es_api(&client, d.namespace().unwrap_or("default"));
-            found.push(
+            async move {
                 retry(&format!("reading {}", describe_es(d)), || {
                     api.get_opt(d.name())
                 })
-                .await?,
-            );
-        }
+                .await
+            }
+        }))
+        .await?;
         if store.is_none() && found.iter().all(Option::is_none) {
             return Ok(State::Missing);
         }
