@@ -14,7 +14,7 @@ use std::path::PathBuf;
     arg_required_else_help = true,
     after_help = "Environment: AWS_REGION, AWS_ACCOUNT_ID, EKS_CLUSTER_NAME, OIDC_PROVIDER, \
                   INTERACTIVE_MODE, AUTO_SKIP_HEALTHY, SKIP_ALL, SECRETS_PREFIX, BASTION_NAME, \
-                  INSTANCE_TYPE, DEPLOYCTL_DIR, KUBECONFIG, DATABASE_URL, DEPLOYCTL_SYNC_TIMEOUT, \
+                  INSTANCE_TYPE, DEPLOYCTL_DIR, DEPLOYCTL_CHARTS_DIR, KUBECONFIG, DATABASE_URL, DEPLOYCTL_SYNC_TIMEOUT, \
                   TFVARS_FILE, TF_DATA_DIR, \
                   VISUAL/EDITOR, CI. A flag wins over its variable.\n\
                   Exit codes: 0 success or quit, 1 a step failed, 2 bad usage or input, 130 interrupted."
@@ -82,6 +82,11 @@ pub struct GlobalArgs {
     /// Directory holding helm-values/, manifests/ and terraform/ [env: DEPLOYCTL_DIR]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Install each release from DIR/<chart> or DIR/<chart>-<version>.tgz (checked against
+    /// the pin) instead of its repository; fill DIR with `deployctl charts pull DIR`
+    /// [env: DEPLOYCTL_CHARTS_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub charts_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +200,12 @@ pub enum Command {
     /// Print an EKS bearer token as a kubeconfig exec credential (no aws CLI needed)
     #[command(name = "eks-token")]
     EksToken,
+    /// Helm charts on disk: fill a charts directory, render the stack from it
+    #[command(arg_required_else_help = true)]
+    Charts {
+        #[command(subcommand)]
+        action: ChartsAction,
+    },
     /// Bastion host in the EKS VPC (port of setup-bastion.sh)
     #[command(arg_required_else_help = true)]
     Bastion {
@@ -211,6 +222,23 @@ pub enum SecretName {
     RedisPassword,
     DatabaseUrl,
     WebuiSecretKey,
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum ChartsAction {
+    /// `helm pull` every pinned release into DIR (repo and OCI charts; needs network)
+    Pull {
+        /// Where to put the charts [default: --charts-dir / DEPLOYCTL_CHARTS_DIR, else ./charts]
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Render releases from --charts-dir with our values and the generated overlay (as
+    /// `helm template`), after the values-key and wiring checks; YAML on stdout
+    Render {
+        /// Releases to print (default: all); every release is checked
+        #[arg(value_name = "RELEASE")]
+        releases: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
@@ -256,6 +284,10 @@ impl Command {
             Command::Verify => "verify",
             Command::EksToken => "eks-token",
             Command::Kubeconfig => "kubeconfig",
+            Command::Charts { action } => match action {
+                ChartsAction::Pull { .. } => "charts pull",
+                ChartsAction::Render { .. } => "charts render",
+            },
             Command::Bastion { action } => match action {
                 BastionAction::Create => "bastion create",
                 BastionAction::Connect => "bastion connect",

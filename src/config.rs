@@ -86,6 +86,12 @@ pub struct Settings {
     pub instance_type: String,
     /// Where helm-values/, manifests/ and terraform/ live.
     pub project_dir: PathBuf,
+    /// `--charts-dir` / DEPLOYCTL_CHARTS_DIR: install and render the releases from this
+    /// directory of charts instead of their repositories.
+    pub charts_dir: Option<PathBuf>,
+    /// helm's repository cache ($HELM_CACHE_HOME, $XDG_CACHE_HOME/helm or ~/.cache/helm, then
+    /// /repository): where `validate` finds pulled charts when no charts directory is given.
+    pub helm_repository_cache: Option<PathBuf>,
     /// HOME, for files deployctl writes there (kubeconfig).
     pub home: Option<PathBuf>,
     /// KUBECONFIG as given (for error messages; kube reads it itself).
@@ -174,6 +180,7 @@ impl Settings {
         };
 
         let project_dir = resolve_project_dir(args.dir.as_deref(), env)?;
+        let charts_dir = resolve_charts_dir(args.charts_dir.as_deref(), env)?;
 
         let sync_timeout = match env.get("DEPLOYCTL_SYNC_TIMEOUT") {
             None => DEFAULT_SYNC_TIMEOUT,
@@ -231,6 +238,13 @@ impl Settings {
             kubeconfig: env.get("KUBECONFIG").map(str::to_string),
             home: env.get("HOME").map(PathBuf::from),
             project_dir,
+            charts_dir,
+            helm_repository_cache: env
+                .get("HELM_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| env.get("XDG_CACHE_HOME").map(|d| Path::new(d).join("helm")))
+                .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".cache/helm")))
+                .map(|d| d.join("repository")),
             fancy_output: term.stderr && output == OutputFormat::Text && !in_ci,
             tfvars_file: env
                 .get("TFVARS_FILE")
@@ -248,6 +262,18 @@ impl Settings {
                 .map(str::to_string),
         })
     }
+}
+
+/// `--charts-dir` or DEPLOYCTL_CHARTS_DIR, made absolute (children started elsewhere see the
+/// same one). Whether it holds the charts is checked where they are read (`charts::find_local`
+/// names the missing file and `deployctl charts pull`); `charts pull` creates it.
+fn resolve_charts_dir(flag: Option<&Path>, env: &Env) -> Result<Option<PathBuf>, UserError> {
+    let dir = match (flag, env.get("DEPLOYCTL_CHARTS_DIR")) {
+        (Some(d), _) => d.to_path_buf(),
+        (None, Some(d)) => PathBuf::from(d),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(std::path::absolute(&dir).unwrap_or(dir)))
 }
 
 /// Names end up in ARNs, kube names and file paths: refuse whitespace and control characters.

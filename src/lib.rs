@@ -3,7 +3,9 @@
 
 pub mod aws;
 pub mod bastion;
+pub mod charts;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod context;
 pub mod decide;
@@ -20,6 +22,7 @@ pub mod list;
 pub mod manifest;
 pub mod prompt;
 pub mod releases;
+pub mod render;
 pub mod steps;
 pub mod tools;
 pub mod ui;
@@ -220,6 +223,16 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::InfrastructureVerify => {
             let cx = Context::new(settings, ui);
             return verify_infra::run(&cx).await;
+        }
+        Command::Charts { action } => {
+            return match action {
+                cli::ChartsAction::Pull { dir } => {
+                    commands::charts::pull(&settings, &ui, dir).await
+                }
+                cli::ChartsAction::Render { releases } => {
+                    commands::charts::render_cmd(&settings, &ui, &releases).await
+                }
+            };
         }
         Command::Bastion { action } => {
             let prompter: Box<dyn Prompter> = if settings.interactive {

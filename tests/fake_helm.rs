@@ -61,7 +61,18 @@ async fn upgrade_install_creates_workloads_waits_and_reports_in_helms_json() {
     let v: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(v["info"]["status"], "deployed");
     assert_eq!(v["version"], 1);
-    assert_eq!(v["chart"]["metadata"]["version"], "4.33.0");
+    // As the real helm: no chart object in status; the version is in get metadata.
+    assert!(v.get("chart").is_none(), "{v}");
+    let meta = helm(
+        &sb,
+        &["get", "metadata", "redis", "-n", "litellm", "-o", "json"],
+    )
+    .await;
+    meta.assert_code(0);
+    let m: Value = serde_json::from_str(&meta.stdout).unwrap();
+    assert_eq!(m["version"], "4.33.0");
+    assert_eq!(m["status"], "deployed");
+    assert_eq!(m["revision"], 1);
 
     let list = helm(&sb, &["list", "-A", "-o", "json"]).await;
     let v: Value = serde_json::from_str(&list.stdout).unwrap();

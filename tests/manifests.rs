@@ -214,98 +214,17 @@ fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
     assert_eq!(seen, 2, "external-secrets and litellm carry role ARNs");
 }
 
-fn host(url: &str) -> &str {
-    url.split("://")
-        .nth(1)
-        .unwrap()
-        .split(['/', ':'])
-        .next()
-        .unwrap()
-}
+// Which Service and port each reference names is checked on the charts as helm renders
+// them (tests/charts.rs), not against constants here.
 
 #[test]
-fn tracing_and_datasources_name_the_services_the_pinned_jaeger_chart_creates() {
-    let releases = Releases::load(&repo_root()).unwrap().releases;
-    let jaeger = releases
-        .iter()
-        .find(|r| r.chart == "jaegertracing/jaeger")
-        .unwrap();
-    // The v1 chart's fullname is the release name when it contains the chart name; with
-    // allInOne it creates <fullname>-collector (OTLP 4317/4318) and <fullname>-query (16686).
-    assert!(jaeger.name.contains("jaeger"));
-    let values = yaml(&format!("helm-values/{}", jaeger.values));
-    assert_eq!(values["allInOne"]["enabled"], true);
-    assert!(
-        jaeger.version.starts_with("3."),
-        "the Service names below hold for the 3.x chart line"
-    );
-    let collector = format!(
-        "{}-collector.{}.svc.cluster.local",
-        jaeger.name, jaeger.namespace
-    );
-    let query = format!(
-        "{}-query.{}.svc.cluster.local",
-        jaeger.name, jaeger.namespace
-    );
-
+fn every_bedrock_model_litellm_offers_is_allowed_by_its_iam_policy() {
     let litellm = yaml("helm-values/litellm.yaml");
-    let otlp = litellm["envVars"]["OTEL_ENDPOINT"].as_str().unwrap();
-    assert_eq!(host(otlp), collector);
-    assert!(otlp.ends_with(":4317"), "{otlp}");
-
-    let prom = yaml("helm-values/kube-prometheus-stack.yaml");
-    let ds = prom["grafana"]["additionalDataSources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["type"] == "jaeger")
-        .expect("a Jaeger datasource");
-    assert_eq!(host(ds["url"].as_str().unwrap()), query);
-
-    let query_svc = format!("{}-query", jaeger.name);
-    assert!(
-        deployctl::steps::verify::ACCESS
-            .iter()
-            .any(|a| a.2 == query_svc),
-        "verify's access hint"
-    );
-    let user_data =
-        std::fs::read_to_string(repo_root().join("terraform/modules/bastion/user-data.sh.tmpl"))
-            .unwrap();
-    assert!(
-        user_data.contains(&format!("svc/{query_svc} 16686:16686")),
-        "bastion llm-jaeger alias"
-    );
-}
-
-#[test]
-fn litellm_and_openwebui_point_at_the_services_the_charts_create() {
-    let litellm = yaml("helm-values/litellm.yaml");
-    let releases = Releases::load(&repo_root()).unwrap().releases;
-    let redis = releases
-        .iter()
-        .find(|r| r.chart == "dandydev/redis-ha")
-        .unwrap();
-    // redis-ha's fullname: <release>-redis-ha.
-    assert_eq!(
-        litellm["envVars"]["REDIS_HOST"],
-        format!(
-            "{}-redis-ha.{}.svc.cluster.local",
-            redis.name, redis.namespace
-        )
-        .as_str()
-    );
-    let webui = yaml("helm-values/openwebui.yaml");
-    let url = webui["openaiBaseApiUrls"][0].as_str().unwrap();
-    use deployctl::steps::release::{LITELLM_PORT, LITELLM_SERVICE};
-    assert_eq!(
-        url,
-        format!("http://{LITELLM_SERVICE}.litellm.svc.cluster.local:{LITELLM_PORT}/v1")
-    );
-    // The Bedrock models LiteLLM offers are the ones its IAM policy allows.
     let policy =
         std::fs::read_to_string(repo_root().join("iam/litellm-bedrock-policy.json")).unwrap();
-    for m in litellm["proxy_config"]["model_list"].as_array().unwrap() {
+    let models = litellm["proxy_config"]["model_list"].as_array().unwrap();
+    assert!(!models.is_empty());
+    for m in models {
         let id = m["litellm_params"]["model"]
             .as_str()
             .unwrap()

@@ -157,7 +157,7 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
         let c = kube
             .get("constraints.gatekeeper.sh/v1beta1", kind, None, name)
             .unwrap_or_else(|| panic!("constraint {kind}/{name}"));
-        assert_eq!(c["spec"]["enforcementAction"], "dryrun");
+        assert_eq!(c["spec"]["enforcementAction"], "deny");
     }
     let dash = kube
         .get("v1", "ConfigMap", Some("monitoring"), "litellm-dashboard")

@@ -188,7 +188,7 @@ impl Step for OpaPolicies {
         let constraints = load_manifests(cx, CONSTRAINTS_FILE)?;
         apply_documents(&client, &constraints).await?;
         Ok(format!(
-            "{} templates established, {} constraints applied (dryrun)",
+            "{} templates established, {} constraints applied (deny in litellm, open-webui, external-secrets)",
             templates.len(),
             constraints.len()
         ))
@@ -270,7 +270,7 @@ impl Step for OpaVerify {
             .filter_map(|o| o.data["status"]["totalViolations"].as_i64())
             .sum();
         Ok(format!(
-            "{} templates, {} constraints, {violations} violations (dryrun: reported, not enforced)\n{}",
+            "{} templates, {} constraints, {violations} violations of existing objects (new ones are denied)\n{}",
             f.templates.len(),
             f.constraints.len(),
             render(&f)

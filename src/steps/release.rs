@@ -14,7 +14,7 @@ use crate::graph::StepId;
 use crate::kube::errors::retry;
 use crate::kube::wait::{self, Ready, Workload};
 use crate::releases::{Release, Releases};
-use crate::tools::helm::{Install, parse_duration};
+use crate::tools::helm::{ChartRef, Install, parse_duration};
 use anyhow::{Context as _, Result, anyhow, bail};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret;
@@ -83,6 +83,8 @@ pub const RELEASES: &[ReleaseDef] = &[
         release: "redis",
         workloads: &[
             Workload::StatefulSet("redis-redis-ha-server"),
+            // LiteLLM reaches the master through HAProxy (helm-values/redis.yaml).
+            Workload::Deployment("redis-redis-ha-haproxy"),
             // The sentinel container's readiness probe pings sentinel on 26379.
             Workload::Container {
                 selector: "app=redis-ha,release=redis",
@@ -272,7 +274,7 @@ impl ReleaseStep {
 }
 
 /// Write the overlay to a private directory: dir 0700, file 0600.
-fn write_overlay(release: &str, v: &Value) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
+pub fn write_overlay(release: &str, v: &Value) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
     let dir = crate::tools::private_tempdir("deployctl-values-")
         .context("creating a private directory for the values overlay")?;
     let path = dir.path().join(format!("{release}-overlay.yaml"));
@@ -303,6 +305,22 @@ impl Step for ReleaseStep {
             Ok(r) => format!("helm release {} (namespace {})", r.name, r.namespace),
             Err(_) => format!("helm release {}", self.0.release),
         }
+    }
+
+    /// With a charts directory, its chart must be there at the pinned version before
+    /// anything is installed.
+    async fn prepare(
+        &self,
+        cx: &Context,
+        _state: &State,
+        _prompter: Option<&dyn crate::prompt::Prompter>,
+        _chose_proceed: bool,
+    ) -> Result<super::Prepared> {
+        if let Some(dir) = &cx.settings.charts_dir {
+            let rel = self.release(cx)?;
+            crate::charts::find_local(dir, &rel)?;
+        }
+        Ok(super::Prepared::Run)
     }
 
     async fn assess(&self, cx: &Context) -> Result<State> {
@@ -368,13 +386,25 @@ impl Step for ReleaseStep {
             .join("helm-values")
             .join(&rel.values);
         let (dir, overlay_path) = write_overlay(&rel.name, &overlay(&rel.name, &inputs)?)?;
+        // From the charts directory (checked against the pin again: it may have changed
+        // since prepare), or from the repository.
+        let local = match &cx.settings.charts_dir {
+            Some(dir) => Some(crate::charts::find_local(dir, &rel)?),
+            None => None,
+        };
+        let chart = match &local {
+            Some(l) => ChartRef::Local(&l.path),
+            None => ChartRef::Remote {
+                chart: &rel.chart,
+                version: &rel.version,
+            },
+        };
         let installed = cx
             .helm
             .upgrade_install(&Install {
                 name: &rel.name,
                 namespace: &rel.namespace,
-                chart: &rel.chart,
-                version: &rel.version,
+                chart,
                 values: &values,
                 overlay: &overlay_path,
                 timeout: &rel.timeout,
@@ -391,7 +421,11 @@ impl Step for ReleaseStep {
         if self.0.extra == Extra::Liveliness {
             notes.push(self.liveliness(cx, &rel.namespace).await?);
         }
-        let mut summary = format!("chart {} {}, workloads ready", rel.chart, rel.version);
+        let from = match &local {
+            Some(l) => l.path.display().to_string(),
+            None => rel.chart.clone(),
+        };
+        let mut summary = format!("chart {from} {}, workloads ready", rel.version);
         for n in notes {
             summary.push_str("; ");
             summary.push_str(&n);

@@ -35,8 +35,8 @@ pub const ACCESS: &[(&str, &str, &str, &str)] = &[
         "kube-prometheus-kube-prome-prometheus",
         "9090:9090",
     ),
-    // The jaeger chart's query Service (release jaeger, all-in-one).
-    ("Jaeger", "monitoring", "jaeger-query", "16686:16686"),
+    // Jaeger v2's one Service (release jaeger, chart 4.x): the query UI is port 16686.
+    ("Jaeger", "monitoring", "jaeger", "16686:16686"),
     ("LiteLLM API", "litellm", "litellm", "4000:4000"),
 ];
 

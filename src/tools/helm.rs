@@ -82,7 +82,7 @@ impl Helm {
     }
 }
 
-/// What `helm status -o json` says about a release.
+/// What helm says about an installed release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseStatus {
     /// deployed, failed, pending-install, pending-upgrade, superseded, …
@@ -92,22 +92,48 @@ pub struct ReleaseStatus {
     pub description: String,
 }
 
-/// `helm status NAME -n NS -o json`.
-pub fn parse_status(json: &str) -> Result<ReleaseStatus> {
+/// `helm get metadata NAME -n NS -o json`: name, chart, version (the chart's), appVersion,
+/// namespace, revision, status, deployedAt. (`helm status -o json` carries no chart object
+/// in helm 3 or 4, so the installed chart version comes from here.)
+pub fn parse_metadata(json: &str) -> Result<ReleaseStatus> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).context("unexpected output from `helm get metadata -o json`")?;
+    let version = v["version"]
+        .as_str()
+        .context("`helm get metadata -o json` names no chart version")?;
+    Ok(ReleaseStatus {
+        status: v["status"].as_str().unwrap_or("unknown").to_string(),
+        revision: v["revision"].as_i64().unwrap_or(0),
+        chart_version: version.to_string(),
+        description: String::new(),
+    })
+}
+
+/// The `info.description` of `helm status NAME -n NS -o json` (why a release failed).
+pub fn parse_status_description(json: &str) -> Result<String> {
     let v: serde_json::Value =
         serde_json::from_str(json).context("unexpected output from `helm status -o json`")?;
-    Ok(ReleaseStatus {
-        status: v["info"]["status"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_string(),
-        revision: v["version"].as_i64().unwrap_or(0),
-        chart_version: v["chart"]["metadata"]["version"]
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
-        description: v["info"]["description"].as_str().unwrap_or("").to_string(),
-    })
+    Ok(v["info"]["description"].as_str().unwrap_or("").to_string())
+}
+
+/// Where `helm upgrade --install` / `helm template` take the chart from.
+#[derive(Debug, Clone)]
+pub enum ChartRef<'a> {
+    /// A repository or OCI reference with `--version`.
+    Remote { chart: &'a str, version: &'a str },
+    /// A chart directory or archive whose version was checked against the pin.
+    Local(&'a std::path::Path),
+}
+
+impl ChartRef<'_> {
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            ChartRef::Remote { chart, version } => {
+                vec![(*chart).into(), "--version".into(), (*version).into()]
+            }
+            ChartRef::Local(path) => vec![path.as_os_str().to_owned()],
+        }
+    }
 }
 
 /// One `helm upgrade --install`.
@@ -115,8 +141,7 @@ pub fn parse_status(json: &str) -> Result<ReleaseStatus> {
 pub struct Install<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
-    pub chart: &'a str,
-    pub version: &'a str,
+    pub chart: ChartRef<'a>,
     pub values: &'a std::path::Path,
     pub overlay: &'a std::path::Path,
     pub timeout: &'a str,
@@ -145,7 +170,7 @@ impl Helm {
         }
     }
 
-    /// The release's status, or None when it is not installed.
+    /// The release's status and installed chart version, or None when it is not installed.
     pub async fn status(
         &self,
         name: &str,
@@ -154,17 +179,62 @@ impl Helm {
     ) -> Result<Option<ReleaseStatus>> {
         let p = self.with_context(
             self.cmd()
-                .args(["status", name, "-n", namespace, "-o", "json"]),
+                .args(["get", "metadata", name, "-n", namespace, "-o", "json"]),
             kube_context,
         );
         let out = p.output().await?;
-        if out.success() {
-            return parse_status(&out.stdout).map(Some);
+        if !out.success() {
+            if out.stderr.contains("release: not found") {
+                return Ok(None);
+            }
+            return Err(p.failed(&out).into());
         }
-        if out.stderr.contains("release: not found") {
-            return Ok(None);
+        let mut status = parse_metadata(&out.stdout)?;
+        if status.status != "deployed" {
+            // Why it is not deployed: helm status carries the last operation's description.
+            let p = self.with_context(
+                self.cmd()
+                    .args(["status", name, "-n", namespace, "-o", "json"]),
+                kube_context,
+            );
+            let out = p.output().await?;
+            if out.success() {
+                status.description = parse_status_description(&out.stdout)?;
+            }
         }
-        Err(p.failed(&out).into())
+        Ok(Some(status))
+    }
+
+    /// `helm template NAME CHART -n NS -f values -f overlay`: the rendered manifests.
+    pub async fn template(
+        &self,
+        name: &str,
+        namespace: &str,
+        chart: &ChartRef<'_>,
+        values: &[&std::path::Path],
+    ) -> Result<String> {
+        let mut p = self
+            .cmd()
+            .args(["template", name])
+            .args(chart.args())
+            .args(["--namespace", namespace]);
+        for v in values {
+            p = p.arg("-f").arg(*v);
+        }
+        Ok(p.timeout(std::time::Duration::from_secs(120))
+            .run()
+            .await?
+            .stdout)
+    }
+
+    /// `helm pull …` (arguments from `charts::pull_args`).
+    pub async fn pull(&self, args: &[String]) -> Result<()> {
+        self.cmd()
+            .args(args.iter())
+            .timeout(std::time::Duration::from_secs(300))
+            .run()
+            .await?;
+        Ok(())
     }
 
     /// `helm upgrade --install … -f values -f overlay --wait --timeout`; the error carries
@@ -172,8 +242,9 @@ impl Helm {
     pub async fn upgrade_install(&self, i: &Install<'_>) -> Result<String> {
         let p = self.with_context(
             self.cmd()
-                .args(["upgrade", "--install", i.name, i.chart])
-                .args(["--namespace", i.namespace, "--version", i.version])
+                .args(["upgrade", "--install", i.name])
+                .args(i.chart.args())
+                .args(["--namespace", i.namespace])
                 .arg("-f")
                 .arg(i.values)
                 .arg("-f")
@@ -193,14 +264,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_helm_status_json() {
-        let s = parse_status(
-            r#"{"name":"redis","version":3,"info":{"status":"failed","description":"Upgrade failed"},"chart":{"metadata":{"version":"4.35.5"}}}"#,
+    fn parses_what_the_real_helm_prints() {
+        // `helm get metadata -o json` of helm v4.1.4.
+        let s = parse_metadata(
+            r#"{"name":"redis","chart":"redis-ha","version":"4.39.0","appVersion":"8.8.0","namespace":"litellm","revision":3,"status":"failed","deployedAt":"2026-11-27T08:00:00Z"}"#,
         )
         .unwrap();
         assert_eq!(s.status, "failed");
         assert_eq!(s.revision, 3);
-        assert_eq!(s.chart_version, "4.35.5");
+        assert_eq!(s.chart_version, "4.39.0");
+        // `helm status -o json` has no chart object; only the description is read from it.
+        assert_eq!(
+            parse_status_description(
+                r#"{"name":"redis","info":{"status":"failed","description":"Upgrade \"redis\" failed: timed out"},"version":3,"namespace":"litellm"}"#
+            )
+            .unwrap(),
+            "Upgrade \"redis\" failed: timed out"
+        );
+        assert!(parse_metadata(r#"{"name":"redis","status":"deployed"}"#).is_err());
         assert_eq!(
             parse_duration("10m"),
             Some(std::time::Duration::from_secs(600))

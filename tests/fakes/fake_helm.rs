@@ -167,13 +167,17 @@ fn main() -> ExitCode {
     let words: Vec<&str> = pos.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["version", ..] => {
-            println!("v3.16.2+gfake");
+            println!("v4.1.4+gfake");
             ExitCode::SUCCESS
         }
         ["repo", "list", ..] => repo_list(),
         ["repo", "add", name, url, ..] => repo_add(name, url, has(&args, "--force-update")),
         ["repo", "update", names @ ..] => repo_update(names),
         ["status", name, ..] => status(
+            name,
+            &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
+        ),
+        ["get", "metadata", name, ..] => metadata(
             name,
             &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
         ),
@@ -267,11 +271,59 @@ fn status(name: &str, ns: &str) -> ExitCode {
             "first_deployed": rel["first_deployed"], "last_deployed": rel["last_deployed"],
             "deleted": "", "description": rel["description"], "status": rel["status"],
         },
-        "chart": {"metadata": {"name": rel["chart_name"], "version": rel["chart_version"], "appVersion": rel["app_version"]}},
+        // Like helm 3 and 4: `status -o json` carries no chart object.
         "config": {},
     });
     println!("{out}");
     ExitCode::SUCCESS
+}
+
+/// `helm get metadata NAME -n NS -o json`, in helm 4's shape.
+fn metadata(name: &str, ns: &str) -> ExitCode {
+    let state = load_state();
+    let Some(rel) = state["releases"].get(release_key(name, ns)) else {
+        eprintln!("Error: release: not found");
+        return ExitCode::from(1);
+    };
+    let out = json!({
+        "name": name,
+        "chart": rel["chart_name"],
+        "version": rel["chart_version"],
+        "appVersion": rel["app_version"],
+        "namespace": ns,
+        "revision": rel["revision"],
+        "status": rel["status"],
+        "deployedAt": rel["last_deployed"],
+        "applyMethod": "ssa",
+    });
+    println!("{out}");
+    ExitCode::SUCCESS
+}
+
+/// A local chart (what --charts-dir gives helm): (name, version) from its Chart.yaml, or
+/// from the `<name>-<version>.tgz` file name.
+fn local_chart(chart: &str) -> Option<(String, String)> {
+    let path = std::path::Path::new(chart);
+    if path.is_dir() {
+        let text = std::fs::read_to_string(path.join("Chart.yaml")).ok()?;
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}:")))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        };
+        return Some((field("name")?, field("version")?));
+    }
+    let file = path.file_name()?.to_str()?.strip_suffix(".tgz")?;
+    if !path.is_file() {
+        return None;
+    }
+    // The version starts after the first '-' that is followed by a digit.
+    let split = file
+        .char_indices()
+        .filter(|(_, c)| *c == '-')
+        .map(|(i, _)| i)
+        .find(|i| file[i + 1..].starts_with(|c: char| c.is_ascii_digit()))?;
+    Some((file[..split].to_string(), file[split + 1..].to_string()))
 }
 
 fn list(args: &[String]) -> ExitCode {
@@ -381,12 +433,20 @@ fn workloads(release: &str) -> Vec<(&'static str, String, Value, i64)> {
             l("app.kubernetes.io/name", "jaeger"),
             1,
         )],
-        "redis" => vec![(
-            "StatefulSet",
-            "redis-redis-ha-server".into(),
-            json!({"app": "redis-ha", "release": "redis"}),
-            3,
-        )],
+        "redis" => vec![
+            (
+                "StatefulSet",
+                "redis-redis-ha-server".into(),
+                json!({"app": "redis-ha", "release": "redis"}),
+                3,
+            ),
+            (
+                "Deployment",
+                "redis-redis-ha-haproxy".into(),
+                json!({"app": "redis-ha-haproxy", "release": "redis"}),
+                2,
+            ),
+        ],
         "litellm" => vec![(
             "Deployment",
             "litellm".into(),
@@ -536,27 +596,31 @@ fn chart_objects(
                 json!([port("http-web", 9093)]),
             ),
         ],
-        "jaeger" => vec![
-            svc(
-                "jaeger-query",
-                by_name("jaeger"),
-                json!([port("http-query", 16686)]),
-            ),
-            svc(
-                "jaeger-collector",
-                by_name("jaeger"),
-                json!([port("otlp-grpc", 4317), port("otlp-http", 4318)]),
-            ),
-        ],
-        "redis" => vec![svc(
-            "redis-redis-ha",
-            json!({"app": "redis-ha", "release": "redis"}),
+        "jaeger" => vec![svc(
+            "jaeger",
+            by_name("jaeger"),
             json!([
-                port("server", 6379),
-                port("sentinel", 26379),
-                port("exporter-port", 9121)
+                port("otlp-grpc", 4317),
+                port("otlp-http", 4318),
+                port("http-query", 16686)
             ]),
         )],
+        "redis" => vec![
+            svc(
+                "redis-redis-ha",
+                json!({"app": "redis-ha", "release": "redis"}),
+                json!([
+                    port("tcp-server", 6379),
+                    port("tcp-sentinel", 26379),
+                    port("http-exporter-port", 9121)
+                ]),
+            ),
+            svc(
+                "redis-redis-ha-haproxy",
+                json!({"app": "redis-ha-haproxy", "release": "redis"}),
+                json!([port("tcp-haproxy", 6379)]),
+            ),
+        ],
         "litellm" => vec![svc(
             "litellm",
             by_name("litellm"),
@@ -601,7 +665,13 @@ fn upgrade(args: &[String], name: &str, chart: &str) -> ExitCode {
         .as_ref()
         .map(|r| r["first_deployed"].clone())
         .unwrap_or(json!(now()));
-    let chart_name = chart.rsplit('/').next().unwrap_or(chart).to_string();
+    let (chart_name, version) = match local_chart(chart) {
+        Some((n, v)) => (n, v),
+        None => (
+            chart.rsplit('/').next().unwrap_or(chart).to_string(),
+            version,
+        ),
+    };
     let failing = state["fail"]
         .as_array()
         .is_some_and(|f| f.iter().any(|n| n == name));

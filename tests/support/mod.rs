@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod charts;
 pub mod kube_server;
 pub mod moto;
 pub mod ssm_proxy;
@@ -204,6 +205,13 @@ impl Sandbox {
 
     pub fn write_kubeconfig(&self, text: &str) {
         std::fs::write(&self.kubeconfig, text).unwrap();
+    }
+
+    /// The real helm on PATH instead of the stand-in.
+    pub fn with_real_helm(&self) -> &Self {
+        let _ = std::fs::remove_file(self.bin.join("helm"));
+        std::os::unix::fs::symlink(charts::real_helm(), self.bin.join("helm")).unwrap();
+        self
     }
 
     pub fn without_helm(&self) {

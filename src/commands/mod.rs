@@ -1,0 +1,3 @@
+//! Commands that are not steps of the graph.
+
+pub mod charts;

@@ -1,0 +1,343 @@
+//! The stack against the real charts: the real helm (v4.1.4) renders every release from the
+//! charts' own sources (../shared/charts, copied into a charts directory per test) with our
+//! values file and the overlay deployctl generates. On that output: `deployctl charts
+//! render` / `validate` report no unknown values key and consistent wiring, the built-in
+//! objects pass kubernetes-validate, and a broken values file is caught with its line.
+
+mod support;
+
+use deployctl::manifest::parse_documents;
+use serde_json::Value;
+use std::path::Path;
+use support::charts::{ChartsDir, charts_dir};
+use support::{Run, Sandbox, repo_root};
+
+/// `deployctl <args> --charts-dir <dir>` with the real helm, offline (no repository).
+async fn with_real_helm(charts: &ChartsDir, args: &[&str]) -> Run {
+    let sb = Sandbox::bare();
+    sb.with_real_helm();
+    let mut full: Vec<&str> = args.to_vec();
+    let dir = charts.path().to_str().unwrap();
+    full.extend(["--charts-dir", dir]);
+    sb.run(&full).await
+}
+
+/// The problem lines of a failed render/validate (indented under the error, on stderr;
+/// validate's step report lists them on stdout with the same indentation, but render's
+/// stdout is YAML, so only validate's stdout is read).
+fn problems(run: &Run, validate: bool) -> Vec<String> {
+    let stdout = if validate { run.stdout.as_str() } else { "" };
+    run.stderr
+        .lines()
+        .chain(stdout.lines())
+        .filter(|l| l.starts_with("  ") && (l.contains(':') || l.contains("release")))
+        .filter(|l| !l.contains("problem(s) in"))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// Problems that only the missing subcharts of a degraded copy explain (each names Grafana:
+/// its Service, its pods, or a `grafana.` values key the parent chart does not list).
+fn explained_by_degradation(charts: &ChartsDir, problem: &str) -> bool {
+    !charts.degraded.is_empty()
+        && charts.degraded.iter().any(|d| d.ends_with("/grafana"))
+        && (problem.contains("kube-prometheus-grafana")
+            || problem.contains("app.kubernetes.io/name=grafana")
+            || problem.contains("unknown key `grafana."))
+}
+
+fn assert_clean(charts: &ChartsDir, run: &Run, validate: bool) {
+    if run.code == 0 {
+        return;
+    }
+    let (set_aside, real): (Vec<String>, Vec<String>) = problems(run, validate)
+        .into_iter()
+        .partition(|p| explained_by_degradation(charts, p));
+    for p in &set_aside {
+        eprintln!("NOTE set aside (missing subchart): {p}");
+    }
+    assert!(
+        real.is_empty(),
+        "problems in the rendered stack:\n{}\n--- full output ---\n{}",
+        real.join("\n"),
+        run.all()
+    );
+    if charts.degraded.is_empty() {
+        run.assert_code(0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_release_renders_with_no_unknown_key_and_consistent_wiring() {
+    let charts = charts_dir();
+    let run = with_real_helm(&charts, &["charts", "render"]).await;
+    assert_clean(&charts, &run, false);
+    // Every release was rendered by the real helm from the charts directory.
+    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    for r in &releases.releases {
+        assert!(
+            run.stdout
+                .contains(&format!("# release {} (namespace {})", r.name, r.namespace)),
+            "release {} missing from the output",
+            r.name
+        );
+    }
+    let docs = parse_documents(Path::new("rendered"), &run.stdout).unwrap();
+    let kinds = |k: &str| docs.iter().filter(|d| d.kind() == k).count();
+    assert!(kinds("Deployment") >= 6, "{}", kinds("Deployment"));
+    assert!(kinds("StatefulSet") >= 2);
+    assert!(kinds("CustomResourceDefinition") >= 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_renders_the_charts_when_they_are_at_hand() {
+    let charts = charts_dir();
+    let run = with_real_helm(&charts, &["validate"]).await;
+    assert_clean(&charts, &run, true);
+    if charts.degraded.is_empty() {
+        assert!(
+            run.all().contains("7 releases rendered from"),
+            "{}",
+            run.all()
+        );
+    }
+    // Without charts at hand, validate says what it did not check (and passes).
+    let sb = Sandbox::bare();
+    let run = sb.run(&["validate"]).await;
+    run.assert_code(0);
+    assert!(run.all().contains("charts not rendered"), "{}", run.all());
+}
+
+/// The rendered objects the stack installs (helm test hooks excluded).
+async fn rendered(charts: &ChartsDir) -> Vec<(String, Value)> {
+    let run = with_real_helm(charts, &["charts", "render"]).await;
+    let mut out = Vec::new();
+    let mut release = String::new();
+    let mut chunk = String::new();
+    let flush = |release: &str, chunk: &str, out: &mut Vec<(String, Value)>| {
+        if chunk.trim().is_empty() {
+            return;
+        }
+        for d in parse_documents(Path::new(release), chunk).unwrap() {
+            if d.value.is_object() {
+                out.push((release.to_string(), d.value));
+            }
+        }
+    };
+    for line in run.stdout.lines() {
+        if let Some(rest) = line.strip_prefix("# release ") {
+            flush(&release, &chunk, &mut out);
+            chunk.clear();
+            release = rest.split_whitespace().next().unwrap().to_string();
+        } else {
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    flush(&release, &chunk, &mut out);
+    assert!(!out.is_empty(), "nothing rendered: {}", run.all());
+    out
+}
+
+fn is_builtin(v: &Value) -> bool {
+    let api = v["apiVersion"].as_str().unwrap_or("");
+    let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
+    group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rendered_built_in_objects_pass_kubernetes_validate() {
+    let tool = support::find_on_path("kubernetes-validate", &[repo_root().join(".venv/bin")])
+        .expect("kubernetes-validate is not installed: run scripts/test.sh (it installs tests/requirements.txt)");
+    let charts = charts_dir();
+    let objects = rendered(&charts).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut by_release: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+    for (rel, v) in &objects {
+        if is_builtin(v) {
+            by_release.entry(rel.clone()).or_default().push(v);
+        }
+    }
+    assert!(by_release.len() >= 6, "{:?}", by_release.keys());
+    for (rel, docs) in &by_release {
+        let path = dir.path().join(format!("{rel}.yaml"));
+        let text: Vec<String> = docs
+            .iter()
+            .map(|v| serde_json::to_string(v).unwrap())
+            .collect();
+        std::fs::write(&path, text.join("\n---\n")).unwrap();
+        files.push(path);
+    }
+    let out = std::process::Command::new(&tool)
+        .args(["--kubernetes-version", "1.34.0", "--strict", "--quiet"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A copy of the project with one values file changed.
+fn project_with(file: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for sub in ["helm-values", "manifests", "iam"] {
+        copy(&repo_root().join(sub), &d.path().join(sub));
+    }
+    let tf = d.path().join("terraform/modules/bastion");
+    std::fs::create_dir_all(&tf).unwrap();
+    std::fs::copy(
+        repo_root().join("terraform/modules/bastion/user-data.sh.tmpl"),
+        tf.join("user-data.sh.tmpl"),
+    )
+    .unwrap();
+    let p = d.path().join(file);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let changed = edit(text.clone());
+    assert_ne!(text, changed, "the edit changed nothing in {file}");
+    std::fs::write(&p, changed).unwrap();
+    d
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+async fn render_project(charts: &ChartsDir, project: &Path) -> Run {
+    let mut sb = Sandbox::bare();
+    sb.with_real_helm();
+    sb.set("DEPLOYCTL_DIR", project.to_str().unwrap());
+    sb.run(&[
+        "charts",
+        "render",
+        "--charts-dir",
+        charts.path().to_str().unwrap(),
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misspelt_values_key_is_reported_with_file_line_and_key() {
+    let charts = charts_dir();
+    let project = project_with("helm-values/redis.yaml", |t| {
+        t.replace("hardAntiAffinity: false", "hardAntiAfinity: false")
+    });
+    let run = render_project(&charts, project.path()).await;
+    run.assert_code(1);
+    let line = std::fs::read_to_string(project.path().join("helm-values/redis.yaml"))
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("hardAntiAfinity"))
+        .unwrap()
+        + 1;
+    assert!(
+        run.stderr.contains(&format!(
+            "helm-values/redis.yaml:{line}: unknown key `hardAntiAfinity`"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openwebui_without_litellm_as_its_base_url_is_caught_on_the_rendered_pod() {
+    let charts = charts_dir();
+    let project = project_with("helm-values/openwebui.yaml", |t| {
+        let start = t.find("openaiBaseApiUrls:").unwrap();
+        let end = start + t[start..].find("\nopenaiApiKey").unwrap();
+        format!("{}{}", &t[..start], &t[end + 1..])
+    });
+    let run = render_project(&charts, project.path()).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("release open-webui StatefulSet/open-webui")
+            && run.stderr.contains("api.openai.com"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn litellm_on_the_headless_redis_service_is_caught() {
+    let charts = charts_dir();
+    let project = project_with("helm-values/litellm.yaml", |t| {
+        t.replace(
+            "REDIS_HOST: redis-redis-ha-haproxy.litellm",
+            "REDIS_HOST: redis-redis-ha.litellm",
+        )
+    });
+    let run = render_project(&charts, project.path()).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("selects the redis-ha server pods"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_monitor_on_a_port_the_service_lacks_is_caught() {
+    let charts = charts_dir();
+    let project = project_with("manifests/monitoring/servicemonitors.yaml", |t| {
+        t.replace("- port: http-exporter-port", "- port: exporter-port")
+    });
+    let run = render_project(&charts, project.path()).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("ServiceMonitor/redis-exporter scrapes port `exporter-port`")
+            && run.stderr.contains("http-exporter-port 9121"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grafana_datasource_on_a_service_jaeger_no_longer_has_is_caught() {
+    let charts = charts_dir();
+    let project = project_with("helm-values/litellm.yaml", |t| {
+        t.replace(
+            "http://jaeger.monitoring.svc.cluster.local:4317",
+            "http://jaeger-collector.monitoring.svc.cluster.local:4317",
+        )
+    });
+    let run = render_project(&charts, project.path()).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("env OTEL_ENDPOINT refers to Service monitoring/jaeger-collector"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chart_at_another_version_than_the_pin_is_refused_naming_both() {
+    let charts = charts_dir();
+    let chart_yaml = charts.path().join("redis-ha/Chart.yaml");
+    let text = std::fs::read_to_string(&chart_yaml).unwrap();
+    std::fs::write(
+        &chart_yaml,
+        text.replace("version: 4.39.0", "version: 4.35.5"),
+    )
+    .unwrap();
+    let run = with_real_helm(&charts, &["charts", "render", "redis"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("is version 4.35.5") && run.stderr.contains("pins redis-ha 4.39.0"),
+        "{}",
+        run.stderr
+    );
+}
