@@ -136,9 +136,43 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
         }
         anyhow::Ok(())
     };
-    let (h, k, a) = tokio::join!(helm_check, kube_check, aws_check);
+    // With a charts directory, every release to assess must be there at its pinned version
+    // before anything starts (a mismatch names both versions; nothing is installed).
+    let charts_check = async {
+        let Some(dir) = &cx.settings.charts_dir else {
+            return anyhow::Ok(());
+        };
+        let all = crate::releases::Releases::load(&cx.settings.project_dir)?;
+        let mut problems = Vec::new();
+        let mut help = None;
+        for def in crate::steps::release::RELEASES
+            .iter()
+            .filter(|d| assessed.contains(&d.step))
+        {
+            let Some(rel) = all.releases.iter().find(|r| r.name == def.release) else {
+                continue;
+            };
+            if let Err(e) = crate::charts::find_local(dir, rel) {
+                help = help.or_else(|| crate::error::help_of(&e).map(str::to_string));
+                problems.push(format!("{e:#}"));
+            }
+        }
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(UserError::failed(problems.remove(0), help.unwrap_or_default()).into()),
+            _ => Err(UserError::failed(
+                format!(
+                    "the charts directory does not match the pins:\n    {}",
+                    problems.join("\n    ")
+                ),
+                help.unwrap_or_default(),
+            )
+            .into()),
+        }
+    };
+    let (h, k, a, c) = tokio::join!(helm_check, kube_check, aws_check, charts_check);
     // Report every preflight problem at once: fixing one to discover the next is slow.
-    let errors: Vec<anyhow::Error> = [a, k, h].into_iter().filter_map(Result::err).collect();
+    let errors: Vec<anyhow::Error> = [a, k, h, c].into_iter().filter_map(Result::err).collect();
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors.into_iter().next().expect("one error")),

@@ -283,7 +283,11 @@ fn applies(c: &Value, object: &Value, namespace: &str) -> bool {
     let kind = object["kind"].as_str().unwrap_or("");
     let kind_ok = m["kinds"].as_array().is_some_and(|ks| {
         ks.iter().any(|k| {
-            k["apiGroups"].as_array().unwrap().iter().any(|g| g == group)
+            k["apiGroups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == group)
                 && k["kinds"].as_array().unwrap().iter().any(|x| x == kind)
         })
     });
@@ -303,15 +307,20 @@ async fn rendered_objects() -> Vec<(String, Value)> {
     let sb = support::Sandbox::bare();
     sb.with_real_helm();
     let run = sb
-        .run(&["charts", "render", "--charts-dir", charts.path().to_str().unwrap()])
+        .run(&[
+            "charts",
+            "render",
+            "--charts-dir",
+            charts.path().to_str().unwrap(),
+        ])
         .await;
     let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
     let mut out = Vec::new();
     let mut ns = String::new();
     let mut chunk = String::new();
     let mut flush = |ns: &str, chunk: &str| {
-        for d in deployctl::manifest::parse_documents(std::path::Path::new("rendered"), chunk)
-            .unwrap()
+        for d in
+            deployctl::manifest::parse_documents(std::path::Path::new("rendered"), chunk).unwrap()
         {
             let hook = d.value["metadata"]["annotations"]["helm.sh/hook"]
                 .as_str()
@@ -352,7 +361,8 @@ async fn the_stacks_own_pods_pass_every_constraint_where_it_applies() {
     let mut failures = Vec::new();
     for c in &constraints {
         assert_eq!(
-            c.value["spec"]["enforcementAction"], "deny",
+            c.value["spec"]["enforcementAction"],
+            "deny",
             "{} is not enforced",
             c.name()
         );
@@ -383,11 +393,16 @@ async fn the_stacks_own_pods_pass_every_constraint_where_it_applies() {
     for ns in ["litellm", "open-webui", "external-secrets"] {
         let workloads = objects
             .iter()
-            .filter(|(n, o)| n == ns && o["kind"] == "Deployment" || n == ns && o["kind"] == "StatefulSet")
+            .filter(|(n, o)| {
+                n == ns && o["kind"] == "Deployment" || n == ns && o["kind"] == "StatefulSet"
+            })
             .count();
         assert!(workloads > 0, "no workloads rendered in {ns}");
     }
-    assert!(checked > 50, "only {checked} object/constraint pairs judged");
+    assert!(
+        checked > 50,
+        "only {checked} object/constraint pairs judged"
+    );
 }
 
 #[test]
@@ -395,7 +410,11 @@ fn the_application_namespaces_are_in_every_constraints_scope() {
     for c in load(&repo_root().join("manifests/opa/constraints.yaml")).unwrap() {
         let nss = c.value["spec"]["match"]["namespaces"].as_array().unwrap();
         for ns in ["litellm", "open-webui"] {
-            assert!(nss.iter().any(|n| n == ns), "{} does not cover {ns}", c.name());
+            assert!(
+                nss.iter().any(|n| n == ns),
+                "{} does not cover {ns}",
+                c.name()
+            );
         }
     }
 }

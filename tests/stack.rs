@@ -201,7 +201,8 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     assert!(kube.writes().is_empty(), "{:?}", kube.writes());
     for call in &sb.helm_calls()[calls_before..] {
         assert!(
-            matches!(call[0].as_str(), "status" | "repo" | "version" | "list")
+            (matches!(call[0].as_str(), "status" | "repo" | "version" | "list")
+                || call[..2] == ["get".to_string(), "metadata".to_string()])
                 && !call.contains(&"add".to_string()),
             "plan ran helm {call:?}"
         );
@@ -395,5 +396,81 @@ async fn bench_healthy_rerun_of_all() {
     println!(
         "fresh all (fake cluster, stand-in helm): {fresh:?}; healthy re-run: min {:?}, median {:?}, max {:?}",
         times[0], times[2], times[4]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_charts_directory_every_release_is_installed_from_its_local_chart() {
+    let (moto, _guard) = Moto::lock().await;
+    let (_kube, mut sb) = stack(moto).await;
+    let charts = support::charts::charts_dir();
+    sb.set("DEPLOYCTL_CHARTS_DIR", charts.path().to_str().unwrap());
+    // Every step but validate: with a degraded copy of the chart sources (see
+    // support::charts) validate rightly fails on Grafana; tests/charts.rs covers rendering.
+    let steps: Vec<&str> = deployctl::graph::all_steps()
+        .into_iter()
+        .map(|s| s.name())
+        .filter(|n| *n != "validate")
+        .collect();
+    let mut args = vec!["run"];
+    args.extend(&steps);
+    let run = sb.run(&args).await;
+    run.assert_code(0);
+    let ups = upgrades(&sb);
+    for rel in releases() {
+        let call = ups
+            .iter()
+            .find(|u| u["argv"][2] == rel.name.as_str())
+            .unwrap_or_else(|| panic!("release {} was not installed", rel.name));
+        let argv: Vec<&str> = call["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let chart = std::path::Path::new(argv[3]);
+        assert!(
+            chart.starts_with(charts.path()),
+            "release {} not from the charts directory: {argv:?}",
+            rel.name
+        );
+        assert!(!argv.contains(&"--version"), "{argv:?}");
+    }
+    // A healthy re-run reads the installed version from helm and installs nothing.
+    let before = ups.len();
+    sb.set("AUTO_SKIP_HEALTHY", "true");
+    let run = sb.run(&args).await;
+    run.assert_code(0);
+    assert_eq!(upgrades(&sb).len(), before, "{}", run.all());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_charts_directory_that_does_not_match_the_pins_stops_before_anything_changes() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, mut sb) = stack(moto).await;
+    let charts = support::charts::charts_dir();
+    let chart_yaml = charts.path().join("redis-ha/Chart.yaml");
+    let text = std::fs::read_to_string(&chart_yaml).unwrap();
+    std::fs::write(
+        &chart_yaml,
+        text.replace("version: 4.39.0", "version: 4.35.5"),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(charts.path().join("jaeger")).unwrap();
+    sb.set("DEPLOYCTL_CHARTS_DIR", charts.path().to_str().unwrap());
+    let run = sb.run(&["all"]).await;
+    run.assert_code(1);
+    let all = run.all();
+    assert!(
+        all.contains("is version 4.35.5") && all.contains("pins redis-ha 4.39.0"),
+        "{all}"
+    );
+    assert!(all.contains("no chart for release jaeger"), "{all}");
+    assert!(all.contains("deployctl charts pull"), "{all}");
+    assert!(upgrades(&sb).is_empty(), "a release was installed");
+    assert!(
+        kube.writes().is_empty(),
+        "the cluster was changed: {:?}",
+        kube.writes()
     );
 }

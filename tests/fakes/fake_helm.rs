@@ -182,6 +182,8 @@ fn main() -> ExitCode {
             &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
         ),
         ["list", ..] => list(&args),
+        // Rendering is the real helm's (FAKE_HELM_REAL): the stand-in only logs the call.
+        ["template", ..] => real_helm(&args),
         ["upgrade", name, chart, ..] => upgrade(&args, name, chart),
         ["uninstall", name, ..] => uninstall(
             name,
@@ -189,6 +191,21 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!("Error: unknown command {:?} for \"helm\" (fake-helm)", args);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Run the real helm with these arguments (its exit code and output pass through).
+fn real_helm(args: &[String]) -> ExitCode {
+    let Some(real) = std::env::var_os("FAKE_HELM_REAL") else {
+        eprintln!("Error: fake-helm cannot render charts: set FAKE_HELM_REAL to the real helm");
+        return ExitCode::from(1);
+    };
+    match std::process::Command::new(real).args(args).status() {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(1) as u8),
+        Err(e) => {
+            eprintln!("Error: running the real helm: {e}");
             ExitCode::from(1)
         }
     }

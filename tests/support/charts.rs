@@ -4,11 +4,16 @@
 use super::repo_root;
 use std::path::{Path, PathBuf};
 
+/// Where the real helm is expected (it may be missing: `real_helm` says so).
+pub fn real_helm_path() -> PathBuf {
+    std::env::var_os("DEPLOYCTL_TEST_HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".tools/bin/helm"))
+}
+
 /// The real helm (v4.1.4), installed by scripts/install-helm.sh into .tools/bin.
 pub fn real_helm() -> PathBuf {
-    let p = std::env::var_os("DEPLOYCTL_TEST_HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".tools/bin/helm"));
+    let p = real_helm_path();
     assert!(
         p.is_file(),
         "the real helm is not installed at {}: run scripts/install-helm.sh (scripts/test.sh does)",

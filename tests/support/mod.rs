@@ -234,6 +234,7 @@ impl Sandbox {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("FAKE_HELM_STATE", &self.helm_state)
             .env("FAKE_HELM_LOG", &self.helm_log)
+            .env("FAKE_HELM_REAL", charts::real_helm_path())
             .env("FAKE_TF_STATE", &self.tf_state)
             .env("FAKE_TF_LOG", &self.tf_log)
             .env("DEPLOYCTL_DIR", repo_root())
