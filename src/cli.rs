@@ -230,7 +230,7 @@ pub enum ChartsAction {
     Pull {
         /// Where to put the charts [default: --charts-dir / DEPLOYCTL_CHARTS_DIR, else ./charts]
         #[arg(value_name = "DIR")]
-        dir: Option<PathBuf>,
+        destination: Option<PathBuf>,
     },
     /// Render releases from --charts-dir with our values and the generated overlay (as
     /// `helm template`), after the values-key and wiring checks; YAML on stdout
@@ -324,5 +324,14 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["deployctl", "bastion", "delete"]).unwrap();
         assert_eq!(cli.command.name(), "bastion cleanup");
+        // The destination of `charts pull` is not the global --dir.
+        let cli = Cli::try_parse_from(["deployctl", "charts", "pull", "/tmp/c"]).unwrap();
+        assert!(cli.global.dir.is_none());
+        match cli.command {
+            Command::Charts {
+                action: ChartsAction::Pull { destination },
+            } => assert_eq!(destination.unwrap(), PathBuf::from("/tmp/c")),
+            other => panic!("{other:?}"),
+        }
     }
 }

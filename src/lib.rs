@@ -226,8 +226,8 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         }
         Command::Charts { action } => {
             return match action {
-                cli::ChartsAction::Pull { dir } => {
-                    commands::charts::pull(&settings, &ui, dir).await
+                cli::ChartsAction::Pull { destination } => {
+                    commands::charts::pull(&settings, &ui, destination).await
                 }
                 cli::ChartsAction::Render { releases } => {
                     commands::charts::render_cmd(&settings, &ui, &releases).await

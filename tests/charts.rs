@@ -341,3 +341,113 @@ async fn a_chart_at_another_version_than_the_pin_is_refused_naming_both() {
         run.stderr
     );
 }
+
+/// A chart repository on 127.0.0.1 serving `dir` (index.yaml and the archives).
+async fn serve(dir: std::path::PathBuf) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::{StatusCode, Uri};
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let dir = dir.clone();
+        async move {
+            let path = dir.join(uri.path().trim_start_matches('/'));
+            match std::fs::read(&path) {
+                Ok(bytes) => (StatusCode::OK, bytes),
+                Err(_) => (StatusCode::NOT_FOUND, Vec::new()),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn charts_pull_fetches_every_pinned_chart_and_names_the_one_it_cannot() {
+    let helm = support::charts::real_helm();
+    let charts = charts_dir();
+    // A chart repository made by the real helm from the chart sources: `helm package` of
+    // every repository chart (not kube-prometheus-stack when its subcharts are missing:
+    // helm refuses to package it), then `helm repo index`.
+    let repo_dir = tempfile::tempdir().unwrap();
+    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let mut packaged = Vec::new();
+    for rel in releases
+        .releases
+        .iter()
+        .filter(|r| !r.chart.starts_with("oci://"))
+    {
+        let name = deployctl::charts::chart_name(&rel.chart);
+        if name == "kube-prometheus-stack" && !charts.degraded.is_empty() {
+            continue;
+        }
+        let out = std::process::Command::new(&helm)
+            .args(["package"])
+            .arg(charts.path().join(name))
+            .arg("--destination")
+            .arg(repo_dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        packaged.push(rel.clone());
+    }
+    let (url, _server) = serve(repo_dir.path().to_path_buf()).await;
+    let out = std::process::Command::new(&helm)
+        .args(["repo", "index"])
+        .arg(repo_dir.path())
+        .args(["--url", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // A project whose repositories all point at it.
+    // (LiteLLM's OCI registry is made a closed local port: refused at once, offline.)
+    let project = project_with("helm-values/releases.yaml", |t| {
+        t.lines()
+            .map(|l| match l.trim_start().strip_prefix("url: ") {
+                Some(_) => format!("    url: {url}"),
+                None => l.replace("oci://ghcr.io/", "oci://127.0.0.1:9/"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+    let dest = tempfile::tempdir().unwrap();
+    let mut sb = Sandbox::bare();
+    sb.with_real_helm();
+    sb.set("DEPLOYCTL_DIR", project.path().to_str().unwrap());
+    let run = sb
+        .run(&["charts", "pull", dest.path().to_str().unwrap()])
+        .await;
+    // LiteLLM's chart could not be pulled: named, exit 1, the others still pulled.
+    run.assert_code(1);
+    assert!(run.stderr.contains("litellm:"), "{}", run.all());
+    for rel in &packaged {
+        let file = dest.path().join(format!(
+            "{}-{}.tgz",
+            deployctl::charts::chart_name(&rel.chart),
+            rel.version
+        ));
+        assert!(
+            file.is_file(),
+            "{} not pulled: {}",
+            file.display(),
+            run.all()
+        );
+        // What was pulled passes the pin check.
+        deployctl::charts::find_local(dest.path(), rel).unwrap();
+    }
+    // Pulling again keeps what is there.
+    let again = sb
+        .run(&["charts", "pull", dest.path().to_str().unwrap()])
+        .await;
+    assert!(
+        again.stdout.contains("kept   redis-ha 4.39.0"),
+        "{}",
+        again.all()
+    );
+}

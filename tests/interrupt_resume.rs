@@ -82,7 +82,7 @@ async fn ctrl_c_starts_nothing_new_lets_the_running_step_finish_and_exits_130() 
         .await;
     run.assert_code(0);
     assert!(run.stdout.contains("--resume"), "{}", run.stdout);
-    assert_eq!(kube.list("v1", "Namespace").len(), 5);
+    assert_eq!(kube.user_namespaces().len(), 5);
     let after: Vec<_> = sb.helm_calls()[before..].to_vec();
     assert!(
         after

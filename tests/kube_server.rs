@@ -79,7 +79,7 @@ async fn crds_applied_to_it_are_discovered_and_served() {
     let mut kube = FakeKube::start().await;
     kube.enable_controllers(Duration::from_millis(50));
     let c = client(&kube).await;
-    let crd = json!({
+    let mut crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.example.io"},
         "spec": {"group": "example.io", "scope": "Namespaced",
@@ -88,6 +88,17 @@ async fn crds_applied_to_it_are_discovered_and_served() {
     });
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(c.clone());
+    // As a real API server: a CRD version without a schema is refused.
+    let refused = crds
+        .patch(
+            "widgets.example.io",
+            &PatchParams::apply("t"),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(refused).0, 422);
+    crd["spec"]["versions"][0]["schema"] = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
     crds.patch(
         "widgets.example.io",
         &PatchParams::apply("t"),

@@ -393,9 +393,7 @@ async fn the_stacks_own_pods_pass_every_constraint_where_it_applies() {
     for ns in ["litellm", "open-webui", "external-secrets"] {
         let workloads = objects
             .iter()
-            .filter(|(n, o)| {
-                n == ns && o["kind"] == "Deployment" || n == ns && o["kind"] == "StatefulSet"
-            })
+            .filter(|(n, o)| n == ns && (o["kind"] == "Deployment" || o["kind"] == "StatefulSet"))
             .count();
         assert!(workloads > 0, "no workloads rendered in {ns}");
     }

@@ -169,7 +169,7 @@ async fn a_missing_resource_is_created_without_a_question() {
     })
     .await;
     assert_eq!(code, 0);
-    assert_eq!(kube.list("v1", "Namespace").len(), 5);
+    assert_eq!(kube.user_namespaces().len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -186,7 +186,7 @@ async fn an_unhealthy_resource_defaults_to_proceed() {
     })
     .await;
     assert_eq!(code, 0);
-    assert_eq!(kube.list("v1", "Namespace").len(), 5);
+    assert_eq!(kube.user_namespaces().len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]

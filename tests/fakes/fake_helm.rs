@@ -1,11 +1,17 @@
-//! A stand-in for the helm CLI, for tests (built with `--features test-fakes`).
+//! A thin wrapper around the real helm, for tests (built with `--features test-fakes`).
 //!
 //! It appends every call (argv, the values files it was given, its environment) to
-//! `$FAKE_HELM_LOG` as one JSON line, keeps repositories and releases in `$FAKE_HELM_STATE`,
-//! answers `repo list`, `status` and `list` with helm 3's JSON shapes, and on
-//! `upgrade --install` creates the release's workloads in the cluster `KUBECONFIG` points at
-//! (the tests' fake API server), waiting for them with `--wait`. A release named in the
-//! state's `fail` list fails its upgrade the way helm does.
+//! `$FAKE_HELM_LOG` as one JSON line, then hands the call to the real helm
+//! (`$FAKE_HELM_REAL`): the real binary applies, waits, records and reports. What it does
+//! itself is only what the real binary cannot do here:
+//! - `repo add/list/update`: the real helm needs the network to fetch a repository index, so
+//!   repositories are kept in `$FAKE_HELM_STATE`;
+//! - injected faults: a release named in the state's `fail` list fails its upgrade before
+//!   anything is applied; `FAKE_HELM_DELAY_MS` slows `repo update` down;
+//! - `FAKE_HELM_SIMULATE=<release,…>`: those releases are simulated as before (objects
+//!   created in the cluster `KUBECONFIG` points at, status in the state file). Tests set it
+//!   only for kube-prometheus when the chart sources lack its subcharts, which the real helm
+//!   cannot install.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -165,35 +171,31 @@ fn main() -> ExitCode {
     log_call(&args);
     let pos = positionals(&args);
     let words: Vec<&str> = pos.iter().map(String::as_str).collect();
+    let ns = || flag(&args, &["-n", "--namespace"]).unwrap_or("default".into());
+    let simulated = |name: &str| {
+        std::env::var("FAKE_HELM_SIMULATE").is_ok_and(|v| v.split(',').any(|n| n.trim() == name))
+    };
     match words.as_slice() {
-        ["version", ..] => {
-            println!("v4.1.4+gfake");
-            ExitCode::SUCCESS
-        }
         ["repo", "list", ..] => repo_list(),
         ["repo", "add", name, url, ..] => repo_add(name, url, has(&args, "--force-update")),
         ["repo", "update", names @ ..] => repo_update(names),
-        ["status", name, ..] => status(
-            name,
-            &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
-        ),
-        ["get", "metadata", name, ..] => metadata(
-            name,
-            &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
-        ),
-        ["list", ..] => list(&args),
-        // Rendering is the real helm's (FAKE_HELM_REAL): the stand-in only logs the call.
-        ["template", ..] => real_helm(&args),
-        ["upgrade", name, chart, ..] => upgrade(&args, name, chart),
-        ["uninstall", name, ..] => uninstall(
-            name,
-            &flag(&args, &["-n", "--namespace"]).unwrap_or("default".into()),
-        ),
-        _ => {
-            eprintln!("Error: unknown command {:?} for \"helm\" (fake-helm)", args);
+        ["status", name, ..] if simulated(name) => status(name, &ns()),
+        ["get", "metadata", name, ..] if simulated(name) => metadata(name, &ns()),
+        ["uninstall", name, ..] if simulated(name) => uninstall(name, &ns()),
+        ["upgrade", name, chart, ..] if simulated(name) => upgrade(&args, name, chart),
+        ["upgrade", name, ..] if injected_failure(name) => {
+            eprintln!("Error: UPGRADE FAILED: release {name} failed: injected failure (fake-helm)");
             ExitCode::from(1)
         }
+        _ => real_helm(&args),
     }
+}
+
+/// A release the test told to fail (the state's `fail` list).
+fn injected_failure(name: &str) -> bool {
+    load_state()["fail"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|n| n == name))
 }
 
 /// Run the real helm with these arguments (its exit code and output pass through).
@@ -343,31 +345,6 @@ fn local_chart(chart: &str) -> Option<(String, String)> {
     Some((file[..split].to_string(), file[split + 1..].to_string()))
 }
 
-fn list(args: &[String]) -> ExitCode {
-    let state = load_state();
-    let all = has(args, "-A") || has(args, "--all-namespaces");
-    let ns = flag(args, &["-n", "--namespace"]).unwrap_or("default".into());
-    let items: Vec<Value> = state["releases"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter(|r| all || r["namespace"] == ns.as_str())
-                .map(|r| {
-                    json!({
-                        "name": r["name"], "namespace": r["namespace"],
-                        "revision": r["revision"].as_i64().unwrap_or(1).to_string(),
-                        "updated": r["last_deployed"], "status": r["status"],
-                        "chart": format!("{}-{}", r["chart_name"].as_str().unwrap_or(""), r["chart_version"].as_str().unwrap_or("")),
-                        "app_version": r["app_version"],
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    println!("{}", Value::Array(items));
-    ExitCode::SUCCESS
-}
-
 fn uninstall(name: &str, ns: &str) -> ExitCode {
     locked(|| uninstall_locked(name, ns))
 }
@@ -515,7 +492,8 @@ fn chart_objects(
                 "metadata": {"name": format!("{plural}.{group}")},
                 "spec": {"group": group, "scope": scope,
                     "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase()},
-                    "versions": [{"name": version, "served": true, "storage": true}]}
+                    "versions": [{"name": version, "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
             }),
         )
     };

@@ -183,3 +183,47 @@ fn degrade(chart_dir: &Path, chart: &deployctl::charts::Chart, missing: &[String
     }
     std::fs::write(&values_path, values).unwrap();
 }
+
+/// Set the status of a release's latest record in the cluster, as a failed or interrupted
+/// helm operation leaves it: helm keeps each revision in a Secret
+/// `sh.helm.release.v1.<name>.v<N>` (labels owner=helm, name, status, version) whose
+/// `release` key holds base64(gzip(JSON)) with `info.status`.
+pub fn set_release_status(
+    kube: &super::kube_server::FakeKube,
+    namespace: &str,
+    name: &str,
+    status: &str,
+) {
+    use std::io::{Read, Write};
+    let latest = kube
+        .list("v1", "Secret")
+        .into_iter()
+        .filter(|s| {
+            s["metadata"]["namespace"] == namespace
+                && s["metadata"]["labels"]["owner"] == "helm"
+                && s["metadata"]["labels"]["name"] == name
+        })
+        .max_by_key(|s| {
+            s["metadata"]["labels"]["version"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .unwrap_or_else(|| panic!("no helm release record for {namespace}/{name}"));
+    let outer = deployctl::encoding::decode(latest["data"]["release"].as_str().unwrap()).unwrap();
+    let gz = deployctl::encoding::decode(std::str::from_utf8(&outer).unwrap()).unwrap();
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut json)
+        .unwrap();
+    let mut release: serde_json::Value = serde_json::from_str(&json).unwrap();
+    release["info"]["status"] = status.into();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(release.to_string().as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    let inner = deployctl::encoding::base64(&gz);
+    let mut secret = latest.clone();
+    secret["data"]["release"] = deployctl::encoding::base64(inner.as_bytes()).into();
+    secret["metadata"]["labels"]["status"] = status.into();
+    kube.insert(secret);
+}

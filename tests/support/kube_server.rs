@@ -178,6 +178,56 @@ fn builtin_types() -> Vec<ResourceType> {
             "CustomResourceDefinition",
             false,
         ),
+        // What the stack's charts render besides the above, and what charts commonly do.
+        t("", "v1", "resourcequotas", "ResourceQuota", true),
+        t("", "v1", "limitranges", "LimitRange", true),
+        t("", "v1", "endpoints", "Endpoints", true),
+        t("", "v1", "persistentvolumes", "PersistentVolume", false),
+        t(
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            false,
+        ),
+        t(
+            "admissionregistration.k8s.io",
+            "v1",
+            "mutatingwebhookconfigurations",
+            "MutatingWebhookConfiguration",
+            false,
+        ),
+        t(
+            "scheduling.k8s.io",
+            "v1",
+            "priorityclasses",
+            "PriorityClass",
+            false,
+        ),
+        t(
+            "networking.k8s.io",
+            "v1",
+            "networkpolicies",
+            "NetworkPolicy",
+            true,
+        ),
+        t("networking.k8s.io", "v1", "ingresses", "Ingress", true),
+        t("coordination.k8s.io", "v1", "leases", "Lease", true),
+        t(
+            "storage.k8s.io",
+            "v1",
+            "storageclasses",
+            "StorageClass",
+            false,
+        ),
+        t(
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            true,
+        ),
+        t("batch", "v1", "cronjobs", "CronJob", true),
     ]
 }
 
@@ -414,6 +464,21 @@ impl FakeKube {
             es_fail: Mutex::new(HashMap::new()),
             proxy_down: Mutex::new(false),
         });
+        // Every cluster has these.
+        {
+            let mut store = shared.store.lock().unwrap();
+            let rt = store
+                .find_type("", "v1", "namespaces")
+                .expect("namespaces type");
+            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                let obj = finish_new(
+                    &mut store,
+                    &rt,
+                    json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}),
+                );
+                store.objects.insert(key_of(&rt, "", ns), obj);
+            }
+        }
         let s2 = shared.clone();
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -502,6 +567,17 @@ impl FakeKube {
             .iter()
             .filter(|(k, _)| k.0 == rt.group && k.1 == rt.plural)
             .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The namespaces besides the ones every cluster starts with (default, kube-*).
+    pub fn user_namespaces(&self) -> Vec<Value> {
+        self.list("v1", "Namespace")
+            .into_iter()
+            .filter(|n| {
+                let name = n["metadata"]["name"].as_str().unwrap_or("");
+                name != "default" && !name.starts_with("kube-")
+            })
             .collect()
     }
 
@@ -701,7 +777,12 @@ fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                         &mut store,
                         &rt,
                         json!({
-                            "metadata": {"name": name, "namespace": key.2, "labels": labels},
+                            "metadata": {"name": name, "namespace": key.2, "labels": labels,
+                                "ownerReferences": [{
+                                    "apiVersion": "apps/v1",
+                                    "kind": if is_deploy { "Deployment" } else { "StatefulSet" },
+                                    "name": key.3, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+                                    "controller": true}]},
                             "spec": {"containers": containers},
                             "status": ready_pod_status_for(&containers),
                         }),
@@ -709,6 +790,50 @@ fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                     store.objects.insert(pod_key.clone(), pod.clone());
                     store.record(&shared.events, "ADDED", &pod_key, pod);
                 }
+            }
+            ("", "persistentvolumeclaims") => {
+                // A default StorageClass with immediate binding: every claim binds.
+                if obj.pointer("/status/phase").and_then(Value::as_str) == Some("Bound")
+                    || !old_enough
+                {
+                    continue;
+                }
+                let size = obj
+                    .pointer("/spec/resources/requests/storage")
+                    .cloned()
+                    .unwrap_or(json!("1Gi"));
+                updated["status"] = json!({
+                    "phase": "Bound",
+                    "accessModes": obj.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
+                    "capacity": {"storage": size}
+                });
+                updated["spec"]["volumeName"] = json!(format!("pvc-{}", key.3));
+            }
+            ("batch", "jobs") => {
+                // Jobs (chart hooks) run to completion.
+                if obj.pointer("/status/succeeded").and_then(Value::as_i64) == Some(1)
+                    || !old_enough
+                {
+                    continue;
+                }
+                let now = now_rfc3339();
+                updated["status"] = json!({
+                    "startTime": now, "completionTime": now, "succeeded": 1, "ready": 0,
+                    "conditions": [
+                        {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+                        {"type": "Complete", "status": "True", "lastTransitionTime": now}
+                    ]
+                });
+            }
+            ("apps", "daemonsets") => {
+                if observed == Some(generation) || !old_enough {
+                    continue;
+                }
+                updated["status"] = json!({
+                    "observedGeneration": generation, "desiredNumberScheduled": 1,
+                    "currentNumberScheduled": 1, "updatedNumberScheduled": 1,
+                    "numberAvailable": 1, "numberReady": 1, "numberMisscheduled": 0
+                });
             }
             ("", "pods") => {
                 let phase = obj.pointer("/status/phase").and_then(Value::as_str);
@@ -953,8 +1078,11 @@ fn reconcile_stack(shared: &Arc<Shared>) {
                         "metadata": {"name": format!("{plural}.constraints.gatekeeper.sh")},
                         "spec": {"group": "constraints.gatekeeper.sh", "scope": "Cluster",
                             "names": {"kind": kind, "plural": plural, "singular": plural},
-                            "versions": [{"name": "v1beta1", "served": true, "storage": true},
-                                         {"name": "v1", "served": true, "storage": false}]}
+                            "versions": [
+                                {"name": "v1beta1", "served": true, "storage": true,
+                                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}},
+                                {"name": "v1", "served": true, "storage": false,
+                                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
                     }),
                 );
                 set_status(
@@ -962,6 +1090,51 @@ fn reconcile_stack(shared: &Arc<Shared>) {
                     &mut store,
                     &key,
                     json!({"created": true, "observedGeneration": generation}),
+                );
+            }
+            // The Prometheus Operator: a Prometheus or Alertmanager object gets its
+            // StatefulSet (`prometheus-<name>` / `alertmanager-<name>`), whose pods carry
+            // app.kubernetes.io/name=prometheus / alertmanager.
+            ("monitoring.coreos.com", plural @ ("prometheuses" | "alertmanagers")) => {
+                let app = if plural == "prometheuses" {
+                    "prometheus"
+                } else {
+                    "alertmanager"
+                };
+                let sts = format!("{app}-{}", key.3);
+                let sts_key = (
+                    "apps".to_string(),
+                    "statefulsets".to_string(),
+                    key.2.clone(),
+                    sts.clone(),
+                );
+                if store.objects.contains_key(&sts_key) {
+                    continue;
+                }
+                let replicas = obj
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                let labels = json!({"app.kubernetes.io/name": app, "app.kubernetes.io/instance": key.3,
+                                    "app.kubernetes.io/managed-by": "prometheus-operator"});
+                insert_new(
+                    shared,
+                    &mut store,
+                    "apps",
+                    "v1",
+                    "statefulsets",
+                    &key.2,
+                    json!({
+                        "metadata": {"name": sts, "namespace": key.2, "labels": labels,
+                            "ownerReferences": [{"apiVersion": "monitoring.coreos.com/v1",
+                                "kind": obj["kind"], "name": key.3,
+                                "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+                                "controller": true}]},
+                        "spec": {"replicas": replicas, "serviceName": format!("{app}-operated"),
+                            "selector": {"matchLabels": labels},
+                            "template": {"metadata": {"labels": labels},
+                                "spec": {"containers": [{"name": app, "image": format!("quay.io/prometheus/{app}")}]}}}
+                    }),
                 );
             }
             ("constraints.gatekeeper.sh", _) => {
@@ -1206,6 +1379,34 @@ async fn handle(
     {
         return resp;
     }
+    if method == Method::GET && (path == "/openapi/v3" || path.starts_with("/openapi/v3/")) {
+        let store = shared.store.lock().unwrap();
+        let rel = path
+            .trim_start_matches("/openapi/v3")
+            .trim_start_matches('/');
+        let doc = if rel.is_empty() {
+            Some(super::kube_openapi::root(
+                &store.types,
+                store.types.len() as u64,
+            ))
+        } else {
+            super::kube_openapi::group_version(&store.types, rel)
+        };
+        return match doc {
+            Some(v) => ok_json(StatusCode::OK, &v),
+            None => status_error(404, "NotFound", format!("no OpenAPI document at {path}")),
+        };
+    }
+    // Protobuf bodies (client-go's typed clients, helm's release records) become JSON.
+    let body =
+        if content_type.starts_with("application/vnd.kubernetes.protobuf") && !body.is_empty() {
+            match super::kube_proto::to_json(&body) {
+                Ok(v) => Bytes::from(v.to_string()),
+                Err(e) => return status_error(415, "UnsupportedMediaType", e),
+            }
+        } else {
+            body
+        };
     let q = query_map(&uri);
     let target = {
         let store = shared.store.lock().unwrap();
@@ -1327,6 +1528,11 @@ fn create(shared: &Shared, t: &Target, body: &Bytes) -> Response {
             format!("{} \"{name}\" already exists", t.rt.plural),
         );
     }
+    if t.rt.kind == "CustomResourceDefinition"
+        && let Some(refused) = crd_problem(&obj)
+    {
+        return refused;
+    }
     let mut obj = finish_new(&mut store, &t.rt, obj);
     if t.rt.namespaced {
         obj["metadata"]["namespace"] = json!(ns);
@@ -1337,6 +1543,40 @@ fn create(shared: &Shared, t: &Target, body: &Bytes) -> Response {
     store.objects.insert(key.clone(), obj.clone());
     store.record(&shared.events, "ADDED", &key, obj.clone());
     ok_json(StatusCode::CREATED, &obj)
+}
+
+/// `{"f:spec": {"f:replicas": {}}, …}` for the fields an object sets (lists as a whole).
+fn fields_v1(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "status"))
+                .map(|(k, child)| (format!("f:{k}"), fields_v1(child)))
+                .collect(),
+        ),
+        _ => json!({}),
+    }
+}
+
+/// A real API server refuses a CRD version without a structural schema.
+fn crd_problem(obj: &Value) -> Option<Response> {
+    let versions = obj.pointer("/spec/versions").and_then(Value::as_array)?;
+    for (i, v) in versions.iter().enumerate() {
+        if v.pointer("/schema/openAPIV3Schema").is_none() {
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Some(status_error(
+                422,
+                "Invalid",
+                format!(
+                    "CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: spec.versions[{i}].schema.openAPIV3Schema: Required value: schemas are required"
+                ),
+            ));
+        }
+    }
+    None
 }
 
 /// Store `new` as the next version of `old` (bumping resourceVersion and, for spec changes,
@@ -1418,6 +1658,17 @@ fn update(shared: &Shared, t: &Target, body: &Bytes) -> Response {
         }
         obj["apiVersion"] = json!(t.rt.api_version());
         obj["kind"] = json!(t.rt.kind);
+        // As a real server: name and namespace come from the URL; uid and creation time
+        // stay what they were.
+        obj["metadata"]["name"] = json!(name);
+        if let Some(ns) = &t.namespace {
+            obj["metadata"]["namespace"] = json!(ns);
+        }
+        for k in ["uid", "creationTimestamp"] {
+            if let Some(v) = old["metadata"].get(k) {
+                obj["metadata"][k] = v.clone();
+            }
+        }
         obj
     };
     let stored = commit(shared, &mut store, &key, &old, new);
@@ -1455,11 +1706,15 @@ fn patch(
     let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
     let mut store = shared.store.lock().unwrap();
     let key = key_of(&t.rt, &ns, &name);
+    // The fields this manager set, in the FieldsV1 shape a real server records (clients such
+    // as helm's rollback read them back).
+    let owned = fields_v1(&patch);
     let managed = |obj: &mut Value| {
         if let Some(m) = &manager {
             obj["metadata"]["managedFields"] = json!([{
                 "manager": m, "operation": if apply { "Apply" } else { "Update" },
-                "apiVersion": t.rt.api_version(), "fieldsType": "FieldsV1",
+                "apiVersion": t.rt.api_version(), "time": now_rfc3339(),
+                "fieldsType": "FieldsV1", "fieldsV1": owned,
             }]);
         }
     };
@@ -1477,6 +1732,11 @@ fn patch(
             }
             if t.rt.namespaced && !store.namespace_exists(&ns) {
                 return status_error(404, "NotFound", format!("namespaces \"{ns}\" not found"));
+            }
+            if t.rt.kind == "CustomResourceDefinition"
+                && let Some(refused) = crd_problem(&patch)
+            {
+                return refused;
             }
             if dry_run {
                 return ok_json(StatusCode::OK, &patch);
@@ -1507,6 +1767,11 @@ fn patch(
                 merge(&mut new, &p);
             }
             managed(&mut new);
+            if t.rt.kind == "CustomResourceDefinition"
+                && let Some(refused) = crd_problem(&new)
+            {
+                return refused;
+            }
             if dry_run {
                 return ok_json(StatusCode::OK, &new);
             }
@@ -1525,6 +1790,30 @@ fn delete(shared: &Shared, t: &Target) -> Response {
     };
     store.next_rv();
     store.record(&shared.events, "DELETED", &key, old.clone());
+    // Garbage collection: objects owned by a deleted object go too (and theirs, in turn).
+    let mut gone = vec![old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)];
+    while let Some(uid) = gone.pop() {
+        if uid.is_null() {
+            continue;
+        }
+        let owned: Vec<Key> = store
+            .objects
+            .iter()
+            .filter(|(_, o)| {
+                o.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in owned {
+            if let Some(o) = store.objects.remove(&k) {
+                gone.push(o.pointer("/metadata/uid").cloned().unwrap_or(Value::Null));
+                store.next_rv();
+                store.record(&shared.events, "DELETED", &k, o);
+            }
+        }
+    }
     if t.rt.kind == "Namespace" {
         let inside: Vec<Key> = store
             .objects
@@ -1547,10 +1836,14 @@ fn delete(shared: &Shared, t: &Target) -> Response {
 
 fn watch(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) -> Response {
     let mut rx = shared.events.subscribe();
+    // A streaming list (client-go's WatchList): the current objects as ADDED events, then a
+    // BOOKMARK annotated `k8s.io/initial-events-end`, then changes. Without that bookmark the
+    // client waits for the end of the list forever (helm --wait hangs).
+    let send_initial = q.get("sendInitialEvents").is_some_and(|v| v == "true");
     let from: Option<u64> = q
         .get("resourceVersion")
         .and_then(|v| v.parse().ok())
-        .filter(|v| *v > 0);
+        .filter(|v| *v > 0 && !send_initial);
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|v| v.parse::<u64>().ok())
@@ -1597,6 +1890,12 @@ fn watch(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) -> Response
         };
         (initial, store.rv)
     };
+    let bookmark = send_initial.then(|| {
+        json!({"type": "BOOKMARK", "object": {
+            "apiVersion": t.rt.api_version(), "kind": t.rt.kind,
+            "metadata": {"resourceVersion": last_rv.to_string(),
+                         "annotations": {"k8s.io/initial-events-end": "true"}}}})
+    });
     let stream = async_stream(
         move |tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>| async move {
             for e in initial {
@@ -1604,6 +1903,11 @@ fn watch(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) -> Response
                 if tx.send(Ok(Bytes::from(line))).await.is_err() {
                     return;
                 }
+            }
+            if let Some(b) = bookmark
+                && tx.send(Ok(Bytes::from(format!("{b}\n")))).await.is_err()
+            {
+                return;
             }
             let deadline = tokio::time::Instant::now() + timeout;
             loop {

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod kube_openapi;
+pub mod kube_proto;
 pub mod kube_server;
 pub mod moto;
 pub mod ssm_proxy;
@@ -205,6 +207,18 @@ impl Sandbox {
 
     pub fn write_kubeconfig(&self, text: &str) {
         std::fs::write(&self.kubeconfig, text).unwrap();
+    }
+
+    /// Releases come from `charts` (a copy of the chart sources), installed by the real helm
+    /// through the stand-in; when the copy lacks kube-prometheus-stack's subcharts, that one
+    /// release is simulated (see tests/fakes/fake_helm.rs), and the test says so.
+    pub fn with_charts(&mut self, charts: &charts::ChartsDir) -> &mut Self {
+        self.set("DEPLOYCTL_CHARTS_DIR", charts.path().to_str().unwrap());
+        if !charts.degraded.is_empty() {
+            eprintln!("NOTE: kube-prometheus is simulated by the helm stand-in in this test");
+            self.set("FAKE_HELM_SIMULATE", "kube-prometheus");
+        }
+        self
     }
 
     /// The real helm on PATH instead of the stand-in.
