@@ -12,6 +12,8 @@ pub const DEFAULT_CLUSTER: &str = "my-eks-cluster";
 pub const DEFAULT_SECRETS_PREFIX: &str = "litellm";
 /// Seconds to wait for the secret store, an ExternalSecret or a constraint CRD.
 pub const DEFAULT_SYNC_TIMEOUT: u64 = 120;
+/// The longest wait DEPLOYCTL_SYNC_TIMEOUT accepts (a day): durations stay far from overflow.
+pub const MAX_SYNC_TIMEOUT: u64 = 86_400;
 pub const DEFAULT_BASTION_NAME: &str = "llm-bastion";
 pub const DEFAULT_INSTANCE_TYPE: &str = "t3.medium";
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -188,11 +190,11 @@ impl Settings {
                 .trim()
                 .parse::<u64>()
                 .ok()
-                .filter(|n| *n > 0)
+                .filter(|n| (1..=MAX_SYNC_TIMEOUT).contains(n))
                 .ok_or_else(|| {
                     UserError::usage(
                         format!(
-                            "invalid value `{v}` for DEPLOYCTL_SYNC_TIMEOUT: expected a number of seconds"
+                            "invalid value `{v}` for DEPLOYCTL_SYNC_TIMEOUT: expected a number of seconds from 1 to {MAX_SYNC_TIMEOUT}"
                         ),
                         "e.g. DEPLOYCTL_SYNC_TIMEOUT=300, or unset it for 120",
                     )
@@ -368,7 +370,8 @@ mod tests {
         assert_eq!(resolve(&a, &[]).unwrap().sync_timeout.as_secs(), 120);
         let s = resolve(&a, &[("DEPLOYCTL_SYNC_TIMEOUT", "300")]).unwrap();
         assert_eq!(s.sync_timeout.as_secs(), 300);
-        for bad in ["0", "2m", "-1"] {
+        // 10^19 seconds once overflowed `Instant + Duration` in a wait and panicked.
+        for bad in ["0", "2m", "-1", "86401", "10000000000000000000"] {
             let err = resolve(&a, &[("DEPLOYCTL_SYNC_TIMEOUT", bad)]).unwrap_err();
             assert!(err.to_string().contains("DEPLOYCTL_SYNC_TIMEOUT"), "{err}");
             assert_eq!(err.code, 2);

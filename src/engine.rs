@@ -9,6 +9,7 @@ use crate::prompt::{Key, Prompter, Question};
 use crate::steps::{self, Step};
 use crate::ui::{human_duration, table};
 use anyhow::Result;
+use futures::FutureExt;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -516,7 +517,17 @@ async fn execute(
                 running.spawn(async move {
                     let started = Instant::now();
                     let progress = cx2.ui.step_started(id.name(), action.label());
-                    let result = step.apply(&cx2, action).await.map_err(|e| error_text(&e));
+                    // A step that panics is a failed step with its message, not a lost row.
+                    let result = match std::panic::AssertUnwindSafe(step.apply(&cx2, action))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(r) => r.map_err(|e| error_text(&e)),
+                        Err(panic) => Err(format!(
+                            "internal error (a bug in deployctl): {}",
+                            panic_message(panic.as_ref())
+                        )),
+                    };
                     progress.finish();
                     (id, result, started.elapsed())
                 });
@@ -545,7 +556,8 @@ async fn execute(
                 let (id, result, took) = match joined {
                     Ok(r) => r,
                     Err(e) => {
-                        // A panicked step: report it against no step is impossible; skip.
+                        // Panics are caught inside the task; this is a task that was
+                        // cancelled, which the scheduler never does.
                         cx.ui.warn(&format!("a step task ended abnormally: {e}"));
                         continue;
                     }
@@ -575,6 +587,15 @@ async fn execute(
     let mut out: Vec<Row> = rows.into_values().collect();
     out.sort_by_key(|r| r.step.order());
     (out, cancelled)
+}
+
+/// The message of a panic payload (`panic!("…")` carries a &str or a String).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: bool) -> i32 {

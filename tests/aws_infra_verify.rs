@@ -166,3 +166,34 @@ async fn bench_infrastructure_verify_against_a_seeded_account() {
         println!("infrastructure-verify: {:?}", started.elapsed());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_database_url_without_a_host_is_reported_and_never_printed() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, support::CLUSTER, true).await;
+    // Stored by hand (deployctl itself refuses such a URL): user and password, no `@`, so
+    // no host — what was once printed as the "host" was the password.
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("litellm/database-url")
+        .secret_string("postgresql://litellm:S3cretPass")
+        .send()
+        .await
+        .unwrap();
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto);
+    let run = sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(1);
+    assert!(
+        !run.all().contains("S3cretPass"),
+        "the password was printed:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stdout
+            .contains("litellm/database-url holds no usable URL"),
+        "{}",
+        run.stdout
+    );
+}

@@ -144,3 +144,28 @@ async fn a_failing_helm_names_the_command_and_its_stderr() {
         run.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_never_inherits_the_database_url_or_a_cluster_override() {
+    let mut sb = Sandbox::bare();
+    // Any of these would send helm elsewhere than the context deployctl checked, or hand it
+    // a secret it does not need.
+    sb.set("HELM_KUBEAPISERVER", "https://elsewhere.example:6443")
+        .set("HELM_KUBETOKEN", "not-for-helm")
+        .set("HELM_KUBECONTEXT", "other-cluster")
+        .set("DATABASE_URL", "postgresql://u:s3cr3t@db:5432/x");
+    sb.run(&["helm-repos"]).await.assert_code(0);
+    let entries = sb.helm_log_entries();
+    assert!(!entries.is_empty());
+    for e in entries {
+        let env = e["env"].as_object().unwrap();
+        for k in [
+            "HELM_KUBEAPISERVER",
+            "HELM_KUBETOKEN",
+            "HELM_KUBECONTEXT",
+            "DATABASE_URL",
+        ] {
+            assert!(!env.contains_key(k), "helm {:?} inherited {k}", e["argv"]);
+        }
+    }
+}

@@ -125,26 +125,50 @@ pub(crate) fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
 /// A database URL must be postgres with a host; the error never repeats the value.
 pub fn check_database_url(url: &SecretString) -> Result<(), String> {
     let v = url.expose_secret();
-    let rest = v
-        .strip_prefix("postgresql://")
-        .or_else(|| v.strip_prefix("postgres://"))
-        .ok_or("it must start with postgresql:// (the value is not shown)")?;
-    let host_part = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
-    let host = host_part.split(['/', ':', '?']).next().unwrap_or("");
-    if host.is_empty() {
-        return Err("it has no host (the value is not shown)".into());
+    if !(v.starts_with("postgresql://") || v.starts_with("postgres://")) {
+        return Err("it must start with postgresql:// (the value is not shown)".into());
+    }
+    if database_host(url).is_none() {
+        return Err(
+            "it has no valid host (postgresql://USER:PASSWORD@HOST:PORT/DB; the value is not shown)"
+                .into(),
+        );
     }
     Ok(())
 }
 
-/// host[:port] of a database URL, without user or password.
+/// host[:port] of a database URL, without user or password — or None when the authority is
+/// not `[userinfo@]host[:port]` with a plain host name (or [IPv6]) and a numeric port. So
+/// `postgresql://litellm:S3cretPass` (user and password, no `@`, no host) has no host, and
+/// nothing of it is ever shown.
 pub fn database_host(url: &SecretString) -> Option<String> {
     let v = url.expose_secret();
     let rest = v.split_once("://")?.1;
-    let host_part = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
-    let end = host_part.find(['/', '?']).unwrap_or(host_part.len());
-    let host = &host_part[..end];
-    (!host.is_empty()).then(|| host.to_string())
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let (host, port) = if let Some(inner) = host_port.strip_prefix('[') {
+        let (ip, after) = inner.split_once(']')?;
+        (format!("[{ip}]"), after.strip_prefix(':'))
+    } else {
+        match host_port.split_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (host_port.to_string(), None),
+        }
+    };
+    let plain = |h: &str| {
+        !h.is_empty()
+            && (h.starts_with('[')
+                || h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+    };
+    if !plain(&host) || port.is_some_and(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some(host_port.to_string())
 }
 
 /// What apply will do, decided in the decide phase.
@@ -483,6 +507,23 @@ mod tests {
         assert!(!err.contains("hunter2"));
         let nohost = SecretString::from("postgresql://u:hunter2@/db".to_string());
         assert!(check_database_url(&nohost).is_err());
+        // User and password without `@`: no host, and never shown as one.
+        let creds_only = SecretString::from("postgresql://litellm:S3cretPass".to_string());
+        assert_eq!(database_host(&creds_only), None);
+        let err = check_database_url(&creds_only).unwrap_err();
+        assert!(!err.contains("S3cretPass"), "{err}");
+        for (url, host) in [
+            ("postgresql://db.internal/litellm", Some("db.internal")),
+            ("postgresql://u:p@[::1]:5432/x", Some("[::1]:5432")),
+            ("postgresql://u:p@db:54x2/x", None),
+            ("postgresql://u:p@db b/x", None),
+        ] {
+            assert_eq!(
+                database_host(&SecretString::from(url.to_string())).as_deref(),
+                host,
+                "{url}"
+            );
+        }
     }
 
     #[test]

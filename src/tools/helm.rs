@@ -20,6 +20,19 @@ pub fn parse_repo_list(json: &str) -> Result<Vec<RepoEntry>> {
     serde_json::from_str(json).context("unexpected output from `helm repo list -o json`")
 }
 
+/// helm's variables that choose the cluster or the identity; deployctl's guard has checked
+/// the kube context, so helm gets that context and none of these.
+pub const HELM_TARGET_VARS: &[&str] = &[
+    "HELM_KUBEAPISERVER",
+    "HELM_KUBETOKEN",
+    "HELM_KUBECONTEXT",
+    "HELM_KUBECAFILE",
+    "HELM_KUBEASUSER",
+    "HELM_KUBEASGROUPS",
+    "HELM_KUBEINSECURE_SKIP_TLS_VERIFY",
+    "HELM_KUBETLS_SERVER_NAME",
+];
+
 #[derive(Debug, Clone, Default)]
 pub struct Helm {
     program: String,
@@ -32,8 +45,12 @@ impl Helm {
         }
     }
 
+    /// helm with none of the variables that would point it elsewhere than the kube context
+    /// deployctl checked (they override `--kube-context`).
     fn cmd(&self) -> Process {
-        Process::new(&self.program)
+        HELM_TARGET_VARS
+            .iter()
+            .fold(Process::new(&self.program), |p, v| p.env_remove(*v))
     }
 
     /// Preflight: helm runs. A missing binary is a clear error with install instructions.

@@ -15,9 +15,14 @@ pub struct Process {
     program: String,
     args: Vec<OsString>,
     env: Vec<(String, OsString)>,
+    /// Variables left out of the child's environment.
+    remove: Vec<String>,
     cwd: Option<PathBuf>,
     timeout: Option<Duration>,
 }
+
+/// Secrets deployctl reads from its environment that no child needs: never inherited.
+pub const NEVER_INHERITED: &[&str] = &["DATABASE_URL"];
 
 /// A private temporary directory (0700), removed when dropped: plan files and generated
 /// values never sit where other users can read them.
@@ -99,6 +104,7 @@ impl Process {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
+            remove: Vec::new(),
             cwd: None,
             timeout: None,
         }
@@ -128,6 +134,12 @@ impl Process {
         self
     }
 
+    /// Leave `key` out of the child's environment (on top of `NEVER_INHERITED`).
+    pub fn env_remove(mut self, key: impl Into<String>) -> Self {
+        self.remove.push(key.into());
+        self
+    }
+
     /// Start the process: stdin closed, stdout and stderr piped, killed when dropped.
     fn spawn(&self) -> Result<tokio::process::Child, ProcessError> {
         let mut cmd = tokio::process::Command::new(&self.program);
@@ -136,6 +148,13 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for k in NEVER_INHERITED
+            .iter()
+            .copied()
+            .chain(self.remove.iter().map(String::as_str))
+        {
+            cmd.env_remove(k);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
