@@ -154,8 +154,15 @@ impl Settings {
 
         let region = flag_env_default(&args.region, env, "AWS_REGION", DEFAULT_REGION);
         let cluster = flag_env_default(&args.cluster, env, "EKS_CLUSTER_NAME", DEFAULT_CLUSTER);
-        check_name("EKS_CLUSTER_NAME", &cluster)?;
-        check_name("AWS_REGION", &region)?;
+        // Errors name what the user typed: the flag when given, else the variable.
+        let said = |flag: &Option<String>, f: &'static str, var: &'static str| {
+            if flag.is_some() { f } else { var }
+        };
+        check_cluster_name(
+            said(&args.cluster, "--cluster", "EKS_CLUSTER_NAME"),
+            &cluster,
+        )?;
+        check_region(said(&args.region, "--region", "AWS_REGION"), &region)?;
 
         let account_id = env.get("AWS_ACCOUNT_ID").map(str::to_string);
         if let Some(id) = &account_id
@@ -278,6 +285,42 @@ fn resolve_charts_dir(flag: Option<&Path>, env: &Env) -> Result<Option<PathBuf>,
     Ok(Some(std::path::absolute(&dir).unwrap_or(dir)))
 }
 
+/// EKS's rule for cluster names (CreateCluster): 1–100 characters, letters, digits, `-`
+/// and `_`, starting with a letter or digit. The name ends up in ARNs, kube context names
+/// and the run journal's file name.
+fn check_cluster_name(said: &str, value: &str) -> Result<(), UserError> {
+    let ok = (1..=100).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        return Ok(());
+    }
+    Err(UserError::usage(
+        format!(
+            "invalid cluster name `{value}` ({said}): EKS cluster names are 1-100 letters, digits, `-` and `_`, starting with a letter or digit"
+        ),
+        format!("set {said} to the EKS cluster's name (`aws eks list-clusters`)"),
+    ))
+}
+
+/// AWS region names: lower-case letters, digits and `-` (e.g. `us-east-1`, `us-gov-west-1`).
+fn check_region(said: &str, value: &str) -> Result<(), UserError> {
+    let ok = !value.is_empty()
+        && value.contains('-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        return Ok(());
+    }
+    Err(UserError::usage(
+        format!("invalid region `{value}` ({said}): expected a name such as us-east-1"),
+        format!("set {said} to an AWS region (`aws ec2 describe-regions`)"),
+    ))
+}
+
 /// Names end up in ARNs, kube names and file paths: refuse whitespace and control characters.
 fn check_name(var: &str, value: &str) -> Result<(), UserError> {
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -362,6 +405,36 @@ mod tests {
             "{msg}"
         );
         assert_eq!(err.code, 2);
+    }
+
+    #[test]
+    fn cluster_names_follow_eks_rules_and_errors_name_what_was_typed() {
+        let a = GlobalArgs::default();
+        for good in ["prod", "my-eks_cluster-2", &"a".repeat(100)] {
+            assert!(resolve(&a, &[("EKS_CLUSTER_NAME", good)]).is_ok(), "{good}");
+        }
+        for bad in ["-prod", "prod/../x", "pröd", "a b", &"a".repeat(101)] {
+            let err = resolve(&a, &[("EKS_CLUSTER_NAME", bad)]).unwrap_err();
+            assert_eq!(err.code, 2);
+            assert!(err.to_string().contains("EKS_CLUSTER_NAME"), "{err}");
+        }
+        let flag = GlobalArgs {
+            cluster: Some("bad/name".into()),
+            region: Some("us east".into()),
+            ..Default::default()
+        };
+        let err = resolve(&flag, &[]).unwrap_err();
+        assert!(err.to_string().contains("--cluster"), "{err}");
+        let ok_cluster = GlobalArgs {
+            region: Some("us east".into()),
+            ..Default::default()
+        };
+        let err = resolve(&ok_cluster, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("--region") && !err.to_string().contains("AWS_REGION"),
+            "{err}"
+        );
+        assert!(resolve(&a, &[("AWS_REGION", "us-gov-west-1")]).is_ok());
     }
 
     #[test]

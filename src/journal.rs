@@ -18,8 +18,11 @@ pub struct Journal {
     pub steps: BTreeMap<String, String>,
 }
 
+/// One journal per region and cluster (a same-named cluster in another region is another
+/// cluster); the name is safe in a path (EKS names: letters, digits, `-`, `_`).
 fn path(s: &Settings) -> PathBuf {
-    s.state_dir.join(format!("last-run-{}.json", s.cluster))
+    s.state_dir
+        .join(format!("last-run-{}-{}.json", s.region, s.cluster))
 }
 
 pub fn load(s: &Settings) -> Option<Journal> {
