@@ -8,21 +8,7 @@ use crate::render::{self, Inputs};
 use crate::tools::helm::Helm;
 use crate::ui::Ui;
 use anyhow::{Context as _, Result};
-use std::path::{Path, PathBuf};
-
-/// The render inputs for this run, or a usage error when no charts directory is set.
-pub fn inputs(settings: &Settings, charts_dir: &Path) -> Inputs {
-    Inputs {
-        project_dir: settings.project_dir.clone(),
-        charts_dir: charts_dir.to_path_buf(),
-        region: settings.region.clone(),
-        secrets_prefix: settings.secrets_prefix.clone(),
-        account: settings
-            .account_id
-            .clone()
-            .unwrap_or_else(|| render::SAMPLE_ACCOUNT.to_string()),
-    }
-}
+use std::path::PathBuf;
 
 /// Fill `dir` with every pinned chart (`helm pull`); a chart already there at the pinned
 /// version is kept.
@@ -103,7 +89,7 @@ pub async fn render_cmd(settings: &Settings, ui: &Ui, names: &[String]) -> Resul
     }
     let helm = Helm::new();
     helm.check_installed().await?;
-    let report = render::render_stack(&helm, &inputs(settings, &dir)).await?;
+    let report = render::render_stack(&helm, &Inputs::from_settings(settings, &dir)).await?;
     for r in &report.releases {
         if names.is_empty() || names.contains(&r.release.name) {
             ui.stdout_raw(&format!(

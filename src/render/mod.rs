@@ -28,6 +28,23 @@ pub struct Inputs {
     pub account: String,
 }
 
+impl Inputs {
+    /// The inputs of this run: its project, region, prefix, and account when known (a sample
+    /// account otherwise: rendering is offline).
+    pub fn from_settings(settings: &crate::config::Settings, charts_dir: &Path) -> Inputs {
+        Inputs {
+            project_dir: settings.project_dir.clone(),
+            charts_dir: charts_dir.to_path_buf(),
+            region: settings.region.clone(),
+            secrets_prefix: settings.secrets_prefix.clone(),
+            account: settings
+                .account_id
+                .clone()
+                .unwrap_or_else(|| SAMPLE_ACCOUNT.to_string()),
+        }
+    }
+}
+
 /// The account used in overlays when none is known (validate runs offline).
 pub const SAMPLE_ACCOUNT: &str = "000000000000";
 

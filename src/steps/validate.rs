@@ -87,7 +87,7 @@ async fn render_checks(cx: &Context, problems: &mut Vec<String>) -> Result<Strin
         }
         Err(e) => return Err(e),
     }
-    let inputs = crate::commands::charts::inputs(&cx.settings, &dir);
+    let inputs = crate::render::Inputs::from_settings(&cx.settings, &dir);
     let report = crate::render::render_stack(&cx.helm, &inputs).await?;
     let n = report.releases.len();
     problems.extend(report.problems);
