@@ -111,30 +111,10 @@ async fn validate_renders_the_charts_when_they_are_at_hand() {
 /// The rendered objects the stack installs (helm test hooks excluded).
 async fn rendered(charts: &ChartsDir) -> Vec<(String, Value)> {
     let run = with_real_helm(charts, &["charts", "render"]).await;
-    let mut out = Vec::new();
-    let mut release = String::new();
-    let mut chunk = String::new();
-    let flush = |release: &str, chunk: &str, out: &mut Vec<(String, Value)>| {
-        if chunk.trim().is_empty() {
-            return;
-        }
-        for d in parse_documents(Path::new(release), chunk).unwrap() {
-            if d.value.is_object() {
-                out.push((release.to_string(), d.value));
-            }
-        }
-    };
-    for line in run.stdout.lines() {
-        if let Some(rest) = line.strip_prefix("# release ") {
-            flush(&release, &chunk, &mut out);
-            chunk.clear();
-            release = rest.split_whitespace().next().unwrap().to_string();
-        } else {
-            chunk.push_str(line);
-            chunk.push('\n');
-        }
-    }
-    flush(&release, &chunk, &mut out);
+    let out: Vec<(String, Value)> = support::charts::parse_rendered(&run.stdout)
+        .into_iter()
+        .map(|o| (o.release, o.value))
+        .collect();
     assert!(!out.is_empty(), "nothing rendered: {}", run.all());
     out
 }
@@ -186,7 +166,7 @@ async fn the_rendered_built_in_objects_pass_kubernetes_validate() {
 fn project_with(file: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     for sub in ["helm-values", "manifests", "iam"] {
-        copy(&repo_root().join(sub), &d.path().join(sub));
+        support::charts::copy_dir(&repo_root().join(sub), &d.path().join(sub));
     }
     let tf = d.path().join("terraform/modules/bastion");
     std::fs::create_dir_all(&tf).unwrap();
@@ -201,17 +181,6 @@ fn project_with(file: &str, edit: impl Fn(String) -> String) -> tempfile::TempDi
     assert_ne!(text, changed, "the edit changed nothing in {file}");
     std::fs::write(&p, changed).unwrap();
     d
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 async fn render_project(charts: &ChartsDir, project: &Path) -> Run {

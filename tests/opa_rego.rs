@@ -315,41 +315,27 @@ async fn rendered_objects() -> Vec<(String, Value)> {
         ])
         .await;
     let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
-    let mut out = Vec::new();
-    let mut ns = String::new();
-    let mut chunk = String::new();
-    let mut flush = |ns: &str, chunk: &str| {
-        for d in
-            deployctl::manifest::parse_documents(std::path::Path::new("rendered"), chunk).unwrap()
-        {
-            let hook = d.value["metadata"]["annotations"]["helm.sh/hook"]
+    support::charts::parse_rendered(&run.stdout)
+        .into_iter()
+        .filter(|o| {
+            !o.value["metadata"]["annotations"]["helm.sh/hook"]
                 .as_str()
-                .is_some_and(|h| h.contains("test"));
-            if d.value.is_object() && !hook {
-                let n = d.namespace().unwrap_or(ns).to_string();
-                out.push((n, d.value));
-            }
-        }
-    };
-    for line in run.stdout.lines() {
-        if let Some(rest) = line.strip_prefix("# release ") {
-            flush(&ns, &chunk);
-            chunk.clear();
-            let name = rest.split_whitespace().next().unwrap();
-            ns = releases
+                .is_some_and(|h| h.contains("test"))
+        })
+        .map(|o| {
+            let release_ns = &releases
                 .releases
                 .iter()
-                .find(|r| r.name == name)
+                .find(|r| r.name == o.release)
                 .unwrap()
-                .namespace
-                .clone();
-        } else {
-            chunk.push_str(line);
-            chunk.push('\n');
-        }
-    }
-    flush(&ns, &chunk);
-    out
+                .namespace;
+            let ns = o.value["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(release_ns)
+                .to_string();
+            (ns, o.value)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

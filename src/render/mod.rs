@@ -161,25 +161,23 @@ async fn render_release(
 
 /// Our manifests, with the run's values filled in, as objects.
 fn our_manifests(inputs: &Inputs) -> Result<Vec<Object>> {
-    let mut vars = crate::aws::policy::Vars::new();
-    vars.insert("REGION", inputs.region.clone());
-    vars.insert("SECRETS_PREFIX", inputs.secrets_prefix.clone());
     let mut out = Vec::new();
     for rel in [
         "manifests/secret-store.yaml",
         "manifests/external-secrets.yaml",
         "manifests/monitoring/servicemonitors.yaml",
     ] {
-        let path = inputs.project_dir.join(rel);
-        for d in manifest::load(&path)? {
-            let value = crate::aws::policy::substitute(&d.value, &vars)
-                .map_err(|e| anyhow::anyhow!("{}:{}: {e}", d.path.display(), d.line))?;
-            out.push(Object {
-                origin: format!("{rel}:{}", d.line),
-                namespace: d.namespace().unwrap_or("default").to_string(),
-                value,
-            });
-        }
+        let docs = crate::steps::fill_manifests(
+            &inputs.project_dir,
+            rel,
+            &inputs.region,
+            &inputs.secrets_prefix,
+        )?;
+        out.extend(docs.into_iter().map(|d| Object {
+            origin: format!("{rel}:{}", d.line),
+            namespace: d.namespace().unwrap_or("default").to_string(),
+            value: d.value,
+        }));
     }
     Ok(out)
 }

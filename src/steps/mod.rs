@@ -62,10 +62,25 @@ pub trait Step: Send + Sync {
 /// Manifest documents of the project with `${REGION}` / `${SECRETS_PREFIX}` / `${ACCOUNT_ID}`
 /// filled in inside their string values (after parsing; never by text).
 pub fn load_manifests(cx: &Context, rel: &str) -> Result<Vec<crate::manifest::Document>> {
+    fill_manifests(
+        &cx.settings.project_dir,
+        rel,
+        &cx.settings.region,
+        &cx.settings.secrets_prefix,
+    )
+}
+
+/// `load_manifests` for given run values (also what `render` checks offline).
+pub fn fill_manifests(
+    project_dir: &std::path::Path,
+    rel: &str,
+    region: &str,
+    secrets_prefix: &str,
+) -> Result<Vec<crate::manifest::Document>> {
     let mut vars = crate::aws::policy::Vars::new();
-    vars.insert("REGION", cx.settings.region.clone());
-    vars.insert("SECRETS_PREFIX", cx.settings.secrets_prefix.clone());
-    let path = cx.settings.project_dir.join(rel);
+    vars.insert("REGION", region.to_string());
+    vars.insert("SECRETS_PREFIX", secrets_prefix.to_string());
+    let path = project_dir.join(rel);
     let mut docs = crate::manifest::load(&path)?;
     for d in &mut docs {
         d.value = crate::aws::policy::substitute(&d.value, &vars)

@@ -57,7 +57,7 @@ impl ChartsDir {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
         let p = e.path();
@@ -226,4 +226,43 @@ pub fn set_release_status(
     secret["data"]["release"] = deployctl::encoding::base64(inner.as_bytes()).into();
     secret["metadata"]["labels"]["status"] = status.into();
     kube.insert(secret);
+}
+
+/// One object of `deployctl charts render` output: its release and the object.
+pub struct RenderedObject {
+    pub release: String,
+    pub value: serde_json::Value,
+}
+
+/// Split `deployctl charts render` stdout (`# release NAME (namespace NS) from …` headers,
+/// then helm's YAML) into objects; helm test hooks are kept (callers decide).
+pub fn parse_rendered(stdout: &str) -> Vec<RenderedObject> {
+    let mut out = Vec::new();
+    let mut release = String::new();
+    let mut chunk = String::new();
+    let flush = |release: &str, chunk: &str, out: &mut Vec<RenderedObject>| {
+        if chunk.trim().is_empty() {
+            return;
+        }
+        for d in deployctl::manifest::parse_documents(Path::new(release), chunk).unwrap() {
+            if d.value.is_object() {
+                out.push(RenderedObject {
+                    release: release.to_string(),
+                    value: d.value,
+                });
+            }
+        }
+    };
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("# release ") {
+            flush(&release, &chunk, &mut out);
+            chunk.clear();
+            release = rest.split_whitespace().next().unwrap().to_string();
+        } else {
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    flush(&release, &chunk, &mut out);
+    out
 }
