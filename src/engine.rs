@@ -201,21 +201,49 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
     }
 }
 
-/// Connect to the cluster behind the context guard. When the context's cluster entry does not
-/// name the cluster, the endpoint EKS reports for it may still match.
+/// Connect to the cluster behind the context guard: EKS's DescribeCluster (this account, this
+/// region) says where the cluster is served and with which certificate authority, and the
+/// context must match it (see `kube::guard`). Without that proof nothing touches the cluster.
 pub async fn connect_kube(cx: &Context) -> Result<(kube::Client, crate::kube::Target)> {
     let s = &cx.settings;
-    let (_, target) = crate::kube::target(s)?;
-    let endpoint = if crate::kube::guard(&target, &s.cluster, None).is_err() {
-        let lookup = crate::aws::describe_cluster(cx.aws().await, &s.cluster);
-        match tokio::time::timeout(Duration::from_secs(10), lookup).await {
-            Ok(Ok(Some(c))) => Some(c.endpoint),
-            _ => None,
-        }
-    } else {
-        None
+    // The kubeconfig first: it is local, and without it there is nothing to prove.
+    crate::kube::target(s)?;
+    let lookup = crate::aws::describe_cluster(cx.aws().await, &s.cluster);
+    let cannot_prove = |why: String| {
+        UserError::failed(
+            format!(
+                "cannot prove which cluster the kube context is: EKS DescribeCluster for `{}` in {} {why}",
+                s.cluster, s.region
+            ),
+            format!(
+                "check the AWS credentials with `aws sts get-caller-identity` and the cluster with `aws eks describe-cluster --name {} --region {}`",
+                s.cluster, s.region
+            ),
+        )
     };
-    crate::kube::connect(s, endpoint.as_deref()).await
+    let info = match tokio::time::timeout(Duration::from_secs(20), lookup).await {
+        Err(_) => return Err(cannot_prove("gave no answer within 20s".into()).into()),
+        Ok(Err(e)) => return Err(cannot_prove(format!("failed: {e:#}")).into()),
+        Ok(Ok(None)) => {
+            return Err(UserError::failed(
+                format!(
+                    "EKS cluster `{}` does not exist in region {} of this AWS account, so no kube context can be it",
+                    s.cluster, s.region
+                ),
+                "create it with `deployctl infrastructure-apply` (or `deployctl complete`), or set EKS_CLUSTER_NAME / --cluster and AWS_REGION / --region to an existing cluster (`aws eks list-clusters`)",
+            )
+            .into());
+        }
+        Ok(Ok(Some(c))) => c,
+    };
+    let expected = crate::kube::Expected {
+        cluster: s.cluster.clone(),
+        region: s.region.clone(),
+        arn: info.arn,
+        endpoint: info.endpoint,
+        ca: info.certificate_authority,
+    };
+    crate::kube::connect(s, &expected).await
 }
 
 /// Assess every step concurrently (read-only).

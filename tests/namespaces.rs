@@ -96,18 +96,113 @@ async fn a_partial_set_is_repaired() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_context_for_another_cluster_is_refused_before_any_change() {
     let kube = FakeKube::start().await;
+    let staging = FakeKube::start().await;
     let sb = Sandbox::new(&kube);
-    sb.write_kubeconfig(&kube.kubeconfig(
+    sb.write_kubeconfig(&staging.kubeconfig(
         "staging-admin",
-        "arn:aws:eks:us-east-1:111122223333:cluster/staging",
+        "arn:aws:eks:us-east-1:123456789012:cluster/staging",
     ));
     let run = sb.run(&["namespaces"]).await;
     run.assert_code(2);
     assert!(run.stderr.contains("`staging-admin`"), "{}", run.stderr);
-    assert!(run.stderr.contains("cluster/staging"), "{}", run.stderr);
+    assert!(run.stderr.contains(&staging.url()), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&kube.url()),
+        "expected endpoint: {}",
+        run.stderr
+    );
     assert!(run.stderr.contains("--context"), "{}", run.stderr);
     assert!(kube.requests().is_empty(), "the cluster was contacted");
+    assert!(
+        staging.requests().is_empty(),
+        "the other cluster was contacted"
+    );
     assert!(kube.user_namespaces().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_same_named_cluster_in_another_account_or_region_is_refused() {
+    let kube = FakeKube::start().await;
+    let elsewhere = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    for arn in [
+        "arn:aws:eks:eu-west-1:999999999999:cluster/test-cluster",
+        "arn:aws:eks:us-east-1:999999999999:cluster/test-cluster",
+        "arn:aws:eks:eu-west-1:123456789012:cluster/test-cluster",
+    ] {
+        sb.write_kubeconfig(&elsewhere.kubeconfig("prod", arn));
+        let run = sb.run(&["namespaces"]).await;
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("refusing to use kube context `prod`"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(support::CLUSTER_ARN), "{}", run.stderr);
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other cluster was contacted"
+    );
+    assert!(kube.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bare_context_name_is_not_proof_even_at_the_right_address() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    // Named like the cluster, at the cluster's address, but neither its CA nor its ARN.
+    sb.write_kubeconfig(&kube.kubeconfig("test-cluster", "test-cluster"));
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("neither the cluster's certificate authority nor its ARN"),
+        "{}",
+        run.stderr
+    );
+    assert!(kube.requests().is_empty());
+    // The exact ARN at that address is.
+    sb.write_kubeconfig(&kube.kubeconfig("test-cluster", support::CLUSTER_ARN));
+    sb.run(&["namespaces"]).await.assert_code(0);
+    assert_eq!(kube.user_namespaces().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_eks_answer_nothing_touches_the_cluster() {
+    let kube = FakeKube::start().await;
+    let mut sb = Sandbox::new(&kube);
+    // No such cluster in this account and region.
+    sb.set("EKS_CLUSTER_NAME", "absent");
+    sb.write_kubeconfig(
+        &kube.kubeconfig("ctx", "arn:aws:eks:us-east-1:123456789012:cluster/absent"),
+    );
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("EKS cluster `absent` does not exist"),
+        "{}",
+        run.stderr
+    );
+    // EKS unreachable (no credentials' worth of answer).
+    sb.set("EKS_CLUSTER_NAME", support::CLUSTER);
+    sb.set("AWS_ENDPOINT_URL_EKS", "http://127.0.0.1:9");
+    sb.write_kubeconfig(&kube.kubeconfig("ctx", support::CLUSTER_ARN));
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("cannot prove which cluster the kube context is"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("aws eks describe-cluster --name test-cluster"),
+        "{}",
+        run.stderr
+    );
+    assert!(kube.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,6 +230,11 @@ async fn an_unreachable_cluster_names_kubeconfig_and_context() {
         "apiVersion: v1\nkind: Config\ncurrent-context: dead\nclusters:\n- name: {arn}\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: dead\n  context:\n    cluster: {arn}\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n",
         arn = support::CLUSTER_ARN
     ));
+    // EKS says the cluster is served there (and nothing answers).
+    sb.eks
+        .as_ref()
+        .unwrap()
+        .set_api_server("http://127.0.0.1:9");
     let run = sb.run(&["namespaces"]).await;
     run.assert_code(1);
     assert!(

@@ -41,6 +41,19 @@ pub struct Target {
     /// The context's cluster entry name (an EKS ARN for `aws eks update-kubeconfig`).
     pub cluster_entry: String,
     pub server: String,
+    /// The cluster entry's certificate authority (PEM bytes), inline or from its file.
+    pub ca: Option<Vec<u8>>,
+}
+
+/// What EKS says the cluster is: the proof a context must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub cluster: String,
+    pub region: String,
+    pub arn: String,
+    pub endpoint: String,
+    /// Base64 PEM, as DescribeCluster returns it.
+    pub ca: Option<String>,
 }
 
 fn update_kubeconfig_hint(s: &Settings) -> String {
@@ -87,13 +100,21 @@ pub fn target(s: &Settings) -> Result<(Kubeconfig, Target), UserError> {
             )
         })?;
     let cluster_entry = ctx.cluster.clone();
-    let server = kc
+    let cluster = kc
         .clusters
         .iter()
         .find(|c| c.name == cluster_entry)
-        .and_then(|c| c.cluster.as_ref())
-        .and_then(|c| c.server.clone())
-        .unwrap_or_default();
+        .and_then(|c| c.cluster.as_ref());
+    let server = cluster.and_then(|c| c.server.clone()).unwrap_or_default();
+    let ca = cluster.and_then(|c| {
+        if let Some(data) = &c.certificate_authority_data {
+            crate::encoding::decode(data.trim())
+        } else {
+            c.certificate_authority
+                .as_ref()
+                .and_then(|p| std::fs::read(p).ok())
+        }
+    });
     Ok((
         kc,
         Target {
@@ -101,38 +122,81 @@ pub fn target(s: &Settings) -> Result<(Kubeconfig, Target), UserError> {
             context,
             cluster_entry,
             server,
+            ca,
         },
     ))
 }
 
-/// The context guard: the context must point at `cluster` — its cluster entry is the
-/// cluster's name or EKS ARN, or its server is the endpoint EKS reports for the cluster.
-pub fn guard(t: &Target, cluster: &str, eks_endpoint: Option<&str>) -> Result<(), UserError> {
-    let entry = t.cluster_entry.as_str();
-    let by_name = entry == cluster
-        || (entry.starts_with("arn:") && entry.ends_with(&format!(":cluster/{cluster}")));
-    let by_endpoint = eks_endpoint.is_some_and(|ep| {
-        !ep.is_empty() && ep.trim_end_matches('/') == t.server.trim_end_matches('/')
-    });
-    if by_name || by_endpoint {
-        return Ok(());
-    }
-    Err(UserError::usage(
-        format!(
-            "refusing to change the cluster: kube context `{}` points at cluster `{}` ({}), not at EKS cluster `{cluster}`",
-            t.context, entry, t.server
-        ),
-        format!(
-            "pass --context <name> for a context of `{cluster}` (see `kubectl config get-contexts`), \
-             or set EKS_CLUSTER_NAME / --cluster to the cluster you mean"
-        ),
-    ))
+fn same_server(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
+    !a.trim().is_empty() && norm(a) == norm(b)
 }
 
-/// Preflight: load the kubeconfig, apply the context guard, and check the API answers.
-pub async fn connect(s: &Settings, eks_endpoint: Option<&str>) -> Result<(kube::Client, Target)> {
+fn same_ca(kubeconfig: &[u8], eks_base64: &str) -> bool {
+    let Some(eks) = crate::encoding::decode(eks_base64.trim()) else {
+        return false;
+    };
+    let norm = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .split_whitespace()
+            .collect::<String>()
+    };
+    norm(kubeconfig) == norm(&eks)
+}
+
+/// The context guard: the context is the EKS cluster only when its server is the endpoint EKS
+/// reports for the cluster in this account and region, and either its certificate authority is
+/// the cluster's or its cluster entry is the cluster's exact ARN. A same-named cluster in
+/// another account or region, or a context merely named like the cluster, is refused.
+pub fn guard(t: &Target, expected: &Expected) -> Result<(), UserError> {
+    let refuse = |why: String| {
+        UserError::usage(
+            format!("refusing to use kube context `{}`: {why}", t.context),
+            format!(
+                "run `deployctl kubeconfig --cluster {c} --region {r}` to write a context for it and pass that with --context, \
+                 or set EKS_CLUSTER_NAME / --cluster and AWS_REGION / --region to the cluster the context is for",
+                c = expected.cluster,
+                r = expected.region
+            ),
+        )
+    };
+    let what = format!(
+        "EKS cluster `{}` ({}) is served at {}",
+        expected.cluster, expected.arn, expected.endpoint
+    );
+    if !same_server(&t.server, &expected.endpoint) {
+        return Err(refuse(format!(
+            "it points at {} (cluster entry `{}`), but {what}",
+            if t.server.is_empty() {
+                "no server"
+            } else {
+                &t.server
+            },
+            t.cluster_entry
+        )));
+    }
+    if let (Some(have), Some(want)) = (&t.ca, &expected.ca) {
+        if same_ca(have, want) {
+            return Ok(());
+        }
+        return Err(refuse(format!(
+            "its server is right but its certificate authority is not the cluster's ({what})"
+        )));
+    }
+    if t.cluster_entry == expected.arn {
+        return Ok(());
+    }
+    Err(refuse(format!(
+        "its server matches, but it carries neither the cluster's certificate authority nor its ARN \
+         (cluster entry `{}`; {what})",
+        t.cluster_entry
+    )))
+}
+
+/// Preflight: load the kubeconfig, prove the context is the cluster, and check the API answers.
+pub async fn connect(s: &Settings, expected: &Expected) -> Result<(kube::Client, Target)> {
     let (kc, t) = target(s)?;
-    guard(&t, &s.cluster, eks_endpoint)?;
+    guard(&t, expected)?;
     let opts = KubeConfigOptions {
         context: Some(t.context.clone()),
         ..Default::default()
@@ -181,58 +245,86 @@ pub async fn connect(s: &Settings, eks_endpoint: Option<&str>) -> Result<(kube::
 mod tests {
     use super::*;
 
-    fn t(entry: &str, server: &str) -> Target {
+    const ARN: &str = "arn:aws:eks:us-east-1:111122223333:cluster/prod";
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+
+    fn t(entry: &str, server: &str, ca: Option<&str>) -> Target {
         Target {
             kubeconfig: "kc".into(),
             context: "ctx".into(),
             cluster_entry: entry.into(),
             server: server.into(),
+            ca: ca.map(|c| c.as_bytes().to_vec()),
+        }
+    }
+
+    fn eks() -> Expected {
+        Expected {
+            cluster: "prod".into(),
+            region: "us-east-1".into(),
+            arn: ARN.into(),
+            endpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com".into(),
+            ca: Some(crate::encoding::base64(PEM.as_bytes())),
         }
     }
 
     #[test]
-    fn guard_accepts_name_arn_or_endpoint() {
-        assert!(guard(&t("prod", "https://x"), "prod", None).is_ok());
-        assert!(
-            guard(
-                &t(
-                    "arn:aws:eks:us-east-1:111122223333:cluster/prod",
-                    "https://x"
-                ),
-                "prod",
-                None
-            )
-            .is_ok()
-        );
-        assert!(
-            guard(
-                &t("weird", "https://abc.eks/"),
-                "prod",
-                Some("https://abc.eks")
-            )
-            .is_ok()
-        );
+    fn guard_accepts_the_endpoint_with_the_ca_or_the_exact_arn() {
+        let ep = "https://abc.gr7.us-east-1.eks.amazonaws.com/";
+        // Any context name, any entry name: the server and the CA prove it.
+        assert!(guard(&t("anything", ep, Some(PEM)), &eks()).is_ok());
+        // No CA in the kubeconfig: the exact ARN with that server.
+        assert!(guard(&t(ARN, ep, None), &eks()).is_ok());
     }
 
     #[test]
-    fn guard_refuses_another_cluster_and_says_how_to_switch() {
+    fn guard_refuses_same_named_clusters_elsewhere_and_bare_names() {
+        // Same name in another account and region, at another endpoint.
         let err = guard(
             &t(
-                "arn:aws:eks:us-east-1:111122223333:cluster/staging",
-                "https://s",
+                "arn:aws:eks:eu-west-1:999999999999:cluster/prod",
+                "https://other.eks.amazonaws.com",
+                Some(PEM),
             ),
-            "prod",
-            None,
+            &eks(),
         )
         .unwrap_err();
         assert!(
-            err.message.contains("`ctx`") && err.message.contains("staging"),
+            err.message.contains("`ctx`")
+                && err.message.contains("https://other.eks.amazonaws.com")
+                && err.message.contains(ARN),
             "{}",
             err.message
         );
-        assert!(err.help.unwrap().contains("--context"));
-        // A name that merely ends the same way is not the cluster.
-        assert!(guard(&t("arn:aws:eks:r:1:cluster/notprod", "s"), "prod", None).is_err());
-        assert!(guard(&t("kind-prod", "s"), "prod", Some("")).is_err());
+        assert!(
+            err.help
+                .unwrap()
+                .contains("deployctl kubeconfig --cluster prod")
+        );
+        // A bare context named like the cluster, pointing anywhere.
+        assert!(guard(&t("prod", "https://127.0.0.1:6443", None), &eks()).is_err());
+        // The right address but neither the CA nor the ARN.
+        let ep = "https://abc.gr7.us-east-1.eks.amazonaws.com";
+        assert!(guard(&t("prod", ep, None), &eks()).is_err());
+        // The right address and ARN but another certificate authority.
+        let other = "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n";
+        let err = guard(&t(ARN, ep, Some(other)), &eks()).unwrap_err();
+        assert!(
+            err.message.contains("certificate authority"),
+            "{}",
+            err.message
+        );
+        // An ARN that merely ends the same way is not the cluster.
+        assert!(
+            guard(
+                &t(
+                    "arn:aws:eks:us-east-1:111122223333:cluster/notprod",
+                    ep,
+                    None
+                ),
+                &eks()
+            )
+            .is_err()
+        );
     }
 }

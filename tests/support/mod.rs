@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod eks_front;
 pub mod kube_openapi;
 pub mod kube_proto;
 pub mod kube_server;
@@ -17,7 +18,8 @@ use std::process::Output;
 use tempfile::TempDir;
 
 pub const CLUSTER: &str = "test-cluster";
-pub const CLUSTER_ARN: &str = "arn:aws:eks:us-east-1:111122223333:cluster/test-cluster";
+/// The ARN moto gives `test-cluster` (moto's default account, us-east-1).
+pub const CLUSTER_ARN: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test-cluster";
 
 pub fn deployctl_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_deployctl"))
@@ -150,13 +152,19 @@ pub struct Sandbox {
     pub tf_log: PathBuf,
     /// Extra environment for deployctl.
     pub env: Vec<(String, String)>,
+    /// EKS as deployctl sees it (`AWS_ENDPOINT_URL_EKS`): moto, with the fake API server as
+    /// the cluster's endpoint.
+    pub eks: Option<eks_front::EksFront>,
 }
 
 impl Sandbox {
     /// A sandbox whose kubeconfig points at `kube` through a context for the test cluster.
     pub fn new(kube: &FakeKube) -> Sandbox {
-        let sb = Sandbox::bare();
+        let mut sb = Sandbox::bare();
         sb.write_kubeconfig(&kube.kubeconfig("test-ctx", CLUSTER_ARN));
+        let front = eks_front::EksFront::start(&moto::Moto::identity().url, &kube.url());
+        sb.set("AWS_ENDPOINT_URL_EKS", &front.url.clone());
+        sb.eks = Some(front);
         sb
     }
 
@@ -191,12 +199,16 @@ impl Sandbox {
                 ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ],
             dir,
+            eks: None,
         }
     }
 
     /// Point deployctl's AWS SDK at moto.
     pub fn with_moto(&mut self, moto: &moto::Moto) -> &mut Self {
         self.set("AWS_ENDPOINT_URL", &moto.url);
+        if let Some(front) = &self.eks {
+            front.set_backend(&moto.url);
+        }
         self
     }
 

@@ -15,6 +15,7 @@ pub struct Moto {
 }
 
 static SERVER: OnceLock<Moto> = OnceLock::new();
+static IDENTITY: OnceLock<Moto> = OnceLock::new();
 static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn moto_server_bin() -> PathBuf {
@@ -64,6 +65,19 @@ fn start() -> Moto {
 }
 
 impl Moto {
+    /// A second moto, never reset and needing no lock, that knows one thing: the EKS cluster
+    /// `test-cluster` exists. Tests that only touch the cluster prove the kube context against
+    /// it (see eks_front.rs).
+    pub fn identity() -> &'static Moto {
+        IDENTITY.get_or_init(|| {
+            let moto = start();
+            let body = r#"{"name":"test-cluster","roleArn":"arn:aws:iam::123456789012:role/eks-cluster","resourcesVpcConfig":{"subnetIds":[]}}"#;
+            let resp = blocking_request(&moto.url, "POST", "/clusters", body);
+            assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "moto CreateCluster failed: {resp}");
+            moto
+        })
+    }
+
     /// The server (started on first use), reset, and held for this test.
     pub async fn lock() -> (&'static Moto, tokio::sync::MutexGuard<'static, ()>) {
         let guard = LOCK.lock().await;
@@ -117,6 +131,22 @@ impl Moto {
             .load()
             .await
     }
+}
+
+fn blocking_request(url: &str, method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect moto");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/eks/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp
 }
 
 /// What `seed_cluster` made.

@@ -22,7 +22,7 @@ impl Drop for SsmProxy {
     }
 }
 
-async fn forward(
+pub async fn forward(
     moto: &str,
     method: &Method,
     uri: &Uri,

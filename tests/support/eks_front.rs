@@ -1,0 +1,85 @@
+//! A front for moto's EKS. moto's DescribeCluster answers with an endpoint of its own making;
+//! in the tests the cluster's API server is the in-process fake, so the front replaces the
+//! endpoint in that one answer with the fake's URL — what a real DescribeCluster returns for the
+//! cluster whose API server it is. Every other call passes to moto unchanged. deployctl reaches
+//! it through the standard `AWS_ENDPOINT_URL_EKS`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Uri};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+pub struct EksFront {
+    pub url: String,
+    backend: Arc<Mutex<String>>,
+    api_server: Arc<Mutex<String>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EksFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EksFront {
+    /// Forward to `moto_url`; DescribeCluster says the cluster is served at `api_server`.
+    pub fn start(moto_url: &str, api_server: &str) -> EksFront {
+        let backend = Arc::new(Mutex::new(moto_url.to_string()));
+        let api_server = Arc::new(Mutex::new(api_server.to_string()));
+        let to = backend.clone();
+        let served_at = api_server.clone();
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let moto = to.lock().unwrap().clone();
+                let api_server = served_at.lock().unwrap().clone();
+                async move {
+                    let resp =
+                        super::ssm_proxy::forward(&moto, &method, &uri, &headers, &body).await;
+                    let describe = method == Method::GET
+                        && uri.path().starts_with("/clusters/")
+                        && uri.path().matches('/').count() == 2;
+                    if !describe || !resp.status().is_success() {
+                        return resp;
+                    }
+                    let (parts, body) = resp.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX)
+                        .await
+                        .unwrap_or_default();
+                    let mut doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    if let Some(c) = doc.get_mut("cluster").and_then(Value::as_object_mut) {
+                        c.insert("endpoint".into(), Value::String(api_server));
+                    }
+                    axum::response::Response::from_parts(
+                        parts,
+                        axum::body::Body::from(doc.to_string()),
+                    )
+                }
+            },
+        );
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", std_listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        EksFront {
+            url,
+            backend,
+            api_server,
+            task,
+        }
+    }
+
+    /// The cluster's API server is now at `url` (as after a re-create).
+    pub fn set_api_server(&self, url: &str) {
+        *self.api_server.lock().unwrap() = url.to_string();
+    }
+
+    /// Answer from another moto (a test's own, seeded account).
+    pub fn set_backend(&self, moto_url: &str) {
+        *self.backend.lock().unwrap() = moto_url.to_string();
+    }
+}
