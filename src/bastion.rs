@@ -697,10 +697,17 @@ async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
     });
     let request = json!({"Target": inst.id});
     let endpoint = format!("https://ssm.{}.amazonaws.com", aws.region);
-    // The plugin's interface (as the aws CLI uses it): response, region, operation, profile,
-    // request parameters, endpoint. It runs attached to this terminal.
-    let status = tokio::process::Command::new("session-manager-plugin")
-        .arg(response.to_string())
+    // The plugin's interface as the current aws CLI uses it: the session response (with its
+    // token) in the AWS_SSM_START_SESSION_RESPONSE environment variable, never in argv where
+    // `ps` shows it; then region, operation, profile, request parameters, endpoint. It runs
+    // attached to this terminal, without deployctl's secret variables.
+    let mut plugin = tokio::process::Command::new("session-manager-plugin");
+    for k in crate::tools::NEVER_INHERITED {
+        plugin.env_remove(k);
+    }
+    let status = plugin
+        .env("AWS_SSM_START_SESSION_RESPONSE", response.to_string())
+        .arg("AWS_SSM_START_SESSION_RESPONSE")
         .arg(&aws.region)
         .arg("StartSession")
         .arg(cx.settings.aws_profile.clone().unwrap_or_default())

@@ -497,7 +497,9 @@ async fn execute(
     let mut running: JoinSet<(StepId, Result<String, String>, Duration)> = JoinSet::new();
     let mut actions: HashMap<StepId, Action> = HashMap::new();
     let mut cancelled = false;
-    let ctrl_c = tokio::signal::ctrl_c();
+    // While steps run, the first interrupt is graceful (see `interrupt`).
+    let _graceful = crate::interrupt::graceful();
+    let ctrl_c = crate::interrupt::wait();
     tokio::pin!(ctrl_c);
     let limit = cx.settings.concurrency.max(1);
 
@@ -600,6 +602,8 @@ async fn execute(
                         Outcome::Succeeded(summary)
                     }
                     Err(e) => {
+                        // Its children were asked to stop: say so, not just "failed".
+                        let e = if cancelled { format!("interrupted: {e}") } else { e };
                         cx.ui.step_finished(id.name(), false, &format!("failed: {e}"), took);
                         Outcome::Failed(e)
                     }
@@ -608,7 +612,7 @@ async fn execute(
             }
             _ = &mut ctrl_c, if !cancelled => {
                 cancelled = true;
-                cx.ui.warn("interrupted: starting nothing new; waiting for running steps to finish");
+                cx.ui.warn("interrupted: starting nothing new; waiting for running steps to finish or roll back");
             }
         }
     }

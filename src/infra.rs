@@ -170,11 +170,12 @@ impl<'a> Terraform<'a> {
             }
         });
         tokio::pin!(run);
-        // Ctrl-C never kills deployctl under a running terraform: terraform (which the
-        // terminal interrupts too) stops at a safe point and saves its state; deployctl waits
-        // for it, then stops with 130. A second interrupt from deployctl would make terraform
-        // exit at once, risking its state, so none is forwarded.
-        let ctrl_c = tokio::signal::ctrl_c();
+        // An interrupt never kills deployctl under a running terraform: terraform (its own
+        // process group) gets one SIGINT from `interrupt`, stops at a safe point and saves its
+        // state; deployctl waits for it, then stops with 130. A second interrupt is
+        // terraform's own "exit now".
+        let _graceful = crate::interrupt::graceful();
+        let ctrl_c = crate::interrupt::wait();
         tokio::pin!(ctrl_c);
         let mut interrupted = false;
         let out = loop {
@@ -582,19 +583,19 @@ fn edit(settings: &Settings, file: &Path) -> Result<()> {
     let editor = settings.editor.clone().unwrap_or_else(|| "vi".into());
     let mut words = editor.split_whitespace();
     let program = words.next().unwrap_or("vi");
-    let status = std::process::Command::new(program)
-        .args(words)
-        .arg(file)
-        .status()
-        .map_err(|e| {
-            UserError::failed(
-                format!("could not start the editor `{editor}`: {e}"),
-                format!(
-                    "set VISUAL or EDITOR, or edit {} yourself and re-run",
-                    file.display()
-                ),
-            )
-        })?;
+    let mut cmd = std::process::Command::new(program);
+    for k in crate::tools::NEVER_INHERITED {
+        cmd.env_remove(k);
+    }
+    let status = cmd.args(words).arg(file).status().map_err(|e| {
+        UserError::failed(
+            format!("could not start the editor `{editor}`: {e}"),
+            format!(
+                "set VISUAL or EDITOR, or edit {} yourself and re-run",
+                file.display()
+            ),
+        )
+    })?;
     if !status.success() {
         return Err(UserError::failed(
             format!("the editor `{editor}` exited with {status}"),

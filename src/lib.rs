@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod infra;
+pub mod interrupt;
 pub mod journal;
 pub mod kube;
 pub mod kubeconfig;
@@ -162,6 +163,10 @@ fn secrets_options(
 }
 
 async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i32> {
+    // `eks-token` is kubectl's credential plugin: it keeps the default signal handling.
+    if !matches!(command, Command::EksToken) {
+        interrupt::install();
+    }
     let ui = ui::Ui::new(&settings);
     let secrets_options = secrets_options(&command, &mut settings, &ui)?;
     if let Command::List = command {
@@ -273,6 +278,12 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
             match infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve).await? {
                 infra::Applied::Declined => return Ok(exit::OK),
                 infra::Applied::Done(outputs) => outputs.apply_to(&mut settings),
+            }
+            // One interrupt state for all of `complete`: an interrupt that arrived while
+            // Terraform finished still stops the run here.
+            if interrupt::requested() {
+                ui.warn("interrupted after Terraform: the application stack was not started; run `deployctl all` to continue");
+                return Ok(interrupt::EXIT);
             }
             let cx = Context::new(settings, ui);
             let done =

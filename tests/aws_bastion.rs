@@ -33,12 +33,17 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
     let mut sb = Sandbox::bare();
     sb.with_moto(moto);
     sb.set("AWS_ENDPOINT_URL_SSM", &proxy.url);
+    sb.set(
+        "DATABASE_URL",
+        "postgresql://u:never-inherited@db.example:5432/litellm",
+    );
     let plugin_log = sb.path().join("plugin-args.txt");
     let plugin = sb.bin.join("session-manager-plugin");
     std::fs::write(
         &plugin,
         format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\n",
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '{}'\nenv > '{}.env'\n",
+            plugin_log.display(),
             plugin_log.display()
         ),
     )
@@ -139,9 +144,25 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .lines()
         .map(String::from)
         .collect();
+    // The session token travels in the environment, never in argv (visible in `ps`).
+    assert_eq!(args[0], "AWS_SSM_START_SESSION_RESPONSE", "{args:?}");
     assert!(
-        args[0].contains("deployctl-test-0123456789abcdef0"),
+        !args.iter().any(|a| a.contains("session-token-for-tests")),
         "{args:?}"
+    );
+    let env = std::fs::read_to_string(format!("{}.env", plugin_log.display())).unwrap();
+    let response = env
+        .lines()
+        .find_map(|l| l.strip_prefix("AWS_SSM_START_SESSION_RESPONSE="))
+        .expect("the session response in the plugin's environment");
+    assert!(
+        response.contains("deployctl-test-0123456789abcdef0"),
+        "{response}"
+    );
+    assert!(response.contains("session-token-for-tests"), "{response}");
+    assert!(
+        !env.contains("DATABASE_URL"),
+        "a secret variable reached the plugin"
     );
     assert_eq!(args[1], "us-east-1");
     assert_eq!(args[2], "StartSession");

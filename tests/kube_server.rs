@@ -230,3 +230,146 @@ async fn an_identical_apply_changes_nothing_and_merge_patch_merges() {
     ns.delete("a", &Default::default()).await.unwrap();
     assert!(ns.get_opt("a").await.unwrap().is_none());
 }
+
+/// Poll `get` until `done`, returning every distinct status seen on the way.
+async fn statuses<F, Fut>(
+    mut get: F,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    let started = std::time::Instant::now();
+    loop {
+        let obj = get().await;
+        if seen.last() != Some(&obj) {
+            seen.push(obj.clone());
+        }
+        if done(&obj) {
+            return seen;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no rollout within 10s: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollouts_are_gradual_and_judged_as_kubectl_judges_them() {
+    use deployctl::kube::wait::{deployment_ready, statefulset_ready};
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let mut kube = FakeKube::start().await;
+    kube.enable_controllers(Duration::from_millis(60));
+    let c = client(&kube).await;
+    kube.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}}));
+    let deploys: Api<Deployment> = Api::namespaced(c.clone(), "app");
+    let spec = |image: &str| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "app"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}}}
+        })
+    };
+    let ready = |d: &Deployment| deployment_ready("web", Some(d)).is_ready();
+    deploys
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&spec("i:1")))
+        .await
+        .unwrap();
+    let first = statuses(
+        || async { serde_json::to_value(deploys.get("web").await.unwrap()).unwrap() },
+        |d| ready(&serde_json::from_value(d.clone()).unwrap()),
+    )
+    .await;
+    // Created one pod at a time: a state with one of two replicas existed and was not ready.
+    assert!(
+        first.iter().any(|d| d["status"]["replicas"] == 1),
+        "{first:#?}"
+    );
+    // A new template: the old pods run on while new ones surge in.
+    deploys
+        .patch("web", &PatchParams::apply("t"), &Patch::Apply(&spec("i:2")))
+        .await
+        .unwrap();
+    let seen = statuses(
+        || async { serde_json::to_value(deploys.get("web").await.unwrap()).unwrap() },
+        |d| ready(&serde_json::from_value(d.clone()).unwrap()),
+    )
+    .await;
+    let surge: Vec<&serde_json::Value> = seen
+        .iter()
+        .filter(|d| d["status"]["updatedReplicas"] == 2 && d["status"]["replicas"] == 3)
+        .collect();
+    assert!(
+        !surge.is_empty(),
+        "no state with both updated and an old replica: {seen:#?}"
+    );
+    for d in &surge {
+        // Every replica updated and all ready, yet an old one still serves: not rolled out.
+        let d: Deployment = serde_json::from_value((*d).clone()).unwrap();
+        assert!(!ready(&d), "judged rolled out with an old replica: {d:?}");
+    }
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "app");
+    let now = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
+    assert_eq!(now.items.len(), 2, "old pods remain after the rollout");
+    assert!(
+        now.items
+            .iter()
+            .all(|p| p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some("i:2"))
+    );
+
+    // A StatefulSet replaces pods from the highest ordinal down, revision by revision.
+    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), "app");
+    let sts = |image: &str| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "app"},
+            "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": image}]}}}
+        })
+    };
+    let sready = |s: &serde_json::Value| {
+        statefulset_ready("db", Some(&serde_json::from_value(s.clone()).unwrap())).is_ready()
+    };
+    sets.patch("db", &PatchParams::apply("t"), &Patch::Apply(&sts("d:1")))
+        .await
+        .unwrap();
+    statuses(
+        || async { serde_json::to_value(sets.get("db").await.unwrap()).unwrap() },
+        sready,
+    )
+    .await;
+    sets.patch("db", &PatchParams::apply("t"), &Patch::Apply(&sts("d:2")))
+        .await
+        .unwrap();
+    let seen = statuses(
+        || async { serde_json::to_value(sets.get("db").await.unwrap()).unwrap() },
+        sready,
+    )
+    .await;
+    let mixed: Vec<&serde_json::Value> = seen
+        .iter()
+        .filter(|s| {
+            s["status"]["readyReplicas"] == 3
+                && s["status"]["currentRevision"] != s["status"]["updateRevision"]
+        })
+        .collect();
+    assert!(
+        !mixed.is_empty(),
+        "no all-ready state on two revisions: {seen:#?}"
+    );
+    assert!(
+        mixed.iter().all(|s| !sready(s)),
+        "judged rolled out on two revisions"
+    );
+    let db0 = pods.get("db-0").await.unwrap();
+    assert_eq!(
+        db0.spec.unwrap().containers[0].image.as_deref(),
+        Some("d:2")
+    );
+}

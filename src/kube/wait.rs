@@ -5,7 +5,7 @@
 use super::errors::retry;
 use anyhow::{Result, bail};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Resource;
 use kube::api::{Api, ListParams};
@@ -38,8 +38,10 @@ impl Ready {
 pub enum Workload {
     /// A Deployment rolled out: every replica updated and ready.
     Deployment(&'static str),
-    /// A StatefulSet with every replica ready.
+    /// A StatefulSet rolled out: every replica ready and on the update revision.
     StatefulSet(&'static str),
+    /// A DaemonSet rolled out: every scheduled pod updated and available.
+    DaemonSet(&'static str),
     /// At least one pod with this label selector, and all of them Ready.
     Pods(&'static str),
     /// The named container Ready in every pod with this selector (its readiness probe is the
@@ -55,6 +57,7 @@ impl Workload {
         match self {
             Workload::Deployment(n) => format!("Deployment {n}"),
             Workload::StatefulSet(n) => format!("StatefulSet {n}"),
+            Workload::DaemonSet(n) => format!("DaemonSet {n}"),
             Workload::Pods(s) => format!("pods {s}"),
             Workload::Container {
                 selector,
@@ -86,7 +89,8 @@ fn container_ready(p: &Pod, name: &str) -> bool {
     }
 }
 
-/// Deployment readiness from its object.
+/// Deployment readiness as `kubectl rollout status` judges it: the controller has seen the
+/// latest spec, every replica is updated and available, and no old replica remains.
 pub fn deployment_ready(name: &str, d: Option<&Deployment>) -> Ready {
     let Some(d) = d else {
         return Ready::No(format!("Deployment {name} does not exist"));
@@ -94,33 +98,124 @@ pub fn deployment_ready(name: &str, d: Option<&Deployment>) -> Ready {
     let want = d.spec.replicas.unwrap_or(1);
     let st = d.status.clone().unwrap_or_default();
     let generation = d.metadata.generation.unwrap_or(0);
-    let ready = st.ready_replicas.unwrap_or(0);
-    let updated = st.updated_replicas.unwrap_or(0);
     let observed = st.observed_generation.unwrap_or(0);
-    if observed >= generation && ready >= want && updated >= want {
-        Ready::Yes(format!("Deployment {name} {ready}/{want} ready"))
-    } else {
-        Ready::No(format!(
-            "Deployment {name} {ready}/{want} ready, {updated} updated"
-        ))
+    let total = st.replicas.unwrap_or(0);
+    let updated = st.updated_replicas.unwrap_or(0);
+    let available = st.available_replicas.unwrap_or(0);
+    if let Some(c) = st
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_.as_deref() == Some("Progressing"))
+        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    {
+        return Ready::No(format!(
+            "Deployment {name} exceeded its progress deadline: {}",
+            c.message.as_deref().unwrap_or("no progress")
+        ));
     }
+    if observed < generation {
+        return Ready::No(format!(
+            "Deployment {name}: the controller has not seen generation {generation} yet"
+        ));
+    }
+    if updated < want {
+        return Ready::No(format!(
+            "Deployment {name}: {updated} of {want} replicas updated"
+        ));
+    }
+    if total > updated {
+        return Ready::No(format!(
+            "Deployment {name}: {} old replica(s) pending termination",
+            total - updated
+        ));
+    }
+    if available < updated {
+        return Ready::No(format!(
+            "Deployment {name}: {available} of {updated} updated replicas available"
+        ));
+    }
+    Ready::Yes(format!("Deployment {name} {available}/{want} ready"))
 }
 
-/// StatefulSet readiness from its object.
+/// StatefulSet readiness as `kubectl rollout status` judges it: the controller has seen the
+/// latest spec, every replica is ready and updated, and the current revision is the update
+/// revision (for a partitioned rolling update, the replicas at or above the partition).
 pub fn statefulset_ready(name: &str, s: Option<&StatefulSet>) -> Ready {
     let Some(s) = s else {
         return Ready::No(format!("StatefulSet {name} does not exist"));
     };
-    let want = s.spec.replicas.unwrap_or(1);
+    let spec = &s.spec;
+    let want = spec.replicas.unwrap_or(1);
+    let partition = spec
+        .update_strategy
+        .as_ref()
+        .and_then(|u| u.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+        .unwrap_or(0);
+    let on_delete = spec
+        .update_strategy
+        .as_ref()
+        .and_then(|u| u.type_.as_deref())
+        == Some("OnDelete");
     let st = s.status.clone().unwrap_or_default();
     let generation = s.metadata.generation.unwrap_or(0);
-    let ready = st.ready_replicas.unwrap_or(0);
     let observed = st.observed_generation.unwrap_or(0);
-    if observed >= generation && ready >= want {
-        Ready::Yes(format!("StatefulSet {name} {ready}/{want} ready"))
-    } else {
-        Ready::No(format!("StatefulSet {name} {ready}/{want} ready"))
+    let ready = st.ready_replicas.unwrap_or(0);
+    let updated = st.updated_replicas.unwrap_or(0);
+    if observed < generation {
+        return Ready::No(format!(
+            "StatefulSet {name}: the controller has not seen generation {generation} yet"
+        ));
     }
+    if ready < want {
+        return Ready::No(format!("StatefulSet {name} {ready}/{want} ready"));
+    }
+    if !on_delete {
+        if partition > 0 {
+            if updated < want - partition {
+                return Ready::No(format!(
+                    "StatefulSet {name}: {updated} of {} replicas above partition {partition} updated",
+                    want - partition
+                ));
+            }
+        } else if updated < want || st.current_revision != st.update_revision {
+            return Ready::No(format!(
+                "StatefulSet {name}: {updated} of {want} replicas updated (revision {} → {})",
+                st.current_revision.as_deref().unwrap_or("?"),
+                st.update_revision.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    Ready::Yes(format!("StatefulSet {name} {ready}/{want} ready"))
+}
+
+/// DaemonSet readiness as `kubectl rollout status` judges it.
+pub fn daemonset_ready(name: &str, d: Option<&DaemonSet>) -> Ready {
+    let Some(d) = d else {
+        return Ready::No(format!("DaemonSet {name} does not exist"));
+    };
+    let st = d.status.clone().unwrap_or_default();
+    let generation = d.metadata.generation.unwrap_or(0);
+    if st.observed_generation.unwrap_or(0) < generation {
+        return Ready::No(format!(
+            "DaemonSet {name}: the controller has not seen generation {generation} yet"
+        ));
+    }
+    let want = st.desired_number_scheduled;
+    let updated = st.updated_number_scheduled.unwrap_or(0);
+    let available = st.number_available.unwrap_or(0);
+    if updated < want {
+        return Ready::No(format!(
+            "DaemonSet {name}: {updated} of {want} pods updated"
+        ));
+    }
+    if available < want {
+        return Ready::No(format!(
+            "DaemonSet {name}: {available} of {want} updated pods available"
+        ));
+    }
+    Ready::Yes(format!("DaemonSet {name} {available}/{want} ready"))
 }
 
 /// Pods readiness from a list.
@@ -158,6 +253,11 @@ pub async fn check(client: &kube::Client, ns: &str, w: Workload) -> Result<Ready
             let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
             let s = retry(&format!("reading StatefulSet {name}"), || api.get_opt(name)).await?;
             statefulset_ready(name, s.as_ref())
+        }
+        Workload::DaemonSet(name) => {
+            let api: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+            let d = retry(&format!("reading DaemonSet {name}"), || api.get_opt(name)).await?;
+            daemonset_ready(name, d.as_ref())
         }
         Workload::Pods(selector) | Workload::Container { selector, .. } => {
             let api: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -237,6 +337,11 @@ pub async fn workload(
             let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
             until(api, cfg, &what, timeout, || check(client, ns, w)).await
         }
+        Workload::DaemonSet(name) => {
+            let api: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+            let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+            until(api, cfg, &what, timeout, || check(client, ns, w)).await
+        }
         Workload::Pods(selector) | Workload::Container { selector, .. } => {
             let api: Api<Pod> = Api::namespaced(client.clone(), ns);
             let cfg = watcher::Config::default().labels(selector);
@@ -250,26 +355,129 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn deploy(generation: i64, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "litellm", "generation": generation},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": status
+        }))
+        .unwrap()
+    }
+
     #[test]
-    fn deployments_are_ready_when_rolled_out() {
-        let d: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "litellm", "generation": 2},
-            "spec": {"replicas": 2, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 2}
-        }))
-        .unwrap();
-        assert!(deployment_ready("litellm", Some(&d)).is_ready());
-        let old: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "litellm", "generation": 3},
-            "spec": {"replicas": 2, "selector": {}, "template": {}},
-            "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 2}
-        }))
-        .unwrap();
-        assert!(!deployment_ready("litellm", Some(&old)).is_ready());
+    fn deployments_are_ready_when_rolled_out_as_kubectl_judges() {
+        let done = json!({"observedGeneration": 2, "replicas": 2, "readyReplicas": 2,
+            "availableReplicas": 2, "updatedReplicas": 2});
+        assert!(deployment_ready("litellm", Some(&deploy(2, done.clone()))).is_ready());
+        // The controller has not seen the new spec.
+        assert!(!deployment_ready("litellm", Some(&deploy(3, done))).is_ready());
+        // Mid-rollout: both replicas updated, but an old one still runs (surge).
+        let r = deployment_ready(
+            "litellm",
+            Some(&deploy(
+                2,
+                json!({"observedGeneration": 2,
+            "replicas": 3, "readyReplicas": 3, "availableReplicas": 3, "updatedReplicas": 2}),
+            )),
+        );
+        assert_eq!(
+            r,
+            Ready::No("Deployment litellm: 1 old replica(s) pending termination".into())
+        );
+        // Updated but the new pod is not available yet.
+        let r = deployment_ready(
+            "litellm",
+            Some(&deploy(
+                2,
+                json!({"observedGeneration": 2,
+            "replicas": 2, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 2}),
+            )),
+        );
+        assert!(!r.is_ready(), "{r:?}");
+        // One of two updated.
+        let r = deployment_ready(
+            "litellm",
+            Some(&deploy(
+                2,
+                json!({"observedGeneration": 2,
+            "replicas": 2, "readyReplicas": 2, "availableReplicas": 2, "updatedReplicas": 1}),
+            )),
+        );
+        assert_eq!(
+            r,
+            Ready::No("Deployment litellm: 1 of 2 replicas updated".into())
+        );
+        // A stuck rollout says so.
+        let r = deployment_ready(
+            "litellm",
+            Some(&deploy(
+                2,
+                json!({"observedGeneration": 2,
+            "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1,
+            "conditions": [{"type": "Progressing", "status": "False",
+                "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet has timed out progressing."}]}),
+            )),
+        );
+        assert!(r.text().contains("progress deadline"), "{r:?}");
         assert_eq!(
             deployment_ready("x", None),
             Ready::No("Deployment x does not exist".into())
         );
+    }
+
+    #[test]
+    fn statefulsets_need_every_replica_updated_and_one_revision() {
+        let sts = |status: serde_json::Value, strategy: serde_json::Value| -> StatefulSet {
+            serde_json::from_value(json!({
+                "metadata": {"name": "redis", "generation": 4},
+                "spec": {"replicas": 3, "selector": {}, "template": {}, "serviceName": "r",
+                    "updateStrategy": strategy},
+                "status": status
+            }))
+            .unwrap()
+        };
+        let rolling = json!({"type": "RollingUpdate"});
+        let done = json!({"observedGeneration": 4, "replicas": 3, "readyReplicas": 3,
+            "updatedReplicas": 3, "currentRevision": "redis-b", "updateRevision": "redis-b"});
+        assert!(statefulset_ready("redis", Some(&sts(done, rolling.clone()))).is_ready());
+        // All ready, but one pod still runs the old revision.
+        let mid = json!({"observedGeneration": 4, "replicas": 3, "readyReplicas": 3,
+            "updatedReplicas": 2, "currentRevision": "redis-a", "updateRevision": "redis-b"});
+        let r = statefulset_ready("redis", Some(&sts(mid.clone(), rolling)));
+        assert!(r.text().contains("2 of 3 replicas updated"), "{r:?}");
+        // A partition of 1: the two replicas above it are what must be updated.
+        let partitioned = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
+        assert!(statefulset_ready("redis", Some(&sts(mid.clone(), partitioned))).is_ready());
+        // OnDelete: readiness only.
+        assert!(
+            statefulset_ready("redis", Some(&sts(mid, json!({"type": "OnDelete"})))).is_ready()
+        );
+        let not_ready = json!({"observedGeneration": 4, "replicas": 3, "readyReplicas": 2,
+            "updatedReplicas": 3, "currentRevision": "redis-b", "updateRevision": "redis-b"});
+        assert!(
+            !statefulset_ready(
+                "redis",
+                Some(&sts(not_ready, json!({"type": "RollingUpdate"})))
+            )
+            .is_ready()
+        );
+    }
+
+    #[test]
+    fn daemonsets_need_every_pod_updated_and_available() {
+        let ds = |updated: i32, available: i32| -> DaemonSet {
+            serde_json::from_value(json!({
+                "metadata": {"name": "node-exporter", "generation": 2},
+                "spec": {"selector": {}, "template": {}},
+                "status": {"observedGeneration": 2, "desiredNumberScheduled": 3,
+                    "currentNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": available,
+                    "updatedNumberScheduled": updated, "numberAvailable": available}
+            }))
+            .unwrap()
+        };
+        assert!(daemonset_ready("node-exporter", Some(&ds(3, 3))).is_ready());
+        assert!(!daemonset_ready("node-exporter", Some(&ds(2, 3))).is_ready());
+        assert!(!daemonset_ready("node-exporter", Some(&ds(3, 2))).is_ready());
     }
 
     #[test]

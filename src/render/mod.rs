@@ -261,6 +261,7 @@ fn readiness_problems(r: &RenderedRelease) -> Vec<String> {
             Workload::StatefulSet(name) => {
                 wiring::find(&r.objects, "StatefulSet", ns, name).is_some()
             }
+            Workload::DaemonSet(name) => wiring::find(&r.objects, "DaemonSet", ns, name).is_some(),
             Workload::Pods(sel) => {
                 !wiring::pods_matching(&r.objects, ns, &wiring::parse_selector(sel)).is_empty()
                     || made_by_an_operator(r, sel)

@@ -248,6 +248,70 @@ impl ReleaseStep {
         Ok("created the Grafana admin Secret (random password)")
     }
 
+    /// A release stuck in `pending-install`/`pending-upgrade`/`pending-rollback` (helm was
+    /// killed mid-operation) refuses every upgrade ("another operation is in progress"). Roll
+    /// it back to its last deployed revision; one that was never deployed is uninstalled
+    /// (its StatefulSets' volumes stay: helm does not own them). Says what it did.
+    async fn repair_pending(&self, cx: &Context, rel: &Release) -> Result<Option<String>> {
+        let Some(status) = cx
+            .helm
+            .status(&rel.name, &rel.namespace, cx.kube_context())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if !status.status.starts_with("pending-") {
+            return Ok(None);
+        }
+        let history = cx
+            .helm
+            .history(&rel.name, &rel.namespace, cx.kube_context())
+            .await?;
+        let last_good = history
+            .iter()
+            .rev()
+            .find(|r| r.status == "deployed" || r.status == "superseded")
+            .map(|r| r.revision);
+        match last_good {
+            Some(rev) => {
+                cx.helm
+                    .rollback(
+                        &rel.name,
+                        &rel.namespace,
+                        rev,
+                        &rel.timeout,
+                        cx.kube_context(),
+                    )
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "release {} is {}; rolling it back to revision {rev} failed",
+                            rel.name, status.status
+                        )
+                    })?;
+                Ok(Some(format!(
+                    "repaired: release was {} (revision {}), rolled back to revision {rev}",
+                    status.status, status.revision
+                )))
+            }
+            None => {
+                cx.helm
+                    .uninstall(&rel.name, &rel.namespace, &rel.timeout, cx.kube_context())
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "release {} is {} and was never deployed; uninstalling it failed",
+                            rel.name, status.status
+                        )
+                    })?;
+                Ok(Some(format!(
+                    "repaired: release was {} and never deployed, uninstalled it before installing again",
+                    status.status
+                )))
+            }
+        }
+    }
+
     /// GET /health/liveliness through the API server's service proxy (no exec).
     async fn liveliness(&self, cx: &Context, ns: &str) -> Result<String> {
         let client = cx.kube()?;
@@ -399,6 +463,8 @@ impl Step for ReleaseStep {
                 version: &rel.version,
             },
         };
+        let repaired = self.repair_pending(cx, &rel).await?;
+        notes.extend(repaired);
         let installed = cx
             .helm
             .upgrade_install(&Install {

@@ -36,27 +36,64 @@ pub const HELM_TARGET_VARS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Helm {
     program: String,
+    /// helm's major version, from `helm version --short` (3 or 4).
+    major: std::sync::Arc<std::sync::OnceLock<u32>>,
+}
+
+/// `v4.1.4+g9a1b2c3` → 4.
+pub fn parse_major(short_version: &str) -> Option<u32> {
+    short_version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One line of `helm history -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Revision {
+    pub revision: i64,
+    pub status: String,
 }
 
 impl Helm {
     pub fn new() -> Self {
         Helm {
             program: "helm".into(),
+            major: Default::default(),
         }
     }
 
     /// helm with none of the variables that would point it elsewhere than the kube context
     /// deployctl checked (they override `--kube-context`).
+    ///
+    /// Every call is bounded: two minutes unless the call sets its own limit (installs and
+    /// rollbacks: helm's `--timeout` plus two minutes).
     fn cmd(&self) -> Process {
         HELM_TARGET_VARS
             .iter()
             .fold(Process::new(&self.program), |p, v| p.env_remove(*v))
+            .timeout(std::time::Duration::from_secs(120))
     }
 
     /// Preflight: helm runs. A missing binary is a clear error with install instructions.
     pub async fn check_installed(&self) -> Result<String> {
-        match self.cmd().args(["version", "--short"]).run().await {
-            Ok(out) => Ok(out.stdout.trim().to_string()),
+        match self
+            .cmd()
+            .args(["version", "--short"])
+            .timeout(std::time::Duration::from_secs(30))
+            .run()
+            .await
+        {
+            Ok(out) => {
+                let v = out.stdout.trim().to_string();
+                if let Some(m) = parse_major(&v) {
+                    let _ = self.major.set(m);
+                }
+                Ok(v)
+            }
             Err(ProcessError::NotFound { .. }) => Err(UserError::failed(
                 "`helm` was not found on PATH, and the selected steps need it",
                 INSTALL_HINT,
@@ -93,6 +130,7 @@ impl Helm {
         self.cmd()
             .args(["repo", "update"])
             .args(names.iter().copied())
+            .timeout(std::time::Duration::from_secs(300))
             .run()
             .await?;
         Ok(())
@@ -254,9 +292,90 @@ impl Helm {
         Ok(())
     }
 
-    /// `helm upgrade --install … -f values -f overlay --wait --timeout`; the error carries
-    /// helm's stderr tail.
+    async fn major(&self) -> u32 {
+        if let Some(m) = self.major.get() {
+            return *m;
+        }
+        let _ = self.check_installed().await;
+        *self.major.get().unwrap_or(&4)
+    }
+
+    /// `helm history NAME -o json`: every revision kept, oldest first.
+    pub async fn history(
+        &self,
+        name: &str,
+        namespace: &str,
+        kube_context: Option<&str>,
+    ) -> Result<Vec<Revision>> {
+        let p = self
+            .with_context(
+                self.cmd()
+                    .args(["history", name, "-n", namespace, "-o", "json"]),
+                kube_context,
+            )
+            .timeout(std::time::Duration::from_secs(60));
+        let out = p.run().await?;
+        serde_json::from_str(out.stdout.trim())
+            .with_context(|| format!("reading `helm history {name}` output"))
+    }
+
+    /// `helm rollback NAME REVISION --wait --timeout`.
+    pub async fn rollback(
+        &self,
+        name: &str,
+        namespace: &str,
+        revision: i64,
+        timeout: &str,
+        kube_context: Option<&str>,
+    ) -> Result<()> {
+        let guard = parse_duration(timeout).unwrap_or(std::time::Duration::from_secs(300))
+            + std::time::Duration::from_secs(120);
+        self.with_context(
+            self.cmd()
+                .args(["rollback", name, &revision.to_string(), "-n", namespace])
+                .args(["--wait", "--timeout", timeout]),
+            kube_context,
+        )
+        .timeout(guard)
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// `helm uninstall NAME --wait --timeout`.
+    pub async fn uninstall(
+        &self,
+        name: &str,
+        namespace: &str,
+        timeout: &str,
+        kube_context: Option<&str>,
+    ) -> Result<()> {
+        let guard = parse_duration(timeout).unwrap_or(std::time::Duration::from_secs(300))
+            + std::time::Duration::from_secs(120);
+        self.with_context(
+            self.cmd().args(["uninstall", name, "-n", namespace]).args([
+                "--wait",
+                "--timeout",
+                timeout,
+            ]),
+            kube_context,
+        )
+        .timeout(guard)
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// `helm upgrade --install … -f values -f overlay --wait --timeout`, rolling back on
+    /// failure (`--rollback-on-failure` in helm 4, `--atomic` in helm 3): a failed or
+    /// interrupted upgrade returns to the last good release instead of leaving it `failed` or
+    /// pending. The error carries helm's stderr tail.
     pub async fn upgrade_install(&self, i: &Install<'_>) -> Result<String> {
+        let rollback = if self.major().await >= 4 {
+            "--rollback-on-failure"
+        } else {
+            "--atomic"
+        };
         let p = self.with_context(
             self.cmd()
                 .args(["upgrade", "--install", i.name])
@@ -266,7 +385,7 @@ impl Helm {
                 .arg(i.values)
                 .arg("-f")
                 .arg(i.overlay)
-                .args(["--wait", "--timeout", i.timeout]),
+                .args(["--wait", rollback, "--timeout", i.timeout]),
             i.kube_context,
         );
         // helm enforces --timeout itself; this only guards against a hung process.
@@ -279,6 +398,13 @@ impl Helm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_major_version_picks_the_rollback_flag() {
+        assert_eq!(parse_major("v4.1.4+g05fa379"), Some(4));
+        assert_eq!(parse_major("v3.19.0+g3d8990f"), Some(3));
+        assert_eq!(parse_major("garbage"), None);
+    }
 
     #[test]
     fn parses_what_the_real_helm_prints() {

@@ -140,13 +140,16 @@ impl Process {
         self
     }
 
-    /// Start the process: stdin closed, stdout and stderr piped, killed when dropped.
-    fn spawn(&self) -> Result<tokio::process::Child, ProcessError> {
+    /// Start the process: stdin closed, stdout and stderr piped, killed when dropped, in a
+    /// process group of its own (a terminal's Ctrl-C reaches deployctl only; `interrupt`
+    /// forwards one polite SIGINT), known to `interrupt` while it runs.
+    fn spawn(&self) -> Result<(tokio::process::Child, crate::interrupt::Child), ProcessError> {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         for k in NEVER_INHERITED
             .iter()
@@ -161,7 +164,7 @@ impl Process {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        cmd.spawn().map_err(|source| {
+        let child = cmd.spawn().map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 ProcessError::NotFound {
                     program: self.program.clone(),
@@ -172,12 +175,14 @@ impl Process {
                     source,
                 }
             }
-        })
+        })?;
+        let known = crate::interrupt::child(child.id().unwrap_or(0));
+        Ok((child, known))
     }
 
     /// Run to completion and capture output; a non-zero exit is NOT an error here.
     pub async fn output(&self) -> Result<Output, ProcessError> {
-        let child = self.spawn()?;
+        let (child, _known) = self.spawn()?;
         let wait = child.wait_with_output();
         let out = match self.timeout {
             Some(after) => {
@@ -208,7 +213,7 @@ impl Process {
         mut on_line: impl FnMut(Stream, &str),
     ) -> Result<Output, ProcessError> {
         use tokio::io::{AsyncBufReadExt, BufReader};
-        let mut child = self.spawn()?;
+        let (mut child, _known) = self.spawn()?;
         let spawn_err = |source| ProcessError::Spawn {
             command: self.to_string(),
             source,

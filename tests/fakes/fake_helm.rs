@@ -198,19 +198,17 @@ fn injected_failure(name: &str) -> bool {
         .is_some_and(|f| f.iter().any(|n| n == name))
 }
 
-/// Run the real helm with these arguments (its exit code and output pass through).
+/// Become the real helm with these arguments (exec: its signals, exit code and output are
+/// the real helm's own).
 fn real_helm(args: &[String]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
     let Some(real) = std::env::var_os("FAKE_HELM_REAL") else {
         eprintln!("Error: fake-helm cannot render charts: set FAKE_HELM_REAL to the real helm");
         return ExitCode::from(1);
     };
-    match std::process::Command::new(real).args(args).status() {
-        Ok(s) => ExitCode::from(s.code().unwrap_or(1) as u8),
-        Err(e) => {
-            eprintln!("Error: running the real helm: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let e = std::process::Command::new(real).args(args).exec();
+    eprintln!("Error: running the real helm: {e}");
+    ExitCode::from(1)
 }
 
 fn repo_list() -> ExitCode {

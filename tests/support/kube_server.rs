@@ -97,6 +97,8 @@ struct Shared {
     es_fail: Mutex<HashMap<String, String>>,
     /// Service proxy requests answer 503.
     proxy_down: Mutex<bool>,
+    /// How long a changed workload or a new pod takes to become ready (controllers).
+    delay: Mutex<Duration>,
 }
 
 pub struct FakeKube {
@@ -463,6 +465,7 @@ impl FakeKube {
             log: Mutex::new(Vec::new()),
             es_fail: Mutex::new(HashMap::new()),
             proxy_down: Mutex::new(false),
+            delay: Mutex::new(Duration::ZERO),
         });
         // Every cluster has these.
         {
@@ -620,7 +623,8 @@ impl FakeKube {
         self.push_fault(path_contains, n, FaultKind::Status(status));
     }
 
-    /// The next `n` requests whose path contains `path_contains` wait `delay` first.
+    /// The next `n` requests whose path (or "METHOD path") contains `path_contains` wait
+    /// `delay` first.
     pub fn delay_next(&self, path_contains: &str, n: usize, delay: Duration) {
         self.push_fault(path_contains, n, FaultKind::Delay(delay));
     }
@@ -639,6 +643,11 @@ impl FakeKube {
         *self.shared.proxy_down.lock().unwrap() = down;
     }
 
+    /// From now on, changes and new pods take `delay` to become ready (a slow cluster).
+    pub fn set_controller_delay(&self, delay: Duration) {
+        *self.shared.delay.lock().unwrap() = delay;
+    }
+
     fn push_fault(&self, path_contains: &str, n: usize, kind: FaultKind) {
         self.shared.faults.lock().unwrap().push(Fault {
             path_contains: path_contains.into(),
@@ -650,10 +659,12 @@ impl FakeKube {
     /// Switch on controllers: Deployments, StatefulSets and their Pods become ready `delay`
     /// after their last change; CRDs become Established.
     pub fn enable_controllers(&mut self, delay: Duration) {
+        self.set_controller_delay(delay);
         let shared = self.shared.clone();
         self.tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(25)).await;
+                let delay = *shared.delay.lock().unwrap();
                 reconcile(&shared, delay);
                 reconcile_stack(&shared);
             }
@@ -721,75 +732,14 @@ fn reconcile(shared: &Arc<Shared>, delay: Duration) {
         let mut updated = obj.clone();
         match (key.0.as_str(), key.1.as_str()) {
             ("apps", "deployments") | ("apps", "statefulsets") => {
-                let replicas = obj
-                    .pointer("/spec/replicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
-                let ready = obj.pointer("/status/readyReplicas").and_then(Value::as_i64);
-                if observed == Some(generation) && ready == Some(replicas) || !old_enough {
+                // Gradual rollouts (see `rollout_step`): one pod changes per step, and pods
+                // become ready on their own (the "pods" arm below), so a rollout passes
+                // through the states kubectl and helm must wait out.
+                if !old_enough {
                     continue;
                 }
-                let is_deploy = key.1 == "deployments";
-                updated["status"] = if is_deploy {
-                    json!({
-                        "observedGeneration": generation, "replicas": replicas,
-                        "readyReplicas": replicas, "availableReplicas": replicas,
-                        "updatedReplicas": replicas,
-                        "conditions": [
-                            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-                            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
-                        ]
-                    })
-                } else {
-                    json!({
-                        "observedGeneration": generation, "replicas": replicas,
-                        "readyReplicas": replicas, "availableReplicas": replicas,
-                        "currentReplicas": replicas, "updatedReplicas": replicas,
-                        "currentRevision": format!("{}-1", key.3), "updateRevision": format!("{}-1", key.3)
-                    })
-                };
-                // Pods with the template's labels.
-                let labels = obj
-                    .pointer("/spec/template/metadata/labels")
-                    .cloned()
-                    .unwrap_or(json!({}));
-                let containers = obj
-                    .pointer("/spec/template/spec/containers")
-                    .cloned()
-                    .unwrap_or(json!([]));
-                for i in 0..replicas {
-                    let name = if is_deploy {
-                        format!("{}-5d9c8b7f4-{i}", key.3)
-                    } else {
-                        format!("{}-{i}", key.3)
-                    };
-                    let pod_key = (
-                        String::new(),
-                        "pods".to_string(),
-                        key.2.clone(),
-                        name.clone(),
-                    );
-                    if store.objects.contains_key(&pod_key) {
-                        continue;
-                    }
-                    let rt = store.find_type("", "v1", "pods").expect("pods type");
-                    let pod = finish_new(
-                        &mut store,
-                        &rt,
-                        json!({
-                            "metadata": {"name": name, "namespace": key.2, "labels": labels,
-                                "ownerReferences": [{
-                                    "apiVersion": "apps/v1",
-                                    "kind": if is_deploy { "Deployment" } else { "StatefulSet" },
-                                    "name": key.3, "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-                                    "controller": true}]},
-                            "spec": {"containers": containers},
-                            "status": ready_pod_status_for(&containers),
-                        }),
-                    );
-                    store.objects.insert(pod_key.clone(), pod.clone());
-                    store.record(&shared.events, "ADDED", &pod_key, pod);
-                }
+                rollout_step(shared, &mut store, &key, &obj);
+                continue;
             }
             ("", "persistentvolumeclaims") => {
                 // A default StorageClass with immediate binding: every claim binds.
@@ -840,7 +790,12 @@ fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                 if phase == Some("Running") || !old_enough {
                     continue;
                 }
-                updated["status"] = ready_pod_status();
+                // The kubelet started it: ready, with a status per container.
+                let containers = obj
+                    .pointer("/spec/containers")
+                    .cloned()
+                    .unwrap_or(json!([]));
+                updated["status"] = ready_pod_status_for(&containers);
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let established = obj
@@ -873,6 +828,206 @@ fn reconcile(shared: &Arc<Shared>, delay: Duration) {
             store.changed_at.insert(key, at);
         }
     }
+}
+
+/// One step of a workload controller, as the real ones roll out (defaults: maxSurge 1,
+/// maxUnavailable 0 for Deployments; OrderedReady, highest ordinal first for StatefulSets):
+/// a Deployment surges one new pod, waits for it to be ready, then removes one old pod; a
+/// StatefulSet creates pods in ordinal order and replaces them from the highest ordinal down,
+/// each waiting for the previous to be ready. The status always tells the truth about the pods
+/// (old and new replicas, revisions), and is written even when no pod changes.
+fn rollout_step(shared: &Shared, store: &mut Store, key: &Key, obj: &Value) {
+    let is_deploy = key.1 == "deployments";
+    let (ns, name) = (key.2.clone(), key.3.clone());
+    let generation = obj
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let want = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let uid = obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
+    // The template's revision: a new one for every spec change that touches the template
+    // (the generation is close enough: scaling alone changes nothing but the count).
+    let template = obj.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let revision = format!("{name}-{:x}", fnv(&template.to_string()));
+    let hash_label = if is_deploy {
+        "pod-template-hash"
+    } else {
+        "controller-revision-hash"
+    };
+    let mut pods: Vec<(Key, Value)> = store
+        .objects
+        .iter()
+        .filter(|(k, o)| {
+            k.1 == "pods"
+                && k.2 == ns
+                && o.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|r| r["uid"] == uid))
+        })
+        .map(|(k, o)| (k.clone(), o.clone()))
+        .collect();
+    pods.sort_by(|a, b| a.0.3.cmp(&b.0.3));
+    let rev_of = |p: &Value| {
+        p.pointer(&format!("/metadata/labels/{hash_label}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let is_ready = |p: &Value| {
+        p.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+    };
+    let new_pod = |store: &mut Store, pod_name: String| {
+        let mut labels = obj
+            .pointer("/spec/template/metadata/labels")
+            .cloned()
+            .unwrap_or(json!({}));
+        labels[hash_label] = json!(revision);
+        let containers = obj
+            .pointer("/spec/template/spec/containers")
+            .cloned()
+            .unwrap_or(json!([]));
+        let rt = store.find_type("", "v1", "pods").expect("pods type");
+        let pod = finish_new(
+            store,
+            &rt,
+            json!({
+                "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
+                    "ownerReferences": [{
+                        "apiVersion": "apps/v1",
+                        "kind": if is_deploy { "Deployment" } else { "StatefulSet" },
+                        "name": name, "uid": uid, "controller": true}]},
+                "spec": {"containers": containers},
+                "status": {"phase": "Pending", "conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]},
+            }),
+        );
+        let pod_key = (
+            String::new(),
+            "pods".to_string(),
+            ns.clone(),
+            pod["metadata"]["name"].as_str().unwrap_or("").to_string(),
+        );
+        store.objects.insert(pod_key.clone(), pod.clone());
+        store.record(&shared.events, "ADDED", &pod_key, pod);
+    };
+    let remove_pod = |store: &mut Store, pod_key: &Key| {
+        if let Some(o) = store.objects.remove(pod_key) {
+            store.next_rv();
+            store.record(&shared.events, "DELETED", pod_key, o);
+        }
+    };
+    let all_ready = pods.iter().all(|(_, p)| is_ready(p));
+    let updated: Vec<&(Key, Value)> = pods.iter().filter(|(_, p)| rev_of(p) == revision).collect();
+    let old: Vec<&(Key, Value)> = pods.iter().filter(|(_, p)| rev_of(p) != revision).collect();
+    let observed = obj
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
+    // Make at most one pod change, and only once every pod is ready (the next step waits for
+    // the last one) and the controller has observed the spec.
+    if observed == Some(generation) && all_ready {
+        if is_deploy {
+            if !old.is_empty() && pods.len() > want {
+                remove_pod(store, &old[0].0);
+            } else if updated.len() < want {
+                let n = (0..)
+                    .find(|i| !pods.iter().any(|(k, _)| k.3 == format!("{revision}-{i}")))
+                    .unwrap();
+                new_pod(store, format!("{revision}-{n}"));
+            } else if updated.len() > want {
+                remove_pod(store, &updated[updated.len() - 1].0);
+            } else if !old.is_empty() {
+                remove_pod(store, &old[0].0);
+            }
+        } else {
+            let ordinal = |k: &Key| {
+                k.3.rsplit('-')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(0)
+            };
+            if pods.len() < want {
+                let n = (0..want)
+                    .find(|i| !pods.iter().any(|(k, _)| ordinal(k) == *i))
+                    .unwrap();
+                new_pod(store, format!("{name}-{n}"));
+            } else if pods.len() > want {
+                let top = pods.iter().max_by_key(|(k, _)| ordinal(k)).unwrap();
+                remove_pod(store, &top.0);
+            } else if let Some(stale) = old.iter().max_by_key(|(k, _)| ordinal(k)) {
+                // Replace the highest stale ordinal with one on the update revision.
+                let n = ordinal(&stale.0);
+                remove_pod(store, &stale.0);
+                new_pod(store, format!("{name}-{n}"));
+            }
+        }
+    }
+    // The status, from the pods as they are now.
+    let pods: Vec<Value> = store
+        .objects
+        .iter()
+        .filter(|(k, o)| {
+            k.1 == "pods"
+                && k.2 == ns
+                && o.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|r| r["uid"] == uid))
+        })
+        .map(|(_, o)| o.clone())
+        .collect();
+    let total = pods.len();
+    let ready = pods.iter().filter(|p| is_ready(p)).count();
+    let n_updated = pods.iter().filter(|p| rev_of(p) == revision).count();
+    let status = if is_deploy {
+        let done = n_updated == want && total == want && ready == want;
+        json!({
+            "observedGeneration": generation, "replicas": total,
+            "readyReplicas": ready, "availableReplicas": ready,
+            "updatedReplicas": n_updated, "unavailableReplicas": total.saturating_sub(ready),
+            "conditions": [
+                {"type": "Available", "status": if ready >= want { "True" } else { "False" },
+                 "reason": "MinimumReplicasAvailable"},
+                {"type": "Progressing", "status": "True",
+                 "reason": if done { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" }}
+            ]
+        })
+    } else {
+        let previous = obj
+            .pointer("/status/currentRevision")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let current = if n_updated == want && ready == want && total == want || previous.is_empty()
+        {
+            revision.clone()
+        } else {
+            previous
+        };
+        let current_replicas = pods.iter().filter(|p| rev_of(p) == current).count();
+        json!({
+            "observedGeneration": generation, "replicas": total,
+            "readyReplicas": ready, "availableReplicas": ready,
+            "currentReplicas": current_replicas, "updatedReplicas": n_updated,
+            "currentRevision": current, "updateRevision": revision,
+        })
+    };
+    set_status(shared, store, key, status);
+}
+
+/// FNV-1a, for stable revision names.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn ready_pod_status() -> Value {
@@ -1353,9 +1508,11 @@ async fn handle(
     // Fault injection.
     let fault = {
         let mut faults = shared.faults.lock().unwrap();
-        let hit = faults
-            .iter_mut()
-            .find(|f| f.remaining > 0 && path.contains(&f.path_contains));
+        let hit = faults.iter_mut().find(|f| {
+            f.remaining > 0
+                && (path.contains(&f.path_contains)
+                    || format!("{method} {path}").contains(&f.path_contains))
+        });
         hit.map(|f| {
             f.remaining -= 1;
             f.kind.clone()

@@ -272,6 +272,20 @@ impl Sandbox {
         cmd
     }
 
+    /// The real helm, against this sandbox's kubeconfig (to inspect or break releases).
+    pub fn helm_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(charts::real_helm());
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    }
+
     /// Run to completion with no terminal (non-interactive by construction).
     pub async fn run(&self, args: &[&str]) -> Run {
         let mut cmd = tokio::process::Command::from(self.command(args));
