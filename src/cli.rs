@@ -157,9 +157,12 @@ pub enum Command {
         /// Required with `--rotate master-key`: every issued API key stops working
         #[arg(long)]
         i_understand_this_breaks_api_keys: bool,
-        /// Value for a missing <prefix>/database-url (prefer DATABASE_URL: a flag is visible
-        /// in the process list)
-        #[arg(long, value_name = "URL")]
+        /// Read the value for a missing <prefix>/database-url from FILE, or from stdin with
+        /// `-` (DATABASE_URL works too). Never on the command line: argv is visible in `ps`.
+        #[arg(long, value_name = "FILE|-")]
+        database_url_file: Option<std::path::PathBuf>,
+        /// Replaced by --database-url-file (a URL in argv is visible in the process list)
+        #[arg(long, value_name = "URL", hide = true)]
         database_url: Option<String>,
     },
     /// Add Helm repositories

@@ -82,7 +82,7 @@ pub struct Settings {
     pub secrets_prefix: String,
     /// AWS_PROFILE, for messages (the SDK reads it itself).
     pub aws_profile: Option<String>,
-    /// DATABASE_URL (or --database-url): only used to create a missing database-url secret.
+    /// DATABASE_URL (or --database-url-file): only used to create a missing database-url secret.
     pub database_url: Option<secrecy::SecretString>,
     pub bastion_name: String,
     pub instance_type: String,

@@ -351,6 +351,9 @@ async fn decide_all(
                         Ok(steps::Prepared::Run) => Decided::Run(action, why),
                         Ok(steps::Prepared::Skip(why)) => Decided::Skip(why),
                         Ok(steps::Prepared::Quit) => return Ok(None),
+                        // Bad input (a usage error) stops the run before anything starts,
+                        // with exit 2, like any other usage error.
+                        Err(e) if crate::error::code_of(&e) == exit::USAGE => return Err(e),
                         Err(e) => Decided::Fail(error_text(&e)),
                     };
                     out.push((*id, decided, state.label().into()));

@@ -117,12 +117,12 @@ fn prompter_for(settings: &Settings) -> Arc<dyn Prompter> {
 fn secrets_options(
     command: &Command,
     settings: &mut Settings,
-    ui: &ui::Ui,
 ) -> anyhow::Result<steps::SecretsOptions> {
     let Command::Secrets {
         rotate,
         i_understand_this_breaks_api_keys,
         database_url,
+        database_url_file,
     } = command
     else {
         return Ok(steps::SecretsOptions::default());
@@ -153,9 +153,48 @@ fn secrets_options(
             _ => {}
         }
     }
-    if let Some(url) = database_url {
-        ui.warn("--database-url is visible in the process list and shell history; DATABASE_URL is safer");
-        settings.database_url = Some(secrecy::SecretString::from(url.clone()));
+    if database_url.is_some() {
+        // Not echoed: the value is a secret.
+        return Err(UserError::usage(
+            "--database-url is no longer accepted: a URL on the command line is visible in the process list and the shell history",
+            "pass it in a file with `--database-url-file FILE`, on stdin with `--database-url-file -`, or in DATABASE_URL",
+        )
+        .into());
+    }
+    if let Some(path) = database_url_file {
+        let text = if path.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
+                UserError::usage(
+                    format!("cannot read the database URL from stdin: {e}"),
+                    "pipe it in: `deployctl secrets --database-url-file - < url.txt`",
+                )
+            })?;
+            s
+        } else {
+            std::fs::read_to_string(path).map_err(|e| {
+                UserError::usage(
+                    format!("cannot read the database URL file {}: {e}", path.display()),
+                    "pass a readable file with --database-url-file FILE (or - for stdin)",
+                )
+            })?
+        };
+        let url = text.trim().to_string();
+        if url.is_empty() {
+            return Err(UserError::usage(
+                format!(
+                    "the database URL {} is empty",
+                    if path.as_os_str() == "-" {
+                        "on stdin".to_string()
+                    } else {
+                        format!("file {}", path.display())
+                    }
+                ),
+                "write `postgresql://USER:PASSWORD@HOST:5432/DB` into it",
+            )
+            .into());
+        }
+        settings.database_url = Some(secrecy::SecretString::from(url));
     }
     Ok(steps::SecretsOptions {
         rotate: rotate.clone(),
@@ -168,7 +207,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         interrupt::install();
     }
     let ui = ui::Ui::new(&settings);
-    let secrets_options = secrets_options(&command, &mut settings, &ui)?;
+    let secrets_options = secrets_options(&command, &mut settings)?;
     if let Command::List = command {
         if ui.json() {
             ui.event(list::render_json());

@@ -186,9 +186,71 @@ async fn a_missing_database_url_stops_before_anything_is_created() {
     let mut sb = sandbox(moto);
     sb.set("DATABASE_URL", "mysql://root:Hunter2-secret@h/db");
     let run = sb.run(&["secrets"]).await;
-    assert_ne!(run.code, 0);
+    // Bad input is a usage error (exit 2), even though it is found while preparing the step.
+    run.assert_code(2);
     assert!(!run.all().contains("Hunter2-secret"), "{}", run.all());
     assert!(values(&sdk).await.is_empty());
+    // A URL without a host is refused and never printed either.
+    sb.set("DATABASE_URL", "postgresql://litellm:S3cretPass");
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(2);
+    assert!(!run.all().contains("S3cretPass"), "{}", run.all());
+    assert!(values(&sdk).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_url_comes_from_a_file_or_stdin_never_from_argv() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sb = sandbox(moto);
+    // On the command line: refused without echo, nothing created.
+    let run = sb.run(&["secrets", "--database-url", DB_URL]).await;
+    run.assert_code(2);
+    assert!(run.all().contains("--database-url-file"), "{}", run.all());
+    assert!(
+        !run.all().contains("Db-Pa55word-never-shown"),
+        "{}",
+        run.all()
+    );
+    assert!(values(&sdk).await.is_empty());
+    // A missing file names the file.
+    let run = sb
+        .run(&["secrets", "--database-url-file", "/nonexistent/url"])
+        .await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("/nonexistent/url"), "{}", run.stderr);
+    // From stdin.
+    let mut cmd =
+        tokio::process::Command::from(sb.command(&["secrets", "--database-url-file", "-"]));
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{DB_URL}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let run = Run::from(child.wait_with_output().await.unwrap());
+    run.assert_code(0);
+    assert!(
+        !run.all().contains("Db-Pa55word-never-shown"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(values(&sdk).await["litellm/database-url"], DB_URL);
+    // From a file (a fresh account).
+    moto.reset().await;
+    let file = sb.path().join("db-url");
+    std::fs::write(&file, format!("{DB_URL}\n")).unwrap();
+    let run = sb
+        .run(&["secrets", "--database-url-file", file.to_str().unwrap()])
+        .await;
+    run.assert_code(0);
+    assert_eq!(values(&sdk).await["litellm/database-url"], DB_URL);
 }
 
 fn line(p: &mut PtySession, text: &str) {

@@ -246,3 +246,39 @@ async fn an_interrupt_before_any_change_stops_at_once_and_a_second_one_does_too(
     assert!(started.elapsed() < Duration::from_secs(5), "not at once");
     assert!(run.stderr.contains("interrupted again"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persistent_429_or_a_black_hole_ends_in_a_named_timeout_within_the_budget() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    kube.fail_next("PATCH /api/v1/namespaces/litellm", 10_000, 429);
+    let started = std::time::Instant::now();
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(
+        run.all().contains("gave up after") && run.all().contains("retry budget 30s"),
+        "{}",
+        run.all()
+    );
+    assert!(run.all().contains("TooManyRequests"), "{}", run.all());
+    // It said what it was waiting for while it waited.
+    assert!(run.stderr.contains("still trying"), "{}", run.stderr);
+
+    // A black hole: the namespace reads never answer.
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    kube.delay_next("GET /api/v1/namespaces/", 10_000, Duration::from_secs(3600));
+    let started = std::time::Instant::now();
+    let run = sb.run(&["namespaces"]).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert_ne!(run.code, 0);
+    assert!(
+        run.all()
+            .contains("no answer from the Kubernetes API within"),
+        "{}",
+        run.all()
+    );
+}

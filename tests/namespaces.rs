@@ -268,9 +268,11 @@ async fn a_missing_kubeconfig_says_how_to_create_one() {
 async fn an_api_failure_fails_the_step_and_names_it() {
     let kube = FakeKube::start().await;
     let sb = Sandbox::new(&kube);
-    kube.fail_next("/api/v1/namespaces/monitoring", 100, 500);
+    // Not transient (RBAC): no retry, the step fails at once.
+    kube.fail_next("/api/v1/namespaces/monitoring", 100, 403);
     let run = sb.run(&["namespaces"]).await;
     run.assert_code(1);
+    assert!(run.all().contains("Forbidden"), "{}", run.all());
     assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
     assert!(run.all().contains("namespaces"), "{}", run.all());
     assert!(
@@ -284,9 +286,15 @@ async fn an_api_failure_fails_the_step_and_names_it() {
 async fn transient_api_errors_are_retried() {
     let kube = FakeKube::start().await;
     let sb = Sandbox::new(&kube);
+    // Throttled twice (Retry-After: 1), a burst of 500s, a dropped connection: all retried.
     kube.fail_next("/api/v1/namespaces/monitoring", 2, 429);
+    kube.fail_next("PATCH /api/v1/namespaces/litellm", 3, 500);
+    kube.drop_next("PATCH /api/v1/namespaces/jaeger", 1);
+    let started = std::time::Instant::now();
     sb.run(&["namespaces"]).await.assert_code(0);
     assert_eq!(kube.user_namespaces().len(), 5);
+    // The server asked for a second's pause, twice.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,6 +19,9 @@ async fn stack(moto: &Moto) -> (FakeKube, Sandbox, ChartsDir) {
     seed_cluster(&sdk, CLUSTER, true).await;
     let mut kube = FakeKube::start().await;
     kube.enable_controllers(Duration::from_millis(30));
+    // New CRDs (the charts', Gatekeeper's constraint kinds) reach discovery only a moment
+    // after they are created, as on a real API server.
+    kube.set_discovery_lag(Duration::from_millis(400));
     let mut sb = Sandbox::new(&kube);
     sb.with_moto(moto);
     sb.set("DATABASE_URL", DB_URL);

@@ -1,13 +1,14 @@
 //! Server-side apply of manifest documents with the field manager `deployctl`, resolving
 //! each kind through discovery (built-in kinds and CRDs alike).
 
-use super::errors::{describe, retry};
+use super::errors::{is_not_found, retry};
 use crate::manifest::Document;
 use anyhow::{Context as _, Result, anyhow};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 pub const FIELD_MANAGER: &str = "deployctl";
 
@@ -26,6 +27,70 @@ fn gvk_of(doc: &Document) -> Result<GroupVersionKind> {
     Ok(GroupVersionKind::gvk(&group, &version, doc.kind()))
 }
 
+/// How long a kind missing from discovery is waited for: a real API server publishes a new
+/// CRD's resource a moment after the CRD reports Established.
+pub const DISCOVERY_LAG: Duration = Duration::from_secs(30);
+
+/// Find the API resource of a kind. Transient failures are retried (`retry`); a kind the
+/// cluster does not serve (yet) is looked for again until `DISCOVERY_LAG` has passed, saying
+/// so; only then is it reported as not served.
+pub async fn discover(
+    client: &kube::Client,
+    gvk: &GroupVersionKind,
+    api_version: &str,
+    kind: &str,
+) -> Result<(ApiResource, ApiCapabilities)> {
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        let what = format!("discovering {api_version} {kind}");
+        let found = retry(&what, || async {
+            match kube::discovery::pinned_kind(client, gvk).await {
+                Ok(f) => Ok(Some(f)),
+                // The group/version is not served, or it is but without this kind.
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(kube::Error::Discovery(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        if let Some(f) = found {
+            return Ok(f);
+        }
+        // Built-in kinds and kinds no CRD defines will not appear: say so at once.
+        if gvk.group.is_empty() || !crd_defines(client, gvk).await? {
+            return Err(anyhow!(
+                "the cluster does not serve {api_version} {kind}: no CustomResourceDefinition defines it (is its chart installed?)"
+            ));
+        }
+        if started.elapsed() >= DISCOVERY_LAG {
+            return Err(anyhow!(
+                "the cluster does not serve {api_version} {kind}: its CustomResourceDefinition exists, but the kind did not appear in discovery within {}s (check it with `kubectl get crd` and `kubectl api-resources --api-group={}`)",
+                DISCOVERY_LAG.as_secs(),
+                gvk.group
+            ));
+        }
+        if !said && started.elapsed() >= Duration::from_secs(2) {
+            said = true;
+            eprintln!("  … waiting for the cluster to serve {api_version} {kind}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Whether a CustomResourceDefinition in the cluster defines this group, version and kind.
+async fn crd_defines(client: &kube::Client, gvk: &GroupVersionKind) -> Result<bool> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let lp = kube::api::ListParams::default();
+    let crds = retry("listing CustomResourceDefinitions", || api.list(&lp)).await?;
+    Ok(crds.items.iter().any(|c| {
+        c.spec.group == gvk.group
+            && c.spec.names.kind == gvk.kind
+            && c.spec.versions.iter().any(|v| v.name == gvk.version)
+    }))
+}
+
 /// Resolves kinds once per apply batch.
 #[derive(Default)]
 pub struct Resolver {
@@ -41,16 +106,7 @@ impl Resolver {
         let gvk = gvk_of(doc)?;
         let key = (gvk.group.clone(), gvk.version.clone(), gvk.kind.clone());
         if !self.cache.contains_key(&key) {
-            let found = kube::discovery::pinned_kind(client, &gvk)
-                .await
-                .map_err(|e| {
-                    anyhow!(
-                        "the cluster does not serve {} {} (is its CRD installed?): {}",
-                        doc.api_version(),
-                        doc.kind(),
-                        describe(&e)
-                    )
-                })?;
+            let found = discover(client, &gvk, doc.api_version(), doc.kind()).await?;
             self.cache.insert(key.clone(), found);
         }
         let (ar, caps) = &self.cache[&key];

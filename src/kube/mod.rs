@@ -201,7 +201,7 @@ pub async fn connect(s: &Settings, expected: &Expected) -> Result<(kube::Client,
         context: Some(t.context.clone()),
         ..Default::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &opts)
         .await
         .map_err(|e| {
             UserError::failed(
@@ -212,6 +212,9 @@ pub async fn connect(s: &Settings, expected: &Expected) -> Result<(kube::Client,
                 update_kubeconfig_hint(s),
             )
         })?;
+    // One retry layer: deployctl's (`errors::retry`, bounded, Retry-After aware). The
+    // client's own would retry 429/503/504 underneath it, with backoff growing to minutes.
+    config.default_retry = false;
     let client = kube::Client::try_from(config).map_err(|e| {
         UserError::failed(
             format!(

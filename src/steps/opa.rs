@@ -199,6 +199,16 @@ impl Step for OpaPolicies {
     }
 }
 
+/// The constraint's violations from Gatekeeper's last audit; None before its first audit
+/// (a count of 0 then would claim a clean cluster nobody has looked at).
+fn audited(o: &kube::api::DynamicObject) -> Option<i64> {
+    let st = &o.data["status"];
+    if st["auditTimestamp"].as_str().is_none() && st["totalViolations"].is_null() {
+        return None;
+    }
+    Some(st["totalViolations"].as_i64().unwrap_or(0))
+}
+
 fn render(f: &Found) -> String {
     let mut lines = Vec::new();
     for (name, obj) in &f.templates {
@@ -215,14 +225,19 @@ fn render(f: &Found) -> String {
         lines.push(match obj {
             None => format!("  constraint {name:<26} missing"),
             Some(o) => format!(
-                "  constraint {name:<26} {kind:<20} {} — {} violations",
+                "  constraint {name:<26} {kind:<20} {} — {}",
                 o.data["spec"]["enforcementAction"]
                     .as_str()
                     .unwrap_or("deny"),
-                o.data["status"]["totalViolations"]
-                    .as_i64()
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "no audit yet:".into())
+                match audited(o) {
+                    Some(n) => format!(
+                        "{n} violations (audit {})",
+                        o.data["status"]["auditTimestamp"]
+                            .as_str()
+                            .unwrap_or("done")
+                    ),
+                    None => "not audited yet".into(),
+                }
             ),
         });
     }
@@ -263,20 +278,89 @@ impl Step for OpaVerify {
                 render(&f)
             );
         }
-        let violations: i64 = f
-            .constraints
-            .iter()
-            .filter_map(|c| c.2.as_ref())
-            .filter_map(|o| o.data["status"]["totalViolations"].as_i64())
-            .sum();
-        Ok(format!(
-            "{} templates, {} constraints, {violations} violations of existing objects (new ones are denied)\n{}",
-            f.templates.len(),
-            f.constraints.len(),
-            render(&f)
-        ))
+        Ok(summary(&f))
     }
     async fn view(&self, cx: &Context) -> Result<String> {
         Ok(render(&find(cx).await?))
+    }
+}
+
+/// What `opa-verify` reports once everything exists.
+fn summary(f: &Found) -> String {
+    let audits: Vec<Option<i64>> = f
+        .constraints
+        .iter()
+        .filter_map(|c| c.2.as_ref())
+        .map(audited)
+        .collect();
+    let unaudited = audits.iter().filter(|a| a.is_none()).count();
+    let violations: i64 = audits.iter().flatten().sum();
+    let existing = if unaudited == audits.len() {
+        "no audit yet (Gatekeeper audits existing objects about once a minute; run `deployctl opa-verify` again shortly)".to_string()
+    } else if unaudited > 0 {
+        format!(
+            "{violations} violations of existing objects so far; {unaudited} constraint(s) not audited yet"
+        )
+    } else {
+        format!("{violations} violations of existing objects")
+    };
+    format!(
+        "{} templates, {} constraints, {existing} (new ones are denied)\n{}",
+        f.templates.len(),
+        f.constraints.len(),
+        render(f)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn constraint(status: serde_json::Value) -> Option<DynamicObject> {
+        Some(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sAllowedRepos",
+                "metadata": {"name": "allowed-repos"},
+                "spec": {"enforcementAction": "deny"},
+                "status": status
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn found(statuses: Vec<serde_json::Value>) -> Found {
+        Found {
+            templates: vec![],
+            constraints: statuses
+                .into_iter()
+                .map(|s| {
+                    (
+                        "K8sAllowedRepos".into(),
+                        "allowed-repos".into(),
+                        constraint(s),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn before_the_first_audit_it_says_so_instead_of_zero_violations() {
+        let s = summary(&found(vec![serde_json::json!({}), serde_json::json!({})]));
+        assert!(s.contains("no audit yet"), "{s}");
+        assert!(!s.contains("0 violations"), "{s}");
+        assert!(s.contains("not audited yet"), "{s}");
+        let s = summary(&found(vec![
+            serde_json::json!({"auditTimestamp": "2026-11-27T10:00:00Z", "totalViolations": 2}),
+            serde_json::json!({}),
+        ]));
+        assert!(
+            s.contains("2 violations of existing objects so far; 1 constraint(s) not audited yet"),
+            "{s}"
+        );
+        let s = summary(&found(vec![
+            serde_json::json!({"auditTimestamp": "2026-11-27T10:00:00Z", "totalViolations": 0}),
+        ]));
+        assert!(s.contains("0 violations of existing objects (new"), "{s}");
     }
 }

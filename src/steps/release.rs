@@ -239,13 +239,20 @@ impl ReleaseStep {
             field_manager: Some(crate::kube::apply::FIELD_MANAGER.into()),
             ..Default::default()
         };
-        api.create(&pp, &secret).await.map_err(|e| {
-            anyhow!(
-                "creating the Grafana admin Secret: {}",
-                crate::kube::errors::describe(&e)
-            )
-        })?;
-        Ok("created the Grafana admin Secret (random password)")
+        // Create-if-absent: a retry after a lost answer finds it there (409), which is fine.
+        let created = retry("creating the Grafana admin Secret", || async {
+            match api.create(&pp, &secret).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        Ok(if created {
+            "created the Grafana admin Secret (random password)"
+        } else {
+            "kept the Grafana admin Secret"
+        })
     }
 
     /// A release stuck in `pending-install`/`pending-upgrade`/`pending-rollback` (helm was
@@ -413,6 +420,19 @@ impl Step for ReleaseStep {
                 "chart {} installed, releases.yaml pins {}",
                 status.chart_version, rel.version
             ));
+        }
+        if self.0.extra == Extra::GrafanaAdmin {
+            let api: Api<Secret> = Api::namespaced(cx.kube()?, &rel.namespace);
+            if retry("reading the Grafana admin Secret", || {
+                api.get_opt(GRAFANA_ADMIN_SECRET)
+            })
+            .await?
+            .is_none()
+            {
+                problems.push(format!(
+                    "the Grafana admin Secret {GRAFANA_ADMIN_SECRET} is missing (Grafana cannot start without it)"
+                ));
+            }
         }
         let ready = self.readiness(cx, &rel.namespace).await?;
         problems.extend(

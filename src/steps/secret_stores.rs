@@ -8,7 +8,7 @@ use crate::decide::{Action, State};
 use crate::graph::StepId;
 use crate::kube::apply::apply_documents;
 use crate::kube::dynamic_api;
-use crate::kube::errors::{describe, retry};
+use crate::kube::errors::retry;
 use crate::kube::wait::{self, Ready, Workload};
 use crate::manifest::Document;
 use anyhow::{Result, anyhow};
@@ -294,14 +294,12 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
     }
     let stamp = jiff::Timestamp::now();
     let patch = json!({"metadata": {"annotations": {"force-sync": stamp.as_second().to_string()}}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "forcing ExternalSecret redis-credentials to re-sync: {}",
-                describe(&e)
-            )
-        })?;
+    let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+    retry(
+        "forcing ExternalSecret redis-credentials to re-sync",
+        || api.patch(name, &params, &merge),
+    )
+    .await?;
     let what = "ExternalSecret litellm/redis-credentials to re-sync";
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let get_api = api.clone();
@@ -353,9 +351,11 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
         let patch: Value = json!({"spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": restarted_at
         }}}}});
-        wapi.patch(wname, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| anyhow!("restarting {kind} {wname}: {}", describe(&e)))?;
+        let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+        retry(&format!("restarting {kind} {wname}"), || {
+            wapi.patch(wname, &params, &merge)
+        })
+        .await?;
         wait::workload(&client, ns, workload, std::time::Duration::from_secs(300)).await?;
         done.push(format!("restarted {kind} {wname}"));
     }

@@ -6,7 +6,7 @@
 //! - master-key rotates only after a warning and a second confirmation (or, in CI,
 //!   `--rotate master-key --i-understand-this-breaks-api-keys`);
 //! - database-url is never changed silently; a missing one comes from DATABASE_URL /
-//!   `--database-url` or stops the run before anything is created;
+//!   `--database-url-file` or stops the run before anything is created;
 //! - non-interactive runs never rotate anything they were not told to.
 
 use super::{Prepared, Step};
@@ -351,7 +351,7 @@ impl Step for Secrets {
             let Some(url) = url else {
                 return Err(UserError::failed(
                     format!(
-                        "{prefix}/database-url does not exist and no value was given (DATABASE_URL or --database-url); nothing was created"
+                        "{prefix}/database-url does not exist and no value was given (DATABASE_URL or --database-url-file); nothing was created"
                     ),
                     create_db_hint(prefix),
                 )

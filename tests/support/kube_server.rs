@@ -69,6 +69,8 @@ impl RequestRecord {
 enum FaultKind {
     Status(u16),
     Delay(Duration),
+    /// The connection breaks before the answer is complete.
+    Drop,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,11 @@ struct Store {
     objects: BTreeMap<Key, Value>,
     history: Vec<Event>,
     changed_at: HashMap<Key, Instant>,
+    /// How long after its CRD is created a custom resource type appears in discovery (and is
+    /// served): a real API server publishes it a moment after the CRD is Established.
+    discovery_lag: Duration,
+    /// Types of new CRDs, with when they become served.
+    unpublished: Vec<(ResourceType, Instant)>,
 }
 
 struct Shared {
@@ -249,6 +256,19 @@ fn status_error(code: u16, reason: &str, message: String) -> Response {
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [("content-type", "application/json")],
         body.to_string(),
+    )
+        .into_response()
+}
+
+/// Headers, then a body that breaks off: hyper closes the connection mid-answer.
+fn drop_connection() -> Response {
+    let broken = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("connection dropped"))
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        axum::body::Body::from_stream(broken),
     )
         .into_response()
 }
@@ -429,17 +449,37 @@ impl Store {
             let Some(version) = v.get("name").and_then(Value::as_str) else {
                 continue;
             };
-            if self.find_type(group, version, plural).is_none() {
-                self.types.push(ResourceType {
+            let pending = self
+                .unpublished
+                .iter()
+                .any(|(t, _)| t.group == group && t.version == version && t.plural == plural);
+            if self.find_type(group, version, plural).is_none() && !pending {
+                let rt = ResourceType {
                     group: group.into(),
                     version: version.into(),
                     plural: plural.into(),
                     singular: singular.clone(),
                     kind: kind.into(),
                     namespaced,
-                });
+                };
+                if self.discovery_lag.is_zero() {
+                    self.types.push(rt);
+                } else {
+                    self.unpublished
+                        .push((rt, Instant::now() + self.discovery_lag));
+                }
             }
         }
+    }
+
+    /// Publish the new CRD types whose discovery lag has passed.
+    fn publish_due(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unpublished)
+            .into_iter()
+            .partition(|(_, at)| *at <= now);
+        self.unpublished = later;
+        self.types.extend(due.into_iter().map(|(t, _)| t));
     }
 
     fn namespace_exists(&self, ns: &str) -> bool {
@@ -456,6 +496,8 @@ impl FakeKube {
                 rv: 100,
                 uid: 0,
                 types: builtin_types(),
+                discovery_lag: Duration::ZERO,
+                unpublished: Vec::new(),
                 objects: BTreeMap::new(),
                 history: Vec::new(),
                 changed_at: HashMap::new(),
@@ -643,9 +685,20 @@ impl FakeKube {
         *self.shared.proxy_down.lock().unwrap() = down;
     }
 
+    /// From now on, a new CRD's types appear in discovery (and are served) `lag` after the
+    /// CRD is created, as on a real API server.
+    pub fn set_discovery_lag(&self, lag: Duration) {
+        self.shared.store.lock().unwrap().discovery_lag = lag;
+    }
+
     /// From now on, changes and new pods take `delay` to become ready (a slow cluster).
     pub fn set_controller_delay(&self, delay: Duration) {
         *self.shared.delay.lock().unwrap() = delay;
+    }
+
+    /// The next `n` matching requests lose their connection mid-answer.
+    pub fn drop_next(&self, path_contains: &str, n: usize) {
+        self.push_fault(path_contains, n, FaultKind::Drop);
     }
 
     fn push_fault(&self, path_contains: &str, n: usize, kind: FaultKind) {
@@ -1505,6 +1558,7 @@ async fn handle(
         query: uri.query().unwrap_or("").to_string(),
         content_type: content_type.clone(),
     });
+    shared.store.lock().unwrap().publish_due();
     // Fault injection.
     let fault = {
         let mut faults = shared.faults.lock().unwrap();
@@ -1519,13 +1573,33 @@ async fn handle(
         })
     };
     match fault {
+        Some(FaultKind::Status(429)) => {
+            // As the API server's priority and fairness answers: Retry-After, in the header
+            // and in the Status details.
+            let body = json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Too many requests, please try again later.",
+                "reason": "TooManyRequests", "code": 429,
+                "details": {"retryAfterSeconds": 1}
+            });
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("content-type", "application/json"), ("retry-after", "1")],
+                body.to_string(),
+            )
+                .into_response();
+        }
         Some(FaultKind::Status(code)) => {
-            let reason = if code == 429 {
-                "TooManyRequests"
-            } else {
-                "InternalError"
+            let reason = match code {
+                503 => "ServiceUnavailable",
+                403 => "Forbidden",
+                _ => "InternalError",
             };
             return status_error(code, reason, format!("injected fault on {path}"));
+        }
+        Some(FaultKind::Drop) => {
+            // The connection closes without an answer (a reset, a load balancer timeout).
+            return drop_connection();
         }
         Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
