@@ -71,3 +71,54 @@ pub fn resumable(s: &Settings, command: &str) -> Result<Vec<String>, String> {
         .map(|(n, _)| n.clone())
         .collect())
 }
+
+/// Work a run started and must finish even if that run failed: a secret rotated in AWS whose
+/// follow-through in the cluster (re-sync, restarts) has not completed. Kept per region and
+/// cluster beside the journal; names only, never a value.
+fn pending_path(s: &Settings) -> PathBuf {
+    s.state_dir
+        .join(format!("pending-{}-{}.json", s.region, s.cluster))
+}
+
+/// What is pending (e.g. `["redis-password"]`), oldest first.
+pub fn pending(s: &Settings) -> Vec<String> {
+    std::fs::read_to_string(pending_path(s))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_pending(s: &Settings, items: &[String]) -> Result<()> {
+    let p = pending_path(s);
+    if items.is_empty() {
+        return match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove `{}`", p.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    let tmp = p.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string(items)?)
+        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, &p).with_context(|| format!("cannot write `{}`", p.display()))
+}
+
+/// Record `what` as pending (before the change that needs following through).
+pub fn mark_pending(s: &Settings, what: &str) -> Result<()> {
+    let mut items = pending(s);
+    if !items.iter().any(|i| i == what) {
+        items.push(what.to_string());
+    }
+    save_pending(s, &items)
+}
+
+/// `what` was followed through.
+pub fn clear_pending(s: &Settings, what: &str) -> Result<()> {
+    let items: Vec<String> = pending(s).into_iter().filter(|i| i != what).collect();
+    save_pending(s, &items)
+}

@@ -441,6 +441,80 @@ async fn rotating_the_redis_password_refreshes_and_restarts() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_killed_during_its_follow_through_is_finished_by_the_next_run() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, sb, _charts) = stack(moto).await;
+    sb.run(&REDIS_CHAIN).await.assert_code(0);
+    let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk().await);
+    let password = || async {
+        sm.get_secret_value()
+            .secret_id("litellm/redis-password")
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .to_string()
+    };
+    let before = password().await;
+    // A slow cluster: the restarted pods take a minute, so the follow-through is mid-wait
+    // when deployctl is killed outright.
+    kube.set_controller_delay(Duration::from_secs(60));
+    let mut cmd =
+        tokio::process::Command::from(sb.command(&["secrets", "--rotate", "redis-password"]));
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let restarted = || {
+        kube.get(
+            "apps/v1",
+            "StatefulSet",
+            Some("litellm"),
+            "redis-redis-ha-server",
+        )
+        .is_some_and(|s| {
+            s["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+                .is_string()
+        })
+    };
+    let started = std::time::Instant::now();
+    while !restarted() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the follow-through never restarted Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().await.unwrap();
+    assert_ne!(password().await, before, "the rotation happened in AWS");
+    kube.set_controller_delay(Duration::from_millis(30));
+
+    // Any later `deployctl secrets` finishes it first, saying so.
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(0);
+    let all = run.all();
+    assert!(all.contains("rotation an earlier run left pending"), "{all}");
+    assert!(
+        all.contains("finished the pending redis-password rotation"),
+        "{all}"
+    );
+    assert!(all.contains("restarted Deployment litellm"), "{all}");
+    let litellm = kube
+        .get("apps/v1", "Deployment", Some("litellm"), "litellm")
+        .unwrap();
+    assert!(
+        litellm["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
+        "LiteLLM was never restarted"
+    );
+    // And then nothing is pending.
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(0);
+    assert!(!run.all().contains("pending"), "{}", run.all());
+}
+
 /// Benchmark, not a test: how long a healthy re-run of `all` takes (assess everything
 /// concurrently, skip, verify). Run with
 /// `cargo test --features test-fakes --test stack -- --ignored --nocapture bench`.

@@ -260,6 +260,35 @@ impl Step for SecretStores {
     }
 }
 
+/// Before redis-password is rotated in AWS: the cluster that must follow is proven (the
+/// context guard) and answers (the ExternalSecret and the workloads can be read). Anything
+/// else refuses the rotation before a value changes.
+pub async fn prove_redis_follow_through(cx: &Context) -> Result<()> {
+    let client = match cx.kube() {
+        Ok(c) => c,
+        Err(_) => {
+            let (c, target) = crate::engine::connect_kube(cx).await?;
+            cx.set_kube(c.clone());
+            cx.set_kube_context(target.context);
+            c
+        }
+    };
+    let ns = "litellm";
+    let api = es_api(&client, ns);
+    retry("reading ExternalSecret redis-credentials", || {
+        api.get_opt("redis-credentials")
+    })
+    .await?;
+    for (kind, plural, name) in [
+        ("StatefulSet", "statefulsets", "redis-redis-ha-server"),
+        ("Deployment", "deployments", "litellm"),
+    ] {
+        let wapi = dynamic_api(&client, "apps/v1", kind, plural, Some(ns));
+        retry(&format!("reading {kind} {name}"), || wapi.get_opt(name)).await?;
+    }
+    Ok(())
+}
+
 /// After redis-password rotated in AWS: force the ExternalSecret to re-sync, then restart
 /// Redis and LiteLLM so both use the new password. Says what it did.
 pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {

@@ -123,6 +123,9 @@ pub(crate) fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
 }
 
 /// A database URL must be postgres with a host; the error never repeats the value.
+/// The journal's name for a redis-password rotation awaiting its follow-through.
+const REDIS_PENDING: &str = "redis-password";
+
 pub fn check_database_url(url: &SecretString) -> Result<(), String> {
     let v = url.expose_secret();
     if !(v.starts_with("postgresql://") || v.starts_with("postgres://")) {
@@ -313,6 +316,13 @@ impl Step for Secrets {
             ))
         };
         *self.found.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = found;
+        let pending = crate::journal::pending(&cx.settings);
+        if !pending.is_empty() {
+            return Ok(State::Unhealthy(format!(
+                "{} rotated in AWS, but the cluster has not followed yet (pending follow-through: a run finishes it first)",
+                pending.join(", ")
+            )));
+        }
         Ok(state)
     }
 
@@ -377,7 +387,9 @@ impl Step for Secrets {
                     .all(|(k, v)| m.tags.iter().any(|(tk, tv)| tk == k && tv == v))
             })
         });
-        let skip = nothing_missing && plan.rotate.is_empty() && !untagged && chose_proceed;
+        let pending = !crate::journal::pending(&cx.settings).is_empty();
+        let skip =
+            nothing_missing && plan.rotate.is_empty() && !untagged && !pending && chose_proceed;
         *self.plan.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(plan);
         Ok(if skip {
             Prepared::Skip("every secret kept as it is".into())
@@ -403,6 +415,34 @@ impl Step for Secrets {
         let mut created = Vec::new();
         let mut rotated = Vec::new();
         let mut tagged = 0;
+        let mut parts = Vec::new();
+        // A rotation an earlier run could not follow through is finished first.
+        if crate::journal::pending(&cx.settings)
+            .iter()
+            .any(|p| p == REDIS_PENDING)
+        {
+            cx.ui
+                .warn("finishing the redis-password rotation an earlier run left pending");
+            let done = super::secret_stores::follow_redis_rotation(cx)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:#} (the redis-password rotation is still pending; the next `deployctl secrets` tries again)"))?;
+            crate::journal::clear_pending(&cx.settings, REDIS_PENDING)?;
+            parts.push(format!(
+                "finished the pending redis-password rotation: {done}"
+            ));
+        }
+        // Rotating redis-password is a transaction: prove that the cluster can follow, record
+        // the rotation as pending, write the value, follow through, clear the record.
+        if plan.rotate.contains(&SecretName::RedisPassword) {
+            super::secret_stores::prove_redis_follow_through(cx)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "refusing to rotate redis-password: the cluster that must follow it cannot be reached or proven ({e:#}); nothing was rotated"
+                    )
+                })?;
+            crate::journal::mark_pending(&cx.settings, REDIS_PENDING)?;
+        }
         for (def, meta) in &found {
             let name = def.name(&prefix);
             match meta {
@@ -441,7 +481,6 @@ impl Step for Secrets {
                 }
             }
         }
-        let mut parts = Vec::new();
         if !created.is_empty() {
             parts.push(format!("created {}", created.join(", ")));
         }
@@ -454,7 +493,14 @@ impl Step for Secrets {
         if rotated.contains(&"redis-password") {
             // The cluster must follow: re-sync the Kubernetes Secret, restart Redis and
             // LiteLLM (in that order) so both use the new password.
-            parts.push(super::secret_stores::follow_redis_rotation(cx).await?);
+            let done = super::secret_stores::follow_redis_rotation(cx)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:#}; redis-password was rotated in AWS and the follow-through is recorded as pending: the next `deployctl secrets` finishes it"))?;
+            crate::journal::clear_pending(&cx.settings, REDIS_PENDING)?;
+            parts.push(done);
+        } else if plan.rotate.contains(&SecretName::RedisPassword) {
+            // Not rotated after all (nothing written): nothing to follow.
+            crate::journal::clear_pending(&cx.settings, REDIS_PENDING)?;
         }
         if parts.is_empty() {
             parts.push("nothing to change".into());
