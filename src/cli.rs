@@ -79,6 +79,10 @@ pub struct GlobalArgs {
     /// Skip the steps that succeeded in the last, unfinished run of the same command
     #[arg(long, global = true)]
     pub resume: bool,
+    /// Without a terminal: uninstall a release stuck in pending-install that was never
+    /// deployed, so it can be installed again (interactive runs ask instead)
+    #[arg(long, global = true)]
+    pub repair_pending_installs: bool,
     /// Directory holding helm-values/, manifests/ and terraform/ [env: DEPLOYCTL_DIR]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,

@@ -77,6 +77,9 @@ pub struct Settings {
     pub verbosity: i8,
     pub with_deps: bool,
     pub resume: bool,
+    /// `--repair-pending-installs`: non-interactive runs may uninstall a never-deployed
+    /// release stuck in pending-install.
+    pub repair_pending_installs: bool,
     /// Where the run journal lives ($XDG_STATE_HOME/deployctl or ~/.local/state/deployctl).
     pub state_dir: PathBuf,
     pub secrets_prefix: String,
@@ -224,6 +227,7 @@ impl Settings {
             output,
             verbosity,
             with_deps: args.with_deps,
+            repair_pending_installs: args.repair_pending_installs,
             resume: args.resume,
             state_dir: env
                 .get("XDG_STATE_HOME")

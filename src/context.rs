@@ -18,6 +18,8 @@ pub struct Context {
     /// The kube context preflight checked: helm gets the same one (`--kube-context`).
     kube_context: OnceLock<String>,
     aws: tokio::sync::OnceCell<Aws>,
+    /// The AWS account of the cluster, from the ARN EKS reported for it (context proof).
+    cluster_account: OnceLock<String>,
     /// Secrets the `secrets` step rotated in this run (for the follow-through).
     pub rotated: std::sync::Mutex<Vec<crate::cli::SecretName>>,
 }
@@ -32,6 +34,7 @@ impl Context {
             kube: OnceLock::new(),
             kube_context: OnceLock::new(),
             aws: tokio::sync::OnceCell::new(),
+            cluster_account: OnceLock::new(),
             rotated: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -44,6 +47,20 @@ impl Context {
     /// The AWS clients (configuration loaded once per run, on first use).
     pub async fn aws(&self) -> &Aws {
         self.aws.get_or_init(|| Aws::load(&self.settings)).await
+    }
+
+    pub fn set_cluster_account(&self, account: String) {
+        let _ = self.cluster_account.set(account);
+    }
+
+    /// The AWS account this run works in, when it has learnt it without asking anew: the
+    /// cluster's (from its ARN), the one STS reported, or ACCOUNT_ID.
+    pub fn known_account(&self) -> Option<String> {
+        self.cluster_account
+            .get()
+            .cloned()
+            .or_else(|| self.aws.get().and_then(|a| a.known_account()))
+            .or_else(|| self.settings.account_id.clone())
     }
 
     pub fn set_kube(&self, client: kube::Client) {

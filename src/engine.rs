@@ -236,6 +236,9 @@ pub async fn connect_kube(cx: &Context) -> Result<(kube::Client, crate::kube::Ta
         }
         Ok(Ok(Some(c))) => c,
     };
+    if let Some(account) = info.arn.split(':').nth(4).filter(|a| !a.is_empty()) {
+        cx.set_cluster_account(account.to_string());
+    }
     let expected = crate::kube::Expected {
         cluster: s.cluster.clone(),
         region: s.region.clone(),
@@ -820,7 +823,7 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
     }
 
     let resumed = if cx.settings.resume && req.mode == Mode::Run {
-        match crate::journal::resumable(&cx.settings, &req.command) {
+        match crate::journal::resumable(&cx.settings, cx.known_account().as_deref(), &req.command) {
             Ok(steps) => steps,
             Err(why) => {
                 cx.ui
@@ -884,7 +887,7 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
             .map(|r| (r.step.name().to_string(), r.outcome.label().to_lowercase()))
             .collect(),
     };
-    if let Err(e) = crate::journal::save(&cx.settings, &journal) {
+    if let Err(e) = crate::journal::save(&cx.settings, cx.known_account().as_deref(), &journal) {
         cx.ui
             .warn(&format!("cannot record this run for --resume: {e:#}"));
     }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Oldest Terraform the module works with (write-only attributes).
 const MIN_VERSION: (u64, u64) = (1, 11);
@@ -150,11 +150,21 @@ impl<'a> Terraform<'a> {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        // Every terraform call is bounded; the limits are generous (an EKS cluster and its
+        // database take well under an hour to create or destroy) and a timeout names the
+        // command.
+        let limit = match args.first().and_then(|a| a.to_str()) {
+            Some("apply") | Some("destroy") => Duration::from_secs(3 * 3600),
+            Some("init") | Some("plan") => Duration::from_secs(30 * 60),
+            _ => Duration::from_secs(5 * 60),
+        };
         Process::new("terraform")
             .args(args)
             .cwd(&self.dir)
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
+            .timeout(limit)
     }
 
     /// Run, streaming every line under a progress line; fail with the command, the exit code

@@ -18,20 +18,33 @@ pub struct Journal {
     pub steps: BTreeMap<String, String>,
 }
 
-/// One journal per region and cluster (a same-named cluster in another region is another
-/// cluster); the name is safe in a path (EKS names: letters, digits, `-`, `_`).
-fn path(s: &Settings) -> PathBuf {
-    s.state_dir
-        .join(format!("last-run-{}-{}.json", s.region, s.cluster))
+/// One journal per account, region and cluster (a same-named cluster in another account or
+/// region is another cluster); `account` is the cluster's account when the run learnt it
+/// (runs that touch neither AWS nor the cluster: `local`). Every part is safe in a path
+/// (12 digits; AWS region names; EKS names: letters, digits, `-`, `_`).
+fn path(s: &Settings, account: Option<&str>) -> PathBuf {
+    s.state_dir.join(format!(
+        "last-run-{}-{}-{}.json",
+        account_part(account),
+        s.region,
+        s.cluster
+    ))
 }
 
-pub fn load(s: &Settings) -> Option<Journal> {
-    let text = std::fs::read_to_string(path(s)).ok()?;
+fn account_part(account: Option<&str>) -> String {
+    match account {
+        Some(a) if !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) => a.to_string(),
+        _ => "local".to_string(),
+    }
+}
+
+pub fn load(s: &Settings, account: Option<&str>) -> Option<Journal> {
+    let text = std::fs::read_to_string(path(s, account)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-pub fn save(s: &Settings, journal: &Journal) -> Result<()> {
-    let p = path(s);
+pub fn save(s: &Settings, account: Option<&str>, journal: &Journal) -> Result<()> {
+    let p = path(s, account);
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
@@ -46,8 +59,12 @@ pub fn save(s: &Settings, journal: &Journal) -> Result<()> {
 
 /// The steps `--resume` may skip: those that succeeded in an unfinished last run of the
 /// same command. `Err` explains why there is nothing to resume.
-pub fn resumable(s: &Settings, command: &str) -> Result<Vec<String>, String> {
-    let Some(j) = load(s) else {
+pub fn resumable(
+    s: &Settings,
+    account: Option<&str>,
+    command: &str,
+) -> Result<Vec<String>, String> {
+    let Some(j) = load(s, account) else {
         return Err(format!(
             "no earlier run on cluster `{}` is recorded",
             s.cluster
@@ -75,21 +92,25 @@ pub fn resumable(s: &Settings, command: &str) -> Result<Vec<String>, String> {
 /// Work a run started and must finish even if that run failed: a secret rotated in AWS whose
 /// follow-through in the cluster (re-sync, restarts) has not completed. Kept per region and
 /// cluster beside the journal; names only, never a value.
-fn pending_path(s: &Settings) -> PathBuf {
-    s.state_dir
-        .join(format!("pending-{}-{}.json", s.region, s.cluster))
+fn pending_path(s: &Settings, account: Option<&str>) -> PathBuf {
+    s.state_dir.join(format!(
+        "pending-{}-{}-{}.json",
+        account_part(account),
+        s.region,
+        s.cluster
+    ))
 }
 
 /// What is pending (e.g. `["redis-password"]`), oldest first.
-pub fn pending(s: &Settings) -> Vec<String> {
-    std::fs::read_to_string(pending_path(s))
+pub fn pending(s: &Settings, account: Option<&str>) -> Vec<String> {
+    std::fs::read_to_string(pending_path(s, account))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
 
-fn save_pending(s: &Settings, items: &[String]) -> Result<()> {
-    let p = pending_path(s);
+fn save_pending(s: &Settings, account: Option<&str>, items: &[String]) -> Result<()> {
+    let p = pending_path(s, account);
     if items.is_empty() {
         return match std::fs::remove_file(&p) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -109,16 +130,19 @@ fn save_pending(s: &Settings, items: &[String]) -> Result<()> {
 }
 
 /// Record `what` as pending (before the change that needs following through).
-pub fn mark_pending(s: &Settings, what: &str) -> Result<()> {
-    let mut items = pending(s);
+pub fn mark_pending(s: &Settings, account: Option<&str>, what: &str) -> Result<()> {
+    let mut items = pending(s, account);
     if !items.iter().any(|i| i == what) {
         items.push(what.to_string());
     }
-    save_pending(s, &items)
+    save_pending(s, account, &items)
 }
 
 /// `what` was followed through.
-pub fn clear_pending(s: &Settings, what: &str) -> Result<()> {
-    let items: Vec<String> = pending(s).into_iter().filter(|i| i != what).collect();
-    save_pending(s, &items)
+pub fn clear_pending(s: &Settings, account: Option<&str>, what: &str) -> Result<()> {
+    let items: Vec<String> = pending(s, account)
+        .into_iter()
+        .filter(|i| i != what)
+        .collect();
+    save_pending(s, account, &items)
 }

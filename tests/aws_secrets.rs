@@ -4,6 +4,7 @@ mod support;
 
 use rexpect::session::PtySession;
 use std::collections::BTreeMap;
+use support::aws_front::{AwsFault, AwsFront};
 use support::moto::Moto;
 use support::{Run, Sandbox, key, pty};
 
@@ -312,6 +313,17 @@ async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
     let mut outputs: Vec<Run> = Vec::new();
     // Every non-interactive path: missing URL, create, re-run, view via plan, rotations.
     outputs.push(sb.run(&["secrets"]).await);
+    // The hidden-input path first: it creates everything, the URL typed without echo.
+    let typed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = typed.clone();
+    let code = pty(&sb, &["secrets"], move |p| {
+        let mut t = seen.lock().unwrap();
+        t.push_str(&p.exp_string("input hidden").unwrap());
+        line(p, DB_URL);
+        t.push_str(&p.exp_eof().unwrap());
+    })
+    .await;
+    assert_eq!(code, 0);
     sb.set("DATABASE_URL", DB_URL);
     outputs.push(sb.run(&["secrets", "-v"]).await);
     outputs.push(sb.run(&["secrets", "--output", "json"]).await);
@@ -337,18 +349,57 @@ async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
         .await,
     );
     outputs.push(sb.run(&["infrastructure-verify"]).await);
-    // And the interactive View.
-    let code = pty(&sb, &["secrets"], |p| {
-        p.exp_string("Choose [S/p/v/a/q]: ").unwrap();
+    // Every AWS error path: Secrets Manager throttling and failing each operation
+    // deployctl calls, past the SDK's retries.
+    let front = AwsFront::start(&moto.url).await;
+    sb.set("AWS_ENDPOINT_URL_SECRETS_MANAGER", &front.url);
+    for (op, args, prefix) in [
+        ("DescribeSecret", vec!["secrets"], "litellm"),
+        (
+            "PutSecretValue",
+            vec!["secrets", "--rotate", "webui-secret-key"],
+            "litellm",
+        ),
+        // A prefix with nothing yet: the creation path, with the database URL in hand.
+        ("CreateSecret", vec!["secrets"], "leaktest"),
+        ("GetSecretValue", vec!["infrastructure-verify"], "litellm"),
+    ] {
+        sb.set("SECRETS_PREFIX", prefix);
+        for fault in [AwsFault::Throttle, AwsFault::InternalError] {
+            front.fail(op, 100, fault);
+            let run = sb.run(&args).await;
+            assert_ne!(run.code, 0, "{op} {fault:?} did not fail the run");
+            outputs.push(run);
+            // Leave no unused fault for the next path.
+            front.clear();
+        }
+        assert!(
+            front
+                .faulted
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|o| o.ends_with(op)),
+            "{op} was never called"
+        );
+    }
+    sb.unset("SECRETS_PREFIX");
+    sb.unset("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    // And the interactive View: everything the terminal showed.
+    let transcript = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = transcript.clone();
+    let code = pty(&sb, &["secrets"], move |p| {
+        let mut t = seen.lock().unwrap();
+        t.push_str(&p.exp_string("Choose [S/p/v/a/q]: ").unwrap());
         key(p, "v");
-        p.exp_string("last changed").unwrap();
-        p.exp_string("Choose [S/p/v/a/q]: ").unwrap();
+        t.push_str(&p.exp_string("last changed").unwrap());
+        t.push_str(&p.exp_string("Choose [S/p/v/a/q]: ").unwrap());
         key(p, "q");
-        let rest = p.exp_eof().unwrap();
-        assert!(!rest.contains("sk-"), "{rest}");
+        t.push_str(&p.exp_eof().unwrap());
     })
     .await;
     assert_eq!(code, 0);
+    assert!(transcript.lock().unwrap().contains("last changed"));
 
     let mut secrets: Vec<String> = values(&sdk).await.into_values().collect();
     secrets.push(DB_URL.to_string());
@@ -381,6 +432,14 @@ async fn no_secret_value_appears_in_any_output_log_or_temp_file() {
         .enumerate()
         .map(|(i, r)| (format!("run {i}"), r.all()))
         .collect();
+    haystacks.push((
+        "the View transcript".into(),
+        transcript.lock().unwrap().clone(),
+    ));
+    haystacks.push((
+        "the hidden-input transcript".into(),
+        typed.lock().unwrap().clone(),
+    ));
     // Every file deployctl could have left: the sandbox (HOME, TMPDIR, cwd).
     let mut stack = vec![sb.path().to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -426,4 +485,60 @@ async fn an_interactive_fresh_run_asks_for_the_database_url_without_echo() {
     let v = values(&sdk).await;
     assert_eq!(v.len(), 5);
     assert_eq!(v["litellm/database-url"], DB_URL);
+}
+
+/// Whether the terminal behind the pty echoes input (the pty's termios, read on the master).
+fn echoes(p: &PtySession) -> bool {
+    use std::os::fd::AsRawFd;
+    let f = p.process().get_file_handle().unwrap();
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::tcgetattr(f.as_raw_fd(), &mut t) }, 0);
+    t.c_lflag & libc::ECHO != 0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_the_hidden_database_url_prompt_restores_echo_and_exits_130() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sb = sandbox(moto);
+    // rexpect starts its pty with echo off; a terminal has it on: switch it on first.
+    let inner = sb.command(&["secrets"]);
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", "stty echo && exec \"$0\" \"$@\""])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env_clear()
+        .current_dir(sb.path());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let code = tokio::task::spawn_blocking(move || {
+        let mut session = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+        let p = &mut session;
+        p.exp_string("input hidden").unwrap();
+        // The hidden input turns echo off...
+        let started = std::time::Instant::now();
+        while echoes(p) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "echo stayed on at the hidden prompt"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        p.send_control('c').unwrap();
+        let rest = p.exp_eof().unwrap();
+        assert!(rest.contains("interrupted"), "{rest}");
+        // ...and an interrupt there leaves it on again.
+        assert!(echoes(p), "the terminal's echo was left off");
+        match p.process().wait().unwrap() {
+            rexpect::process::WaitStatus::Exited(_, code) => code,
+            other => panic!("deployctl ended with {other:?}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 130);
+    assert!(values(&sdk).await.is_empty(), "something was created");
 }

@@ -82,6 +82,15 @@ fn history(sb: &Sandbox) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `history`, or nothing while the release does not exist yet.
+fn history_if_any(sb: &Sandbox) -> Vec<Value> {
+    let out = sb
+        .helm_command(&["history", "jaeger", "-n", "monitoring", "-o", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
 /// Make jaeger unhealthy on a slow cluster: its pod is gone and its replacement takes a
 /// minute to become ready, so the next run upgrades it and helm waits.
 async fn slow_and_unhealthy(kube: &FakeKube) {
@@ -281,4 +290,60 @@ async fn a_persistent_429_or_a_black_hole_ends_in_a_named_timeout_within_the_bud
         "{}",
         run.all()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_never_deployed_release_stuck_in_pending_install_is_uninstalled_only_when_allowed() {
+    let (kube, sb, charts) = cluster().await;
+    sb.run(&["run", "helm-repos", "namespaces"])
+        .await
+        .assert_code(0);
+    // A first install killed outright mid-wait leaves pending-install.
+    kube.set_controller_delay(Duration::from_secs(60));
+    let chart = charts.path().join("jaeger");
+    let mut helm = sb
+        .helm_command(&[
+            "install",
+            "jaeger",
+            chart.to_str().unwrap(),
+            "-n",
+            "monitoring",
+            "--wait",
+            "--timeout",
+            "5m",
+        ])
+        .spawn()
+        .unwrap();
+    wait_for("the pending install", Duration::from_secs(60), || {
+        history_if_any(&sb)
+            .last()
+            .is_some_and(|r| r["status"] == "pending-install")
+    })
+    .await;
+    helm.kill().unwrap();
+    let _ = helm.wait();
+    kube.set_controller_delay(Duration::from_millis(30));
+
+    // Without a terminal and without the flag: refused, naming the flag; nothing changed.
+    let run = sb.run(&["jaeger"]).await;
+    run.assert_code(1);
+    assert!(run.all().contains("pending-install"), "{}", run.all());
+    assert!(
+        run.all().contains("--repair-pending-installs"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(history(&sb).last().unwrap()["status"], "pending-install");
+
+    // With it: uninstalled, then installed.
+    let run = sb.run(&["jaeger", "--repair-pending-installs"]).await;
+    run.assert_code(0);
+    assert!(
+        run.all()
+            .contains("never deployed, uninstalled it before installing again"),
+        "{}",
+        run.all()
+    );
+    let h = history(&sb);
+    assert_eq!(h.last().unwrap()["status"], "deployed", "{h:#?}");
 }

@@ -74,7 +74,23 @@ fn releases() -> Vec<deployctl::releases::Release> {
         .releases
 }
 
-fn no_secret_leak(run: &support::Run) {
+/// Nothing printed and nothing any helm child received (argv, environment, values files)
+/// carries the database password or a synced secret value.
+fn no_secret_leak(run: &support::Run, sb: &Sandbox) {
+    let children = std::fs::read_to_string(&sb.helm_log).unwrap_or_default();
+    assert!(!children.is_empty(), "no helm call was recorded");
+    assert!(
+        !children.contains("s3cr3t-db-pass"),
+        "the database password reached a helm child"
+    );
+    for call in sb.helm_log_entries() {
+        assert!(
+            call["env"].get("DATABASE_URL").is_none(),
+            "DATABASE_URL was in the environment of `helm {}`",
+            call["argv"][0]
+        );
+        assert!(call["env"].as_object().is_some_and(|e| !e.is_empty()));
+    }
     let all = run.all();
     assert!(
         !all.contains("s3cr3t-db-pass"),
@@ -92,7 +108,7 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     let (kube, sb, charts) = stack(moto).await;
     let run = sb.run(&all_cmd(&charts)).await;
     run.assert_code(0);
-    no_secret_leak(&run);
+    no_secret_leak(&run, &sb);
 
     // Every release, with its pinned version and both -f files (values, then a private
     // overlay that is gone afterwards).
@@ -232,7 +248,7 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     assert_eq!(upgrades(&sb).len(), before, "{}", rerun.all());
     assert!(kube.writes().is_empty(), "{:?}", kube.writes());
     assert_eq!(kube.resource_version(), rv);
-    no_secret_leak(&rerun);
+    no_secret_leak(&rerun, &sb);
 
     // `plan` reads only: no API writes, helm only read commands.
     let calls_before = sb.helm_calls().len();
@@ -495,7 +511,10 @@ async fn a_rotation_killed_during_its_follow_through_is_finished_by_the_next_run
     let run = sb.run(&["secrets"]).await;
     run.assert_code(0);
     let all = run.all();
-    assert!(all.contains("rotation an earlier run left pending"), "{all}");
+    assert!(
+        all.contains("rotation an earlier run left pending"),
+        "{all}"
+    );
     assert!(
         all.contains("finished the pending redis-password rotation"),
         "{all}"

@@ -462,16 +462,18 @@ async fn complete_applies_then_writes_the_kubeconfig_for_the_new_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_during_the_plan_waits_for_terraform_and_applies_nothing() {
+async fn ctrl_c_during_the_plan_is_passed_to_terraform_and_applies_nothing() {
     let (mut sb, _) = project();
-    sb.set("FAKE_TF_DELAY_MS", "1500");
+    // A plan far slower than the test: terraform must be told, not waited out.
+    sb.set("FAKE_TF_DELAY_MS", "60000");
     let child = sb
         .command(&["infrastructure", "--auto-approve"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the plan is running (only deployctl gets the signal here).
+    // Interrupt once the plan is running. Only deployctl gets the signal (terraform runs in
+    // its own process group); deployctl passes one SIGINT on.
     let started = std::time::Instant::now();
     while !sb.tf_calls().iter().any(|c| c[0] == "plan") {
         assert!(
@@ -486,9 +488,13 @@ async fn ctrl_c_during_the_plan_waits_for_terraform_and_applies_nothing() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+    )
+    .await
+    .expect("deployctl waited out the slow plan: the interrupt did not reach terraform")
+    .unwrap();
     let run = support::Run::from(out);
     run.assert_code(130);
     assert!(
@@ -502,7 +508,61 @@ async fn ctrl_c_during_the_plan_waits_for_terraform_and_applies_nothing() {
         "{}",
         run.stderr
     );
-    // terraform finished its plan (not killed), and nothing was applied.
-    assert!(run.all().contains("to add"), "{}", run.all());
+    // terraform got the interrupt and shut down its own way; nothing was applied.
+    assert!(
+        run.all().contains("Gracefully shutting down"),
+        "{}",
+        run.all()
+    );
     assert!(!subcommands(&sb).contains(&"apply".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_during_completes_terraform_starts_neither_kubeconfig_nor_the_stack() {
+    let (mut sb, _) = project();
+    sb.set("FAKE_TF_DELAY_MS", "60000");
+    let child = sb
+        .command(&["complete", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !sb.tf_calls().iter().any(|c| c[0] == "plan") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "plan never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SIGTERM, as a CI runner cancelling the job sends it.
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+    )
+    .await
+    .expect("deployctl waited out the slow plan")
+    .unwrap();
+    let run = support::Run::from(out);
+    run.assert_code(130);
+    assert!(
+        run.all().contains("Gracefully shutting down"),
+        "{}",
+        run.all()
+    );
+    assert!(!subcommands(&sb).contains(&"apply".to_string()));
+    assert!(
+        !sb.kubeconfig.exists(),
+        "kubeconfig written after the interrupt"
+    );
+    assert!(
+        !run.all().contains("Plan:"),
+        "the stack was started: {}",
+        run.all()
+    );
 }

@@ -62,8 +62,17 @@ pub struct Aws {
 
 impl Aws {
     pub async fn load(s: &Settings) -> Aws {
+        // Retries: the SDK's standard mode (BehaviorVersion::latest), 3 attempts, with
+        // AWS_MAX_ATTEMPTS / AWS_RETRY_MODE or the profile able to change it. Every call is
+        // bounded: 10 s to connect, 30 s per attempt, 90 s per operation.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .operation_attempt_timeout(std::time::Duration::from_secs(30))
+            .operation_timeout(std::time::Duration::from_secs(90))
+            .build();
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(s.region.clone()))
+            .timeout_config(timeouts)
             .load()
             .await;
         Aws {
@@ -107,6 +116,13 @@ impl Aws {
     /// The caller's account: AWS_ACCOUNT_ID, else STS GetCallerIdentity (once per run).
     /// Failing here means the credentials do not work: a clear error naming profile and
     /// region, before anything was changed.
+    /// The account, if STS (or ACCOUNT_ID) already told it.
+    pub fn known_account(&self) -> Option<String> {
+        self.preset_account
+            .clone()
+            .or_else(|| self.account.get().cloned())
+    }
+
     pub async fn account_id(&self) -> Result<String> {
         if let Some(a) = &self.preset_account {
             return Ok(a.clone());

@@ -10,6 +10,7 @@
 use super::Step;
 use crate::context::Context;
 use crate::decide::{Action, State};
+use crate::error::UserError;
 use crate::graph::StepId;
 use crate::kube::errors::retry;
 use crate::kube::wait::{self, Ready, Workload};
@@ -384,12 +385,50 @@ impl Step for ReleaseStep {
         &self,
         cx: &Context,
         _state: &State,
-        _prompter: Option<&dyn crate::prompt::Prompter>,
+        prompter: Option<&dyn crate::prompt::Prompter>,
         _chose_proceed: bool,
     ) -> Result<super::Prepared> {
+        let rel = self.release(cx)?;
         if let Some(dir) = &cx.settings.charts_dir {
-            let rel = self.release(cx)?;
             crate::charts::find_local(dir, &rel)?;
+        }
+        // A release stuck in pending-install was never deployed: the repair uninstalls it.
+        // That is asked for (or, without a terminal, allowed by a flag) before anything runs.
+        if let Some(status) = cx
+            .helm
+            .status(&rel.name, &rel.namespace, cx.kube_context())
+            .await?
+            && status.status == "pending-install"
+        {
+            let what = format!(
+                "helm release {} (namespace {}) is stuck in pending-install and was never deployed; to install it, deployctl uninstalls it first (its StatefulSets' volumes stay)",
+                rel.name, rel.namespace
+            );
+            match prompter {
+                Some(p) => {
+                    if !p.confirm(&format!("{what}. Uninstall it and install again?"))? {
+                        return Err(UserError::failed(
+                            format!("{} left in pending-install; nothing was changed", rel.name),
+                            format!(
+                                "run `deployctl {}` again and confirm, or remove it yourself: `helm uninstall {} -n {}`",
+                                self.0.step, rel.name, rel.namespace
+                            ),
+                        )
+                        .into());
+                    }
+                }
+                None if cx.settings.repair_pending_installs => {}
+                None => {
+                    return Err(UserError::failed(
+                        what,
+                        format!(
+                            "allow it with `deployctl {} --repair-pending-installs`, or remove it yourself: `helm uninstall {} -n {}`",
+                            self.0.step, rel.name, rel.namespace
+                        ),
+                    )
+                    .into());
+                }
+            }
         }
         Ok(super::Prepared::Run)
     }

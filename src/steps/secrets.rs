@@ -316,7 +316,7 @@ impl Step for Secrets {
             ))
         };
         *self.found.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = found;
-        let pending = crate::journal::pending(&cx.settings);
+        let pending = crate::journal::pending(&cx.settings, cx.known_account().as_deref());
         if !pending.is_empty() {
             return Ok(State::Unhealthy(format!(
                 "{} rotated in AWS, but the cluster has not followed yet (pending follow-through: a run finishes it first)",
@@ -387,7 +387,8 @@ impl Step for Secrets {
                     .all(|(k, v)| m.tags.iter().any(|(tk, tv)| tk == k && tv == v))
             })
         });
-        let pending = !crate::journal::pending(&cx.settings).is_empty();
+        let pending =
+            !crate::journal::pending(&cx.settings, cx.known_account().as_deref()).is_empty();
         let skip =
             nothing_missing && plan.rotate.is_empty() && !untagged && !pending && chose_proceed;
         *self.plan.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(plan);
@@ -417,7 +418,7 @@ impl Step for Secrets {
         let mut tagged = 0;
         let mut parts = Vec::new();
         // A rotation an earlier run could not follow through is finished first.
-        if crate::journal::pending(&cx.settings)
+        if crate::journal::pending(&cx.settings, cx.known_account().as_deref())
             .iter()
             .any(|p| p == REDIS_PENDING)
         {
@@ -426,7 +427,11 @@ impl Step for Secrets {
             let done = super::secret_stores::follow_redis_rotation(cx)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:#} (the redis-password rotation is still pending; the next `deployctl secrets` tries again)"))?;
-            crate::journal::clear_pending(&cx.settings, REDIS_PENDING)?;
+            crate::journal::clear_pending(
+                &cx.settings,
+                cx.known_account().as_deref(),
+                REDIS_PENDING,
+            )?;
             parts.push(format!(
                 "finished the pending redis-password rotation: {done}"
             ));
@@ -441,7 +446,11 @@ impl Step for Secrets {
                         "refusing to rotate redis-password: the cluster that must follow it cannot be reached or proven ({e:#}); nothing was rotated"
                     )
                 })?;
-            crate::journal::mark_pending(&cx.settings, REDIS_PENDING)?;
+            crate::journal::mark_pending(
+                &cx.settings,
+                cx.known_account().as_deref(),
+                REDIS_PENDING,
+            )?;
         }
         for (def, meta) in &found {
             let name = def.name(&prefix);
@@ -496,11 +505,19 @@ impl Step for Secrets {
             let done = super::secret_stores::follow_redis_rotation(cx)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:#}; redis-password was rotated in AWS and the follow-through is recorded as pending: the next `deployctl secrets` finishes it"))?;
-            crate::journal::clear_pending(&cx.settings, REDIS_PENDING)?;
+            crate::journal::clear_pending(
+                &cx.settings,
+                cx.known_account().as_deref(),
+                REDIS_PENDING,
+            )?;
             parts.push(done);
         } else if plan.rotate.contains(&SecretName::RedisPassword) {
             // Not rotated after all (nothing written): nothing to follow.
-            crate::journal::clear_pending(&cx.settings, REDIS_PENDING)?;
+            crate::journal::clear_pending(
+                &cx.settings,
+                cx.known_account().as_deref(),
+                REDIS_PENDING,
+            )?;
         }
         if parts.is_empty() {
             parts.push("nothing to change".into());

@@ -11,10 +11,17 @@
 //! - `output -json` prints the outputs.
 //!
 //! FAKE_TF_FAIL=plan,apply,... makes those subcommands fail with an error on stderr;
-//! FAKE_TF_DELAY_MS slows `plan` down.
+//! FAKE_TF_DELAY_MS slows `plan` down; a SIGINT during it is handled as terraform handles one
+//! (it says so, stops the operation at a safe point and exits 1 without a plan file).
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
 
 fn env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
@@ -145,9 +152,25 @@ fn main() {
         "validate" => println!("Success! The configuration is valid."),
         "plan" => {
             // Tests interrupt a slow plan.
-            if let Some(ms) = env("FAKE_TF_DELAY_MS").and_then(|v| v.parse().ok()) {
+            if let Some(ms) = env("FAKE_TF_DELAY_MS").and_then(|v| v.parse::<u64>().ok()) {
+                unsafe {
+                    libc::signal(
+                        libc::SIGINT,
+                        on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                    );
+                }
                 println!("Refreshing state...");
-                std::thread::sleep(std::time::Duration::from_millis(ms));
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+                while std::time::Instant::now() < until {
+                    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                        println!("Interrupt received.");
+                        println!("Please wait for Terraform to exit or data loss may occur.");
+                        println!("Gracefully shutting down...");
+                        eprintln!("Error: execution halted");
+                        std::process::exit(1);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
             }
             let out = flag_value(&args, "-out=").expect("plan without -out");
             let destroy = args.iter().any(|a| a == "-destroy");

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod aws_front;
 pub mod charts;
 pub mod eks_front;
 pub mod kube_openapi;
