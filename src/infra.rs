@@ -594,7 +594,10 @@ fn edit(settings: &Settings, file: &Path) -> Result<()> {
     let mut words = editor.split_whitespace();
     let program = words.next().unwrap_or("vi");
     let mut cmd = std::process::Command::new(program);
-    for k in crate::tools::NEVER_INHERITED {
+    for k in crate::tools::NEVER_INHERITED
+        .iter()
+        .chain(crate::tools::AWS_CREDENTIALS)
+    {
         cmd.env_remove(k);
     }
     let status = cmd.args(words).arg(file).status().map_err(|e| {

@@ -210,9 +210,21 @@ async fn interactive_missing_tfvars_is_copied_from_the_example_and_edited() {
     std::fs::remove_file(tf.join("terraform.tfvars")).unwrap();
     // The "editor" appends a marker, proving it ran on the copied file.
     let editor = sb.path().join("editor.sh");
-    std::fs::write(&editor, "#!/bin/sh\necho '# edited' >> \"$1\"\n").unwrap();
+    let env_seen = sb.path().join("editor-env");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\nenv > '{}'\necho '# edited' >> \"$1\"\n",
+            env_seen.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     sb.set("EDITOR", editor.to_str().unwrap());
+    sb.set(
+        "DATABASE_URL",
+        "postgresql://u:editor-never-sees@db.example:5432/x",
+    );
     let code = pty(&sb, &["infrastructure-plan"], |p| {
         p.exp_string("terraform.tfvars does not exist").unwrap();
         p.exp_string("[y/N]: ").unwrap();
@@ -227,6 +239,12 @@ async fn interactive_missing_tfvars_is_copied_from_the_example_and_edited() {
         text.contains("cluster_name") && text.ends_with("# edited\n"),
         "{text}"
     );
+    // The editor gets neither the database URL nor AWS credentials.
+    let env = std::fs::read_to_string(&env_seen).unwrap();
+    assert!(env.contains("HOME="), "{env}");
+    for secret in ["DATABASE_URL", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"] {
+        assert!(!env.contains(secret), "{secret} reached the editor");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -24,6 +24,15 @@ pub struct Process {
 /// Secrets deployctl reads from its environment that no child needs: never inherited.
 pub const NEVER_INHERITED: &[&str] = &["DATABASE_URL"];
 
+/// AWS credentials: a child that talks to no AWS API (the editor) does not get them. helm
+/// and terraform keep them (the kubeconfig's exec credential and the AWS provider need them).
+pub const AWS_CREDENTIALS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+];
+
 /// A private temporary directory (0700), removed when dropped: plan files and generated
 /// values never sit where other users can read them.
 pub fn private_tempdir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
