@@ -122,6 +122,16 @@ pub enum Command {
         #[arg(long, value_name = "CLUSTER")]
         confirm_destroy: Option<String>,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(
+        after_help = "bash: source <(deployctl completions bash)   zsh: deployctl completions zsh > \"${fpath[1]}/_deployctl\"   fish: deployctl completions fish > ~/.config/fish/completions/deployctl.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `deployctl man | man -l -`
+    Man,
     /// Infrastructure, then kubeconfig, then every application component
     #[command(visible_alias = "full")]
     Complete {
@@ -270,6 +280,8 @@ impl Command {
             Command::Complete { .. } => "complete",
             Command::All => "all",
             Command::List => "list",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
             Command::Validate => "validate",
             Command::Plan { .. } => "plan",
             Command::Run { .. } => "run",

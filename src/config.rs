@@ -67,7 +67,8 @@ pub struct Settings {
     pub account_id: Option<String>,
     pub oidc_provider: Option<String>,
     /// Prompts allowed: INTERACTIVE_MODE, not CI, not --non-interactive, and both stdin and
-    /// stdout are terminals.
+    /// stderr (where prompts are drawn) are terminals — as helm, terraform and kubectl decide;
+    /// stdout may be a pipe (`deployctl all | tee log` still asks).
     pub interactive: bool,
     pub auto_skip_healthy: bool,
     pub skip_all: bool,
@@ -153,7 +154,7 @@ impl Settings {
             .unwrap_or(false);
 
         let interactive =
-            interactive_env && !args.non_interactive && !in_ci && term.stdin && term.stdout;
+            interactive_env && !args.non_interactive && !in_ci && term.stdin && term.stderr;
 
         let region = flag_env_default(&args.region, env, "AWS_REGION", DEFAULT_REGION);
         let cluster = flag_env_default(&args.cluster, env, "EKS_CLUSTER_NAME", DEFAULT_CLUSTER);
@@ -496,6 +497,23 @@ mod tests {
             stderr: true,
         };
         let s = Settings::resolve(&GlobalArgs::default(), &Env::default(), piped).unwrap();
+        assert!(!s.interactive);
+        // `deployctl all | tee log` in a terminal: stdout is a pipe, the prompts (stderr) and
+        // the keys (stdin) are the terminal's — it asks, as helm and terraform do.
+        let teed = Terminal {
+            stdin: true,
+            stdout: false,
+            stderr: true,
+        };
+        let s = Settings::resolve(&GlobalArgs::default(), &Env::default(), teed).unwrap();
+        assert!(s.interactive);
+        // stderr redirected to a file: nowhere to draw a prompt.
+        let logged = Terminal {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+        };
+        let s = Settings::resolve(&GlobalArgs::default(), &Env::default(), logged).unwrap();
         assert!(!s.interactive);
     }
 

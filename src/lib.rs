@@ -57,6 +57,25 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
             return e.exit_code();
         }
     };
+    // Completions and the manual need no settings (a bad variable must not break them).
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "deployctl", &mut out);
+            return write_stdout(&out, "the completion script");
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+                eprintln!("error: cannot render the manual page: {e}");
+                return exit::FAILED;
+            }
+            return write_stdout(&out, "the manual page");
+        }
+        _ => {}
+    }
     let settings = match Settings::resolve(&cli.global, &env, Terminal::detect()) {
         Ok(s) => s,
         Err(e) => {
@@ -80,6 +99,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
         Err(e) => {
             print_error(&e);
             error::code_of(&e)
+        }
+    }
+}
+
+/// Write generated text to stdout; a reader that stops early (`| head`) is fine.
+fn write_stdout(bytes: &[u8], what: &str) -> i32 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("error: cannot write {what}: {e}");
+            exit::FAILED
         }
     }
 }
@@ -340,7 +373,9 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
             )
             .await;
         }
-        Command::List => unreachable!("handled above"),
+        Command::List | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
     };
     let prompter = prompter_for(&settings);
     let cx = Arc::new(Context::new(settings, ui).with_secrets(secrets_options));

@@ -296,3 +296,52 @@ async fn eks_token_prints_an_exec_credential_with_a_presigned_sts_url() {
         "{left:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_load_in_bash_and_the_manual_renders() {
+    let mut sb = Sandbox::bare();
+    // A bad variable does not get in the way of either.
+    sb.set("INTERACTIVE_MODE", "maybe");
+    let script = sb.dir.path().join("deployctl.bash");
+    let run = sb.run(&["completions", "bash"]).await;
+    run.assert_code(0);
+    std::fs::write(&script, &run.stdout).unwrap();
+    // bash loads it and completes the subcommands.
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "source '{}' && complete -p deployctl && COMP_WORDS=(deployctl compl) COMP_CWORD=1 && _deployctl deployctl compl deployctl && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("-F _deployctl deployctl"), "{text}");
+    assert!(text.lines().any(|l| l == "completions"), "{text}");
+    assert!(text.lines().any(|l| l == "complete"), "{text}");
+    for shell in ["zsh", "fish", "powershell"] {
+        let run = sb.run(&["completions", shell]).await;
+        run.assert_code(0);
+        assert!(run.stdout.contains("deployctl"), "{shell}");
+    }
+    let man = sb.run(&["man"]).await;
+    man.assert_code(0);
+    assert!(man.stdout.contains(".TH deployctl 1"), "{}", man.stdout);
+    assert!(
+        man.stdout
+            .replace("\\-", "-")
+            .contains("deployctl-infrastructure-destroy"),
+        "the commands are listed"
+    );
+    // A near miss is an error with suggestions, never `complete` (which builds everything).
+    let run = sb.run(&["completion"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("completions"), "{}", run.stderr);
+}
