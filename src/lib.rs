@@ -50,29 +50,81 @@ fn print_error(err: &anyhow::Error) {
 
 /// Parse, resolve settings, run; returns the process exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return e.exit_code();
+            let code = e.exit_code();
+            // --help and --version are not failures; a usage error still ends in a summary
+            // when JSON was asked for.
+            if code != exit::OK && json_requested(&args) {
+                let message = e.kind().to_string();
+                ui::final_summary(
+                    "",
+                    code,
+                    Some((&message, Some("run `deployctl --help` for the usage"))),
+                );
+            }
+            return code;
         }
     };
+    // Completions and the manual are documents, not runs: no summary after them.
+    let json = cli.global.output == Some(cli::OutputFormat::Json)
+        && !matches!(cli.command, Command::Completions { .. } | Command::Man);
+    let command = match &cli.command {
+        Command::Run { steps } => format!("run {}", steps.join(" ")),
+        other => other.name().to_string(),
+    };
+    let code = run_parsed(cli, env);
+    if json {
+        let err = LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match err {
+            Some((message, help)) => {
+                ui::final_summary(&command, code.0, Some((&message, help.as_deref())))
+            }
+            None => ui::final_summary(&command, code.0, None),
+        }
+    }
+    code.0
+}
+
+/// The error that ended the run (message, help), for the JSON summary.
+static LAST_ERROR: std::sync::Mutex<Option<(String, Option<String>)>> = std::sync::Mutex::new(None);
+
+fn remember_error(err: &anyhow::Error) {
+    *LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((format!("{err:#}"), error::help_of(err).map(str::to_string)));
+}
+
+/// `--output json` / `--output=json` among raw arguments (for errors before parsing is done).
+fn json_requested(args: &[OsString]) -> bool {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    words
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || words.contains(&"--output=json")
+}
+
+struct Code(i32);
+
+fn run_parsed(cli: Cli, env: Env) -> Code {
     // Completions and the manual need no settings (a bad variable must not break them).
     match &cli.command {
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "deployctl", &mut out);
-            return write_stdout(&out, "the completion script");
+            return Code(write_stdout(&out, "the completion script"));
         }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
                 eprintln!("error: cannot render the manual page: {e}");
-                return exit::FAILED;
+                return Code(exit::FAILED);
             }
-            return write_stdout(&out, "the manual page");
+            return Code(write_stdout(&out, "the manual page"));
         }
         _ => {}
     }
@@ -80,8 +132,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
         Ok(s) => s,
         Err(e) => {
             let code = e.code;
-            print_error(&anyhow::Error::new(e));
-            return code;
+            let e = anyhow::Error::new(e);
+            print_error(&e);
+            remember_error(&e);
+            return Code(code);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -91,16 +145,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILED;
+            return Code(exit::FAILED);
         }
     };
-    match runtime.block_on(dispatch(cli.command, settings)) {
+    Code(match runtime.block_on(dispatch(cli.command, settings)) {
         Ok(code) => code,
         Err(e) => {
             print_error(&e);
+            remember_error(&e);
             error::code_of(&e)
         }
-    }
+    })
 }
 
 /// Write generated text to stdout; a reader that stops early (`| head`) is fine.

@@ -34,6 +34,25 @@ impl Progress {
     }
 }
 
+/// Whether this process wrote its final `summary` event (JSON mode: exactly one per run).
+pub static SUMMARY_WRITTEN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The final `summary` event for a run that did not write one itself (an error before or
+/// outside the steps, or a command without steps): the exit code and, on failure, the error
+/// (its message and help; never a secret: errors carry none).
+pub fn final_summary(command: &str, code: i32, error: Option<(&str, Option<&str>)>) {
+    if SUMMARY_WRITTEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let mut v = serde_json::json!({"event": "summary", "command": command, "exit_code": code});
+    if let Some((message, help)) = error {
+        v["error"] = serde_json::json!({"message": message, "help": help});
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+}
+
 pub fn timestamp() -> String {
     jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
@@ -137,6 +156,9 @@ impl Ui {
 
     /// One JSON object per line on stdout (JSON mode only).
     pub fn event(&self, value: Value) {
+        if value["event"] == "summary" {
+            SUMMARY_WRITTEN.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.json {
             let _guard = self.lock.lock();
             let mut out = std::io::stdout().lock();

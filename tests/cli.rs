@@ -345,3 +345,56 @@ async fn completions_load_in_bash_and_the_manual_renders() {
     run.assert_code(2);
     assert!(run.stderr.contains("completions"), "{}", run.stderr);
 }
+
+/// The JSON lines of stdout; every line must be JSON.
+fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_always_ends_in_one_summary_even_on_errors() {
+    let mut sb = Sandbox::bare();
+    // A usage error (before parsing finished), a bad variable, a preflight failure (no
+    // kubeconfig), and commands without steps.
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, i32);
+    let cases: Vec<Case> = vec![
+        (vec!["namespaces", "--output", "json", "--bogus"], vec![], 2),
+        (
+            vec!["namespaces", "--output", "json"],
+            vec![("INTERACTIVE_MODE", "maybe")],
+            2,
+        ),
+        (vec!["namespaces", "--output", "json"], vec![], 1),
+        (vec!["list", "--output", "json"], vec![], 0),
+        (vec!["plan", "helm-repos", "--output", "json"], vec![], 0),
+    ];
+    for (args, env, code) in cases {
+        for (k, v) in &env {
+            sb.set(k, v);
+        }
+        let run = sb.run(&args).await;
+        for (k, _) in &env {
+            sb.unset(k);
+        }
+        run.assert_code(code);
+        let events = json_lines(&run.stdout);
+        let summaries: Vec<&serde_json::Value> =
+            events.iter().filter(|e| e["event"] == "summary").collect();
+        assert_eq!(summaries.len(), 1, "{args:?}: {}", run.stdout);
+        let last = events.last().unwrap();
+        assert_eq!(
+            last["event"], "summary",
+            "{args:?}: the summary is not last"
+        );
+        assert_eq!(last["exit_code"], code, "{args:?}");
+        if code != 0 {
+            let message = last["error"]["message"].as_str().unwrap_or("");
+            assert!(!message.is_empty(), "{args:?}: no error message: {last}");
+        } else {
+            assert!(last.get("error").is_none(), "{args:?}: {last}");
+        }
+    }
+}
