@@ -52,6 +52,12 @@ pub struct GlobalArgs {
     /// kube context to use (default: the kubeconfig's current context)
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// kubeconfig file to use, for deployctl and every child (as KUBECONFIG) [env: KUBECONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// AWS profile to use, for deployctl and every child (as AWS_PROFILE) [env: AWS_PROFILE]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Never prompt [env: INTERACTIVE_MODE=false, or CI=true]
     #[arg(long, global = true)]
     pub non_interactive: bool,

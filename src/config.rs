@@ -32,6 +32,9 @@ impl Env {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect())
     }
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.0.insert(key.to_string(), value.to_string());
+    }
     /// A set, non-empty value.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0

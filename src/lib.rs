@@ -108,7 +108,26 @@ fn json_requested(args: &[OsString]) -> bool {
 
 struct Code(i32);
 
-fn run_parsed(cli: Cli, env: Env) -> Code {
+fn run_parsed(cli: Cli, mut env: Env) -> Code {
+    // --kubeconfig and --profile are the variables, set for deployctl and every child (helm,
+    // terraform, the kubeconfig's exec credential): a flag wins over its variable. This runs
+    // before any thread is started.
+    for (var, value) in [
+        (
+            "KUBECONFIG",
+            cli.global
+                .kubeconfig
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+        ),
+        ("AWS_PROFILE", cli.global.profile.clone()),
+    ] {
+        if let Some(v) = value {
+            env.set(var, &v);
+            // SAFETY: single-threaded here (no runtime yet, no thread spawned).
+            unsafe { std::env::set_var(var, &v) };
+        }
+    }
     // Completions and the manual need no settings (a bad variable must not break them).
     match &cli.command {
         Command::Completions { shell } => {

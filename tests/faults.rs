@@ -363,7 +363,10 @@ async fn monitoring_without_its_grafana_admin_secret_is_unhealthy_and_repaired()
         .unwrap();
     let plan = sb.run(&["plan", "monitoring", "-v"]).await;
     let all = plan.all();
-    assert!(all.contains("grafana-admin-credentials is missing"), "{all}");
+    assert!(
+        all.contains("grafana-admin-credentials is missing"),
+        "{all}"
+    );
     // A run puts it back.
     sb.run(&["monitoring"]).await.assert_code(0);
     assert!(secrets.get_opt(name).await.unwrap().is_some());

@@ -339,3 +339,31 @@ async fn json_output_is_one_event_per_line() {
     assert_eq!(summary["steps"][0]["step"], "namespaces");
     assert_eq!(summary["steps"][0]["result"], "ok");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kubeconfig_and_profile_flags_win_over_their_variables_for_every_child() {
+    let kube = FakeKube::start().await;
+    let mut sb = Sandbox::new(&kube);
+    let real = sb.kubeconfig.clone();
+    // The variable points nowhere; the flag at the real file.
+    sb.set("KUBECONFIG", "/nonexistent/kubeconfig");
+    sb.run(&["namespaces"]).await.assert_code(1);
+    sb.run(&["namespaces", "--kubeconfig", real.to_str().unwrap()])
+        .await
+        .assert_code(0);
+    assert_eq!(kube.user_namespaces().len(), 5);
+    // helm gets the same file and profile.
+    let run = sb
+        .run(&[
+            "helm-repos",
+            "--kubeconfig",
+            real.to_str().unwrap(),
+            "--profile",
+            "ci-deployer",
+        ])
+        .await;
+    run.assert_code(0);
+    let last = sb.helm_log_entries().pop().expect("helm ran");
+    assert_eq!(last["env"]["KUBECONFIG"], real.to_str().unwrap());
+    assert_eq!(last["env"]["AWS_PROFILE"], "ci-deployer");
+}
