@@ -97,6 +97,36 @@ pub fn merge(doc: &mut Value, e: &Entry) {
     doc["current-context"] = json!(arn);
 }
 
+/// The command the kubeconfig's exec entry runs: `deployctl` when PATH finds this very
+/// binary (it survives upgrades and rebuilds), else this binary's absolute path — with a
+/// warning when that is a build directory, which `cargo clean` empties.
+fn exec_command() -> (String, Option<String>) {
+    let Ok(exe) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return ("deployctl".into(), None);
+    };
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join("deployctl"))
+        .find(|c| c.is_file())
+        .and_then(|c| c.canonicalize().ok());
+    if on_path.as_deref() == Some(exe.as_path()) {
+        return ("deployctl".into(), None);
+    }
+    let shown = exe.display().to_string();
+    let in_build_dir = exe.components().collect::<Vec<_>>().windows(2).any(|w| {
+        w[0].as_os_str() == "target"
+            && matches!(w[1].as_os_str().to_str(), Some("debug" | "release"))
+    });
+    let warning = in_build_dir.then(|| {
+        format!(
+            "the kubeconfig runs deployctl from the build directory ({shown}), which `cargo clean` empties; install it with `cargo install --locked --path .` and run `deployctl kubeconfig` again"
+        )
+    });
+    (shown, warning)
+}
+
 pub async fn run(s: &Settings, aws: &Aws, home: Option<&Path>) -> Result<String> {
     let cluster = aws::require_cluster(aws, &s.cluster).await?;
     let ca = cluster.certificate_authority.clone().ok_or_else(|| {
@@ -116,9 +146,10 @@ pub async fn run(s: &Settings, aws: &Aws, home: Option<&Path>) -> Result<String>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
         Err(e) => return Err(anyhow!("cannot read `{}`: {e}", path.display())),
     };
-    let command = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "deployctl".into());
+    let (command, warning) = exec_command();
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
     merge(
         &mut doc,
         &Entry {

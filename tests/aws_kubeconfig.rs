@@ -57,9 +57,41 @@ async fn merges_an_exec_context_and_keeps_the_unrelated_one() {
     );
     let ours = kc.auth_infos.iter().find(|u| u.name == arn).unwrap();
     let exec = ours.auth_info.as_ref().unwrap().exec.as_ref().unwrap();
+    // Not on PATH: the absolute path of this (build-directory) binary, with a warning.
     assert_eq!(
         exec.command.as_deref(),
-        Some(support::deployctl_bin().to_str().unwrap())
+        Some(
+            support::deployctl_bin()
+                .canonicalize()
+                .unwrap()
+                .to_str()
+                .unwrap()
+        )
+    );
+    let run = sb.run(&["kubeconfig"]).await;
+    assert!(
+        run.stderr.contains("cargo install --locked --path ."),
+        "{}",
+        run.stderr
+    );
+    // On PATH as this very binary: the kubeconfig names `deployctl`, and says nothing.
+    std::os::unix::fs::symlink(support::deployctl_bin(), sb.bin.join("deployctl")).unwrap();
+    let run = sb.run(&["kubeconfig"]).await;
+    run.assert_code(0);
+    assert!(!run.stderr.contains("cargo clean"), "{}", run.stderr);
+    let kc2 = kube::config::Kubeconfig::read_from(&sb.kubeconfig).unwrap();
+    let ours2 = kc2.auth_infos.iter().find(|u| u.name == arn).unwrap();
+    assert_eq!(
+        ours2
+            .auth_info
+            .as_ref()
+            .unwrap()
+            .exec
+            .as_ref()
+            .unwrap()
+            .command
+            .as_deref(),
+        Some("deployctl")
     );
     assert_eq!(
         exec.args.clone().unwrap(),
