@@ -23,8 +23,13 @@ pub struct Journal {
 /// (runs that touch neither AWS nor the cluster: `local`). Every part is safe in a path
 /// (12 digits; AWS region names; EKS names: letters, digits, `-`, `_`).
 fn path(s: &Settings, account: Option<&str>) -> PathBuf {
+    keyed(s, account, "last-run")
+}
+
+/// `<stem>-<account>-<region>-<cluster>.json` in the state directory.
+fn keyed(s: &Settings, account: Option<&str>, stem: &str) -> PathBuf {
     s.state_dir.join(format!(
-        "last-run-{}-{}-{}.json",
+        "{stem}-{}-{}-{}.json",
         account_part(account),
         s.region,
         s.cluster
@@ -44,17 +49,18 @@ pub fn load(s: &Settings, account: Option<&str>) -> Option<Journal> {
 }
 
 pub fn save(s: &Settings, account: Option<&str>, journal: &Journal) -> Result<()> {
-    let p = path(s, account);
+    write_atomic(&path(s, account), &serde_json::to_string_pretty(journal)?)
+}
+
+/// Write beside, then rename: a crash never leaves half a file.
+fn write_atomic(p: &std::path::Path, text: &str) -> Result<()> {
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    let text = serde_json::to_string_pretty(journal)?;
-    // Write beside, then rename: a crash never leaves half a journal.
     let tmp = p.with_extension("json.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &p).with_context(|| format!("cannot write `{}`", p.display()))?;
-    Ok(())
+    std::fs::rename(&tmp, p).with_context(|| format!("cannot write `{}`", p.display()))
 }
 
 /// The steps `--resume` may skip: those that succeeded in an unfinished last run of the
@@ -93,12 +99,7 @@ pub fn resumable(
 /// follow-through in the cluster (re-sync, restarts) has not completed. Kept per region and
 /// cluster beside the journal; names only, never a value.
 fn pending_path(s: &Settings, account: Option<&str>) -> PathBuf {
-    s.state_dir.join(format!(
-        "pending-{}-{}-{}.json",
-        account_part(account),
-        s.region,
-        s.cluster
-    ))
+    keyed(s, account, "pending")
 }
 
 /// What is pending (e.g. `["redis-password"]`), oldest first.
@@ -119,14 +120,7 @@ fn save_pending(s: &Settings, account: Option<&str>, items: &[String]) -> Result
             _ => Ok(()),
         };
     }
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create `{}`", dir.display()))?;
-    }
-    let tmp = p.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string(items)?)
-        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &p).with_context(|| format!("cannot write `{}`", p.display()))
+    write_atomic(&p, &serde_json::to_string(items)?)
 }
 
 /// Record `what` as pending (before the change that needs following through).

@@ -14,11 +14,7 @@ use support::{Run, Sandbox};
 const JAEGER: [&str; 4] = ["run", "helm-repos", "namespaces", "jaeger"];
 
 async fn client(kube: &FakeKube) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig("c", "cluster")).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
+    kube.client().await
 }
 
 /// A cluster whose controllers answer quickly, and the real helm installing from the charts.

@@ -13,11 +13,7 @@ use std::time::Duration;
 use support::kube_server::FakeKube;
 
 async fn client(kube: &FakeKube) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig("c", "cluster")).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
+    kube.client().await
 }
 
 fn api_code(e: kube::Error) -> (u16, String) {

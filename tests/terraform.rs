@@ -479,19 +479,17 @@ async fn complete_applies_then_writes_the_kubeconfig_for_the_new_cluster() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_during_the_plan_is_passed_to_terraform_and_applies_nothing() {
-    let (mut sb, _) = project();
-    // A plan far slower than the test: terraform must be told, not waited out.
+/// Run `args` with a plan far slower than the test and send deployctl (only deployctl:
+/// terraform runs in its own process group) `signal` once the plan runs: terraform must be
+/// told, not waited out.
+async fn interrupt_a_slow_plan(sb: &mut Sandbox, args: &[&str], signal: &str) -> support::Run {
     sb.set("FAKE_TF_DELAY_MS", "60000");
     let child = sb
-        .command(&["infrastructure", "--auto-approve"])
+        .command(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the plan is running. Only deployctl gets the signal (terraform runs in
-    // its own process group); deployctl passes one SIGINT on.
     let started = std::time::Instant::now();
     while !sb.tf_calls().iter().any(|c| c[0] == "plan") {
         assert!(
@@ -502,7 +500,7 @@ async fn ctrl_c_during_the_plan_is_passed_to_terraform_and_applies_nothing() {
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -513,7 +511,13 @@ async fn ctrl_c_during_the_plan_is_passed_to_terraform_and_applies_nothing() {
     .await
     .expect("deployctl waited out the slow plan: the interrupt did not reach terraform")
     .unwrap();
-    let run = support::Run::from(out);
+    support::Run::from(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_plan_is_passed_to_terraform_and_applies_nothing() {
+    let (mut sb, _) = project();
+    let run = interrupt_a_slow_plan(&mut sb, &["infrastructure", "--auto-approve"], "INT").await;
     run.assert_code(130);
     assert!(
         run.all()
@@ -538,35 +542,8 @@ async fn ctrl_c_during_the_plan_is_passed_to_terraform_and_applies_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_during_completes_terraform_starts_neither_kubeconfig_nor_the_stack() {
     let (mut sb, _) = project();
-    sb.set("FAKE_TF_DELAY_MS", "60000");
-    let child = sb
-        .command(&["complete", "--auto-approve"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while !sb.tf_calls().iter().any(|c| c[0] == "plan") {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "plan never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
     // SIGTERM, as a CI runner cancelling the job sends it.
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
-    )
-    .await
-    .expect("deployctl waited out the slow plan")
-    .unwrap();
-    let run = support::Run::from(out);
+    let run = interrupt_a_slow_plan(&mut sb, &["complete", "--auto-approve"], "TERM").await;
     run.assert_code(130);
     assert!(
         run.all().contains("Gracefully shutting down"),

@@ -203,6 +203,13 @@ pub struct Install<'a> {
     pub kube_context: Option<&'a str>,
 }
 
+/// The limit on a helm process that waits (`--timeout T`): helm enforces T itself; two more
+/// minutes only guard against a hung process.
+fn process_limit(helm_timeout: &str) -> std::time::Duration {
+    parse_duration(helm_timeout).unwrap_or(std::time::Duration::from_secs(300))
+        + std::time::Duration::from_secs(120)
+}
+
 /// `5m` / `90s` / `1h` → a duration (for the process timeout around `--timeout`).
 pub fn parse_duration(t: &str) -> Option<std::time::Duration> {
     let t = t.trim();
@@ -328,15 +335,13 @@ impl Helm {
         timeout: &str,
         kube_context: Option<&str>,
     ) -> Result<()> {
-        let guard = parse_duration(timeout).unwrap_or(std::time::Duration::from_secs(300))
-            + std::time::Duration::from_secs(120);
         self.with_context(
             self.cmd()
                 .args(["rollback", name, &revision.to_string(), "-n", namespace])
                 .args(["--wait", "--timeout", timeout]),
             kube_context,
         )
-        .timeout(guard)
+        .timeout(process_limit(timeout))
         .run()
         .await?;
         Ok(())
@@ -350,8 +355,6 @@ impl Helm {
         timeout: &str,
         kube_context: Option<&str>,
     ) -> Result<()> {
-        let guard = parse_duration(timeout).unwrap_or(std::time::Duration::from_secs(300))
-            + std::time::Duration::from_secs(120);
         self.with_context(
             self.cmd().args(["uninstall", name, "-n", namespace]).args([
                 "--wait",
@@ -360,7 +363,7 @@ impl Helm {
             ]),
             kube_context,
         )
-        .timeout(guard)
+        .timeout(process_limit(timeout))
         .run()
         .await?;
         Ok(())
@@ -388,10 +391,7 @@ impl Helm {
                 .args(["--wait", rollback, "--timeout", i.timeout]),
             i.kube_context,
         );
-        // helm enforces --timeout itself; this only guards against a hung process.
-        let guard = parse_duration(i.timeout).unwrap_or(std::time::Duration::from_secs(300))
-            + std::time::Duration::from_secs(120);
-        Ok(p.timeout(guard).run().await?.stdout)
+        Ok(p.timeout(process_limit(i.timeout)).run().await?.stdout)
     }
 }
 

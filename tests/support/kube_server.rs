@@ -551,6 +551,15 @@ impl FakeKube {
 
     /// A kubeconfig whose one context points at this server, with `cluster_entry` as the
     /// cluster entry name (an EKS ARN, typically).
+    /// A kube-rs client for this server (tests that read or change it directly).
+    pub async fn client(&self) -> kube::Client {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig("c", "cluster")).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+
     pub fn kubeconfig(&self, context: &str, cluster_entry: &str) -> String {
         format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: {cluster_entry}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {cluster_entry}\n    user: tester\n    namespace: default\nusers:\n- name: tester\n  user:\n    token: fake-token\n",
@@ -911,18 +920,7 @@ fn rollout_step(shared: &Shared, store: &mut Store, key: &Key, obj: &Value) {
     } else {
         "controller-revision-hash"
     };
-    let mut pods: Vec<(Key, Value)> = store
-        .objects
-        .iter()
-        .filter(|(k, o)| {
-            k.1 == "pods"
-                && k.2 == ns
-                && o.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|r| r.iter().any(|r| r["uid"] == uid))
-        })
-        .map(|(k, o)| (k.clone(), o.clone()))
-        .collect();
+    let mut pods = owned_pods(store, &ns, &uid);
     pods.sort_by(|a, b| a.0.3.cmp(&b.0.3));
     let rev_of = |p: &Value| {
         p.pointer(&format!("/metadata/labels/{hash_label}"))
@@ -1025,17 +1023,9 @@ fn rollout_step(shared: &Shared, store: &mut Store, key: &Key, obj: &Value) {
         }
     }
     // The status, from the pods as they are now.
-    let pods: Vec<Value> = store
-        .objects
-        .iter()
-        .filter(|(k, o)| {
-            k.1 == "pods"
-                && k.2 == ns
-                && o.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|r| r.iter().any(|r| r["uid"] == uid))
-        })
-        .map(|(_, o)| o.clone())
+    let pods: Vec<Value> = owned_pods(store, &ns, &uid)
+        .into_iter()
+        .map(|(_, o)| o)
         .collect();
     let total = pods.len();
     let ready = pods.iter().filter(|p| is_ready(p)).count();
@@ -1074,6 +1064,22 @@ fn rollout_step(shared: &Shared, store: &mut Store, key: &Key, obj: &Value) {
         })
     };
     set_status(shared, store, key, status);
+}
+
+/// The pods in `ns` whose owner is the object with `uid`.
+fn owned_pods(store: &Store, ns: &str, uid: &Value) -> Vec<(Key, Value)> {
+    store
+        .objects
+        .iter()
+        .filter(|(k, o)| {
+            k.1 == "pods"
+                && k.2 == ns
+                && o.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| r.iter().any(|r| r["uid"] == *uid))
+        })
+        .map(|(k, o)| (k.clone(), o.clone()))
+        .collect()
 }
 
 /// FNV-1a, for stable revision names.
