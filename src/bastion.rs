@@ -360,6 +360,7 @@ async fn run_instance(
         .with_context(|| format!("failed to read `{}`", template_path.display()))?;
     let user_data = render_user_data(&template, &cx.settings.region, &cx.settings.cluster)?;
     let started = Instant::now();
+    crate::interrupt::changes_begin();
     loop {
         let result = aws
             .ec2()
@@ -636,6 +637,7 @@ async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()
         return Ok(());
     }
     let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+    crate::interrupt::changes_begin();
     aws.ec2()
         .terminate_instances()
         .set_instance_ids(Some(ids.clone()))

@@ -357,6 +357,8 @@ async fn decide_all(
                         // Bad input (a usage error) stops the run before anything starts,
                         // with exit 2, like any other usage error.
                         Err(e) if crate::error::code_of(&e) == exit::USAGE => return Err(e),
+                        // Ctrl-C / Ctrl-D at a question asked while preparing: quit.
+                        Err(e) if crate::prompt::is_quit(&e) => return Err(e),
                         Err(e) => Decided::Fail(error_text(&e)),
                     };
                     out.push((*id, decided, state.label().into()));
@@ -546,6 +548,7 @@ async fn execute(
             }
             let ready = needs.iter().all(|n| rows.contains_key(n));
             if ready && running.len() < limit {
+                crate::interrupt::changes_begin();
                 pending.remove(i);
                 let step = built[&id].clone();
                 let cx2 = cx.clone();
@@ -839,9 +842,8 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
     )
     .await?
     else {
-        cx.ui.println("Quit: nothing has been changed.");
-        cx.ui.event(json!({"event": "quit", "exit_code": 0}));
-        return Ok(exit::OK);
+        // Q at the menu: the same as Ctrl-C at any question (see `lib::quit`).
+        return Err(crate::prompt::Quit.into());
     };
 
     if req.mode == Mode::Plan {

@@ -400,6 +400,7 @@ impl<'a> Terraform<'a> {
 
     /// `apply` of exactly this plan file.
     pub async fn apply(&self, plan_file: &Path, help: &str) -> Result<()> {
+        crate::interrupt::changes_begin();
         self.stream(
             "apply",
             self.process(vec![

@@ -78,6 +78,20 @@ fn on_signal(name: &str) {
     std::process::exit(EXIT);
 }
 
+static CHANGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Record that this run has started changing things (a step executes, terraform applies,
+/// a bastion is created): from now on quitting at a question is an interruption (exit 130),
+/// not "nothing has been changed".
+pub fn changes_begin() {
+    CHANGED.store(true, Ordering::SeqCst);
+}
+
+/// Whether this run has started changing things.
+pub fn changes_began() -> bool {
+    CHANGED.load(Ordering::SeqCst)
+}
+
 /// Whether an interrupt has arrived.
 pub fn requested() -> bool {
     COUNT.load(Ordering::SeqCst) > 0

@@ -167,14 +167,42 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
             return Code(exit::FAILED);
         }
     };
+    let json = settings.output == cli::OutputFormat::Json;
     Code(match runtime.block_on(dispatch(cli.command, settings)) {
         Ok(code) => code,
+        Err(e) if prompt::is_quit(&e) => quit(json, interrupt::changes_began()),
         Err(e) => {
             print_error(&e);
             remember_error(&e);
             error::code_of(&e)
         }
     })
+}
+
+/// The operator quit at a question (Q, Ctrl-C, Ctrl-D). Before any change that is a clean
+/// stop (exit 0); once changes began it is an interruption (exit 130), as Ctrl-C would be.
+fn quit(json: bool, changes_began: bool) -> i32 {
+    if changes_began {
+        let e = anyhow::Error::new(error::UserError {
+            message: "quit at a question after changes began: the run stopped part way".into(),
+            help: Some("run the same command again to finish".into()),
+            code: exit::INTERRUPTED,
+        });
+        print_error(&e);
+        remember_error(&e);
+        return exit::INTERRUPTED;
+    }
+    let text = "Quit: nothing has been changed.";
+    if json {
+        eprintln!("{text}");
+        println!(
+            "{}",
+            serde_json::json!({"event": "quit", "exit_code": exit::OK})
+        );
+    } else {
+        println!("{text}");
+    }
+    exit::OK
 }
 
 /// Write generated text to stdout; a reader that stops early (`| head`) is fine.
@@ -463,4 +491,22 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quitting_at_a_question_is_clean_before_changes_and_an_interruption_after() {
+        assert_eq!(quit(true, false), exit::OK);
+        assert!(LAST_ERROR.lock().unwrap().is_none());
+        assert_eq!(quit(true, true), exit::INTERRUPTED);
+        let (message, help) = LAST_ERROR.lock().unwrap().take().expect("remembered");
+        assert!(message.contains("after changes began"), "{message}");
+        assert_eq!(
+            help.as_deref(),
+            Some("run the same command again to finish")
+        );
+    }
 }

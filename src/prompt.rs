@@ -1,11 +1,15 @@
-//! Questions to the operator. `TerminalPrompter` reads one key at a time from the terminal;
-//! `NonInteractive` never blocks: asking it anything is an error that says which flag answers
-//! the question instead.
+//! Questions to the operator. `TerminalPrompter` reads one key at a time from the terminal
+//! (y/N and the S/P/V/A/Q menu alike; Enter is the default); `NonInteractive` never blocks:
+//! asking it anything is an error that says which flag answers the question instead.
+//!
+//! Ctrl-C or Ctrl-D at any question is `Quit`, an error the caller turns into "Quit: nothing
+//! has been changed." (exit 0) before any change, or into the interrupt path (exit 130) once
+//! changes began (`interrupt::changes_began`).
 
 use crate::decide::{Choice, State};
 use anyhow::{Result, bail};
 use console::{Key as TermKey, Term};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The operator's answer to the existing-resource prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +20,19 @@ pub enum Key {
     Auto,
     Quit,
 }
+
+/// The operator quit at a question (Ctrl-C, Ctrl-D, end of input, or Q at the menu).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("quit at a question")]
+pub struct Quit;
+
+/// Whether an error chain is the operator quitting at a question.
+pub fn is_quit(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.downcast_ref::<Quit>().is_some())
+}
+
+/// How many times a hidden value is asked for before the run stops.
+pub const HIDDEN_TRIES: usize = 3;
 
 /// Everything the S/P/V/A/Q prompt shows.
 #[derive(Debug, Clone)]
@@ -124,12 +141,148 @@ fn key_of(key: std::io::Result<TermKey>, default: Choice) -> Option<Key> {
     }
 }
 
+/// The terminal the keys come from: stdin when it is one, else /dev/tty (as `console` reads).
+fn with_input_fd<T>(f: impl FnOnce(i32) -> T) -> Option<T> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: isatty only inspects the descriptor.
+    if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
+        return Some(f(libc::STDIN_FILENO));
+    }
+    let tty = std::fs::File::open("/dev/tty").ok()?;
+    Some(f(tty.as_raw_fd()))
+}
+
+/// Drop keys typed before the question was shown: an answer meant for an earlier question
+/// (or a habitual Enter after a one-key answer) never answers this one.
+fn flush_typeahead() {
+    // SAFETY: tcflush on a terminal descriptor we own or borrow for the call.
+    with_input_fd(|fd| unsafe { libc::tcflush(fd, libc::TCIFLUSH) });
+}
+
+/// After a one-key answer, an Enter typed out of habit (within a moment) is swallowed.
+fn swallow_habitual_enter() {
+    with_input_fd(|fd| {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, bounded wait.
+        if unsafe { libc::poll(&mut p, 1, 250) } > 0 {
+            // SAFETY: as above.
+            unsafe { libc::tcflush(fd, libc::TCIFLUSH) };
+        }
+    });
+}
+
+/// Turns the terminal's echo off until dropped (then puts its mode back as it was).
+struct EchoOff(Option<libc::termios>);
+
+impl EchoOff {
+    fn new() -> Self {
+        let saved = with_input_fd(|fd| {
+            let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
+            // SAFETY: tcgetattr fills the struct on success; we only read it then.
+            if unsafe { libc::tcgetattr(fd, t.as_mut_ptr()) } != 0 {
+                return None;
+            }
+            let saved = unsafe { t.assume_init() };
+            let mut quiet = saved;
+            quiet.c_lflag &= !(libc::ECHO | libc::ECHONL);
+            // SAFETY: a valid termios for this descriptor.
+            unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+            Some(saved)
+        })
+        .flatten();
+        EchoOff(saved)
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = self.0 {
+            // SAFETY: restoring the mode read in `new`.
+            with_input_fd(|fd| unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) });
+        }
+    }
+}
+
+/// One yes/no key: y → yes; n or Enter → no; Ctrl-C, Ctrl-D or end of input → quit; any other
+/// key asks again.
+fn yes_no_of(key: std::io::Result<TermKey>) -> Option<Result<bool, Quit>> {
+    match key {
+        Err(_) | Ok(TermKey::CtrlC) => Some(Err(Quit)),
+        Ok(TermKey::Enter) => Some(Ok(false)),
+        Ok(TermKey::Char(c)) => match c.to_ascii_lowercase() {
+            'y' => Some(Ok(true)),
+            'n' => Some(Ok(false)),
+            '\u{4}' => Some(Err(Quit)),
+            _ => None,
+        },
+        Ok(_) => None,
+    }
+}
+
+/// One edit of a line being typed in raw mode.
+#[derive(Debug, PartialEq, Eq)]
+enum Edit {
+    Push(char),
+    Pop,
+    Done,
+    Quit,
+    Ignore,
+}
+
+fn edit_of(key: std::io::Result<TermKey>) -> Edit {
+    match key {
+        Err(_) | Ok(TermKey::CtrlC) => Edit::Quit,
+        Ok(TermKey::Enter) => Edit::Done,
+        Ok(TermKey::Backspace) => Edit::Pop,
+        Ok(TermKey::Char('\u{4}')) => Edit::Quit,
+        Ok(TermKey::Char(c)) if !c.is_control() => Edit::Push(c),
+        _ => Edit::Ignore,
+    }
+}
+
+impl TerminalPrompter {
+    /// A line typed in raw mode, so that Ctrl-C and Ctrl-D are answers (quit), not signals.
+    /// `echo`: show what is typed; hidden input shows nothing at all.
+    fn read_line_raw(&self, echo: bool) -> Result<String> {
+        let mut line = String::new();
+        loop {
+            match edit_of(self.term.read_key_raw()) {
+                Edit::Push(c) => {
+                    line.push(c);
+                    if echo {
+                        self.term.write_str(&c.to_string())?;
+                    }
+                }
+                Edit::Pop => {
+                    if line.pop().is_some() && echo {
+                        self.term.write_str("\x08 \x08")?;
+                    }
+                }
+                Edit::Done => {
+                    self.term.write_line("")?;
+                    return Ok(line);
+                }
+                Edit::Quit => {
+                    self.term.write_line("")?;
+                    return Err(Quit.into());
+                }
+                Edit::Ignore => {}
+            }
+        }
+    }
+}
+
 impl Prompter for TerminalPrompter {
     fn interactive(&self) -> bool {
         true
     }
 
     fn choose(&self, q: &Question) -> Result<Key> {
+        flush_typeahead();
         self.term.write_str(&q.render())?;
         loop {
             let raw = self.term.read_key_raw();
@@ -140,6 +293,7 @@ impl Prompter for TerminalPrompter {
             match key_of(raw, q.default) {
                 Some(key) => {
                     self.term.write_line(&shown)?;
+                    swallow_habitual_enter();
                     return Ok(key);
                 }
                 None => {
@@ -152,26 +306,42 @@ impl Prompter for TerminalPrompter {
     }
 
     fn confirm(&self, message: &str) -> Result<bool> {
+        flush_typeahead();
         self.term.write_str(&format!("{message} [y/N]: "))?;
-        let line = self.term.read_line().unwrap_or_default();
-        Ok(matches!(
-            line.trim().to_ascii_lowercase().as_str(),
-            "y" | "yes"
-        ))
+        loop {
+            let raw = self.term.read_key_raw();
+            match yes_no_of(raw) {
+                Some(Ok(yes)) => {
+                    self.term.write_line(if yes { "y" } else { "n" })?;
+                    swallow_habitual_enter();
+                    return Ok(yes);
+                }
+                Some(Err(quit)) => {
+                    self.term.write_line("")?;
+                    return Err(quit.into());
+                }
+                None => self.term.write_str("\nPress y or n (Enter = no): ")?,
+            }
+        }
     }
 
     fn typed(&self, message: &str, expected: &str) -> Result<bool> {
+        flush_typeahead();
         self.term
             .write_str(&format!("{message}\nType `{expected}` to confirm: "))?;
-        let line = self.term.read_line().unwrap_or_default();
+        let line = self.read_line_raw(true)?;
         Ok(line.trim() == expected)
     }
 
     fn secret(&self, message: &str) -> Result<Option<SecretString>> {
+        flush_typeahead();
         self.term.write_str(&format!("{message}: "))?;
-        let line = self.term.read_secure_line().unwrap_or_default();
-        let line = line.trim().to_string();
-        Ok((!line.is_empty()).then(|| SecretString::from(line)))
+        // Echo stays off for the whole line, also between keys (console restores the
+        // terminal's own mode after each key: that mode is now echo-less).
+        let _echo_off = EchoOff::new();
+        let line = SecretString::from(self.read_line_raw(false)?);
+        let trimmed = line.expose_secret().trim();
+        Ok((!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_string())))
     }
 
     fn say(&self, text: &str) {
@@ -270,5 +440,31 @@ mod tests {
         };
         assert!(NonInteractive.choose(&q).is_err());
         assert!(NonInteractive.confirm("c").is_err());
+    }
+
+    #[test]
+    fn yes_no_takes_one_key_and_quits_on_ctrl_c_or_ctrl_d() {
+        assert!(matches!(yes_no_of(Ok(TermKey::Char('y'))), Some(Ok(true))));
+        assert!(matches!(yes_no_of(Ok(TermKey::Char('Y'))), Some(Ok(true))));
+        assert!(matches!(yes_no_of(Ok(TermKey::Char('n'))), Some(Ok(false))));
+        assert!(matches!(yes_no_of(Ok(TermKey::Enter)), Some(Ok(false))));
+        assert!(matches!(yes_no_of(Ok(TermKey::CtrlC)), Some(Err(Quit))));
+        assert!(matches!(
+            yes_no_of(Ok(TermKey::Char('\u{4}'))),
+            Some(Err(Quit))
+        ));
+        let eof = Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof"));
+        assert!(matches!(yes_no_of(eof), Some(Err(Quit))));
+        assert!(yes_no_of(Ok(TermKey::Char('x'))).is_none());
+    }
+
+    #[test]
+    fn raw_lines_edit_and_quit() {
+        assert_eq!(edit_of(Ok(TermKey::Char('a'))), Edit::Push('a'));
+        assert_eq!(edit_of(Ok(TermKey::Backspace)), Edit::Pop);
+        assert_eq!(edit_of(Ok(TermKey::Enter)), Edit::Done);
+        assert_eq!(edit_of(Ok(TermKey::CtrlC)), Edit::Quit);
+        assert_eq!(edit_of(Ok(TermKey::Char('\u{4}'))), Edit::Quit);
+        assert_eq!(edit_of(Ok(TermKey::ArrowUp)), Edit::Ignore);
     }
 }

@@ -497,7 +497,7 @@ fn echoes(p: &PtySession) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_at_the_hidden_database_url_prompt_restores_echo_and_exits_130() {
+async fn ctrl_c_at_the_hidden_database_url_prompt_quits_cleanly_with_echo_restored() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;
     let sb = sandbox(moto);
@@ -529,8 +529,9 @@ async fn ctrl_c_at_the_hidden_database_url_prompt_restores_echo_and_exits_130() 
         }
         p.send_control('c').unwrap();
         let rest = p.exp_eof().unwrap();
-        assert!(rest.contains("interrupted"), "{rest}");
-        // ...and an interrupt there leaves it on again.
+        // Before any change, Ctrl-C at a question is Quit: exit 0, nothing changed.
+        assert!(rest.contains("Quit: nothing has been changed."), "{rest}");
+        // ...and quitting there leaves it on again.
         assert!(echoes(p), "the terminal's echo was left off");
         match p.process().wait().unwrap() {
             rexpect::process::WaitStatus::Exited(_, code) => code,
@@ -539,6 +540,53 @@ async fn ctrl_c_at_the_hidden_database_url_prompt_restores_echo_and_exits_130() 
     })
     .await
     .unwrap();
-    assert_eq!(code, 130);
+    assert_eq!(code, 0);
+    assert!(values(&sdk).await.is_empty(), "something was created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistyped_hidden_database_url_is_asked_again_three_times() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sb = sandbox(moto);
+    // Wrong twice, right the third time: created, and neither typed value is ever shown.
+    let code = pty(&sb, &["secrets"], |p| {
+        p.exp_string("input hidden").unwrap();
+        line(p, "mysql://Typo-Secret-1@db:3306/x");
+        p.exp_string("not usable: it must start with postgresql://")
+            .unwrap();
+        p.exp_string("2 tries left").unwrap();
+        p.exp_string("input hidden").unwrap();
+        line(p, "postgresql://litellm:Typo-Secret-2");
+        p.exp_string("1 try left").unwrap();
+        p.exp_string("input hidden").unwrap();
+        line(p, DB_URL);
+        let rest = p.exp_eof().unwrap();
+        assert!(rest.contains("created"), "{rest}");
+        for secret in ["Typo-Secret-1", "Typo-Secret-2", "Db-Pa55word-never-shown"] {
+            assert!(!rest.contains(secret), "a typed value was shown:\n{rest}");
+        }
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(values(&sdk).await["litellm/database-url"], DB_URL);
+
+    // Three wrong tries: a usage error (exit 2), nothing created, no value shown.
+    moto.reset().await;
+    let code = pty(&sb, &["secrets"], |p| {
+        for n in 1..=3 {
+            p.exp_string("input hidden").unwrap();
+            line(p, &format!("mysql://Typo-Secret-{n}@db/x"));
+        }
+        let rest = p.exp_eof().unwrap();
+        assert!(rest.contains("not usable"), "{rest}");
+        assert!(rest.contains("(3 tries)"), "{rest}");
+        assert!(
+            !rest.contains("Typo-Secret"),
+            "a typed value was shown:\n{rest}"
+        );
+    })
+    .await;
+    assert_eq!(code, 2);
     assert!(values(&sdk).await.is_empty(), "something was created");
 }

@@ -138,6 +138,36 @@ async fn interactive_apply_asks_and_no_applies_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn y_n_takes_one_key_and_ctrl_c_or_ctrl_d_there_quits_cleanly() {
+    // Ctrl-C and Ctrl-D at the question: quit before any change, exit 0, nothing applied.
+    for control in ['c', 'd'] {
+        let (sb, _) = project();
+        let code = pty(&sb, &["infrastructure"], move |p| {
+            p.exp_string("Apply this plan? [y/N]: ").unwrap();
+            p.send_control(control).unwrap();
+            p.exp_string("Quit: nothing has been changed.").unwrap();
+            p.exp_eof().unwrap();
+        })
+        .await;
+        assert_eq!(code, 0, "Ctrl-{control}");
+        assert!(!subcommands(&sb).contains(&"apply".to_string()));
+    }
+    // One key, no Enter: an unknown key asks again, `y` applies at once.
+    let (sb, _) = project();
+    let code = pty(&sb, &["infrastructure"], |p| {
+        p.exp_string("Apply this plan? [y/N]: ").unwrap();
+        key(p, "x");
+        p.exp_string("Press y or n (Enter = no)").unwrap();
+        key(p, "y");
+        p.exp_string("Apply complete").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(subcommands(&sb).iter().filter(|s| *s == "apply").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_plan_failure_stops_with_the_command_and_stderr_tail() {
     let (mut sb, _) = project();
     sb.set("FAKE_TF_FAIL", "plan");

@@ -248,15 +248,9 @@ impl Secrets {
                             "Really point LiteLLM at another database? Its current data stays behind, unused",
                         )?
                     {
-                        match p.secret("New database URL (input hidden)")? {
+                        match ask_database_url(p, "New database URL (input hidden)", &name)? {
                             None => p.say(&format!("  nothing entered: {name} is kept.")),
                             Some(url) => {
-                                if let Err(why) = check_database_url(&url) {
-                                    bail!(UserError::usage(
-                                        format!("the new database URL is not usable: {why}"),
-                                        "run `deployctl secrets` again and enter a postgresql:// URL",
-                                    ));
-                                }
                                 plan.database_url = Some(url);
                                 plan.rotate.push(def.kind);
                             }
@@ -267,6 +261,32 @@ impl Secrets {
         }
         Ok(())
     }
+}
+
+/// A database URL typed without echo, asked again when it is not usable (the reason is shown,
+/// never the value), up to `HIDDEN_TRIES` times. `None` when nothing was entered.
+fn ask_database_url(p: &dyn Prompter, message: &str, name: &str) -> Result<Option<SecretString>> {
+    let tries = crate::prompt::HIDDEN_TRIES;
+    for attempt in 1..=tries {
+        let Some(url) = p.secret(message)? else {
+            return Ok(None);
+        };
+        match check_database_url(&url) {
+            Ok(()) => return Ok(Some(url)),
+            Err(why) if attempt < tries => p.say(&format!(
+                "  not usable: {why}; try again ({} {} left)",
+                tries - attempt,
+                if tries - attempt == 1 { "try" } else { "tries" }
+            )),
+            Err(why) => bail!(UserError::usage(
+                format!(
+                    "the database URL for {name} is not usable: {why} ({tries} tries); nothing was changed"
+                ),
+                "run `deployctl secrets` again and enter a postgresql:// URL, or pass --database-url-file",
+            )),
+        }
+    }
+    Ok(None)
 }
 
 #[async_trait]
@@ -353,9 +373,13 @@ impl Step for Secrets {
         if !exists(&found, SecretName::DatabaseUrl) {
             let url = match (&cx.settings.database_url, prompter) {
                 (Some(url), _) => Some(SecretString::from(url.expose_secret().to_string())),
-                (None, Some(p)) => p.secret(&format!(
-                    "{prefix}/database-url does not exist. Database URL (postgresql://…, input hidden)"
-                ))?,
+                (None, Some(p)) => ask_database_url(
+                    p,
+                    &format!(
+                        "{prefix}/database-url does not exist. Database URL (postgresql://…, input hidden)"
+                    ),
+                    &format!("{prefix}/database-url"),
+                )?,
                 (None, None) => None,
             };
             let Some(url) = url else {
