@@ -172,6 +172,11 @@ async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
         }
     };
     let (h, k, a, c) = tokio::join!(helm_check, kube_check, aws_check, charts_check);
+    for (name, r) in [("aws", &a), ("kube", &k), ("helm", &h), ("charts", &c)] {
+        if r.is_err() {
+            crate::error::failed_check(name);
+        }
+    }
     // Report every preflight problem at once: fixing one to discover the next is slow.
     let errors: Vec<anyhow::Error> = [a, k, h, c].into_iter().filter_map(Result::err).collect();
     match errors.len() {
@@ -655,15 +660,6 @@ fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: bool) -> i32 {
     } else {
         exit::OK
     };
-    cx.ui.event(json!({
-        "event": "summary",
-        "command": req.command,
-        "exit_code": code,
-        "steps": rows.iter().map(|r| json!({
-            "step": r.step.name(), "decision": r.decision, "result": r.outcome.label(),
-            "message": r.outcome.text(), "duration_ms": r.took.as_millis() as u64,
-        })).collect::<Vec<_>>(),
-    }));
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -701,13 +697,13 @@ fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: bool) -> i32 {
         cx.ui
             .println(&format!("\n{} failed:\n  {}", r.step, r.outcome.text()));
     }
-    if !failed.is_empty() {
+    let next = if !failed.is_empty() {
         let fix: Vec<String> = failed
             .iter()
             .map(|r| format!("`deployctl {}`", r.step))
             .collect();
-        cx.ui.println(&format!(
-            "\nnext: fix the cause above, then run {}{}",
+        Some(format!(
+            "fix the cause above, then run {}{}",
             fix.join(", "),
             if not_run.is_empty() {
                 String::new()
@@ -722,14 +718,57 @@ fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: bool) -> i32 {
                         .join(", ")
                 )
             }
-        ));
-    } else if interrupted {
-        cx.ui.println(&format!(
-            "\ninterrupted: run `deployctl {}` again to finish",
-            req.command
-        ));
+        ))
+    } else if interrupted || !not_run.is_empty() {
+        Some(format!("run `deployctl {}` again to finish", req.command))
+    } else {
+        None
+    };
+    let mut summary = json!({
+        "event": "summary",
+        "command": req.command,
+        "exit_code": code,
+        "steps": rows.iter().map(|r| json!({
+            "step": r.step.name(), "decision": r.decision, "result": r.outcome.label(),
+            "message": r.outcome.text(), "duration_ms": r.took.as_millis() as u64,
+        })).collect::<Vec<_>>(),
+    });
+    if code != exit::OK {
+        let names = |rs: &[&Row]| {
+            rs.iter()
+                .map(|r| r.step.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let message = if interrupted {
+            "interrupted".to_string()
+        } else if failed.is_empty() {
+            format!("did not run: {}", names(&not_run))
+        } else {
+            format!("failed: {}", names(&failed))
+        };
+        let check = if failed.is_empty() {
+            names(&not_run)
+        } else {
+            names(&failed)
+        };
+        summary["error"] = json!({"message": message, "help": next, "check": check});
+    }
+    cx.ui.event(summary);
+    if let Some(next) = &next {
+        if interrupted && failed.is_empty() {
+            cx.ui.println(&format!("\ninterrupted: {next}"));
+        } else if !failed.is_empty() {
+            cx.ui.println(&format!("\nnext: {next}"));
+        }
     }
     code
+}
+
+/// The `plan` event of one step: its state, what the run does and why (emitted by `plan`
+/// and, before anything starts, by every run).
+fn plan_event(id: StepId, state: &str, action: &str, why: &str) -> serde_json::Value {
+    json!({"event": "plan", "step": id.name(), "state": state, "action": action, "why": why})
 }
 
 /// Plan mode output: state, the action a run would take, and why.
@@ -751,7 +790,7 @@ fn print_plan(
                 Decided::Skip(why) => ("skip".into(), why.clone()),
                 Decided::Fail(why) => ("error".into(), why.clone()),
             };
-            cx.ui.event(json!({"event": "plan", "step": id.name(), "state": state, "action": action, "why": why}));
+            cx.ui.event(plan_event(*id, &state, &action, &why));
             vec![id.name().to_string(), state, action, why]
         })
         .collect();
@@ -862,9 +901,23 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
                 cx.ui.println(&format!("\n{id} cannot run:\n  {why}"));
             }
         }
-        cx.ui
-            .event(json!({"event": "summary", "command": req.command, "exit_code": exit::FAILED}));
+        cx.ui.event(json!({
+            "event": "summary", "command": req.command, "exit_code": exit::FAILED,
+            "error": {
+                "message": format!("cannot run: {}", errors.join(", ")),
+                "help": format!("fix the cause above, then run `deployctl plan {}` again", req.command),
+                "check": errors.join(", "),
+            },
+        }));
         return Ok(exit::FAILED);
+    }
+    for (id, d, state) in &decided {
+        let (action, why) = match d {
+            Decided::Run(a, why) => (a.label(), why.as_str()),
+            Decided::Skip(why) => ("skip", why.as_str()),
+            Decided::Fail(why) => ("error", why.as_str()),
+        };
+        cx.ui.event(plan_event(*id, state, action, why));
     }
     if cx.ui.verbosity() >= 0 && !cx.ui.json() {
         let plan: Vec<String> = decided

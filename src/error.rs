@@ -45,6 +45,24 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+/// The checks that failed in this run (preflight's "helm", "kube", "aws", "charts"; "settings";
+/// "usage"), named in the JSON summary's `error.check`. One run per process, so one list.
+static FAILED_CHECKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Record that the check `name` failed.
+pub fn failed_check(name: &str) {
+    let mut v = FAILED_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
+    if !v.iter().any(|c| c == name) {
+        v.push(name.to_string());
+    }
+}
+
+/// The failed checks, comma-separated, if any.
+pub fn failed_checks() -> Option<String> {
+    let v = FAILED_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
+    (!v.is_empty()).then(|| v.join(", "))
+}
+
 /// The help line of the first `UserError` in an error chain, if any.
 pub fn help_of(err: &anyhow::Error) -> Option<&str> {
     err.chain()

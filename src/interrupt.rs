@@ -68,13 +68,19 @@ fn on_signal(name: &str) {
     // immediately; helm: cancel), never a SIGKILL that could cut a state write in half.
     signal_children(if n == 1 { libc::SIGKILL } else { libc::SIGTERM });
     restore_terminal();
+    let message = if n == 1 {
+        format!("interrupted ({name}): stopped before changing anything")
+    } else {
+        format!("interrupted again ({name}): stopped at once")
+    };
     if n == 1 {
-        eprintln!("\ninterrupted ({name}): stopped before changing anything");
+        eprintln!("\n{message}");
     } else {
         eprintln!(
-            "\ninterrupted again ({name}): stopped at once; run the same command again to finish (helm releases left pending are repaired on the next run)"
+            "\n{message}; run the same command again to finish (helm releases left pending are repaired on the next run)"
         );
     }
+    crate::ui::interrupted_summary(&message, "run the same command again to finish");
     std::process::exit(EXIT);
 }
 

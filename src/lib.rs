@@ -59,6 +59,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
             // --help and --version are not failures; a usage error still ends in a summary
             // when JSON was asked for.
             if code != exit::OK && json_requested(&args) {
+                error::failed_check("usage");
                 let message = e.kind().to_string();
                 ui::final_summary(
                     "",
@@ -76,11 +77,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
         Command::Run { steps } => format!("run {}", steps.join(" ")),
         other => other.name().to_string(),
     };
+    if json {
+        ui::json_run(&command);
+    }
     let code = run_parsed(cli, env);
     if json {
         let err = LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner()).take();
         match err {
             Some((message, help)) => {
+                // An error no check claimed is the command's own.
+                if error::failed_checks().is_none() {
+                    error::failed_check(command.trim());
+                }
                 ui::final_summary(&command, code.0, Some((&message, help.as_deref())))
             }
             None => ui::final_summary(&command, code.0, None),
@@ -151,6 +159,7 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
         Ok(s) => s,
         Err(e) => {
             let code = e.code;
+            error::failed_check("settings");
             let e = anyhow::Error::new(e);
             print_error(&e);
             remember_error(&e);

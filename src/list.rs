@@ -131,6 +131,7 @@ pub fn render_text() -> String {
 
 pub fn render_json() -> Value {
     json!({
+        "event": "list",
         "infrastructure_modules": INFRA_MODULES.iter().map(|(n, d)| json!({"name": n, "description": d})).collect::<Vec<_>>(),
         "components": STEPS.iter().map(|d| json!({
             "name": d.id.name(), "title": d.title, "critical": d.critical,

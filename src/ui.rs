@@ -41,13 +41,35 @@ pub static SUMMARY_WRITTEN: std::sync::atomic::AtomicBool =
 /// The final `summary` event for a run that did not write one itself (an error before or
 /// outside the steps, or a command without steps): the exit code and, on failure, the error
 /// (its message and help; never a secret: errors carry none).
+/// The command of a `--output json` run, for a summary written from the interrupt handler.
+static JSON_COMMAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Remember that this run writes JSON, and its command.
+pub fn json_run(command: &str) {
+    let _ = JSON_COMMAND.set(command.to_string());
+}
+
+/// The summary of a run stopped at once by an interrupt (JSON runs only).
+pub fn interrupted_summary(message: &str, help: &str) {
+    if let Some(command) = JSON_COMMAND.get() {
+        crate::error::failed_check("interrupted");
+        final_summary(
+            command,
+            crate::error::exit::INTERRUPTED,
+            Some((message, Some(help))),
+        );
+    }
+}
+
 pub fn final_summary(command: &str, code: i32, error: Option<(&str, Option<&str>)>) {
     if SUMMARY_WRITTEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
     let mut v = serde_json::json!({"event": "summary", "command": command, "exit_code": code});
     if let Some((message, help)) = error {
-        v["error"] = serde_json::json!({"message": message, "help": help});
+        v["error"] = serde_json::json!({
+            "message": message, "help": help, "check": crate::error::failed_checks(),
+        });
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{v}");

@@ -292,6 +292,19 @@ pub async fn run(cx: &Context) -> Result<i32> {
         cx.ui.println("next: `deployctl infrastructure` creates the infrastructure; `deployctl irsa` and `deployctl secrets` create roles and secrets");
         exit::FAILED
     };
-    cx.ui.event(json!({"event": "summary", "command": "infrastructure-verify", "exit_code": code, "failed": failed}));
+    let mut summary = json!({"event": "summary", "command": "infrastructure-verify", "exit_code": code, "failed": failed});
+    if failed > 0 {
+        let names: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.text.as_str())
+            .collect();
+        summary["error"] = json!({
+            "message": format!("{failed} check(s) failed"),
+            "help": "`deployctl infrastructure` creates the infrastructure; `deployctl irsa` and `deployctl secrets` create roles and secrets",
+            "check": names.join("; "),
+        });
+    }
+    cx.ui.event(summary);
     Ok(code)
 }

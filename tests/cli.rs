@@ -370,6 +370,21 @@ async fn json_output_always_ends_in_one_summary_even_on_errors() {
         (vec!["namespaces", "--output", "json"], vec![], 1),
         (vec!["list", "--output", "json"], vec![], 0),
         (vec!["plan", "helm-repos", "--output", "json"], vec![], 0),
+        (vec!["validate", "--output", "json"], vec![], 0),
+        // Commands that are not step runs, failing before or at their first outside call.
+        (vec!["kubeconfig", "--output", "json"], vec![], 1),
+        (vec!["bastion", "cleanup", "--output", "json"], vec![], 1),
+        (vec!["infrastructure-verify", "--output", "json"], vec![], 1),
+        (
+            vec!["complete", "--output", "json"],
+            vec![("TFVARS_FILE", "/nonexistent/terraform.tfvars")],
+            2,
+        ),
+        (
+            vec!["infrastructure-plan", "--output", "json"],
+            vec![("TFVARS_FILE", "/nonexistent/terraform.tfvars")],
+            2,
+        ),
     ];
     for (args, env, code) in cases {
         for (k, v) in &env {
@@ -393,8 +408,36 @@ async fn json_output_always_ends_in_one_summary_even_on_errors() {
         if code != 0 {
             let message = last["error"]["message"].as_str().unwrap_or("");
             assert!(!message.is_empty(), "{args:?}: no error message: {last}");
+            let check = last["error"]["check"].as_str().unwrap_or("");
+            assert!(
+                !check.is_empty(),
+                "{args:?}: no failing check named: {last}"
+            );
         } else {
             assert!(last.get("error").is_none(), "{args:?}: {last}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_names_the_failing_preflight_check() {
+    // No helm on PATH: the preflight fails, and the summary says which check.
+    let sb = Sandbox::bare();
+    std::fs::remove_file(sb.bin.join("helm")).unwrap();
+    let run = sb.run(&["helm-repos", "--output", "json"]).await;
+    run.assert_code(1);
+    let last = json_lines(&run.stdout).pop().unwrap();
+    assert_eq!(last["event"], "summary");
+    assert_eq!(last["error"]["check"], "helm", "{last}");
+    assert!(
+        last["error"]["message"].as_str().unwrap().contains("helm"),
+        "{last}"
+    );
+    // A bad variable: the check is the settings.
+    let mut sb = Sandbox::bare();
+    sb.set("INTERACTIVE_MODE", "maybe");
+    let run = sb.run(&["namespaces", "--output", "json"]).await;
+    run.assert_code(2);
+    let last = json_lines(&run.stdout).pop().unwrap();
+    assert_eq!(last["error"]["check"], "settings", "{last}");
 }

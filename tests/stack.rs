@@ -271,6 +271,7 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     plan.env("AUTO_SKIP_HEALTHY", "true");
     let plan = support::Run::from(plan.output().unwrap());
     plan.assert_code(0);
+    support::assert_events_valid(&plan.stdout, &["plan", "--output", "json"]);
     let events: Vec<Value> = plan
         .stdout
         .lines()

@@ -295,7 +295,11 @@ impl Sandbox {
             .await
             .expect("deployctl did not finish within 120s")
             .expect("deployctl runs");
-        Run::from(out)
+        let run = Run::from(out);
+        if json_args(args) {
+            assert_events_valid(&run.stdout, args);
+        }
+        run
     }
 
     /// Every helm call: argv per line.
@@ -455,4 +459,46 @@ where
 pub fn key(p: &mut rexpect::session::PtySession, keys: &str) {
     p.send(keys).unwrap();
     p.flush().unwrap();
+}
+
+/// Whether deployctl was asked for `--output json` (completions and the manual print
+/// documents, not events).
+pub fn json_args(args: &[&str]) -> bool {
+    let json =
+        args.windows(2).any(|w| w == ["--output", "json"]) || args.contains(&"--output=json");
+    json && !args.iter().any(|a| *a == "completions" || *a == "man")
+}
+
+/// Every `--output json` run a test makes is checked here: each stdout line is valid against
+/// `docs/events.schema.json` (by Python's `jsonschema`, from the test venv), and there is
+/// exactly one `summary`, last.
+#[track_caller]
+pub fn assert_events_valid(stdout: &str, args: &[&str]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join(".venv/bin/python");
+    let python = if venv.exists() {
+        venv
+    } else {
+        std::path::PathBuf::from("python3")
+    };
+    let mut child = std::process::Command::new(&python)
+        .arg(root.join("tests/support/validate_events.py"))
+        .arg(root.join("docs/events.schema.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} (run scripts/test.sh): {e}", python.display()));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(stdout.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "deployctl {args:?}: its JSON output does not match docs/events.schema.json:\n{}{}\n--- stdout\n{stdout}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
 }
