@@ -728,6 +728,27 @@ async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
 async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
     let n = names(&cx.settings.bastion_name);
     let instances = find_instances(aws, &n.instance).await?;
+    // What exists; "not found" is fine, any other error stops the cleanup.
+    let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
+    let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
+    let groups = aws
+        .ec2()
+        .describe_security_groups()
+        .filters(filter("group-name", &[&n.sg]))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
+    if instances.is_empty()
+        && role_arn.is_none()
+        && profile.is_none()
+        && groups.security_groups().is_empty()
+    {
+        cx.ui.println(&format!(
+            "Nothing to remove: no bastion `{}` in {} (no instance, instance profile `{}`, role `{}` or security group `{}`).",
+            n.instance, cx.settings.region, n.profile, n.role, n.sg
+        ));
+        return Ok(exit::OK);
+    }
     if prompter.interactive() {
         let what = if instances.is_empty() {
             "no instance is running".to_string()
@@ -751,10 +772,6 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     }
     terminate(cx, aws, &instances).await?;
     let iam = aws.iam();
-
-    // What exists; "not found" is fine, any other error stops the cleanup.
-    let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
-    let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
 
     // Access entry of the role (if the cluster still exists and the endpoint has them).
     if let Some(arn) = &role_arn
@@ -833,13 +850,6 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     }
 
     // Security group: may take a moment to free after termination.
-    let groups = aws
-        .ec2()
-        .describe_security_groups()
-        .filters(filter("group-name", &[&n.sg]))
-        .send()
-        .await
-        .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
     for g in groups.security_groups() {
         let Some(id) = g.group_id.clone() else {
             continue;

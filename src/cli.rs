@@ -241,8 +241,13 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SecretName {
     MasterKey,
+    /// Never rotated (LiteLLM's stored credentials would become unreadable): accepted by
+    /// `--rotate` only to say so, and not offered in the help.
+    #[value(hide = true)]
     SaltKey,
     RedisPassword,
+    /// Changed interactively (it points LiteLLM at another database), not by `--rotate`.
+    #[value(hide = true)]
     DatabaseUrl,
     WebuiSecretKey,
 }

@@ -214,10 +214,25 @@ impl<'a> Terraform<'a> {
         self.ui
             .step_finished("terraform", ok, what, started.elapsed());
         if ok {
-            Ok(out.stdout)
-        } else {
-            Err(UserError::failed(p.failed(&out).to_string(), help).into())
+            return Ok(out.stdout);
         }
+        // Its output was streamed above: the error names the failure, not a second copy.
+        let code = out
+            .code
+            .map(|c| format!("exit code {c}"))
+            .unwrap_or_else(|| "a signal".into());
+        let text = format!("{}\n{}", out.stderr, out.stdout);
+        Err(match classify_failure(&text) {
+            Some((why, fix)) => UserError::failed(
+                format!("terraform {what} failed ({code}): {why} (terraform's output is above)"),
+                fix,
+            ),
+            None => UserError::failed(
+                format!("terraform {what} failed ({code}); terraform's output is above"),
+                help,
+            ),
+        }
+        .into())
     }
 
     /// Run quietly, capturing stdout (show -json, output -json, version).
@@ -431,6 +446,62 @@ impl<'a> Terraform<'a> {
     }
 }
 
+/// What a failed terraform call's output says went wrong, when it is one of the failures
+/// that are not the configuration's fault: the registry or network, the state backend, the
+/// credentials. `(why, what to do)`.
+pub fn classify_failure(output: &str) -> Option<(&'static str, &'static str)> {
+    let has = |needles: &[&str]| needles.iter().any(|n| output.contains(n));
+    if has(&[
+        "Failed to query available provider packages",
+        "Failed to install provider",
+        "could not connect to registry.terraform.io",
+        "Failed to download module",
+        "registry.terraform.io: ",
+        "Invalid provider registry host",
+    ]) || (has(&["registry.terraform.io", "releases.hashicorp.com"])
+        && has(&[
+            "dial tcp",
+            "no such host",
+            "i/o timeout",
+            "connection refused",
+            "TLS handshake timeout",
+            "Client.Timeout",
+        ]))
+    {
+        return Some((
+            "the provider registry could not be reached (network, proxy or firewall)",
+            "check the network or proxy (HTTPS_PROXY/NO_PROXY are passed to terraform), or point terraform at a provider mirror (`provider_installation` in ~/.terraformrc or TF_CLI_CONFIG_FILE), then re-run",
+        ));
+    }
+    if has(&[
+        "No valid credential sources found",
+        "failed to refresh cached credentials",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "get identity: get credentials",
+    ]) {
+        return Some((
+            "the AWS credentials were refused or are missing",
+            "check them with `aws sts get-caller-identity` (pass --profile or set AWS_PROFILE; `aws sso login` for SSO), then re-run",
+        ));
+    }
+    if has(&[
+        "S3 bucket does not exist",
+        "NoSuchBucket",
+        "Error configuring S3 Backend",
+        "Failed to get existing workspaces",
+        "Error loading state",
+        "Error acquiring the state lock",
+    ]) {
+        return Some((
+            "the S3 state backend could not be used",
+            "check terraform/backend.hcl (bucket, key, region) and that the bucket exists and is readable with these credentials; a stale lock: `terraform -chdir=terraform force-unlock <id>`",
+        ));
+    }
+    None
+}
+
 /// A saved plan and what `terraform show -json` says of it.
 pub struct Planned {
     pub file: PathBuf,
@@ -536,6 +607,156 @@ impl DestroyFacts {
     }
 }
 
+/// What a Terraform flow needs besides terraform itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// `complete` continues with the stack: helm must be there too.
+    pub helm: bool,
+    /// AWS credentials that STS accepts (the S3 backend and the plan need them).
+    pub aws: bool,
+}
+
+/// Every check a Terraform flow can fail on, all at once and before anything is asked or run:
+/// terraform (present, new enough), the variables file, the state backend, and — per `needs`
+/// — helm and the AWS credentials. A missing default tfvars file is not a problem for an
+/// interactive run when it is the only one (the run then offers to create it); with other
+/// problems it is listed with them, so nothing is edited before those are fixed.
+pub async fn preflight(
+    settings: &Settings,
+    ui: &Ui,
+    args: &TerraformArgs,
+    interactive: bool,
+    needs: Needs,
+) -> Result<()> {
+    let tf = Terraform::new(settings, ui);
+    let terraform = async { tf.check_version().await.map(|_| ()) };
+    let helm = async {
+        if needs.helm {
+            crate::tools::helm::Helm::new()
+                .check_installed()
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        }
+    };
+    let aws = async {
+        if needs.aws {
+            crate::aws::Aws::load(settings)
+                .await
+                .account_id()
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        }
+    };
+    let (t, h, a) = tokio::join!(terraform, helm, aws);
+    let tfvars = match tfvars_path(&tf, args, settings) {
+        Ok(_) => Ok(()),
+        Err(TfvarsMissing::Given(e)) => Err(e),
+        Err(TfvarsMissing::Default(e)) => Err(e),
+    };
+    let backend = tf.check_backend().map(|_| ());
+    let mut found: Vec<(&str, anyhow::Error)> = [
+        ("terraform", t),
+        ("tfvars", tfvars),
+        ("backend", backend),
+        ("helm", h),
+        ("aws", a),
+    ]
+    .into_iter()
+    .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+    .collect();
+    // Alone, a missing default tfvars file is offered to be created (interactive runs).
+    let default_missing = matches!(
+        tfvars_path(&tf, args, settings),
+        Err(TfvarsMissing::Default(_))
+    );
+    if interactive && default_missing && found.len() == 1 {
+        return Ok(());
+    }
+    for (name, _) in &found {
+        crate::error::failed_check(name);
+    }
+    match found.len() {
+        0 => Ok(()),
+        1 => Err(found.remove(0).1),
+        n => {
+            let mut message = format!("{n} problems before anything could start:");
+            let mut help = Vec::new();
+            let mut code = crate::error::exit::USAGE;
+            for (i, (_, e)) in found.iter().enumerate() {
+                message.push_str(&format!("\n  {}. {e:#}", i + 1));
+                if let Some(h) = crate::error::help_of(e) {
+                    help.push(format!("{}. {h}", i + 1));
+                }
+                if crate::error::code_of(e) != crate::error::exit::USAGE {
+                    code = crate::error::exit::FAILED;
+                }
+            }
+            let mut err = UserError::failed(message, help.join("\n      "));
+            err.code = code;
+            Err(err.into())
+        }
+    }
+}
+
+/// Why no variables file was found.
+enum TfvarsMissing {
+    /// `--var-file` / TFVARS_FILE names a file that does not exist.
+    Given(anyhow::Error),
+    /// terraform/terraform.tfvars does not exist (an interactive run offers to create it).
+    Default(anyhow::Error),
+}
+
+/// The variables file, without asking anything.
+fn tfvars_path(
+    tf: &Terraform<'_>,
+    args: &TerraformArgs,
+    settings: &Settings,
+) -> std::result::Result<PathBuf, TfvarsMissing> {
+    if let Some(given) = args.var_file.as_ref().or(settings.tfvars_file.as_ref()) {
+        let candidates = [given.clone(), tf.dir().join(given)];
+        return candidates
+            .iter()
+            .find(|p| p.is_file())
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .ok_or_else(|| {
+                TfvarsMissing::Given(
+                    UserError::usage(
+                        format!("variables file {} does not exist", given.display()),
+                        format!(
+                            "pass an existing file, e.g. --var-file {}/environments/dev.tfvars",
+                            tf.dir().display()
+                        ),
+                    )
+                    .into(),
+                )
+            });
+    }
+    let file = tf.dir().join(TFVARS);
+    if file.is_file() {
+        return Ok(file);
+    }
+    Err(TfvarsMissing::Default(
+        UserError::usage(
+            format!("{} does not exist", file.display()),
+            tfvars_help(tf, &file),
+        )
+        .into(),
+    ))
+}
+
+fn tfvars_help(tf: &Terraform<'_>, file: &Path) -> String {
+    format!(
+        "copy {} to {} and edit it, or pass --var-file {}/environments/dev.tfvars",
+        tf.dir().join(TFVARS_EXAMPLE).display(),
+        file.display(),
+        tf.dir().display()
+    )
+}
+
 /// The tfvars file to use: `--var-file`, TFVARS_FILE, or terraform/terraform.tfvars — which
 /// an interactive run offers to create from the example.
 fn var_file(
@@ -544,37 +765,14 @@ fn var_file(
     settings: &Settings,
     prompter: &dyn Prompter,
 ) -> Result<PathBuf> {
-    if let Some(given) = args.var_file.as_ref().or(settings.tfvars_file.as_ref()) {
-        let candidates = [given.clone(), tf.dir().join(given)];
-        return candidates
-            .iter()
-            .find(|p| p.is_file())
-            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-            .ok_or_else(|| {
-                UserError::usage(
-                    format!("variables file {} does not exist", given.display()),
-                    format!(
-                        "pass an existing file, e.g. --var-file {}/environments/dev.tfvars",
-                        tf.dir().display()
-                    ),
-                )
-                .into()
-            });
-    }
-    let file = tf.dir().join(TFVARS);
-    if file.is_file() {
-        return Ok(file);
-    }
+    let file = match tfvars_path(tf, args, settings) {
+        Ok(file) => return Ok(file),
+        Err(TfvarsMissing::Given(e)) => return Err(e),
+        Err(TfvarsMissing::Default(e)) if !prompter.interactive() => return Err(e),
+        Err(TfvarsMissing::Default(_)) => tf.dir().join(TFVARS),
+    };
     let example = tf.dir().join(TFVARS_EXAMPLE);
-    let help = format!(
-        "copy {} to {} and edit it, or pass --var-file {}/environments/dev.tfvars",
-        example.display(),
-        file.display(),
-        tf.dir().display()
-    );
-    if !prompter.interactive() {
-        return Err(UserError::usage(format!("{} does not exist", file.display()), help).into());
-    }
+    let help = tfvars_help(tf, &file);
     prompter.say(&format!("{} does not exist.", file.display()));
     if !prompter.confirm(&format!(
         "Copy {} there and open it in {}?",
@@ -642,7 +840,9 @@ pub async fn apply(
     prompter: &dyn Prompter,
     args: &TerraformArgs,
     auto_approve: bool,
+    needs: Needs,
 ) -> Result<Applied> {
+    preflight(settings, ui, args, prompter.interactive(), needs).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
     // Refuse early: CI without --auto-approve would otherwise plan for minutes, then stop.
@@ -653,7 +853,6 @@ pub async fn apply(
         )
         .into());
     }
-    tf.check_version().await?;
     tf.init_if_needed().await?;
     tf.validate().await?;
     let dir = plan_dir()?;
@@ -701,9 +900,9 @@ pub async fn plan(
     prompter: &dyn Prompter,
     args: &TerraformArgs,
 ) -> Result<()> {
+    preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
-    tf.check_version().await?;
     tf.init_if_needed().await?;
     tf.validate().await?;
     let dir = plan_dir()?;
@@ -731,9 +930,9 @@ pub async fn destroy(
         )
         .into());
     }
+    preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
-    tf.check_version().await?;
     tf.init_if_needed().await?;
     let outputs = tf.outputs().await?;
     let Some(cluster) = outputs.cluster.clone() else {

@@ -433,7 +433,15 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         }
         Command::Infrastructure { tf, auto_approve } => {
             let prompter = prompter_for(&settings);
-            infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve).await?;
+            infra::apply(
+                &settings,
+                &ui,
+                prompter.as_ref(),
+                &tf,
+                auto_approve,
+                infra::Needs::default(),
+            )
+            .await?;
             return Ok(exit::OK);
         }
         Command::InfrastructurePlan { tf } => {
@@ -458,7 +466,13 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::Complete { tf, auto_approve } => {
             // infrastructure → kubeconfig → all, with the Terraform outputs as settings.
             let prompter = prompter_for(&settings);
-            match infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve).await? {
+            // One preflight for the whole job: terraform, tfvars, backend, helm and the
+            // credentials are all reported before anything is asked or run.
+            let needs = infra::Needs {
+                helm: true,
+                aws: true,
+            };
+            match infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve, needs).await? {
                 infra::Applied::Declined => return Ok(exit::OK),
                 infra::Applied::Done(outputs) => outputs.apply_to(&mut settings),
             }

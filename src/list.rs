@@ -7,22 +7,24 @@ use crate::ui::table;
 use serde_json::{Value, json};
 
 /// Terraform modules under terraform/modules (what `infrastructure` provisions).
+/// The Terraform modules, described as README.md and `terraform/` have them (the defaults
+/// named here are checked against `terraform/variables.tf` in the tests below).
 pub const INFRA_MODULES: &[(&str, &str)] = &[
     (
         "vpc",
-        "VPC across 3 AZs: public, private and isolated database subnets, NAT, flow logs",
+        "public, private (workers) and isolated database subnets over 2-3 AZs (az_count, default 3); NAT per AZ or one (single_nat_gateway); flow logs (enable_flow_logs, default on)",
     ),
     (
         "eks",
-        "EKS cluster: private endpoint, KMS envelope encryption, OIDC provider, node groups, add-ons",
+        "private API endpoint (public only with public_access_cidrs), KMS envelope encryption, control-plane logs, OIDC provider, managed node groups, add-ons incl. the EBS CSI driver",
     ),
     (
         "rds",
-        "PostgreSQL 16: encrypted, multi-AZ, reachable only from the cluster",
+        "PostgreSQL 16, encrypted, Multi-AZ by default (rds_multi_az), not public, reachable only from the EKS cluster security group",
     ),
     (
         "secrets",
-        "KMS key and <prefix>/database-url in Secrets Manager",
+        "KMS key and <secrets_prefix>/database-url in Secrets Manager (the password never in state)",
     ),
     (
         "bastion",
@@ -147,6 +149,52 @@ pub fn render_json() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn default_of(vars: &str, name: &str) -> String {
+        let block = vars
+            .split(&format!("variable \"{name}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no variable {name}"));
+        let line = block
+            .lines()
+            .find(|l| l.trim_start().starts_with("default"))
+            .unwrap_or_else(|| panic!("{name} has no default"));
+        line.split('=')
+            .nth(1)
+            .unwrap()
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    }
+
+    #[test]
+    fn module_descriptions_match_terraform() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let vars = std::fs::read_to_string(root.join("terraform/variables.tf")).unwrap();
+        let rds = std::fs::read_to_string(root.join("terraform/modules/rds/main.tf")).unwrap();
+        let d = |m: &str| INFRA_MODULES.iter().find(|(n, _)| *n == m).unwrap().1;
+        assert!(d("vpc").contains(&format!(
+            "az_count, default {}",
+            default_of(&vars, "az_count")
+        )));
+        assert_eq!(default_of(&vars, "enable_flow_logs"), "true");
+        assert!(d("vpc").contains("enable_flow_logs, default on"));
+        assert_eq!(default_of(&vars, "rds_multi_az"), "true");
+        assert!(d("rds").contains("Multi-AZ by default (rds_multi_az)"));
+        let engine = rds
+            .lines()
+            .find(|l| l.trim_start().starts_with("engine_version"))
+            .unwrap();
+        let version = engine.split('"').nth(1).unwrap();
+        assert!(d("rds").starts_with(&format!("PostgreSQL {version},")));
+        for var in [
+            "single_nat_gateway",
+            "public_access_cidrs",
+            "create_bastion",
+        ] {
+            assert!(vars.contains(&format!("variable \"{var}\"")), "{var}");
+        }
+    }
 
     #[test]
     fn every_component_and_its_needs_are_listed() {

@@ -86,10 +86,37 @@ fn yaml_error_line(err: &serde_saphyr::Error) -> usize {
         .max(1)
 }
 
-/// The error text without the location serde-saphyr may add itself (we print file:line).
-fn yaml_error_message(err: &serde_saphyr::Error) -> String {
+/// The error text without the location serde-saphyr adds itself (we print file:line of the
+/// whole file; its own line counts from the document) and without Rust type advice.
+pub fn yaml_error_message(err: &serde_saphyr::Error) -> String {
     let text = err.to_string();
-    text.lines().next().unwrap_or("invalid YAML").to_string()
+    user_words(text.lines().next().unwrap_or("invalid YAML"))
+}
+
+/// serde-saphyr's message in the operator's words: no "line N column M:" prefix (the caller
+/// names file:line), the column kept, and serde's Rust-facing advice replaced.
+fn user_words(message: &str) -> String {
+    let mut column = None;
+    let mut rest = message.strip_prefix("error: ").unwrap_or(message);
+    if let Some(after) = rest.strip_prefix("line ")
+        && let Some((_, after)) = after.split_once(" column ")
+        && let Some((col, after)) = after.split_once(": ")
+        && col.chars().all(|c| c.is_ascii_digit())
+    {
+        column = Some(col.to_string());
+        rest = after;
+    }
+    let mut text = match rest.split_once("; use Option<") {
+        Some((head, _)) => head.to_string(),
+        None => rest.to_string(),
+    };
+    if let Some(ty) = text.strip_prefix("cannot deserialize null into ") {
+        text = format!("a value is required here (a {ty}), but it is empty");
+    }
+    match column {
+        Some(c) => format!("{text} (column {c})"),
+        None => text,
+    }
 }
 
 /// Parse every document of `text` (read from `path`).
@@ -196,14 +223,27 @@ pub fn check_manifest(doc: &Document) -> Vec<Problem> {
     problems
 }
 
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+/// The YAML files under `dir`; a directory (or entry) that cannot be read is a problem, never
+/// silently skipped: `validate` must not say ok about files it never saw.
+fn yaml_files(dir: &Path, unreadable: &mut Vec<(PathBuf, String)>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) => {
+                unreadable.push((d.clone(), format!("cannot read the directory: {e}")));
+                continue;
+            }
         };
-        for entry in entries.flatten() {
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    unreadable.push((d.clone(), format!("cannot list the directory: {e}")));
+                    continue;
+                }
+            };
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
@@ -240,8 +280,18 @@ pub fn validate_tree(root: &Path) -> Report {
         }
     };
 
+    let mut unreadable = Vec::new();
+    let manifests = yaml_files(&root.join("manifests"), &mut unreadable);
+    let values = yaml_files(&root.join("helm-values"), &mut unreadable);
+    for (dir, message) in unreadable {
+        report.problems.push(Problem {
+            path: rel(&dir),
+            line: 1,
+            message,
+        });
+    }
     let mut seen: Vec<(String, String, String, PathBuf, usize)> = Vec::new();
-    for path in yaml_files(&root.join("manifests")) {
+    for path in manifests {
         report.files += 1;
         let Some(text) = read(&path, &mut report) else {
             continue;
@@ -289,7 +339,7 @@ pub fn validate_tree(root: &Path) -> Report {
         }
     }
 
-    for path in yaml_files(&root.join("helm-values")) {
+    for path in values {
         report.files += 1;
         let Some(text) = read(&path, &mut report) else {
             continue;
@@ -302,6 +352,7 @@ pub fn validate_tree(root: &Path) -> Report {
                     line: yaml_error_line(&e),
                     message: yaml_error_message(&e),
                 }),
+
                 Ok(r) => {
                     report.documents += 1;
                     for rel in &r.releases {
@@ -364,6 +415,53 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.path, Path::new("m.yaml"));
         assert!(err.line >= 5, "{err}");
+        // No second, document-relative "line N" in the message.
+        assert!(!err.message.contains("line "), "{err}");
+    }
+
+    #[test]
+    fn serde_advice_becomes_the_operators_words() {
+        assert_eq!(
+            user_words(
+                "line 49 column 12: cannot deserialize null into string; use Option<String>"
+            ),
+            "a value is required here (a string), but it is empty (column 12)"
+        );
+        assert_eq!(user_words("unclosed bracket '['"), "unclosed bracket '['");
+        assert_eq!(
+            user_words("error: line 2 column 7: unclosed bracket '['"),
+            "unclosed bracket '[' (column 7)"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_directory_is_a_problem_not_a_pass() {
+        // `manifests` that cannot be listed (here: not a directory, which fails for root too,
+        // like a 000 directory fails for anyone else): never "ok".
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("helm-values")).unwrap();
+        std::fs::write(root.path().join("manifests"), "not a directory").unwrap();
+        let report = validate_tree(root.path());
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.path == Path::new("manifests")
+                    && p.message.contains("cannot read the directory")),
+            "{:?}",
+            report.problems
+        );
+        // A missing directory is reported too.
+        std::fs::remove_file(root.path().join("manifests")).unwrap();
+        let report = validate_tree(root.path());
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.path == Path::new("manifests")),
+            "{:?}",
+            report.problems
+        );
     }
 
     #[test]

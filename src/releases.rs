@@ -50,7 +50,11 @@ impl Releases {
             .with_context(|| format!("failed to read `{}`", path.display()))?;
         Releases::parse(&text).map_err(|e| {
             let line = e.location().map(|l| l.line()).unwrap_or(1);
-            anyhow::anyhow!("{}:{line}: {e}", path.display())
+            anyhow::anyhow!(
+                "{}:{line}: {}",
+                path.display(),
+                crate::manifest::yaml_error_message(&e)
+            )
         })
     }
 }

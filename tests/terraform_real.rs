@@ -202,3 +202,43 @@ fn checkov_passes_with_only_the_reasoned_skips() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_provider_registry_is_named_as_such() {
+    // The real terraform, without the mirror, behind a proxy that refuses: `init` cannot
+    // reach registry.terraform.io. deployctl must say so — not blame backend.hcl — and must
+    // not print terraform's error a second time.
+    let (moto, _guard) = Moto::lock().await;
+    moto.create_bucket("tfstate").await;
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto).with_real_terraform();
+    sb.set("CHECKPOINT_DISABLE", "1");
+    let rc = sb.path().join("no-mirror.tfrc");
+    std::fs::write(&rc, "# no provider_installation: the registry\n").unwrap();
+    sb.set("TF_CLI_CONFIG_FILE", rc.to_str().unwrap());
+    sb.set("HTTPS_PROXY", "http://127.0.0.1:9");
+    sb.set("NO_PROXY", "127.0.0.1,localhost");
+    let tf = sb.terraform_project(&moto_backend(moto));
+    std::fs::copy(
+        tf.join("terraform.tfvars.example"),
+        tf.join("terraform.tfvars"),
+    )
+    .unwrap();
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(1);
+    let err = run.stderr;
+    assert!(
+        err.contains("the provider registry could not be reached"),
+        "{err}"
+    );
+    assert!(err.contains("provider_installation"), "{err}");
+    assert!(!err.contains("backend.hcl"), "blamed on the backend: {err}");
+    // terraform's own error line appears once (streamed), not again in deployctl's error.
+    let all = format!("{}{err}", run.stdout);
+    assert_eq!(
+        all.matches("Failed to query available provider packages")
+            .count(),
+        1,
+        "{all}"
+    );
+}

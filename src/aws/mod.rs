@@ -127,6 +127,15 @@ impl Aws {
         if let Some(a) = &self.preset_account {
             return Ok(a.clone());
         }
+        if let Some(p) = &self.profile
+            && let Some(files) = profile_missing(p)
+        {
+            return Err(UserError::usage(
+                format!("AWS profile `{p}` is not defined (looked in {files})"),
+                "list the profiles with `aws configure list-profiles`, then pass --profile <name> or set AWS_PROFILE; `aws configure --profile <name>` creates one",
+            )
+            .into());
+        }
         let id = self
             .account
             .get_or_try_init(|| async {
@@ -139,6 +148,12 @@ impl Aws {
                                 describe(&e)
                             ),
                             "check the network (or proxy), AWS_REGION and AWS_ENDPOINT_URL",
+                        );
+                    }
+                    if self.profile.is_none() && no_credentials(&e) {
+                        return UserError::failed(
+                            "no AWS credentials found: no AWS_PROFILE, no AWS_ACCESS_KEY_ID, no SSO or web-identity token, no instance role".to_string(),
+                            "pass --profile <name> (see `aws configure list-profiles`), run `aws configure` or `aws sso login`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
                         );
                     }
                     UserError::failed(
@@ -317,4 +332,86 @@ pub async fn oidc_issuer(aws: &Aws, s: &Settings) -> Result<String> {
         )
         .into()
     })
+}
+
+/// Whether no credential source produced credentials (the SDK then ends at IMDS and says so).
+fn no_credentials<E: std::error::Error + 'static>(e: &E) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some_and(|c| {
+                matches!(
+                    c,
+                    aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(
+                        _
+                    )
+                )
+            })
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// When the profile is in neither shared file: the files looked in (the SDK would only say
+/// that IMDS did not answer). `None` when it exists or the files cannot be read (then the
+/// SDK's own error is the better one).
+fn profile_missing(profile: &str) -> Option<String> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(default)))
+    };
+    let config = file("AWS_CONFIG_FILE", ".aws/config");
+    let credentials = file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+    let mut looked = Vec::new();
+    for (path, in_config) in [(config, true), (credentials, false)] {
+        let Some(path) = path else { continue };
+        looked.push(path.display().to_string());
+        match std::fs::read_to_string(&path) {
+            Ok(text) if defines_profile(&text, profile, in_config) => return None,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return None,
+        }
+    }
+    Some(looked.join(" and "))
+}
+
+/// Whether an INI text has the profile's section: `[profile NAME]` (or `[default]`) in the
+/// config file, `[NAME]` in the credentials file.
+fn defines_profile(text: &str, profile: &str, in_config: bool) -> bool {
+    text.lines().any(|l| {
+        let Some(inner) = l.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')) else {
+            return false;
+        };
+        let words: Vec<&str> = inner.split_whitespace().collect();
+        match (in_config, words.as_slice()) {
+            (true, ["profile", name]) => *name == profile,
+            (true, [name]) => *name == profile && profile == "default",
+            (false, [name]) => *name == profile,
+            _ => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_found_as_the_cli_writes_them() {
+        let config = "[default]\nregion = us-east-1\n[profile dev]\nregion = eu-west-1\n[sso-session corp]\n";
+        assert!(defines_profile(config, "dev", true));
+        assert!(defines_profile(config, "default", true));
+        assert!(!defines_profile(config, "corp", true));
+        assert!(!defines_profile(config, "nope", true));
+        let creds = "[dev]\naws_access_key_id = x\n";
+        assert!(defines_profile(creds, "dev", false));
+        assert!(!defines_profile(creds, "profile dev", false));
+    }
 }

@@ -70,15 +70,23 @@ fn kubeconfig_label(s: &Settings) -> String {
         .unwrap_or_else(|| "~/.kube/config".to_string())
 }
 
+/// kube's reading errors in the operator's words: the file as they named it, the OS reason,
+/// the YAML problem with its line (never kube-rs's Debug-quoted path).
+fn kubeconfig_error(label: &str, e: &kube::config::KubeconfigError) -> String {
+    use kube::config::KubeconfigError as K;
+    match e {
+        K::ReadConfig(io, path) => format!("cannot read kubeconfig `{}`: {io}", path.display()),
+        K::Parse(yaml) => format!("kubeconfig `{label}` is not valid YAML: {yaml}"),
+        K::FindPath => "cannot find a kubeconfig: neither KUBECONFIG nor HOME is set".into(),
+        other => format!("cannot read kubeconfig `{label}`: {other}"),
+    }
+}
+
 /// Read the kubeconfig and work out which context and cluster are in use.
 pub fn target(s: &Settings) -> Result<(Kubeconfig, Target), UserError> {
     let label = kubeconfig_label(s);
-    let kc = Kubeconfig::read().map_err(|e| {
-        UserError::failed(
-            format!("cannot read kubeconfig `{label}`: {e}"),
-            update_kubeconfig_hint(s),
-        )
-    })?;
+    let kc = Kubeconfig::read()
+        .map_err(|e| UserError::failed(kubeconfig_error(&label, &e), update_kubeconfig_hint(s)))?;
     let context = match s.context.clone().or_else(|| kc.current_context.clone()) {
         Some(c) => c,
         None => {

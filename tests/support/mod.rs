@@ -58,8 +58,14 @@ pub fn find_on_path(program: &str, extra: &[PathBuf]) -> Option<PathBuf> {
 
 /// One JSON value per line of a stand-in's log (empty when it never ran).
 fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // A line still being written (no newline yet) is not read: tests poll while the
+    // stand-ins run.
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    complete
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
