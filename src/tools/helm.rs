@@ -6,7 +6,7 @@ use crate::error::UserError;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-pub const INSTALL_HINT: &str = "install helm 3 (https://helm.sh/docs/intro/install/, e.g. `brew install helm` or your \
+pub const INSTALL_HINT: &str = "install helm 3.8+ or 4 (https://helm.sh/docs/intro/install/, e.g. `brew install helm` or your \
      distribution's package) and make sure `helm` is on PATH";
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

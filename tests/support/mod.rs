@@ -6,6 +6,7 @@
 pub mod aws_front;
 pub mod charts;
 pub mod eks_front;
+pub mod http_proxy;
 pub mod kube_openapi;
 pub mod kube_proto;
 pub mod kube_server;
