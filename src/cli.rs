@@ -128,6 +128,17 @@ pub enum Command {
         #[arg(long, value_name = "CLUSTER")]
         confirm_destroy: Option<String>,
     },
+    /// Remove the application stack from the cluster: helm releases and deployctl's objects,
+    /// in reverse order (keeps namespaces and their volumes, AWS secrets, IAM roles, the
+    /// database and all infrastructure)
+    Uninstall {
+        /// Steps to remove (default: every removable step); see `deployctl list`
+        #[arg(value_name = "STEP")]
+        steps: Vec<String>,
+        /// Non-interactive uninstall: the cluster name, which must match the cluster in use
+        #[arg(long, value_name = "CLUSTER")]
+        confirm_destroy: Option<String>,
+    },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     #[command(
         after_help = "bash: source <(deployctl completions bash)   zsh: deployctl completions zsh > \"${fpath[1]}/_deployctl\"   fish: deployctl completions fish > ~/.config/fish/completions/deployctl.fish"
@@ -289,6 +300,7 @@ impl Command {
             Command::InfrastructureVerify => "infrastructure-verify",
             Command::InfrastructureDestroy { .. } => "infrastructure-destroy",
             Command::Complete { .. } => "complete",
+            Command::Uninstall { .. } => "uninstall",
             Command::All => "all",
             Command::List => "list",
             Command::Completions { .. } => "completions",

@@ -104,7 +104,7 @@ fn select(cx: &Context, req: &Request) -> Result<Vec<StepId>, UserError> {
     Ok(selected)
 }
 
-async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
+pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
     let helm = assessed.iter().any(|s| s.def().uses_helm);
     let kube = assessed.iter().any(|s| s.def().uses_kube);
     let aws = assessed.iter().any(|s| s.def().uses_aws);

@@ -408,6 +408,20 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
             cx.ui.stdout_raw(&credential.to_string());
             return Ok(exit::OK);
         }
+        Command::Uninstall {
+            steps,
+            confirm_destroy,
+        } => {
+            let prompter = prompter_for(&settings);
+            let cx = Arc::new(Context::new(settings, ui));
+            return commands::uninstall::run(
+                cx,
+                prompter.as_ref(),
+                &steps,
+                confirm_destroy.as_deref(),
+            )
+            .await;
+        }
         Command::InfrastructureVerify => {
             let cx = Context::new(settings, ui);
             return verify_infra::run(&cx).await;

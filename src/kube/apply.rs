@@ -148,3 +148,38 @@ pub async fn apply_documents(client: &kube::Client, docs: &[Document]) -> Result
     }
     Ok(applied)
 }
+
+/// Delete every document's object, last document first (so a constraint goes before its
+/// template, an ExternalSecret before its store). An object or a kind that is not there is
+/// fine. Returns "Kind/name" of each object deleted.
+pub async fn delete_documents(client: &kube::Client, docs: &[Document]) -> Result<Vec<String>> {
+    let mut resolver = Resolver::default();
+    let mut deleted = Vec::new();
+    for doc in docs.iter().rev() {
+        let what = format!("{} `{}`", doc.kind(), doc.name());
+        // The kind is gone (its chart, and with it the CRD, was removed): so is the object.
+        let gvk = gvk_of(doc)?;
+        match kube::discovery::pinned_kind(client, &gvk).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => continue,
+            Err(kube::Error::Discovery(_)) => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot delete {what}")),
+        }
+        let api = resolver
+            .api(client, doc)
+            .await
+            .with_context(|| format!("cannot delete {what}"))?;
+        let gone = retry(&format!("deleting {what}"), || async {
+            match api.delete(doc.name(), &Default::default()).await {
+                Ok(_) => Ok(false),
+                Err(e) if is_not_found(&e) => Ok(true),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        if !gone {
+            deleted.push(format!("{}/{}", doc.kind(), doc.name()));
+        }
+    }
+    Ok(deleted)
+}

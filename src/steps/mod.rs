@@ -57,6 +57,16 @@ pub trait Step: Send + Sync {
     async fn apply(&self, cx: &Context, action: Action) -> Result<String>;
     /// Details for the prompt's View (never a secret value).
     async fn view(&self, cx: &Context) -> Result<String>;
+    /// `uninstall`: what removing this step removes, e.g. "helm release `redis` (namespace
+    /// litellm)"; `None` for a step `uninstall` leaves alone (AWS, namespaces, checks).
+    fn removes(&self, _cx: &Context) -> Option<String> {
+        None
+    }
+    /// Remove what `removes` names; returns a one-line summary ("not installed" when there
+    /// was nothing). Only called for a step whose `removes` is `Some`.
+    async fn remove(&self, _cx: &Context) -> Result<String> {
+        anyhow::bail!("{} has nothing `uninstall` removes", self.id())
+    }
 }
 
 /// Manifest documents of the project with `${REGION}` / `${SECRETS_PREFIX}` / `${ACCOUNT_ID}`

@@ -103,6 +103,16 @@ impl Step for Objects {
         let applied = apply_documents(&cx.kube()?, &docs).await?;
         Ok(format!("applied {}", applied.join(", ")))
     }
+    fn removes(&self, _cx: &Context) -> Option<String> {
+        Some(format!("{} ({})", self.what, self.paths.join(", ")))
+    }
+
+    async fn remove(&self, cx: &Context) -> Result<String> {
+        let docs = self.docs(cx)?;
+        let deleted = crate::kube::apply::delete_documents(&cx.kube()?, &docs).await?;
+        Ok(removed_summary(&deleted))
+    }
+
     async fn view(&self, cx: &Context) -> Result<String> {
         let docs = self.docs(cx)?;
         let present = self.present(cx, &docs).await?;
@@ -120,5 +130,18 @@ impl Step for Objects {
             })
             .collect::<Vec<_>>()
             .join("\n"))
+    }
+}
+
+/// "deleted N objects: …", or "not present".
+pub fn removed_summary(deleted: &[String]) -> String {
+    if deleted.is_empty() {
+        "not present".into()
+    } else {
+        format!(
+            "deleted {} object(s): {}",
+            deleted.len(),
+            deleted.join(", ")
+        )
     }
 }

@@ -194,6 +194,19 @@ impl Step for OpaPolicies {
         ))
     }
 
+    fn removes(&self, _cx: &Context) -> Option<String> {
+        Some(format!(
+            "OPA constraints and constraint templates ({CONSTRAINTS_FILE}, {TEMPLATES_FILE})"
+        ))
+    }
+
+    async fn remove(&self, cx: &Context) -> Result<String> {
+        let mut docs = load_manifests(cx, TEMPLATES_FILE)?;
+        docs.extend(load_manifests(cx, CONSTRAINTS_FILE)?);
+        let deleted = crate::kube::apply::delete_documents(&cx.kube()?, &docs).await?;
+        Ok(super::objects::removed_summary(&deleted))
+    }
+
     async fn view(&self, cx: &Context) -> Result<String> {
         Ok(render(&find(cx).await?))
     }

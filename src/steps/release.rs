@@ -558,6 +558,32 @@ impl Step for ReleaseStep {
         Ok(summary)
     }
 
+    fn removes(&self, cx: &Context) -> Option<String> {
+        Some(match self.release(cx) {
+            Ok(rel) => format!("helm release `{}` (namespace {})", rel.name, rel.namespace),
+            Err(_) => format!("helm release `{}`", self.0.release),
+        })
+    }
+
+    async fn remove(&self, cx: &Context) -> Result<String> {
+        let rel = self.release(cx)?;
+        if cx
+            .helm
+            .status(&rel.name, &rel.namespace, cx.kube_context())
+            .await?
+            .is_none()
+        {
+            return Ok("not installed".into());
+        }
+        cx.helm
+            .uninstall(&rel.name, &rel.namespace, &rel.timeout, cx.kube_context())
+            .await?;
+        Ok(format!(
+            "uninstalled helm release {} (namespace {})",
+            rel.name, rel.namespace
+        ))
+    }
+
     async fn view(&self, cx: &Context) -> Result<String> {
         let rel = self.release(cx)?;
         let mut lines = vec![format!(

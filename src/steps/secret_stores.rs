@@ -235,6 +235,19 @@ impl Step for SecretStores {
         ))
     }
 
+    fn removes(&self, _cx: &Context) -> Option<String> {
+        Some(format!(
+            "ClusterSecretStore and ExternalSecrets ({STORE_FILE}, {EXTERNAL_SECRETS_FILE}); the Kubernetes Secrets they made go with them"
+        ))
+    }
+
+    async fn remove(&self, cx: &Context) -> Result<String> {
+        let mut docs = load_manifests(cx, STORE_FILE)?;
+        docs.extend(load_manifests(cx, EXTERNAL_SECRETS_FILE)?);
+        let deleted = crate::kube::apply::delete_documents(&cx.kube()?, &docs).await?;
+        Ok(super::objects::removed_summary(&deleted))
+    }
+
     async fn view(&self, cx: &Context) -> Result<String> {
         let client = cx.kube()?;
         let mut lines = Vec::new();

@@ -87,8 +87,14 @@ fn argv_lists(entries: &[Value], key: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The provider mirror the real-terraform tests use (hashicorp/aws 5.100.0).
-pub const TF_MIRROR: &str = "/opt/tf-plugins";
+/// The provider mirror the real-terraform tests use: `DEPLOYCTL_TEST_TF_MIRROR` (which
+/// scripts/test.sh fills with `terraform providers mirror` from the registry when the machine
+/// has no mirror), else /opt/tf-plugins (hashicorp/aws 5.100.0 on the development machine).
+pub fn tf_mirror() -> PathBuf {
+    std::env::var_os("DEPLOYCTL_TEST_TF_MIRROR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/tf-plugins"))
+}
 
 /// The real terraform binary and a CLI config that installs providers from the mirror only.
 /// Panics, saying what is missing, when either is absent: these tests never pass silently.
@@ -98,17 +104,19 @@ pub fn real_terraform(config_dir: &Path) -> (PathBuf, PathBuf) {
             "terraform is not installed (not on PATH): the Terraform tests need terraform >= 1.11"
         );
     };
-    let aws = Path::new(TF_MIRROR).join("registry.terraform.io/hashicorp/aws");
+    let mirror = tf_mirror();
+    let aws = mirror.join("registry.terraform.io/hashicorp/aws");
     assert!(
         aws.is_dir(),
-        "the Terraform provider mirror {} is missing (expected hashicorp/aws there): the Terraform tests need it",
+        "the Terraform provider mirror {} is missing (expected hashicorp/aws there): run scripts/test.sh, which fills one from the registry",
         aws.display()
     );
+    let mirror = mirror.display();
     let rc = config_dir.join("terraformrc");
     std::fs::write(
         &rc,
         format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{TF_MIRROR}\"\n    include = [\"registry.terraform.io/hashicorp/*\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/hashicorp/*\"]\n  }}\n}}\n"
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{mirror}\"\n    include = [\"registry.terraform.io/hashicorp/*\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/hashicorp/*\"]\n  }}\n}}\n"
         ),
     )
     .unwrap();
