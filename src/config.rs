@@ -186,7 +186,7 @@ impl Settings {
             .unwrap_or(DEFAULT_SECRETS_PREFIX)
             .trim_end_matches('/')
             .to_string();
-        check_name("SECRETS_PREFIX", &secrets_prefix)?;
+        check_secrets_prefix(&secrets_prefix)?;
 
         let output = args.output.unwrap_or(OutputFormat::Text);
         let verbosity = if args.quiet {
@@ -330,6 +330,34 @@ fn check_region(said: &str, value: &str) -> Result<(), UserError> {
 }
 
 /// Names end up in ARNs, kube names and file paths: refuse whitespace and control characters.
+/// SECRETS_PREFIX becomes part of secret names and of the IAM policy's resource ARNs:
+/// Secrets Manager name characters only (letters, digits, `/_+=.@-`), no wildcard, no empty
+/// path segment, and not so long that the longest name exceeds 512 characters.
+fn check_secrets_prefix(value: &str) -> Result<(), UserError> {
+    check_name("SECRETS_PREFIX", value)?;
+    let bad = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)));
+    let why = if let Some(c) = bad {
+        Some(format!(
+            "`{c}` is not allowed in a Secrets Manager name (letters, digits and /_+=.@- only; no wildcards)"
+        ))
+    } else if value.starts_with('/') || value.contains("//") {
+        Some("it has an empty path segment".to_string())
+    } else if value.len() > 400 {
+        Some("it is too long for a Secrets Manager name".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(UserError::usage(
+            format!("invalid value `{value}` for SECRETS_PREFIX: {why}"),
+            "set SECRETS_PREFIX to a plain path such as `litellm` or `prod/litellm`",
+        )),
+        None => Ok(()),
+    }
+}
+
 fn check_name(var: &str, value: &str) -> Result<(), UserError> {
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(UserError::usage(
@@ -377,6 +405,16 @@ fn resolve_project_dir(flag: Option<&Path>, env: &Env) -> Result<PathBuf, UserEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_prefix_is_a_secrets_manager_path_without_wildcards() {
+        for ok in ["litellm", "prod/litellm", "team_a/llm-gw.v2", "a+b=c@d"] {
+            assert!(check_secrets_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["*", "litellm/*", "lit?ellm", "/litellm", "a//b", "a b", ""] {
+            assert!(check_secrets_prefix(bad).is_err(), "{bad}");
+        }
+    }
 
     const TTY: Terminal = Terminal {
         stdin: true,

@@ -159,12 +159,136 @@ async fn bench_infrastructure_verify_against_a_seeded_account() {
     sb.set("DATABASE_URL", "postgresql://u:p@db:5432/x");
     sb.run(&["irsa"]).await.assert_code(0);
     sb.run(&["secrets"]).await.assert_code(0);
+    let mut ours = Vec::new();
     for _ in 0..5 {
         let started = std::time::Instant::now();
         let run = sb.run(&["infrastructure-verify"]).await;
         run.assert_code(0);
-        println!("infrastructure-verify: {:?}", started.elapsed());
+        ours.push(started.elapsed());
     }
+    ours.sort();
+    let ours = ours[2];
+    println!("infrastructure-verify: median {ours:?}");
+    // The same checks as the original script makes them: one `aws` CLI process per call
+    // (scripts/bench.sh installs the CLI and names it in DEPLOYCTL_BENCH_AWS).
+    let Some(aws) = std::env::var_os("DEPLOYCTL_BENCH_AWS") else {
+        println!(
+            "BENCH infra_verify ours_ms={} (no aws CLI: DEPLOYCTL_BENCH_AWS unset)",
+            ours.as_millis()
+        );
+        return;
+    };
+    let c = support::CLUSTER;
+    let calls: Vec<Vec<&str>> = vec![
+        vec!["sts", "get-caller-identity"],
+        vec![
+            "eks",
+            "describe-cluster",
+            "--name",
+            c,
+            "--query",
+            "cluster.status",
+        ],
+        vec![
+            "eks",
+            "describe-cluster",
+            "--name",
+            c,
+            "--query",
+            "cluster.version",
+        ],
+        vec![
+            "eks",
+            "describe-cluster",
+            "--name",
+            c,
+            "--query",
+            "cluster.endpoint",
+        ],
+        vec![
+            "eks",
+            "describe-cluster",
+            "--name",
+            c,
+            "--query",
+            "cluster.resourcesVpcConfig.vpcId",
+        ],
+        vec!["ec2", "describe-vpcs"],
+        vec!["ec2", "describe-subnets"],
+        vec![
+            "eks",
+            "describe-cluster",
+            "--name",
+            c,
+            "--query",
+            "cluster.identity.oidc.issuer",
+        ],
+        vec!["iam", "list-open-id-connect-providers"],
+        vec!["iam", "get-role", "--role-name", "external-secrets-role"],
+        vec!["iam", "get-role", "--role-name", "litellm-bedrock-role"],
+        vec![
+            "secretsmanager",
+            "describe-secret",
+            "--secret-id",
+            "litellm/master-key",
+        ],
+        vec![
+            "secretsmanager",
+            "describe-secret",
+            "--secret-id",
+            "litellm/salt-key",
+        ],
+        vec![
+            "secretsmanager",
+            "describe-secret",
+            "--secret-id",
+            "litellm/redis-password",
+        ],
+        vec![
+            "secretsmanager",
+            "describe-secret",
+            "--secret-id",
+            "litellm/database-url",
+        ],
+        vec![
+            "secretsmanager",
+            "get-secret-value",
+            "--secret-id",
+            "litellm/database-url",
+            "--query",
+            "SecretString",
+        ],
+        vec!["rds", "describe-db-instances"],
+    ];
+    let mut theirs = Vec::new();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        for call in &calls {
+            let out = std::process::Command::new(&aws)
+                .args(call)
+                .args(["--output", "text", "--endpoint-url", &moto.url])
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_DEFAULT_REGION", support::moto::REGION)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "aws {call:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        theirs.push(started.elapsed());
+    }
+    theirs.sort();
+    let theirs = theirs[1];
+    println!(
+        "BENCH infra_verify ours_ms={} cli_ms={} calls={} speedup={:.1}",
+        ours.as_millis(),
+        theirs.as_millis(),
+        calls.len(),
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

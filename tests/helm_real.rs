@@ -74,7 +74,7 @@ async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
     let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
     // Every release's lifecycle, the releases concurrently (as deployctl runs them).
     let lifecycle = |rel: deployctl::releases::Release| {
-        let (sb, charts) = (&sb, &charts);
+        let (sb, charts, kube) = (&sb, &charts, &kube);
         async move {
             let values = repo_root().join("helm-values").join(&rel.values);
             let args = install_args(charts, &rel, values.to_str().unwrap());
@@ -114,7 +114,27 @@ async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
             )
             .await;
             assert_eq!(run.code, 0, "rollback of {}: {}", rel.name, run.all());
-            assert_eq!(metadata(sb, &rel.name, &rel.namespace).await["revision"], 3);
+            let m = metadata(sb, &rel.name, &rel.namespace).await;
+            assert_eq!(m["revision"], 3);
+            // deployctl's assess reads helm's own record through the API (no helm process):
+            // it says what the real helm says.
+            let stored = deployctl::kube::helm_storage::release_status(
+                &kube.client().await,
+                &rel.name,
+                &rel.namespace,
+            )
+            .await
+            .unwrap()
+            .expect("helm's record is readable through the API")
+            .expect("installed");
+            assert_eq!(stored.status, m["status"].as_str().unwrap(), "{}", rel.name);
+            assert_eq!(stored.revision, 3, "{}", rel.name);
+            assert_eq!(
+                stored.chart_version,
+                m["version"].as_str().unwrap(),
+                "{}",
+                rel.name
+            );
         }
     };
     let selected: Vec<_> = releases

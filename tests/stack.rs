@@ -562,6 +562,78 @@ async fn bench_healthy_rerun_of_all() {
         "fresh all (fake cluster, real helm): {fresh:?}; healthy re-run: min {:?}, median {:?}, max {:?}",
         times[0], times[2], times[4]
     );
+    println!("BENCH healthy_rerun median_ms={}", times[2].as_millis());
+}
+
+/// Install times of the releases on a real cluster, scaled down 100× (monitoring's 90 s →
+/// 900 ms): the fake cluster is instant, so without them the scheduling would not show.
+const RELEASE_MS: &str = "monitoring=900,gatekeeper=450,external-secrets=400,redis=600,litellm=600,openwebui=400,jaeger=300";
+
+/// The critical path of the step graph under the measured step durations: the shortest
+/// possible wall time of a run that starts each step the moment its needs are done (the
+/// engine's rules: graph needs, the validate gate, runs-last steps after all others).
+fn critical_path(durations: &std::collections::HashMap<String, Duration>) -> Duration {
+    use deployctl::graph::{StepId, all_steps};
+    let selected: Vec<StepId> = all_steps()
+        .into_iter()
+        .filter(|s| durations.contains_key(s.name()))
+        .collect();
+    let gate = selected.contains(&StepId::Validate);
+    let mut finish: std::collections::HashMap<StepId, Duration> = Default::default();
+    // all_steps() is in graph order: every step after its needs.
+    for id in &selected {
+        let mut needs: Vec<StepId> = id
+            .def()
+            .needs
+            .iter()
+            .copied()
+            .filter(|n| selected.contains(n))
+            .collect();
+        if gate && *id != StepId::Validate {
+            needs.push(StepId::Validate);
+        }
+        if id.def().runs_last {
+            needs.extend(selected.iter().copied().filter(|s| !s.def().runs_last));
+        }
+        let start = needs.iter().map(|n| finish[n]).max().unwrap_or_default();
+        finish.insert(*id, start + durations[id.name()]);
+    }
+    finish.values().copied().max().unwrap_or_default()
+}
+
+/// Benchmark, not a test (scripts/bench.sh runs it): a fresh `all` with realistic release
+/// times against the critical path of the graph under the same step durations.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn bench_fresh_all_against_its_critical_path() {
+    let (moto, _guard) = Moto::lock().await;
+    let (_kube, mut sb, charts) = stack(moto).await;
+    sb.set("FAKE_HELM_RELEASE_MS", RELEASE_MS);
+    let mut args = all_cmd(&charts);
+    args.extend(["--output", "json"]);
+    let started = std::time::Instant::now();
+    let run = sb.run(&args).await;
+    let wall = started.elapsed();
+    run.assert_code(0);
+    let summary: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let durations: std::collections::HashMap<String, Duration> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                Duration::from_millis(s["duration_ms"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    let path = critical_path(&durations);
+    println!(
+        "BENCH fresh_all wall_ms={} critical_path_ms={} ratio={:.3}",
+        wall.as_millis(),
+        path.as_millis(),
+        wall.as_secs_f64() / path.as_secs_f64()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

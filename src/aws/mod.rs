@@ -150,7 +150,9 @@ impl Aws {
                             "check the network (or proxy), AWS_REGION and AWS_ENDPOINT_URL",
                         );
                     }
-                    if self.profile.is_none() && no_credentials(&e) {
+                    if self.profile.is_none()
+                        && (no_credentials(&e) || (credentials_failed(&e) && !any_configured_source()))
+                    {
                         return UserError::failed(
                             "no AWS credentials found: no AWS_PROFILE, no AWS_ACCESS_KEY_ID, no SSO or web-identity token, no instance role".to_string(),
                             "pass --profile <name> (see `aws configure list-profiles`), run `aws configure` or `aws sso login`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
@@ -354,6 +356,40 @@ fn no_credentials<E: std::error::Error + 'static>(e: &E) -> bool {
         cur = err.source();
     }
     false
+}
+
+/// Whether loading credentials failed (any provider error in the chain).
+fn credentials_failed<E: std::error::Error + 'static>(e: &E) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Whether any credential source other than the instance metadata service is configured:
+/// keys or a web-identity/container source in the environment, or a default profile in the
+/// shared files. Without one, a credentials failure is "no credentials", whatever IMDS said.
+fn any_configured_source() -> bool {
+    let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
+    if [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ]
+    .iter()
+    .any(|v| set(v))
+    {
+        return true;
+    }
+    profile_missing("default").is_none()
 }
 
 /// When the profile is in neither shared file: the files looked in (the SDK would only say

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod errors;
+pub mod helm_storage;
 pub mod wait;
 
 /// A typed-by-name API for a kind deployctl knows statically (CRD kinds of the stack, apps

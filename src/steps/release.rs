@@ -435,11 +435,24 @@ impl Step for ReleaseStep {
 
     async fn assess(&self, cx: &Context) -> Result<State> {
         let rel = self.release(cx)?;
-        let Some(status) = cx
-            .helm
-            .status(&rel.name, &rel.namespace, cx.kube_context())
-            .await?
-        else {
+        // helm's own record through the API client (no helm process); helm itself when that
+        // record cannot be read this way.
+        let stored = match cx.kube() {
+            Ok(client) => {
+                crate::kube::helm_storage::release_status(&client, &rel.name, &rel.namespace)
+                    .await?
+            }
+            Err(_) => None,
+        };
+        let status = match stored {
+            Some(s) => s,
+            None => {
+                cx.helm
+                    .status(&rel.name, &rel.namespace, cx.kube_context())
+                    .await?
+            }
+        };
+        let Some(status) = status else {
             return Ok(State::Missing);
         };
         if status.status != "deployed" {

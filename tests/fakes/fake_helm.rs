@@ -8,6 +8,8 @@
 //!   repositories are kept in `$FAKE_HELM_STATE`;
 //! - injected faults: a release named in the state's `fail` list fails its upgrade before
 //!   anything is applied; `FAKE_HELM_DELAY_MS` slows `repo update` down;
+//! - `FAKE_HELM_RELEASE_MS=<release=ms,…>` (benchmarks): an upgrade of that release first
+//!   waits that long, as a real chart's install would;
 //! - `FAKE_HELM_SIMULATE=<release,…>`: those releases are simulated as before (objects
 //!   created in the cluster `KUBECONFIG` points at, status in the state file). Tests set it
 //!   only for kube-prometheus when the chart sources lack its subcharts, which the real helm
@@ -59,9 +61,83 @@ fn locked<R>(f: impl FnOnce() -> R) -> R {
 fn set_release(key: &str, record: Value) {
     locked(|| {
         let mut state = load_state();
-        state["releases"][key] = record;
+        state["releases"][key] = record.clone();
         save_state(&state);
-    })
+    });
+    // As the real helm: the revision is also recorded in the cluster, as helm's storage
+    // Secret `sh.helm.release.v1.<name>.v<revision>` (what deployctl's assess reads).
+    if let Err(e) = in_cluster(store_record(&record)) {
+        eprintln!("fake-helm: cannot write the release record: {e}");
+    }
+}
+
+fn in_cluster<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Result<(), String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(f)
+}
+
+/// helm's encoding of a release record: JSON, gzip, base64.
+async fn store_record(record: &Value) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, Patch, PatchParams};
+    use std::io::Write;
+    let (name, ns) = (
+        record["name"].as_str().unwrap_or_default(),
+        record["namespace"].as_str().unwrap_or("default"),
+    );
+    let revision = record["revision"].as_i64().unwrap_or(1);
+    let release = json!({
+        "name": name, "namespace": ns, "version": revision,
+        "info": {"status": record["status"], "description": record["description"],
+                 "first_deployed": record["first_deployed"], "last_deployed": record["last_deployed"]},
+        "chart": {"metadata": {"name": record["chart_name"], "version": record["chart_version"],
+                               "appVersion": record["app_version"]}},
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(release.to_string().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let encoded = deployctl::encoding::base64(&gz.finish().map_err(|e| e.to_string())?);
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("kubernetes cluster unreachable: {e}"))?;
+    let api: Api<Secret> = Api::namespaced(client, ns);
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": format!("sh.helm.release.v1.{name}.v{revision}"), "namespace": ns,
+            "labels": {"owner": "helm", "name": name, "status": record["status"],
+                       "version": revision.to_string()},
+        },
+        "data": {"release": deployctl::encoding::base64(encoded.as_bytes())},
+    });
+    api.patch(
+        &format!("sh.helm.release.v1.{name}.v{revision}"),
+        &PatchParams::apply("helm").force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `helm uninstall` removes every revision's record.
+async fn delete_records(name: &str, ns: &str) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, DeleteParams, ListParams};
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("kubernetes cluster unreachable: {e}"))?;
+    let api: Api<Secret> = Api::namespaced(client, ns);
+    let lp = ListParams::default().labels(&format!("owner=helm,name={name}"));
+    for s in api.list(&lp).await.map_err(|e| e.to_string())?.items {
+        if let Some(n) = s.metadata.name {
+            let _ = api.delete(&n, &DeleteParams::default()).await;
+        }
+    }
+    Ok(())
 }
 
 fn save_state(state: &Value) {
@@ -175,6 +251,18 @@ fn main() -> ExitCode {
     let simulated = |name: &str| {
         std::env::var("FAKE_HELM_SIMULATE").is_ok_and(|v| v.split(',').any(|n| n.trim() == name))
     };
+    // Benchmarks: `FAKE_HELM_RELEASE_MS=monitoring=900,redis=600` makes an upgrade of that
+    // release take that much longer (a real chart's install time, scaled down).
+    if let ["upgrade", name, ..] = words.as_slice()
+        && let Some(ms) = std::env::var("FAKE_HELM_RELEASE_MS").ok().and_then(|v| {
+            v.split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| k.trim() == *name)
+                .and_then(|(_, ms)| ms.trim().parse::<u64>().ok())
+        })
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     match words.as_slice() {
         ["repo", "list", ..] => repo_list(),
         ["repo", "add", name, url, ..] => repo_add(name, url, has(&args, "--force-update")),
@@ -357,6 +445,9 @@ fn uninstall_locked(name: &str, ns: &str) -> ExitCode {
         return ExitCode::from(1);
     }
     save_state(&state);
+    if let Err(e) = in_cluster(delete_records(name, ns)) {
+        eprintln!("fake-helm: cannot remove the release records: {e}");
+    }
     println!("release \"{name}\" uninstalled");
     ExitCode::SUCCESS
 }

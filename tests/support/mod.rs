@@ -23,8 +23,12 @@ pub const CLUSTER: &str = "test-cluster";
 /// The ARN moto gives `test-cluster` (moto's default account, us-east-1).
 pub const CLUSTER_ARN: &str = "arn:aws:eks:us-east-1:123456789012:cluster/test-cluster";
 
+/// The deployctl under test: this build's, or `DEPLOYCTL_BENCH_BIN` (scripts/bench.sh points
+/// the benchmarks at the release binary).
 pub fn deployctl_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_deployctl"))
+    std::env::var_os("DEPLOYCTL_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_deployctl")))
 }
 
 /// The helm stand-in; it exists only in builds with `--features test-fakes` (scripts/test.sh).
