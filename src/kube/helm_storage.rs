@@ -87,15 +87,16 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(release.to_string().as_bytes()).unwrap();
         let b64 = crate::encoding::base64(&gz.finish().unwrap());
-        let mut s = Secret::default();
-        s.data = Some(
-            [(
-                "release".to_string(),
-                k8s_openapi::ByteString(b64.into_bytes()),
-            )]
-            .into(),
-        );
-        s
+        Secret {
+            data: Some(
+                [(
+                    "release".to_string(),
+                    k8s_openapi::ByteString(b64.into_bytes()),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -111,14 +112,16 @@ mod tests {
         assert_eq!(st.chart_version, "4.35.5");
         assert!(st.description.contains("timed out"));
         // Not helm's encoding: not decoded (the caller asks helm).
-        let mut bad = Secret::default();
-        bad.data = Some(
-            [(
-                "release".to_string(),
-                k8s_openapi::ByteString(b"%%%".to_vec()),
-            )]
-            .into(),
-        );
+        let bad = Secret {
+            data: Some(
+                [(
+                    "release".to_string(),
+                    k8s_openapi::ByteString(b"%%%".to_vec()),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        };
         assert!(decode(&bad).is_none());
     }
 }
