@@ -198,20 +198,22 @@ async fn a_missing_profile_fails_clearly_and_creates_nothing() {
     sb.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY");
     sb.set("AWS_PROFILE", "nope");
     sb.set("DATABASE_URL", "postgresql://u:p@db:5432/x");
+    // A profile that is defined nowhere is bad input (exit 2), named as such — not the
+    // SDK's last resort (IMDS) failing.
     for cmd in ["irsa", "secrets"] {
         let run = sb.run(&[cmd]).await;
-        run.assert_code(1);
+        run.assert_code(2);
         assert!(
-            run.stderr.contains("profile `nope`"),
+            run.stderr.contains("AWS profile `nope` is not defined"),
             "{cmd}: {}",
             run.stderr
         );
+        assert!(!run.stderr.contains("IMDS"), "{cmd}: {}", run.stderr);
         assert!(
-            run.stderr.contains("region `us-east-1`"),
+            run.stderr.contains("aws configure list-profiles"),
             "{cmd}: {}",
             run.stderr
         );
-        assert!(run.stderr.contains("help:"), "{cmd}: {}", run.stderr);
     }
     assert_no_stack_roles(&sdk).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk)
