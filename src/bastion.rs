@@ -320,7 +320,13 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
 }
 
 /// Render the user-data template: only the known placeholders, with validated plain values.
-pub fn render_user_data(template: &str, region: &str, cluster: &str) -> Result<String> {
+/// `kubernetes_version` is the cluster's ("1.35"): the bastion's kubectl follows it.
+pub fn render_user_data(
+    template: &str,
+    region: &str,
+    cluster: &str,
+    kubernetes_version: &str,
+) -> Result<String> {
     let plain = |v: &str| {
         v.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -328,9 +334,18 @@ pub fn render_user_data(template: &str, region: &str, cluster: &str) -> Result<S
     if !plain(region) || !plain(cluster) {
         bail!("region and cluster names must be plain names to go into the bastion's user data");
     }
+    let minor = kubernetes_version
+        .strip_prefix("1.")
+        .is_some_and(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_digit()));
+    if !minor {
+        bail!(
+            "the cluster's Kubernetes version `{kubernetes_version}` is not a minor version like 1.35"
+        );
+    }
     Ok(template
         .replace("{{REGION}}", region)
-        .replace("{{CLUSTER}}", cluster))
+        .replace("{{CLUSTER}}", cluster)
+        .replace("{{KUBERNETES_VERSION}}", kubernetes_version))
 }
 
 async fn run_instance(
@@ -339,6 +354,7 @@ async fn run_instance(
     n: &Names,
     subnet: &str,
     sg: &str,
+    kubernetes_version: &str,
 ) -> Result<String> {
     let ami = aws
         .ssm()
@@ -358,7 +374,12 @@ async fn run_instance(
     let template_path = cx.settings.project_dir.join(USER_DATA_TEMPLATE);
     let template = std::fs::read_to_string(&template_path)
         .with_context(|| format!("failed to read `{}`", template_path.display()))?;
-    let user_data = render_user_data(&template, &cx.settings.region, &cx.settings.cluster)?;
+    let user_data = render_user_data(
+        &template,
+        &cx.settings.region,
+        &cx.settings.cluster,
+        kubernetes_version,
+    )?;
     let started = Instant::now();
     crate::interrupt::changes_begin();
     loop {
@@ -611,7 +632,7 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
     let subnet = private_subnet(aws, &vpc, &cluster).await?;
     let sg = ensure_security_group(aws, &n, &vpc).await?;
     let role_arn = ensure_role_and_profile(aws, &n).await?;
-    let id = run_instance(cx, aws, &n, &subnet, &sg).await?;
+    let id = run_instance(cx, aws, &n, &subnet, &sg, &cluster.version).await?;
     cx.ui.info(&format!("launched {id} in {subnet} ({vpc})"));
     wait_state(
         cx,
@@ -890,12 +911,14 @@ mod tests {
 
     #[test]
     fn user_data_takes_only_plain_names() {
-        let t = "x --name '{{CLUSTER}}' --region '{{REGION}}'";
+        let t = "x --name '{{CLUSTER}}' --region '{{REGION}}' stable-{{KUBERNETES_VERSION}}";
         assert_eq!(
-            render_user_data(t, "us-east-1", "prod").unwrap(),
-            "x --name 'prod' --region 'us-east-1'"
+            render_user_data(t, "us-east-1", "prod", "1.35").unwrap(),
+            "x --name 'prod' --region 'us-east-1' stable-1.35"
         );
-        assert!(render_user_data(t, "us-east-1", "a'; rm -rf /").is_err());
+        assert!(render_user_data(t, "us-east-1", "a'; rm -rf /", "1.35").is_err());
+        assert!(render_user_data(t, "us-east-1", "prod", "1.35; reboot").is_err());
+        assert!(render_user_data(t, "us-east-1", "prod", "").is_err());
     }
 
     #[test]

@@ -702,6 +702,90 @@ pub async fn preflight(
     }
 }
 
+/// The value of a plain `name = "value"` line in an HCL file (tfvars or a variable default).
+fn hcl_string(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        if key.trim() != name {
+            return None;
+        }
+        let value = value.trim();
+        let value = value.strip_prefix('"')?;
+        Some(value[..value.find('"')?].to_string())
+    })
+}
+
+/// The Kubernetes version the variables file asks for (or variables.tf's default).
+fn kubernetes_version(tf_dir: &Path, var_file: &Path) -> Option<(String, String)> {
+    if let Some(v) = std::fs::read_to_string(var_file)
+        .ok()
+        .and_then(|t| hcl_string(&t, "kubernetes_version"))
+    {
+        return Some((v, var_file.display().to_string()));
+    }
+    let vars = std::fs::read_to_string(tf_dir.join("variables.tf")).ok()?;
+    let block = vars.split("variable \"kubernetes_version\"").nth(1)?;
+    let default = hcl_string(block, "default")?;
+    Some((
+        default,
+        format!("the default in {}", tf_dir.join("variables.tf").display()),
+    ))
+}
+
+/// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
+/// extended support, and a version past standard support costs extended-support fees.
+pub fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) -> Result<()> {
+    use crate::eks_versions::{self, Support};
+    let Some((version, from)) = kubernetes_version(tf_dir, var_file) else {
+        return Ok(());
+    };
+    let today = eks_versions::today();
+    let current = eks_versions::in_standard_support(today);
+    let suggest = current
+        .last()
+        .map(|v| format!("set kubernetes_version = \"{v}\" in {}", var_file.display()))
+        .unwrap_or_else(|| format!("set kubernetes_version in {}", var_file.display()));
+    match eks_versions::support(&version, today) {
+        Support::Standard { .. } => Ok(()),
+        Support::Extended {
+            standard_ended,
+            until,
+        } => {
+            ui.warn(&format!(
+                "kubernetes_version {version} ({from}) left EKS standard support on {standard_ended}: extended support is billed per cluster hour and ends {until}; {suggest}"
+            ));
+            Ok(())
+        }
+        Support::Newer { newest_known } => {
+            ui.warn(&format!(
+                "kubernetes_version {version} ({from}) is newer than deployctl's EKS calendar (newest {newest_known}): its support dates are not checked"
+            ));
+            Ok(())
+        }
+        Support::Ended { on } => Err(UserError::usage(
+            format!(
+                "kubernetes_version {version} ({from}) left EKS extended support on {on}: EKS creates no cluster of it and upgrades existing ones; nothing was planned"
+            ),
+            format!(
+                "{suggest} (in standard support today: {}; calendar: {})",
+                current.join(", "),
+                tf_dir.join("eks-versions.json").display()
+            ),
+        )
+        .into()),
+        Support::Unknown => Err(UserError::usage(
+            format!(
+                "kubernetes_version `{version}` ({from}) is not an EKS version deployctl knows (it is too old or not written like \"1.35\"); nothing was planned"
+            ),
+            format!(
+                "{suggest} (in standard support today: {})",
+                current.join(", ")
+            ),
+        )
+        .into()),
+    }
+}
+
 /// Why no variables file was found.
 enum TfvarsMissing {
     /// `--var-file` / TFVARS_FILE names a file that does not exist.
@@ -845,6 +929,7 @@ pub async fn apply(
     preflight(settings, ui, args, prompter.interactive(), needs).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
+    check_kubernetes_version(tf.dir(), &var_file, ui)?;
     // Refuse early: CI without --auto-approve would otherwise plan for minutes, then stop.
     if !prompter.interactive() && !auto_approve {
         return Err(UserError::usage(
@@ -903,6 +988,7 @@ pub async fn plan(
     preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
+    check_kubernetes_version(tf.dir(), &var_file, ui)?;
     tf.init_if_needed().await?;
     tf.validate().await?;
     let dir = plan_dir()?;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod decide;
 pub mod eks_token;
+pub mod eks_versions;
 pub mod encoding;
 pub mod engine;
 pub mod error;

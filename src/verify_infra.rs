@@ -27,6 +27,31 @@ fn check(section: &'static str, ok: bool, text: impl Into<String>) -> Check {
     }
 }
 
+/// The running version against the EKS calendar: past extended support fails; extended
+/// support passes with the fees and the end date said.
+fn version_check(version: &str) -> Check {
+    use crate::eks_versions::{Support, describe, support, today};
+    let today = today();
+    let ok = !matches!(
+        support(version, today),
+        Support::Ended { .. } | Support::Unknown
+    );
+    let mut c = check(
+        "Kubernetes version",
+        ok,
+        format!("Kubernetes {}", describe(version, today)),
+    );
+    if let Support::Extended { .. } | Support::Ended { .. } = support(version, today) {
+        let newest = crate::eks_versions::in_standard_support(today);
+        if let Some(v) = newest.last() {
+            c.details.push(format!(
+                "upgrade one minor version at a time towards {v} (`aws eks update-cluster-version`, then `deployctl infrastructure` with kubernetes_version updated)"
+            ));
+        }
+    }
+    c
+}
+
 async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
     let name = &cx.settings.cluster;
     let mut out = Vec::new();
@@ -66,6 +91,7 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
         format!("Endpoint: {}", cluster.endpoint),
     ];
     out.push(c);
+    out.push(version_check(&cluster.version));
 
     // VPC: the cluster's, else the VPC of its subnets.
     let ec2 = aws.ec2();

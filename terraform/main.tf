@@ -73,6 +73,7 @@ module "eks" {
 
   cluster_name           = var.cluster_name
   kubernetes_version     = var.kubernetes_version
+  support_type           = var.eks_support_type
   subnet_ids             = module.vpc.private_subnet_ids
   endpoint_public_access = var.endpoint_public_access
   public_access_cidrs    = var.public_access_cidrs
@@ -123,6 +124,7 @@ module "bastion" {
   region                    = var.aws_region
   cluster_name              = module.eks.cluster_name
   cluster_arn               = module.eks.cluster_arn
+  kubernetes_version        = module.eks.kubernetes_version
   vpc_id                    = module.vpc.vpc_id
   subnet_id                 = module.vpc.private_subnet_ids[0]
   cluster_security_group_id = module.eks.cluster_security_group_id

@@ -70,13 +70,24 @@ variable "cluster_name" {
 }
 
 variable "kubernetes_version" {
-  description = "EKS Kubernetes version (1.31 or later)."
+  description = "EKS Kubernetes minor version. It must be in EKS support on the day of the plan (eks-versions.json holds the calendar); the default is in standard support."
   type        = string
-  default     = "1.31"
+  default     = "1.35"
 
   validation {
-    condition     = can(regex("^1\\.(3[1-9]|[4-9][0-9])$", var.kubernetes_version))
-    error_message = "kubernetes_version must be 1.31 or later, written like \"1.31\"."
+    condition     = can(regex("^1\\.[0-9]+$", var.kubernetes_version))
+    error_message = "kubernetes_version is a minor version written like \"1.35\"."
+  }
+}
+
+variable "eks_support_type" {
+  description = "EKS upgrade policy: STANDARD (the cluster is upgraded when standard support ends; no extended-support fees) or EXTENDED (stay, billed per cluster hour)."
+  type        = string
+  default     = "STANDARD"
+
+  validation {
+    condition     = contains(["STANDARD", "EXTENDED"], var.eks_support_type)
+    error_message = "eks_support_type is STANDARD or EXTENDED."
   }
 }
 

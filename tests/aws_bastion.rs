@@ -84,6 +84,28 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
     let md = inst.metadata_options().unwrap();
     assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"));
     assert_eq!(md.http_put_response_hop_limit(), Some(2));
+    // The user data installs kubectl of the cluster's minor version, checksum-verified.
+    let user_data = ec2
+        .describe_instance_attribute()
+        .instance_id(inst.instance_id().unwrap())
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap()
+        .user_data
+        .and_then(|u| u.value)
+        .expect("the bastion has user data");
+    let script =
+        String::from_utf8(deployctl::encoding::decode(&user_data).expect("base64")).unwrap();
+    assert!(
+        script.contains(&format!(
+            "https://dl.k8s.io/release/stable-{}.txt",
+            support::moto::KUBERNETES_VERSION
+        )),
+        "{script}"
+    );
+    assert!(script.contains("sha256sum --check"), "{script}");
+    assert!(!script.contains("{{"), "a placeholder is left: {script}");
     assert!(
         seeded
             .subnet_ids

@@ -4,7 +4,7 @@ mod support;
 
 use support::Sandbox;
 use support::kube_server::FakeKube;
-use support::moto::{Moto, seed_cluster};
+use support::moto::{Moto, seed_cluster, seed_cluster_at};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_account_fails_every_check() {
@@ -317,6 +317,57 @@ async fn a_stored_database_url_without_a_host_is_reported_and_never_printed() {
     assert!(
         run.stdout
             .contains("litellm/database-url holds no usable URL"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The running version against the EKS calendar (terraform/eks-versions.json): a version past
+/// extended support fails the check with the date; extended support passes and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clusters_kubernetes_version_is_checked_against_the_eks_calendar() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster_at(&sdk, "old-cluster", false, "1.31").await;
+    seed_cluster_at(&sdk, "aging-cluster", false, "1.33").await;
+    seed_cluster(&sdk, "new-cluster", false).await;
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto);
+    // The calendar's day is pinned so the test reads the same in a year.
+    sb.set("DEPLOYCTL_TODAY", "2026-11-27");
+
+    sb.set("EKS_CLUSTER_NAME", "old-cluster");
+    let run = sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(1);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Kubernetes 1.31"))
+        .unwrap_or_else(|| panic!("no version line:\n{}", run.stdout));
+    assert!(line.starts_with('✗'), "{line}");
+    assert!(line.contains("support ENDED on 2026-11-26"), "{line}");
+    assert!(run.stdout.contains("towards 1.35"), "{}", run.stdout);
+
+    sb.set("EKS_CLUSTER_NAME", "aging-cluster");
+    let run = sb.run(&["infrastructure-verify", "--output", "json"]).await;
+    let check: serde_json::Value = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["section"] == "Kubernetes version")
+        .unwrap_or_else(|| panic!("no version check:\n{}", run.stdout));
+    assert_eq!(check["ok"], true, "{check}");
+    let text = check["text"].as_str().unwrap();
+    assert!(
+        text.contains("EXTENDED support") && text.contains("2027-07-29"),
+        "{text}"
+    );
+
+    sb.set("EKS_CLUSTER_NAME", "new-cluster");
+    let run = sb.run(&["infrastructure-verify"]).await;
+    assert!(
+        run.stdout
+            .contains("✓ Kubernetes 1.35 — standard support until 2027-03-27"),
         "{}",
         run.stdout
     );

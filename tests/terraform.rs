@@ -644,3 +644,98 @@ async fn complete_reports_every_missing_thing_at_once_before_offering_the_editor
         "{last}"
     );
 }
+
+/// The tfvars' Kubernetes version against the EKS calendar (terraform/eks-versions.json)
+/// before anything is planned: past extended support is refused (exit 2, terraform never
+/// called beyond `version`), extended support warns and plans. (A destroy is never refused:
+/// the next test.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kubernetes_version_out_of_eks_support_is_refused_before_the_plan() {
+    let (mut sb, tf) = project();
+    sb.set("DEPLOYCTL_TODAY", "2026-11-27");
+    let tfvars = tf.join("terraform.tfvars");
+    let example = std::fs::read_to_string(&tfvars).unwrap();
+    assert!(
+        example.contains("kubernetes_version = \"1.35\""),
+        "{example}"
+    );
+
+    std::fs::write(
+        &tfvars,
+        example.replace(
+            "kubernetes_version = \"1.35\"",
+            "kubernetes_version = \"1.31\"",
+        ),
+    )
+    .unwrap();
+    for cmd in [
+        &["infrastructure-plan"][..],
+        &["infrastructure", "--auto-approve"],
+    ] {
+        let run = sb.run(cmd).await;
+        run.assert_code(2);
+        let err = run.all();
+        assert!(
+            err.contains("kubernetes_version 1.31")
+                && err.contains("left EKS extended support on 2026-11-26"),
+            "{err}"
+        );
+        assert!(err.contains("kubernetes_version = \"1.35\""), "{err}");
+        assert!(
+            !subcommands(&sb).iter().any(|c| c == "plan" || c == "apply"),
+            "{:?}",
+            subcommands(&sb)
+        );
+    }
+
+    std::fs::write(
+        &tfvars,
+        example.replace(
+            "kubernetes_version = \"1.35\"",
+            "kubernetes_version = \"1.33\"",
+        ),
+    )
+    .unwrap();
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("left EKS standard support on 2026-07-29")
+            && run.stderr.contains("ends 2027-07-29"),
+        "{}",
+        run.stderr
+    );
+
+    // No kubernetes_version line: variables.tf's default is checked (and is current).
+    std::fs::write(
+        &tfvars,
+        example.replace("kubernetes_version = \"1.35\"", ""),
+    )
+    .unwrap();
+    sb.run(&["infrastructure-plan"]).await.assert_code(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_of_an_unsupported_version_can_still_be_destroyed() {
+    let (mut sb, tf) = applied().await;
+    sb.set("DEPLOYCTL_TODAY", "2026-11-27");
+    let tfvars = tf.join("terraform.tfvars");
+    let text = std::fs::read_to_string(&tfvars).unwrap();
+    std::fs::write(
+        &tfvars,
+        text.replace(
+            "kubernetes_version = \"1.35\"",
+            "kubernetes_version = \"1.31\"",
+        ),
+    )
+    .unwrap();
+    let run = sb
+        .run(&[
+            "infrastructure-destroy",
+            "--confirm-destroy",
+            "test-cluster",
+        ])
+        .await;
+    run.assert_code(0);
+    assert!(applied_destroy(&sb), "{:?}", sb.tf_calls());
+}

@@ -73,6 +73,53 @@ fn terraform_validate_passes_with_the_provider_mirror() {
     );
 }
 
+/// `terraform test` in every module that has a `tests/` directory: the invariants (EKS
+/// version in support, upgrade policy, private endpoint, ...) against the real provider
+/// schema with `mock_provider "aws"`.
+#[test]
+fn terraform_test_passes_in_every_module_with_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tf, rc) = real_terraform(tmp.path());
+    let dir = copy_terraform(tmp.path());
+    let mut tested = Vec::new();
+    for module in std::fs::read_dir(dir.join("modules")).unwrap() {
+        let module = module.unwrap().path();
+        if !module.join("tests").is_dir() {
+            continue;
+        }
+        let init = terraform(
+            &rc,
+            &tf,
+            &module,
+            &["init", "-backend=false", "-input=false"],
+        );
+        assert!(
+            init.status.success(),
+            "terraform init in {}:\n{}",
+            module.display(),
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let test = terraform(&rc, &tf, &module, &["test", "-no-color"]);
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&test.stdout),
+            String::from_utf8_lossy(&test.stderr)
+        );
+        assert!(
+            test.status.success(),
+            "terraform test in {}:\n{out}",
+            module.display()
+        );
+        assert!(
+            out.contains("Success!") && out.contains(" 0 failed"),
+            "{out}"
+        );
+        tested.push(module.file_name().unwrap().to_string_lossy().to_string());
+    }
+    tested.sort();
+    assert!(tested.contains(&"eks".to_string()), "{tested:?}");
+}
+
 /// Backend in moto's S3, with S3-native locking.
 fn moto_backend(moto: &Moto) -> String {
     format!(

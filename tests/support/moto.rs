@@ -161,6 +161,19 @@ pub struct Seeded {
 /// A VPC with two subnets, an EKS cluster in it, and (when `oidc_provider`) the IAM OIDC
 /// provider for the cluster's issuer — what Terraform leaves behind.
 pub async fn seed_cluster(sdk: &aws_config::SdkConfig, name: &str, oidc_provider: bool) -> Seeded {
+    seed_cluster_at(sdk, name, oidc_provider, KUBERNETES_VERSION).await
+}
+
+/// The version Terraform creates by default (terraform/variables.tf).
+pub const KUBERNETES_VERSION: &str = "1.35";
+
+/// `seed_cluster` with a given Kubernetes version.
+pub async fn seed_cluster_at(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    oidc_provider: bool,
+    version: &str,
+) -> Seeded {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
     let vpc_id = ec2
         .create_vpc()
@@ -188,6 +201,7 @@ pub async fn seed_cluster(sdk: &aws_config::SdkConfig, name: &str, oidc_provider
     let cluster = eks
         .create_cluster()
         .name(name)
+        .version(version)
         .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/eks-cluster"))
         .resources_vpc_config(
             aws_sdk_eks::types::VpcConfigRequest::builder()

@@ -69,10 +69,11 @@ resource "aws_instance" "this" {
   ebs_optimized          = true
 
   # The same script `deployctl bastion create` renders.
-  user_data = replace(
-    replace(file("${path.module}/user-data.sh.tmpl"), "{{REGION}}", var.region),
-    "{{CLUSTER}}", var.cluster_name,
-  )
+  user_data = replace(replace(replace(
+    file("${path.module}/user-data.sh.tmpl"),
+    "{{REGION}}", var.region),
+    "{{CLUSTER}}", var.cluster_name),
+  "{{KUBERNETES_VERSION}}", var.kubernetes_version)
 
   metadata_options {
     http_endpoint               = "enabled"

@@ -42,3 +42,8 @@ variable "partition" {
   description = "AWS partition."
   type        = string
 }
+
+variable "kubernetes_version" {
+  description = "The cluster's Kubernetes minor version: the bastion's kubectl follows it."
+  type        = string
+}

@@ -1,5 +1,12 @@
 # ---- Cluster -------------------------------------------------------------------------------
 
+locals {
+  # The EKS support calendar, shared with deployctl (src/eks_versions.rs).
+  eks_versions         = jsondecode(file("${path.module}/../../eks-versions.json")).versions
+  version_support      = lookup(local.eks_versions, var.kubernetes_version, null)
+  newest_known_version = max([for v in keys(local.eks_versions) : tonumber(split(".", v)[1])]...)
+}
+
 data "aws_iam_policy_document" "cluster_assume" {
   statement {
     actions = ["sts:AssumeRole", "sts:TagSession"]
@@ -74,6 +81,11 @@ resource "aws_eks_cluster" "this" {
     public_access_cidrs     = var.endpoint_public_access ? var.public_access_cidrs : null
   }
 
+  # No silent extended-support fees: when standard support ends the cluster is upgraded.
+  upgrade_policy {
+    support_type = var.support_type
+  }
+
   access_config {
     authentication_mode                         = "API"
     bootstrap_cluster_creator_admin_permissions = true
@@ -87,6 +99,20 @@ resource "aws_eks_cluster" "this" {
   }
 
   lifecycle {
+    # EKS creates no cluster of a version past extended support. Checked at plan time with
+    # the plan's own date; a version newer than the table is let through unchecked.
+    precondition {
+      condition = (
+        local.version_support != null
+        ? timecmp(plantimestamp(), "${local.version_support.extended_end}T00:00:00Z") < 0
+        : tonumber(split(".", var.kubernetes_version)[1]) > local.newest_known_version
+      )
+      error_message = (
+        local.version_support != null
+        ? "Kubernetes ${var.kubernetes_version} left EKS extended support on ${local.version_support.extended_end}: EKS no longer creates it. Set kubernetes_version to a version in standard support (see eks-versions.json)."
+        : "Kubernetes ${var.kubernetes_version} is older than every version in eks-versions.json: EKS no longer supports it."
+      )
+    }
     precondition {
       condition     = !var.endpoint_public_access || length(var.public_access_cidrs) > 0
       error_message = "endpoint_public_access needs public_access_cidrs: list the networks allowed to reach the API."
@@ -97,6 +123,15 @@ resource "aws_eks_cluster" "this" {
     aws_iam_role_policy_attachment.cluster,
     aws_cloudwatch_log_group.cluster,
   ]
+}
+
+# A version past standard support still plans, with a warning: it costs extended-support fees
+# (or, with support_type STANDARD, EKS upgrades it when standard support ends).
+check "kubernetes_version_in_standard_support" {
+  assert {
+    condition     = local.version_support == null || timecmp(plantimestamp(), "${try(local.version_support.standard_end, "2000-01-01")}T00:00:00Z") < 0
+    error_message = "Kubernetes ${var.kubernetes_version} is past EKS standard support (ended ${try(local.version_support.standard_end, "?")}); extended support ends ${try(local.version_support.extended_end, "?")}. Upgrade to a version in standard support."
+  }
 }
 
 # IRSA. IAM no longer uses thumbprints for OIDC providers with a well-known CA, so none is

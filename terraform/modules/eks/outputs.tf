@@ -27,3 +27,13 @@ output "cluster_security_group_id" {
   description = "The security group EKS attaches to the control plane and to managed nodes."
   value       = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
 }
+
+output "kubernetes_version" {
+  description = "Kubernetes minor version of the cluster."
+  value       = aws_eks_cluster.this.version
+}
+
+output "support_type" {
+  description = "EKS upgrade policy (STANDARD: upgraded when standard support ends)."
+  value       = aws_eks_cluster.this.upgrade_policy[0].support_type
+}

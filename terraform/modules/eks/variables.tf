@@ -65,3 +65,9 @@ variable "account_id" {
   description = "AWS account id."
   type        = string
 }
+
+variable "support_type" {
+  description = "upgrade_policy support type: STANDARD or EXTENDED."
+  type        = string
+  default     = "STANDARD"
+}
