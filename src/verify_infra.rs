@@ -5,7 +5,7 @@ use crate::aws::{self, Aws, iam, secrets as sm};
 use crate::context::Context;
 use crate::error::exit;
 use crate::steps::irsa::ROLES;
-use crate::steps::secrets::{database_host, managed_names};
+use crate::steps::secrets::{database_host, database_sslmode, managed_names};
 use anyhow::Result;
 use serde_json::json;
 
@@ -206,6 +206,10 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
     match sm::get_value(aws, &name).await {
         Ok(Some(url)) => match database_host(&url) {
             Some(host) => {
+                let tls = match database_sslmode(&url) {
+                    Some(mode) => format!("TLS: sslmode={mode}"),
+                    None => "TLS: the URL names no sslmode (TLS is not required by the client); a new URL gets sslmode=require — with Terraform, bump db_password_version and run `deployctl infrastructure`".to_string(),
+                };
                 let address = host
                     .rsplit_once(':')
                     .map(|(h, _)| h)
@@ -222,6 +226,7 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
                             format!("Status: {}", db.status),
                             format!("Engine: {}", db.engine),
                             format!("Multi-AZ: {}, encrypted: {}", db.multi_az, db.encrypted),
+                            tls,
                         ];
                         c
                     }
@@ -230,6 +235,7 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
                             check("RDS database", true, format!("database endpoint {host}"));
                         c.details
                             .push("not an RDS instance of this account and region".into());
+                        c.details.push(tls);
                         c
                     }
                     Err(e) => check(

@@ -90,7 +90,7 @@ module "secrets" {
 
   name             = local.name_prefix
   secrets_prefix   = var.secrets_prefix
-  database_url     = "postgresql://${var.db_username}:${ephemeral.aws_secretsmanager_random_password.db.random_password}@${module.rds.address}:${module.rds.port}/${var.db_name}"
+  database_url     = "postgresql://${var.db_username}:${ephemeral.aws_secretsmanager_random_password.db.random_password}@${module.rds.address}:${module.rds.port}/${var.db_name}?sslmode=require"
   database_version = var.db_password_version
   partition        = local.partition
   account_id       = local.account_id

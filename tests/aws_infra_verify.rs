@@ -64,6 +64,7 @@ async fn a_complete_account_passes_every_check_without_showing_the_password() {
     );
     assert!(!run.stdout.contains('✗'), "{}", run.stdout);
     assert!(run.stdout.contains(&seeded.vpc_id), "{}", run.stdout);
+    assert!(run.stdout.contains("TLS: sslmode=require"), "{}", run.stdout);
     assert!(run.stdout.contains("Subnets: 2"), "{}", run.stdout);
     assert!(
         run.stdout

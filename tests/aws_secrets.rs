@@ -9,6 +9,9 @@ use support::moto::Moto;
 use support::{Run, Sandbox, key, pty};
 
 const DB_URL: &str = "postgresql://litellm:Db-Pa55word-never-shown@db.internal:5432/litellm";
+/// What is stored for DB_URL: deployctl adds sslmode=require to a URL that names no sslmode.
+const STORED_DB_URL: &str =
+    "postgresql://litellm:Db-Pa55word-never-shown@db.internal:5432/litellm?sslmode=require";
 const NAMES: &[&str] = &[
     "litellm/master-key",
     "litellm/salt-key",
@@ -52,7 +55,7 @@ async fn a_fresh_account_gets_five_tagged_secrets_of_the_right_shape() {
     assert!(v["litellm/salt-key"].len() == 64 && hex(&v["litellm/salt-key"]));
     assert!(v["litellm/redis-password"].len() == 32 && hex(&v["litellm/redis-password"]));
     assert!(v["openwebui/webui-secret-key"].len() == 64);
-    assert_eq!(v["litellm/database-url"], DB_URL);
+    assert_eq!(v["litellm/database-url"], STORED_DB_URL);
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     for name in NAMES {
         let d = sm.describe_secret().secret_id(*name).send().await.unwrap();
@@ -183,6 +186,16 @@ async fn a_missing_database_url_stops_before_anything_is_created() {
     run.assert_code(2);
     assert!(!run.all().contains("S3cretPass"), "{}", run.all());
     assert!(values(&sdk).await.is_empty());
+    // A URL that turns TLS off is refused (RDS forces TLS), never printed.
+    sb.set(
+        "DATABASE_URL",
+        "postgresql://litellm:S3cretPass@db.internal:5432/litellm?sslmode=disable",
+    );
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(2);
+    assert!(run.all().contains("sslmode=disable"), "{}", run.all());
+    assert!(!run.all().contains("S3cretPass"), "{}", run.all());
+    assert!(values(&sdk).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -228,7 +241,7 @@ async fn the_database_url_comes_from_a_file_or_stdin_never_from_argv() {
         "{}",
         run.all()
     );
-    assert_eq!(values(&sdk).await["litellm/database-url"], DB_URL);
+    assert_eq!(values(&sdk).await["litellm/database-url"], STORED_DB_URL);
     // From a file (a fresh account).
     moto.reset().await;
     let file = sb.path().join("db-url");
@@ -237,7 +250,7 @@ async fn the_database_url_comes_from_a_file_or_stdin_never_from_argv() {
         .run(&["secrets", "--database-url-file", file.to_str().unwrap()])
         .await;
     run.assert_code(0);
-    assert_eq!(values(&sdk).await["litellm/database-url"], DB_URL);
+    assert_eq!(values(&sdk).await["litellm/database-url"], STORED_DB_URL);
 }
 
 fn line(p: &mut PtySession, text: &str) {
@@ -484,7 +497,7 @@ async fn an_interactive_fresh_run_asks_for_the_database_url_without_echo() {
     assert_eq!(code, 0);
     let v = values(&sdk).await;
     assert_eq!(v.len(), 5);
-    assert_eq!(v["litellm/database-url"], DB_URL);
+    assert_eq!(v["litellm/database-url"], STORED_DB_URL);
 }
 
 /// Whether the terminal behind the pty echoes input (the pty's termios, read on the master).
@@ -569,7 +582,7 @@ async fn a_mistyped_hidden_database_url_is_asked_again_three_times() {
     })
     .await;
     assert_eq!(code, 0);
-    assert_eq!(values(&sdk).await["litellm/database-url"], DB_URL);
+    assert_eq!(values(&sdk).await["litellm/database-url"], STORED_DB_URL);
 
     // Three wrong tries: a usage error (exit 2), nothing created, no value shown.
     moto.reset().await;
@@ -589,4 +602,87 @@ async fn a_mistyped_hidden_database_url_is_asked_again_three_times() {
     .await;
     assert_eq!(code, 2);
     assert!(values(&sdk).await.is_empty(), "something was created");
+}
+
+/// With Terraform's `<prefix>/database-url` in place (encrypted with the stack's KMS key,
+/// tagged by Terraform's default tags), the secrets deployctl creates use that same key, and
+/// Terraform's secret keeps exactly its tags (a deployctl tag would be taken away again by
+/// the next `terraform plan`, for ever).
+#[tokio::test(flavor = "multi_thread")]
+async fn created_secrets_use_the_stacks_kms_key_and_terraforms_secret_keeps_its_tags() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let key = "arn:aws:kms:us-east-1:123456789012:key/0b7c7a52-stack-secrets";
+    let terraform_tags = [
+        ("Project", "litellm"),
+        ("Environment", "prod"),
+        ("ManagedBy", "terraform"),
+        ("Cluster", support::CLUSTER),
+    ];
+    sm.create_secret()
+        .name("litellm/database-url")
+        .kms_key_id(key)
+        .secret_string(STORED_DB_URL)
+        .set_tags(Some(
+            terraform_tags
+                .iter()
+                .map(|(k, v)| {
+                    aws_sdk_secretsmanager::types::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let tags_of = |d: &aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput| {
+        let mut t: Vec<(String, String)> = d
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+            .collect();
+        t.sort();
+        t
+    };
+    let before = tags_of(
+        &sm.describe_secret()
+            .secret_id("litellm/database-url")
+            .send()
+            .await
+            .unwrap(),
+    );
+
+    let sb = sandbox(moto);
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(0);
+    assert!(
+        run.all()
+            .contains("with the KMS key of the database-url secret"),
+        "{}",
+        run.all()
+    );
+    for name in NAMES.iter().filter(|n| !n.ends_with("database-url")) {
+        let d = sm.describe_secret().secret_id(*name).send().await.unwrap();
+        assert_eq!(d.kms_key_id(), Some(key), "{name}");
+    }
+    let after = tags_of(
+        &sm.describe_secret()
+            .secret_id("litellm/database-url")
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(before, after, "Terraform's secret was re-tagged");
+    // And a re-run has nothing to do (no tag "missing" on Terraform's secret).
+    let again = sb.run(&["secrets", "-v"]).await;
+    again.assert_code(0);
+    assert!(
+        again.all().contains("healthy") || again.all().contains("skip"),
+        "{}",
+        again.all()
+    );
+    assert!(!again.all().contains("tagged"), "{}", again.all());
 }

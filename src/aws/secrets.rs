@@ -11,6 +11,30 @@ pub struct SecretMeta {
     pub created: Option<String>,
     pub last_changed: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// The KMS key that encrypts it (None: the account's default `aws/secretsmanager`).
+    pub kms_key_id: Option<String>,
+}
+
+impl SecretMeta {
+    /// The tool that owns the secret's tags, when one says so (`managed-by`, or Terraform's
+    /// default tag `ManagedBy`).
+    pub fn managed_by(&self) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == "managed-by" || k == "ManagedBy")
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// deployctl's tags are missing and no other tool owns the tags: `ensure_tags` adds them.
+    /// A secret another tool manages (Terraform's database-url) is left as it is, so the next
+    /// `terraform plan` has no tags to take away.
+    pub fn needs_tags(&self) -> bool {
+        let owned_elsewhere = self.managed_by().is_some_and(|m| m != "deployctl");
+        !owned_elsewhere
+            && !TAGS
+                .iter()
+                .all(|(k, v)| self.tags.iter().any(|(tk, tv)| tk == k && tv == v))
+    }
 }
 
 pub const TAGS: &[(&str, &str)] = &[("app", "litellm-stack"), ("managed-by", "deployctl")];
@@ -44,6 +68,7 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<SecretMeta>
                         )
                     })
                     .collect(),
+                kms_key_id: out.kms_key_id().map(str::to_string),
             }))
         }
         Err(e)
@@ -77,6 +102,7 @@ pub async fn create_secret(
     name: &str,
     description: &str,
     value: &SecretString,
+    kms_key_id: Option<&str>,
 ) -> Result<()> {
     let req = aws
         .secrets()
@@ -84,6 +110,7 @@ pub async fn create_secret(
         .name(name)
         .description(description)
         .secret_string(value.expose_secret())
+        .set_kms_key_id(kms_key_id.map(str::to_string))
         .set_tags(Some(sdk_tags(TAGS.iter())));
     // The error text of the SDK never contains the request body.
     req.send().await.map_err(|e| {
@@ -111,8 +138,11 @@ pub async fn put_value(aws: &Aws, name: &str, value: &SecretString) -> Result<()
     Ok(())
 }
 
-/// Add the managed-by tags to a secret that lacks them.
+/// Add the managed-by tags to a secret that lacks them (never to one another tool manages).
 pub async fn ensure_tags(aws: &Aws, meta: &SecretMeta) -> Result<bool> {
+    if !meta.needs_tags() {
+        return Ok(false);
+    }
     let missing: Vec<_> = TAGS
         .iter()
         .filter(|(k, v)| !meta.tags.iter().any(|(tk, tv)| tk == k && tv == v))

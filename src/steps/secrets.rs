@@ -137,7 +137,36 @@ pub fn check_database_url(url: &SecretString) -> Result<(), String> {
                 .into(),
         );
     }
-    Ok(())
+    match sslmode(v) {
+        None | Some("require" | "verify-ca" | "verify-full") => Ok(()),
+        Some(mode) => Err(format!(
+            "its sslmode={mode} lets the password travel without TLS (the RDS database forces TLS): use sslmode=require or verify-full, or leave sslmode out and deployctl adds sslmode=require"
+        )),
+    }
+}
+
+/// The `sslmode` query parameter of a database URL (never logged).
+fn sslmode(v: &str) -> Option<&str> {
+    let end = v.find('#').unwrap_or(v.len());
+    let query = v[..end].split_once('?')?.1;
+    query.split('&').find_map(|kv| kv.strip_prefix("sslmode="))
+}
+
+/// The sslmode a stored URL names (for reports; the value itself is never shown).
+pub fn database_sslmode(url: &SecretString) -> Option<String> {
+    sslmode(url.expose_secret()).map(str::to_string)
+}
+
+/// The URL as stored: `sslmode=require` added when it names no sslmode, so LiteLLM always
+/// connects with TLS (RDS forces it with rds.force_ssl; Terraform's URL carries it too).
+pub fn with_tls(url: &SecretString) -> SecretString {
+    let v = url.expose_secret();
+    if sslmode(v).is_some() {
+        return SecretString::from(v.to_string());
+    }
+    let (body, fragment) = v.split_at(v.find('#').unwrap_or(v.len()));
+    let sep = if body.contains('?') { '&' } else { '?' };
+    SecretString::from(format!("{body}{sep}sslmode=require{fragment}"))
 }
 
 /// host[:port] of a database URL, without user or password — or None when the authority is
@@ -404,13 +433,9 @@ impl Step for Secrets {
             self.ask(cx, p, &found, &mut plan)?;
         }
         let nothing_missing = found.iter().all(|(_, m)| m.is_some());
-        let untagged = found.iter().any(|(_, m)| {
-            m.as_ref().is_some_and(|m| {
-                !sm::TAGS
-                    .iter()
-                    .all(|(k, v)| m.tags.iter().any(|(tk, tv)| tk == k && tv == v))
-            })
-        });
+        let untagged = found
+            .iter()
+            .any(|(_, m)| m.as_ref().is_some_and(|m| m.needs_tags()));
         let pending =
             !crate::journal::pending(&cx.settings, cx.known_account().as_deref()).is_empty();
         let skip =
@@ -476,6 +501,12 @@ impl Step for Secrets {
                 REDIS_PENDING,
             )?;
         }
+        // The stack's key: the one that encrypts Terraform's database-url, when it exists.
+        let stack_key = found
+            .iter()
+            .find(|(d, _)| d.kind == SecretName::DatabaseUrl)
+            .and_then(|(_, m)| m.as_ref())
+            .and_then(|m| m.kms_key_id.clone());
         for (def, meta) in &found {
             let name = def.name(&prefix);
             match meta {
@@ -483,11 +514,12 @@ impl Step for Secrets {
                     let value = match def.source {
                         Source::Random { prefix, hex_bytes } => random_value(prefix, hex_bytes)?,
                         Source::Given => match &plan.database_url {
-                            Some(v) => SecretString::from(v.expose_secret().to_string()),
+                            Some(v) => with_tls(v),
                             None => bail!("internal error: no database URL for a missing {name}"),
                         },
                     };
-                    sm::create_secret(aws, &name, def.description, &value).await?;
+                    sm::create_secret(aws, &name, def.description, &value, stack_key.as_deref())
+                        .await?;
                     created.push(def.suffix);
                 }
                 Some(meta) => {
@@ -501,7 +533,7 @@ impl Step for Secrets {
                                 random_value(prefix, hex_bytes)?
                             }
                             Source::Given => match &plan.database_url {
-                                Some(v) => SecretString::from(v.expose_secret().to_string()),
+                                Some(v) => with_tls(v),
                                 None => continue,
                             },
                         };
@@ -515,7 +547,15 @@ impl Step for Secrets {
             }
         }
         if !created.is_empty() {
-            parts.push(format!("created {}", created.join(", ")));
+            parts.push(format!(
+                "created {}{}",
+                created.join(", "),
+                if stack_key.is_some() {
+                    " (with the KMS key of the database-url secret)"
+                } else {
+                    ""
+                }
+            ));
         }
         if !rotated.is_empty() {
             parts.push(format!("rotated {}", rotated.join(", ")));
@@ -588,6 +628,30 @@ mod tests {
     fn database_urls_are_checked_without_echoing_them() {
         let ok = SecretString::from("postgresql://u:p%40ss@db.example:5432/litellm".to_string());
         assert!(check_database_url(&ok).is_ok());
+        for (url, stored) in [
+            (
+                "postgresql://u:p@h:5432/db",
+                "postgresql://u:p@h:5432/db?sslmode=require",
+            ),
+            (
+                "postgresql://u:p@h/db?connect_timeout=5",
+                "postgresql://u:p@h/db?connect_timeout=5&sslmode=require",
+            ),
+            (
+                "postgresql://u:p@h/db?sslmode=verify-full",
+                "postgresql://u:p@h/db?sslmode=verify-full",
+            ),
+        ] {
+            let url = SecretString::from(url.to_string());
+            assert!(check_database_url(&url).is_ok());
+            assert_eq!(with_tls(&url).expose_secret(), stored);
+        }
+        for weak in ["disable", "allow", "prefer"] {
+            let url = SecretString::from(format!("postgresql://u:S3cret@h/db?sslmode={weak}"));
+            let err = check_database_url(&url).unwrap_err();
+            assert!(err.contains(&format!("sslmode={weak}")), "{err}");
+            assert!(!err.contains("S3cret"), "{err}");
+        }
         assert_eq!(database_host(&ok).as_deref(), Some("db.example:5432"));
         let bad = SecretString::from("mysql://u:hunter2@h/db".to_string());
         let err = check_database_url(&bad).unwrap_err();
