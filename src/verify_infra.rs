@@ -171,16 +171,17 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
     out
 }
 
-async fn role_checks(aws: &Aws) -> Vec<Check> {
+async fn role_checks(aws: &Aws, cluster: &str) -> Vec<Check> {
     futures::future::join_all(ROLES.iter().map(|r| async move {
-        match iam::get_role(aws, r.name, r.inline_name).await {
-            Ok(Some(role)) => check("IAM roles", true, format!("{} ({})", r.name, role.arn)),
+        let name = r.name(cluster);
+        match iam::get_role(aws, &name, r.inline_name).await {
+            Ok(Some(role)) => check("IAM roles", true, format!("{name} ({})", role.arn)),
             Ok(None) => check(
                 "IAM roles",
                 false,
-                format!("{} is missing (run `deployctl irsa`)", r.name),
+                format!("{name} is missing (run `deployctl irsa`)"),
             ),
-            Err(e) => check("IAM roles", false, format!("{}: {e:#}", r.name)),
+            Err(e) => check("IAM roles", false, format!("{name}: {e:#}")),
         }
     }))
     .await
@@ -289,7 +290,7 @@ pub async fn run(cx: &Context) -> Result<i32> {
     let prefix = cx.settings.secrets_prefix.clone();
     let (cluster, roles, secrets, db, kube) = tokio::join!(
         cluster_checks(aws, cx),
-        role_checks(aws),
+        role_checks(aws, &cx.settings.cluster),
         secret_checks(aws, &prefix),
         database_check(aws, &prefix),
         kube_check(cx),

@@ -64,7 +64,11 @@ async fn a_complete_account_passes_every_check_without_showing_the_password() {
     );
     assert!(!run.stdout.contains('✗'), "{}", run.stdout);
     assert!(run.stdout.contains(&seeded.vpc_id), "{}", run.stdout);
-    assert!(run.stdout.contains("TLS: sslmode=require"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("TLS: sslmode=require"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("Subnets: 2"), "{}", run.stdout);
     assert!(
         run.stdout
@@ -225,8 +229,18 @@ async fn bench_infrastructure_verify_against_a_seeded_account() {
             "cluster.identity.oidc.issuer",
         ],
         vec!["iam", "list-open-id-connect-providers"],
-        vec!["iam", "get-role", "--role-name", "external-secrets-role"],
-        vec!["iam", "get-role", "--role-name", "litellm-bedrock-role"],
+        vec![
+            "iam",
+            "get-role",
+            "--role-name",
+            "test-cluster-external-secrets",
+        ],
+        vec![
+            "iam",
+            "get-role",
+            "--role-name",
+            "test-cluster-litellm-bedrock",
+        ],
         vec![
             "secretsmanager",
             "describe-secret",

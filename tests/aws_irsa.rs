@@ -25,9 +25,9 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
     let iam = aws_sdk_iam::Client::new(&sdk);
     let host = seeded.issuer.trim_start_matches("https://");
     for (role, ns, sa) in [
-        ("litellm-bedrock-role", "litellm", "litellm-sa"),
+        ("test-cluster-litellm-bedrock", "litellm", "litellm-sa"),
         (
-            "external-secrets-role",
+            "test-cluster-external-secrets",
             "external-secrets",
             "external-secrets",
         ),
@@ -67,7 +67,7 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
     }
     let bedrock = iam
         .get_role_policy()
-        .role_name("litellm-bedrock-role")
+        .role_name("test-cluster-litellm-bedrock")
         .policy_name("litellm-bedrock")
         .send()
         .await
@@ -83,7 +83,7 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
     assert!(text.contains("bedrock:InvokeModelWithResponseStream"));
     let eso = iam
         .get_role_policy()
-        .role_name("external-secrets-role")
+        .role_name("test-cluster-external-secrets")
         .policy_name("external-secrets-read")
         .send()
         .await
@@ -127,7 +127,7 @@ async fn reruns_follow_the_decision_table_and_drift_is_repaired() {
     // Someone edits the inline policy: unhealthy, saying what differs, and repaired.
     let iam = aws_sdk_iam::Client::new(&sdk);
     iam.put_role_policy()
-        .role_name("external-secrets-role")
+        .role_name("test-cluster-external-secrets")
         .policy_name("external-secrets-read")
         .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
         .send()
@@ -143,7 +143,7 @@ async fn reruns_follow_the_decision_table_and_drift_is_repaired() {
     sb.run(&["irsa"]).await.assert_code(0);
     let doc = iam
         .get_role_policy()
-        .role_name("external-secrets-role")
+        .role_name("test-cluster-external-secrets")
         .policy_name("external-secrets-read")
         .send()
         .await
@@ -235,5 +235,168 @@ async fn assert_no_stack_roles(sdk: &aws_config::SdkConfig) {
     assert!(
         names.iter().all(|n| !n.contains("litellm")),
         "roles were created: {names:?}"
+    );
+}
+
+async fn trust_of(iam: &aws_sdk_iam::Client, role: &str) -> Value {
+    let r = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    decode(r.assume_role_policy_document().unwrap())
+}
+
+async fn tags_of(iam: &aws_sdk_iam::Client, role: &str) -> Vec<(String, String)> {
+    let r = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    r.tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+/// Two clusters in one account: each gets its own roles, tagged with its name, and neither
+/// run touches the other's.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_clusters_in_one_account_keep_their_own_roles() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, "litellm-dev", true).await;
+    // moto gives every cluster the same issuer: its OIDC provider exists already.
+    seed_cluster(&sdk, "litellm-prod", false).await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto);
+
+    sb.set("EKS_CLUSTER_NAME", "litellm-dev");
+    sb.run(&["irsa"]).await.assert_code(0);
+    let dev_trust = trust_of(&iam, "litellm-dev-external-secrets").await;
+
+    sb.set("EKS_CLUSTER_NAME", "litellm-prod");
+    let run = sb.run(&["irsa"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("role/litellm-prod-external-secrets")
+            && run.stdout.contains("role/litellm-prod-litellm-bedrock"),
+        "{}",
+        run.stdout
+    );
+    for (cluster, role) in [
+        ("litellm-dev", "litellm-dev-external-secrets"),
+        ("litellm-dev", "litellm-dev-litellm-bedrock"),
+        ("litellm-prod", "litellm-prod-external-secrets"),
+        ("litellm-prod", "litellm-prod-litellm-bedrock"),
+    ] {
+        let tags = tags_of(&iam, role).await;
+        assert!(
+            tags.contains(&("deployctl-cluster".into(), cluster.into())),
+            "{role}: {tags:?}"
+        );
+    }
+    assert_eq!(
+        trust_of(&iam, "litellm-dev-external-secrets").await,
+        dev_trust,
+        "the prod run rewrote the dev role"
+    );
+    let names: Vec<String> = iam
+        .list_roles()
+        .send()
+        .await
+        .unwrap()
+        .roles()
+        .iter()
+        .map(|r| r.role_name().to_string())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with("-role") && n.contains("external-secrets")),
+        "an account-global role name was created: {names:?}"
+    );
+}
+
+/// A role of the wanted name that deployctl did not create for this cluster is refused by
+/// name and tag, in the plan and in the run, and left exactly as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_not_tagged_for_this_cluster_is_never_rewritten() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, support::CLUSTER, true).await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let foreign = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("test-cluster-external-secrets")
+        .assume_role_policy_document(foreign)
+        .send()
+        .await
+        .unwrap();
+    let before = trust_of(&iam, "test-cluster-external-secrets").await;
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto);
+
+    let plan = sb.run(&["plan", "irsa"]).await;
+    plan.assert_code(1);
+    assert!(
+        plan.all().contains("`test-cluster-external-secrets`")
+            && plan.all().contains("no deployctl-cluster tag"),
+        "{}",
+        plan.all()
+    );
+    let run = sb.run(&["irsa"]).await;
+    run.assert_code(1);
+    let all = run.all();
+    assert!(all.contains("no deployctl-cluster tag"), "{all}");
+    assert!(
+        all.contains(
+            "aws iam tag-role --role-name test-cluster-external-secrets --tags Key=deployctl-cluster,Value=test-cluster"
+        ),
+        "{all}"
+    );
+    assert_eq!(
+        trust_of(&iam, "test-cluster-external-secrets").await,
+        before
+    );
+    assert!(
+        iam.get_role()
+            .role_name("test-cluster-litellm-bedrock")
+            .send()
+            .await
+            .is_err(),
+        "a role was created although the step stopped"
+    );
+
+    // Tagged for another cluster: refused, naming it.
+    iam.tag_role()
+        .role_name("test-cluster-external-secrets")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("deployctl-cluster")
+                .value("someone-else")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = sb.run(&["irsa"]).await;
+    run.assert_code(1);
+    assert!(
+        run.all().contains("belongs to cluster `someone-else`"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        trust_of(&iam, "test-cluster-external-secrets").await,
+        before
     );
 }

@@ -181,6 +181,7 @@ fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
         partition: "aws".into(),
         account: "111122223333".into(),
         region: "eu-west-1".into(),
+        cluster: "prod-eks".into(),
     };
     let mut seen = 0;
     for rel in Releases::load(&repo_root()).unwrap().releases {
@@ -196,12 +197,15 @@ fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
         };
         seen += 1;
         let role = arn.rsplit_once(":role/").unwrap().1;
-        let def = ROLES.iter().find(|r| r.name == role).unwrap_or_else(|| {
-            panic!(
-                "{}: overlay names role {role}, which irsa does not create",
-                rel.name
-            )
-        });
+        let def = ROLES
+            .iter()
+            .find(|r| r.name("prod-eks") == role)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: overlay names role {role}, which irsa does not create",
+                    rel.name
+                )
+            });
         // The role trusts the service account the chart runs as, in the release's namespace.
         let values = yaml(&format!("helm-values/{}", rel.values));
         assert_eq!(

@@ -157,7 +157,7 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
             let overlay = files[1]["content"].as_str().unwrap();
             assert!(
                 overlay.contains(&format!(
-                    "arn:aws:iam::{}:role/external-secrets-role",
+                    "arn:aws:iam::{}:role/test-cluster-external-secrets",
                     support::moto::ACCOUNT
                 )),
                 "{overlay}"

@@ -11,6 +11,7 @@ pub struct RoleState {
     pub trust: Value,
     /// The inline policy of the given name, if present.
     pub inline: Option<Value>,
+    pub tags: Vec<(String, String)>,
 }
 
 /// GetRole + GetRolePolicy; `Ok(None)` when the role does not exist.
@@ -53,10 +54,16 @@ pub async fn get_role(aws: &Aws, name: &str, inline_name: &str) -> Result<Option
             ));
         }
     };
+    let tags = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
     Ok(Some(RoleState {
         arn: role.arn().to_string(),
         trust,
         inline,
+        tags,
     }))
 }
 
@@ -68,6 +75,7 @@ pub async fn ensure_role(
     trust: &Value,
     inline_name: &str,
     inline: &Value,
+    tags: &[(&str, &str)],
 ) -> Result<String> {
     let iam = aws.iam();
     let arn = match get_role(aws, name, inline_name).await? {
@@ -77,8 +85,11 @@ pub async fn ensure_role(
                 .role_name(name)
                 .description(description)
                 .assume_role_policy_document(trust.to_string())
-                .tags(tag("app", "litellm-stack")?)
-                .tags(tag("managed-by", "deployctl")?)
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| tag(k, v))
+                        .collect::<Result<Vec<_>>>()?,
+                ))
                 .send()
                 .await
                 .map_err(|e| anyhow!("IAM CreateRole `{name}` failed: {}", describe(&e)))?;

@@ -24,6 +24,8 @@ pub struct Inputs {
     pub charts_dir: PathBuf,
     pub region: String,
     pub secrets_prefix: String,
+    /// The cluster (the IRSA role names carry it).
+    pub cluster: String,
     /// The account in the role ARNs of the overlay (a sample when unknown offline).
     pub account: String,
 }
@@ -37,6 +39,7 @@ impl Inputs {
             charts_dir: charts_dir.to_path_buf(),
             region: settings.region.clone(),
             secrets_prefix: settings.secrets_prefix.clone(),
+            cluster: settings.cluster.clone(),
             account: settings
                 .account_id
                 .clone()
@@ -71,6 +74,7 @@ fn overlay_inputs(i: &Inputs) -> OverlayInputs {
         partition: crate::aws::partition_of(&i.region).to_string(),
         account: i.account.clone(),
         region: i.region.clone(),
+        cluster: i.cluster.clone(),
     }
 }
 

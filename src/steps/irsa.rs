@@ -11,10 +11,11 @@ use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::Value;
 
-/// One IRSA role.
+/// One IRSA role. Its IAM name carries the cluster (`<cluster>-<suffix>`): role names are
+/// account-wide, and two clusters in one account must not share (or rewrite) a role.
 #[derive(Debug, Clone, Copy)]
 pub struct RoleDef {
-    pub name: &'static str,
+    pub suffix: &'static str,
     pub namespace: &'static str,
     pub service_account: &'static str,
     /// Inline policy file under the project directory.
@@ -25,7 +26,7 @@ pub struct RoleDef {
 
 pub const ROLES: &[RoleDef] = &[
     RoleDef {
-        name: "litellm-bedrock-role",
+        suffix: "litellm-bedrock",
         namespace: "litellm",
         service_account: "litellm-sa",
         policy_file: "iam/litellm-bedrock-policy.json",
@@ -33,7 +34,7 @@ pub const ROLES: &[RoleDef] = &[
         description: "LiteLLM calls Amazon Bedrock (managed by deployctl)",
     },
     RoleDef {
-        name: "external-secrets-role",
+        suffix: "external-secrets",
         namespace: "external-secrets",
         service_account: "external-secrets",
         policy_file: "iam/external-secrets-policy.json",
@@ -42,13 +43,68 @@ pub const ROLES: &[RoleDef] = &[
     },
 ];
 
+/// The tag that says which cluster a role was created for; deployctl changes no role
+/// without it (`deployctl-cluster=<cluster>`).
+pub const CLUSTER_TAG: &str = "deployctl-cluster";
+
+/// IAM role names are at most 64 characters.
+const ROLE_NAME_MAX: usize = 64;
+
+impl RoleDef {
+    /// `<cluster>-<suffix>`; a cluster name too long for that is cut and followed by a short
+    /// hash of the whole name, so two long names still differ.
+    pub fn name(&self, cluster: &str) -> String {
+        let full = format!("{cluster}-{}", self.suffix);
+        if full.len() <= ROLE_NAME_MAX {
+            return full;
+        }
+        // FNV-1a, 32 bits: stable across versions and platforms.
+        let hash = cluster.bytes().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        let keep = ROLE_NAME_MAX - self.suffix.len() - 10;
+        let cut: String = cluster.chars().take(keep).collect();
+        format!("{cut}-{hash:08x}-{}", self.suffix)
+    }
+}
+
 pub struct Irsa;
 
 /// What each role should look like.
 struct Wanted {
     def: RoleDef,
+    name: String,
     trust: Value,
     inline: Value,
+}
+
+/// deployctl rewrites a role only when it carries `deployctl-cluster=<this cluster>`.
+fn check_owner(name: &str, role: &iam::RoleState, cluster: &str) -> Result<()> {
+    let owner = role
+        .tags
+        .iter()
+        .find(|(k, _)| k == CLUSTER_TAG)
+        .map(|(_, v)| v.as_str());
+    if owner == Some(cluster) {
+        return Ok(());
+    }
+    let whose = match owner {
+        Some(other) => {
+            format!("it is tagged {CLUSTER_TAG}={other}: it belongs to cluster `{other}`")
+        }
+        None => {
+            format!("it has no {CLUSTER_TAG} tag, so deployctl did not create it for a cluster")
+        }
+    };
+    Err(UserError::failed(
+        format!(
+            "IAM role `{name}` exists but {whose}; deployctl changes no role it does not own, and nothing was changed"
+        ),
+        format!(
+            "use another cluster name, or — if this role really is this cluster's — tag it: `aws iam tag-role --role-name {name} --tags Key={CLUSTER_TAG},Value={cluster}`"
+        ),
+    )
+    .into())
 }
 
 async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
@@ -77,6 +133,7 @@ async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
         .map(|def| {
             Ok(Wanted {
                 def: *def,
+                name: def.name(&cx.settings.cluster),
                 trust: policy::trust_policy(
                     aws.partition(),
                     &account,
@@ -98,10 +155,14 @@ impl Step for Irsa {
     fn exists(&self) -> &'static str {
         "exist"
     }
-    fn resource(&self, _cx: &Context) -> String {
+    fn resource(&self, cx: &Context) -> String {
         format!(
             "IAM roles {}",
-            ROLES.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+            ROLES
+                .iter()
+                .map(|r| r.name(&cx.settings.cluster))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
     fn proceed_does(&self, state: &State) -> &'static str {
@@ -117,29 +178,36 @@ impl Step for Irsa {
         let found = futures::future::try_join_all(
             wanted
                 .iter()
-                .map(|w| iam::get_role(aws, w.def.name, w.def.inline_name)),
+                .map(|w| iam::get_role(aws, &w.name, w.def.inline_name)),
         )
         .await?;
+        // A role of this name that deployctl did not create for this cluster is not ours to
+        // rewrite: stop before anything changes.
+        for (w, have) in wanted.iter().zip(&found) {
+            if let Some(role) = have {
+                check_owner(&w.name, role, &cx.settings.cluster)?;
+            }
+        }
         let mut missing = Vec::new();
         let mut drift = Vec::new();
         for (w, have) in wanted.iter().zip(&found) {
             match have {
-                None => missing.push(w.def.name),
+                None => missing.push(w.name.clone()),
                 Some(role) => {
                     if !policy::same(&role.trust, &w.trust) {
                         drift.push(format!(
                             "{}: trust policy differs from the cluster's service account",
-                            w.def.name
+                            w.name
                         ));
                     }
                     match &role.inline {
                         None => drift.push(format!(
                             "{}: inline policy `{}` is missing",
-                            w.def.name, w.def.inline_name
+                            w.name, w.def.inline_name
                         )),
                         Some(p) if !policy::same(p, &w.inline) => drift.push(format!(
                             "{}: inline policy `{}` differs from {}",
-                            w.def.name, w.def.inline_name, w.def.policy_file
+                            w.name, w.def.inline_name, w.def.policy_file
                         )),
                         Some(_) => {}
                     }
@@ -165,13 +233,21 @@ impl Step for Irsa {
         let wanted = wanted(cx, aws).await?;
         let mut arns = Vec::new();
         for w in &wanted {
+            if let Some(role) = iam::get_role(aws, &w.name, w.def.inline_name).await? {
+                check_owner(&w.name, &role, &cx.settings.cluster)?;
+            }
             let arn = iam::ensure_role(
                 aws,
-                w.def.name,
+                &w.name,
                 w.def.description,
                 &w.trust,
                 w.def.inline_name,
                 &w.inline,
+                &[
+                    ("app", "litellm-stack"),
+                    ("managed-by", "deployctl"),
+                    (CLUSTER_TAG, &cx.settings.cluster),
+                ],
             )
             .await?;
             arns.push(arn);
@@ -183,11 +259,12 @@ impl Step for Irsa {
         let aws = cx.aws().await;
         let mut lines = Vec::new();
         for def in ROLES {
-            match iam::get_role(aws, def.name, def.inline_name).await? {
-                None => lines.push(format!("  {:<24} missing", def.name)),
+            let name = def.name(&cx.settings.cluster);
+            match iam::get_role(aws, &name, def.inline_name).await? {
+                None => lines.push(format!("  {name:<24} missing")),
                 Some(role) => {
-                    let (attached, inline) = iam::role_policies(aws, def.name).await?;
-                    lines.push(format!("  {:<24} {}", def.name, role.arn));
+                    let (attached, inline) = iam::role_policies(aws, &name).await?;
+                    lines.push(format!("  {name:<24} {}", role.arn));
                     lines.push(format!(
                         "  {:<24} inline: {}; attached: {}",
                         "",
@@ -206,5 +283,25 @@ impl Step for Irsa {
             }
         }
         Ok(lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_carry_the_cluster_and_fit_iam() {
+        let es = ROLES
+            .iter()
+            .find(|r| r.suffix == "external-secrets")
+            .unwrap();
+        assert_eq!(es.name("litellm-dev"), "litellm-dev-external-secrets");
+        let long_a = "a".repeat(100);
+        let long_b = format!("{}b", "a".repeat(99));
+        let (a, b) = (es.name(&long_a), es.name(&long_b));
+        assert!(a.len() <= 64 && b.len() <= 64, "{a} {b}");
+        assert_ne!(a, b, "two long cluster names share a role");
+        assert!(a.ends_with("-external-secrets"), "{a}");
     }
 }

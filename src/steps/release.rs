@@ -119,6 +119,8 @@ pub struct OverlayInputs {
     pub partition: String,
     pub account: String,
     pub region: String,
+    /// The cluster: the IRSA role names carry it.
+    pub cluster: String,
 }
 
 fn role_arn(i: &OverlayInputs, service_account: &str) -> Result<String> {
@@ -128,7 +130,9 @@ fn role_arn(i: &OverlayInputs, service_account: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("internal error: no IRSA role for {service_account}"))?;
     Ok(format!(
         "arn:{}:iam::{}:role/{}",
-        i.partition, i.account, role.name
+        i.partition,
+        i.account,
+        role.name(&i.cluster)
     ))
 }
 
@@ -197,6 +201,7 @@ impl ReleaseStep {
             partition,
             account,
             region: cx.settings.region.clone(),
+            cluster: cx.settings.cluster.clone(),
         })
     }
 
@@ -641,11 +646,12 @@ mod tests {
             partition: "aws".into(),
             account: "111122223333".into(),
             region: "eu-west-1".into(),
+            cluster: "prod-eks".into(),
         };
         let eso = overlay("external-secrets", &i).unwrap();
         assert_eq!(
             eso["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"],
-            "arn:aws:iam::111122223333:role/external-secrets-role"
+            "arn:aws:iam::111122223333:role/prod-eks-external-secrets"
         );
         let litellm = overlay("litellm", &i).unwrap();
         assert_eq!(litellm["envVars"]["AWS_DEFAULT_REGION"], "eu-west-1");
