@@ -533,6 +533,10 @@ pub struct DestroyFacts {
     pub protected_databases: Vec<String>,
     /// RDS instances and the final snapshot each gets (None: no snapshot, data lost).
     pub databases: Vec<(String, Option<String>)>,
+    /// KMS key ARN of each database (by identifier).
+    pub database_keys: BTreeMap<String, String>,
+    /// KMS keys this destroy schedules for deletion: ARN → waiting period in days.
+    pub deleted_keys: BTreeMap<String, u64>,
     pub count: usize,
 }
 
@@ -564,7 +568,16 @@ impl DestroyFacts {
                         .as_str()
                         .map(str::to_string)
                 };
+                if let Some(key) = before["kms_key_id"].as_str() {
+                    f.database_keys.insert(id.clone(), key.to_string());
+                }
                 f.databases.push((id, snapshot));
+            }
+            if kind == "aws_kms_key"
+                && let Some(arn) = before["arn"].as_str()
+            {
+                let days = before["deletion_window_in_days"].as_u64().unwrap_or(30);
+                f.deleted_keys.insert(arn.to_string(), days);
             }
             let group = if address.contains("module.bastion") {
                 4
@@ -594,9 +607,19 @@ impl DestroyFacts {
         }
         for (id, snapshot) in &self.databases {
             match snapshot {
-                Some(s) => out.push_str(&format!(
-                    "  Database {id}: a final snapshot `{s}` is taken; the live data goes\n"
-                )),
+                Some(s) => {
+                    out.push_str(&format!(
+                        "  Database {id}: a final snapshot `{s}` is taken; the live data goes\n"
+                    ));
+                    let key = self.database_keys.get(id);
+                    if let Some((key, days)) =
+                        key.and_then(|k| self.deleted_keys.get_key_value(k))
+                    {
+                        out.push_str(&format!(
+                            "    The snapshot is encrypted with KMS key {key}, which this destroy schedules for deletion:\n    it can be restored for {days} days. To keep it longer, run within those days:\n    aws kms cancel-key-deletion --key-id {key}\n"
+                        ));
+                    }
+                }
                 None => out.push_str(&format!(
                     "  Database {id}: NO final snapshot — its data is lost\n"
                 )),

@@ -391,7 +391,15 @@ async fn non_interactive_destroy_needs_the_matching_cluster_name() {
     assert!(applied_destroy(&sb), "{:?}", sb.tf_calls());
     assert!(
         run.all()
-            .contains("final snapshot `litellm-prod-final-snapshot`"),
+            .contains("final snapshot `litellm-prod-final-20261127093000`"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("it can be restored for 30 days")
+            && run.all().contains(
+                "aws kms cancel-key-deletion --key-id arn:aws:kms:us-east-1:123456789012:key/5e1f-secrets"
+            ),
         "{}",
         run.all()
     );

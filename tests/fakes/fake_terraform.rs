@@ -94,7 +94,12 @@ fn plan_changes(destroy: bool) -> Value {
                  "change": {"actions": ["delete"], "before": {
                      "identifier": "litellm-prod", "deletion_protection": false,
                      "skip_final_snapshot": false,
-                     "final_snapshot_identifier": "litellm-prod-final-snapshot"}}},
+                     "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/5e1f-secrets",
+                     "final_snapshot_identifier": "litellm-prod-final-20261127093000"}}},
+                {"address": "module.secrets.aws_kms_key.secrets", "type": "aws_kms_key",
+                 "change": {"actions": ["delete"], "before": {
+                     "arn": "arn:aws:kms:us-east-1:123456789012:key/5e1f-secrets",
+                     "deletion_window_in_days": 30}}},
                 {"address": "module.vpc.aws_vpc.this", "type": "aws_vpc",
                  "change": {"actions": ["delete"], "before": {}}},
             ]),

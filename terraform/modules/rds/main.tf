@@ -97,8 +97,10 @@ resource "aws_db_instance" "this" {
   maintenance_window                  = "Mon:04:30-Mon:05:30"
   copy_tags_to_snapshot               = true
   skip_final_snapshot                 = false
-  final_snapshot_identifier           = "${var.name}-final-snapshot"
-  auto_minor_version_upgrade          = true
+  # Unique per database: the name is fixed when the instance is created (ignore_changes), so
+  # a destroy, re-create and second destroy never collide with the first snapshot.
+  final_snapshot_identifier  = "${var.name}-final-${formatdate("YYYYMMDDhhmmss", plantimestamp())}"
+  auto_minor_version_upgrade = true
 
   performance_insights_enabled          = true
   performance_insights_kms_key_id       = var.kms_key_arn
@@ -106,6 +108,10 @@ resource "aws_db_instance" "this" {
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
   monitoring_interval                   = 60
   monitoring_role_arn                   = aws_iam_role.monitoring.arn
+
+  lifecycle {
+    ignore_changes = [final_snapshot_identifier]
+  }
 
   depends_on = [aws_iam_role_policy_attachment.monitoring]
 }

@@ -2,9 +2,12 @@
 # same prefix; Terraform owns only <prefix>/database-url, because only Terraform knows the
 # database password.
 resource "aws_kms_key" "secrets" {
-  description             = "${var.name} application secrets and database storage"
-  enable_key_rotation     = true
-  deletion_window_in_days = 7
+  description         = "${var.name} application secrets and database storage"
+  enable_key_rotation = true
+  # The longest waiting period: the database's final snapshot is encrypted with this key and
+  # can be restored only while the key exists (the destroy screen says so, with the command
+  # that cancels the deletion).
+  deletion_window_in_days = 30
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
