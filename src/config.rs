@@ -87,6 +87,8 @@ pub struct Settings {
     /// Where the run journal lives ($XDG_STATE_HOME/deployctl or ~/.local/state/deployctl).
     pub state_dir: PathBuf,
     pub secrets_prefix: String,
+    /// SECRETS_PREFIX was set (else the default, which Terraform's outputs may replace).
+    pub secrets_prefix_given: bool,
     /// AWS_PROFILE, for messages (the SDK reads it itself).
     pub aws_profile: Option<String>,
     /// DATABASE_URL (or --database-url-file): only used to create a missing database-url secret.
@@ -187,6 +189,7 @@ impl Settings {
             .trim_end_matches('/')
             .to_string();
         check_secrets_prefix(&secrets_prefix)?;
+        let secrets_prefix_given = env.get("SECRETS_PREFIX").is_some();
 
         let output = args.output.unwrap_or(OutputFormat::Text);
         let verbosity = if args.quiet {
@@ -240,6 +243,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from(".deployctl"))
                 .join("deployctl"),
             secrets_prefix,
+            secrets_prefix_given,
             aws_profile: env.get("AWS_PROFILE").map(str::to_string),
             database_url: env
                 .get("DATABASE_URL")
@@ -333,7 +337,7 @@ fn check_region(said: &str, value: &str) -> Result<(), UserError> {
 /// SECRETS_PREFIX becomes part of secret names and of the IAM policy's resource ARNs:
 /// Secrets Manager name characters only (letters, digits, `/_+=.@-`), no wildcard, no empty
 /// path segment, and not so long that the longest name exceeds 512 characters.
-fn check_secrets_prefix(value: &str) -> Result<(), UserError> {
+pub fn check_secrets_prefix(value: &str) -> Result<(), UserError> {
     check_name("SECRETS_PREFIX", value)?;
     let bad = value
         .chars()

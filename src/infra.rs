@@ -38,6 +38,7 @@ pub struct Outputs {
     pub oidc_issuer: Option<String>,
     pub rds_address: Option<String>,
     pub configure_kubectl: Option<String>,
+    pub secrets_prefix: Option<String>,
 }
 
 impl Outputs {
@@ -59,6 +60,7 @@ impl Outputs {
             oidc_issuer: get("eks_cluster_oidc_issuer"),
             rds_address: get("rds_address"),
             configure_kubectl: get("configure_kubectl"),
+            secrets_prefix: get("secrets_prefix"),
         }
     }
 
@@ -75,6 +77,13 @@ impl Outputs {
         }
         if let Some(i) = &self.oidc_issuer {
             s.oidc_provider = Some(i.trim_start_matches("https://").to_string());
+        }
+        // The prefix Terraform wrote `<prefix>/database-url` under (checked against a given
+        // SECRETS_PREFIX before the plan, so this only fills in the default).
+        if let Some(p) = &self.secrets_prefix
+            && crate::config::check_secrets_prefix(p).is_ok()
+        {
+            s.secrets_prefix = p.clone();
         }
     }
 }
@@ -612,8 +621,7 @@ impl DestroyFacts {
                         "  Database {id}: a final snapshot `{s}` is taken; the live data goes\n"
                     ));
                     let key = self.database_keys.get(id);
-                    if let Some((key, days)) =
-                        key.and_then(|k| self.deleted_keys.get_key_value(k))
+                    if let Some((key, days)) = key.and_then(|k| self.deleted_keys.get_key_value(k))
                     {
                         out.push_str(&format!(
                             "    The snapshot is encrypted with KMS key {key}, which this destroy schedules for deletion:\n    it can be restored for {days} days. To keep it longer, run within those days:\n    aws kms cancel-key-deletion --key-id {key}\n"
@@ -753,6 +761,64 @@ fn kubernetes_version(tf_dir: &Path, var_file: &Path) -> Option<(String, String)
         default,
         format!("the default in {}", tf_dir.join("variables.tf").display()),
     ))
+}
+
+/// One prefix for the whole stack: the variables file's `secrets_prefix` (or variables.tf's
+/// default) is where Terraform writes `<prefix>/database-url`, and where the secrets step,
+/// the ExternalSecrets and the IAM policy look. A SECRETS_PREFIX that differs is refused
+/// before anything is planned; without SECRETS_PREFIX the variables file decides (and
+/// `complete` carries it into the stack through the outputs).
+pub fn check_secrets_prefix(
+    tf_dir: &Path,
+    var_file: &Path,
+    settings: &Settings,
+    ui: &Ui,
+) -> Result<()> {
+    let (prefix, from) = match std::fs::read_to_string(var_file)
+        .ok()
+        .and_then(|t| hcl_string(&t, "secrets_prefix"))
+    {
+        Some(p) => (p, var_file.display().to_string()),
+        None => {
+            let vars = std::fs::read_to_string(tf_dir.join("variables.tf")).unwrap_or_default();
+            let default = vars
+                .split("variable \"secrets_prefix\"")
+                .nth(1)
+                .and_then(|b| hcl_string(b, "default"));
+            match default {
+                Some(d) => (
+                    d,
+                    format!("the default in {}", tf_dir.join("variables.tf").display()),
+                ),
+                None => return Ok(()),
+            }
+        }
+    };
+    if let Err(e) = crate::config::check_secrets_prefix(&prefix) {
+        return Err(UserError::usage(
+            format!("secrets_prefix in {from}: {}", e.message),
+            "set secrets_prefix to a plain path such as \"litellm\" or \"prod/litellm\"",
+        )
+        .into());
+    }
+    if settings.secrets_prefix_given && settings.secrets_prefix != prefix {
+        return Err(UserError::usage(
+            format!(
+                "SECRETS_PREFIX is `{}` but secrets_prefix is `{prefix}` ({from}): Terraform would write {prefix}/database-url while the stack looks under {}/; nothing was planned",
+                settings.secrets_prefix, settings.secrets_prefix
+            ),
+            format!(
+                "use one prefix: set secrets_prefix = \"{}\" in {}, or SECRETS_PREFIX={prefix} (or unset it)",
+                settings.secrets_prefix,
+                var_file.display()
+            ),
+        )
+        .into());
+    }
+    if !settings.secrets_prefix_given && settings.secrets_prefix != prefix {
+        ui.detail(&format!("secrets prefix `{prefix}` (from {from})"));
+    }
+    Ok(())
 }
 
 /// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
@@ -953,6 +1019,7 @@ pub async fn apply(
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
     check_kubernetes_version(tf.dir(), &var_file, ui)?;
+    check_secrets_prefix(tf.dir(), &var_file, settings, ui)?;
     // Refuse early: CI without --auto-approve would otherwise plan for minutes, then stop.
     if !prompter.interactive() && !auto_approve {
         return Err(UserError::usage(
@@ -1012,6 +1079,7 @@ pub async fn plan(
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
     check_kubernetes_version(tf.dir(), &var_file, ui)?;
+    check_secrets_prefix(tf.dir(), &var_file, settings, ui)?;
     tf.init_if_needed().await?;
     tf.validate().await?;
     let dir = plan_dir()?;

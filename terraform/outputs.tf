@@ -40,6 +40,11 @@ output "database_url_secret_name" {
   value       = module.secrets.database_url_secret_name
 }
 
+output "secrets_prefix" {
+  description = "Secrets Manager prefix of the stack's secrets (deployctl's SECRETS_PREFIX)."
+  value       = var.secrets_prefix
+}
+
 output "secrets_kms_key_arn" {
   description = "KMS key of the application secrets (External Secrets needs kms:Decrypt on it)."
   value       = module.secrets.kms_key_arn

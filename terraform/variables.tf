@@ -194,9 +194,14 @@ variable "db_password_version" {
 # ---- Secrets -------------------------------------------------------------------------------
 
 variable "secrets_prefix" {
-  description = "Secrets Manager prefix (deployctl's SECRETS_PREFIX); Terraform owns <prefix>/database-url."
+  description = "Secrets Manager prefix (deployctl's SECRETS_PREFIX); Terraform owns <prefix>/database-url. One per environment sharing an account."
   type        = string
   default     = "litellm"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)*$", var.secrets_prefix))
+    error_message = "secrets_prefix is a Secrets Manager path: letters, digits and _+=.@- in /-separated parts, no wildcards."
+  }
 }
 
 # ---- Bastion -------------------------------------------------------------------------------

@@ -95,10 +95,14 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
         )),
         "{text}"
     );
-    assert!(
-        text.contains(&format!(
-            "arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:openwebui/*"
-        )),
+    // Exactly the prefix: no grant outside it (the original also granted `openwebui/*`
+    // to every environment).
+    let resources = &decode(eso.policy_document())["Statement"][0]["Resource"];
+    assert_eq!(
+        resources,
+        &serde_json::json!([format!(
+            "arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:litellm/*"
+        )]),
         "{text}"
     );
 }

@@ -17,7 +17,7 @@ const NAMES: &[&str] = &[
     "litellm/salt-key",
     "litellm/redis-password",
     "litellm/database-url",
-    "openwebui/webui-secret-key",
+    "litellm/webui-secret-key",
 ];
 
 async fn values(sdk: &aws_config::SdkConfig) -> BTreeMap<String, String> {
@@ -54,7 +54,7 @@ async fn a_fresh_account_gets_five_tagged_secrets_of_the_right_shape() {
     assert!(mk.starts_with("sk-") && mk.len() == 67 && hex(&mk[3..]));
     assert!(v["litellm/salt-key"].len() == 64 && hex(&v["litellm/salt-key"]));
     assert!(v["litellm/redis-password"].len() == 32 && hex(&v["litellm/redis-password"]));
-    assert!(v["openwebui/webui-secret-key"].len() == 64);
+    assert!(v["litellm/webui-secret-key"].len() == 64);
     assert_eq!(v["litellm/database-url"], STORED_DB_URL);
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     for name in NAMES {
@@ -284,7 +284,7 @@ async fn master_key_rotation_needs_the_warning_and_a_second_yes() {
         line(p, "");
         p.exp_string("Change litellm/database-url?").unwrap();
         line(p, "");
-        p.exp_string("Rotate openwebui/webui-secret-key?").unwrap();
+        p.exp_string("Rotate litellm/webui-secret-key?").unwrap();
         line(p, "");
         p.exp_eof().unwrap();
     })
@@ -304,7 +304,7 @@ async fn master_key_rotation_needs_the_warning_and_a_second_yes() {
         line(p, "n");
         p.exp_string("Change litellm/database-url?").unwrap();
         line(p, "n");
-        p.exp_string("Rotate openwebui/webui-secret-key?").unwrap();
+        p.exp_string("Rotate litellm/webui-secret-key?").unwrap();
         line(p, "n");
         p.exp_string("rotated master-key").unwrap();
         p.exp_eof().unwrap();
@@ -685,4 +685,40 @@ async fn created_secrets_use_the_stacks_kms_key_and_terraforms_secret_keeps_its_
         again.all()
     );
     assert!(!again.all().contains("tagged"), "{}", again.all());
+}
+
+/// The OpenWebUI secret now lives under the prefix like every other; an account that has the
+/// original's `openwebui/webui-secret-key` keeps its value (sessions survive), and the old
+/// secret is left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_original_openwebui_secret_is_carried_under_the_prefix() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let old_value = "0f".repeat(32);
+    sm.create_secret()
+        .name("openwebui/webui-secret-key")
+        .secret_string(&old_value)
+        .send()
+        .await
+        .unwrap();
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL);
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(0);
+    assert!(
+        run.all()
+            .contains("carried over the value of webui-secret-key from openwebui/webui-secret-key"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains(&old_value), "a value was printed");
+    assert_eq!(values(&sdk).await["litellm/webui-secret-key"], old_value);
+    let old = sm
+        .get_secret_value()
+        .secret_id("openwebui/webui-secret-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.secret_string(), Some(old_value.as_str()));
 }

@@ -192,10 +192,7 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
             .unwrap_or_else(|| panic!("ExternalSecret {ns}/{name}"));
         for d in es["spec"]["data"].as_array().unwrap() {
             let k = d["remoteRef"]["key"].as_str().unwrap();
-            assert!(
-                k.starts_with("litellm/") || k.starts_with("openwebui/"),
-                "{k}"
-            );
+            assert!(k.starts_with("litellm/"), "{k}");
         }
         assert!(
             kube.get("v1", "Secret", Some(ns), name).is_some(),

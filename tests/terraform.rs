@@ -747,3 +747,39 @@ async fn a_cluster_of_an_unsupported_version_can_still_be_destroyed() {
     run.assert_code(0);
     assert!(applied_destroy(&sb), "{:?}", sb.tf_calls());
 }
+
+/// One prefix: a SECRETS_PREFIX that differs from the variables file's `secrets_prefix` is
+/// refused before anything is planned; the same prefix, or none given, plans.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secrets_prefix_that_differs_from_terraforms_is_refused_before_the_plan() {
+    let (mut sb, tf) = project();
+    sb.set("SECRETS_PREFIX", "acme");
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(2);
+    let err = run.all();
+    assert!(
+        err.contains("SECRETS_PREFIX is `acme` but secrets_prefix is `litellm`"),
+        "{err}"
+    );
+    assert!(!subcommands(&sb).contains(&"plan".to_string()));
+
+    let dev = tf.join("environments/dev.tfvars");
+    let run = sb
+        .run(&["infrastructure-plan", "--var-file", dev.to_str().unwrap()])
+        .await;
+    run.assert_code(2);
+    assert!(
+        run.all().contains("secrets_prefix is `litellm-dev`"),
+        "{}",
+        run.all()
+    );
+
+    sb.set("SECRETS_PREFIX", "litellm-dev");
+    sb.run(&["infrastructure-plan", "--var-file", dev.to_str().unwrap()])
+        .await
+        .assert_code(0);
+    sb.unset("SECRETS_PREFIX");
+    sb.run(&["infrastructure-plan", "--var-file", dev.to_str().unwrap()])
+        .await
+        .assert_code(0);
+}

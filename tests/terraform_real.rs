@@ -289,3 +289,122 @@ async fn an_unreachable_provider_registry_is_named_as_such() {
         "{all}"
     );
 }
+
+/// Every name a planned resource carries (names, identifiers, aliases, `Name` tags), walked
+/// from `terraform show -json` of a plan.
+fn planned_names(plan: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    const KEYS: [&str; 9] = [
+        "name",
+        "name_prefix",
+        "identifier",
+        "role_name",
+        "alarm_name",
+        "final_snapshot_identifier",
+        "node_group_name",
+        "cluster_name",
+        "secret_id",
+    ];
+    fn walk(
+        module: &serde_json::Value,
+        keys: &[&str],
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        for r in module["resources"].as_array().into_iter().flatten() {
+            // Names scoped by their parent (an inline policy's by its role, a node group's by
+            // its cluster) cannot collide between environments.
+            if r["mode"] != "managed"
+                || matches!(
+                    r["type"].as_str(),
+                    Some("aws_iam_role_policy" | "aws_eks_node_group")
+                )
+            {
+                continue;
+            }
+            let v = &r["values"];
+            for k in keys {
+                // The node group's cluster_name points at the cluster; it is counted there.
+                if *k == "cluster_name" && r["type"] != "aws_eks_cluster" {
+                    continue;
+                }
+                if let Some(s) = v[*k].as_str() {
+                    // A plan-time timestamp differs between the two plans by luck only.
+                    let s = s.trim_end_matches(|c: char| c.is_ascii_digit());
+                    out.insert(format!("{}: {s}", r["type"].as_str().unwrap_or("?")));
+                }
+            }
+            if let Some(s) = v["tags"]["Name"].as_str() {
+                out.insert(format!("Name tag: {s}"));
+            }
+        }
+        for m in module["child_modules"].as_array().into_iter().flatten() {
+            walk(m, keys, out);
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(&plan["planned_values"]["root_module"], &KEYS, &mut out);
+    out
+}
+
+/// dev and prod in one account and region: the two environments' plans share no resource
+/// name (IAM roles, KMS aliases, secrets, log groups, the database, the bastion, ...).
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_and_prod_plans_share_no_resource_name() {
+    let (moto, _guard) = Moto::lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (tf, rc) = real_terraform(tmp.path());
+    let dir = copy_terraform(tmp.path());
+    // A local backend for the test (an override file, as Terraform documents them).
+    std::fs::write(
+        dir.join("backend_override.tf"),
+        "terraform {\n  backend \"local\" {}\n}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(&tf)
+            .args(args)
+            .current_dir(&dir)
+            .env("TF_CLI_CONFIG_FILE", &rc)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("run terraform")
+    };
+    let init = run(&["init", "-input=false", "-no-color"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut names = Vec::new();
+    for env in ["dev", "prod"] {
+        let file = format!("-var-file=environments/{env}.tfvars");
+        let out = format!("-out={env}.tfplan");
+        let plan = run(&["plan", "-input=false", "-no-color", &file, &out]);
+        assert!(
+            plan.status.success(),
+            "{env}: {}{}",
+            String::from_utf8_lossy(&plan.stdout),
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        let show = run(&["show", "-json", &format!("{env}.tfplan")]);
+        assert!(show.status.success());
+        let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        let n = planned_names(&json);
+        assert!(
+            n.iter().any(|x| x.contains("aws_db_instance"))
+                && n.iter().any(|x| x.contains("aws_secretsmanager_secret"))
+                && n.iter().any(|x| x.contains("aws_iam_role")),
+            "{env}: too few names found to compare: {n:?}"
+        );
+        names.push(n);
+    }
+    let shared: Vec<&String> = names[0].intersection(&names[1]).collect();
+    assert!(
+        shared.is_empty(),
+        "dev and prod would collide in one account: {shared:?}"
+    );
+}

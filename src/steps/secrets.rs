@@ -45,9 +45,11 @@ enum Source {
 #[derive(Debug, Clone, Copy)]
 struct Def {
     kind: SecretName,
-    /// Under SECRETS_PREFIX, or a fixed name.
+    /// The name is `<SECRETS_PREFIX>/<suffix>`.
     suffix: &'static str,
-    fixed_prefix: Option<&'static str>,
+    /// The name the original scripts used, outside the prefix: when the secret is missing and
+    /// this one exists, its value is carried over (OpenWebUI sessions survive the move).
+    legacy: Option<&'static str>,
     source: Source,
     description: &'static str,
 }
@@ -56,7 +58,7 @@ const DEFS: &[Def] = &[
     Def {
         kind: SecretName::MasterKey,
         suffix: "master-key",
-        fixed_prefix: None,
+        legacy: None,
         source: Source::Random {
             prefix: "sk-",
             hex_bytes: 32,
@@ -66,7 +68,7 @@ const DEFS: &[Def] = &[
     Def {
         kind: SecretName::SaltKey,
         suffix: "salt-key",
-        fixed_prefix: None,
+        legacy: None,
         source: Source::Random {
             prefix: "",
             hex_bytes: 32,
@@ -76,7 +78,7 @@ const DEFS: &[Def] = &[
     Def {
         kind: SecretName::RedisPassword,
         suffix: "redis-password",
-        fixed_prefix: None,
+        legacy: None,
         source: Source::Random {
             prefix: "",
             hex_bytes: 16,
@@ -86,14 +88,14 @@ const DEFS: &[Def] = &[
     Def {
         kind: SecretName::DatabaseUrl,
         suffix: "database-url",
-        fixed_prefix: None,
+        legacy: None,
         source: Source::Given,
         description: "LiteLLM database URL (managed by deployctl)",
     },
     Def {
         kind: SecretName::WebuiSecretKey,
         suffix: "webui-secret-key",
-        fixed_prefix: Some("openwebui"),
+        legacy: Some("openwebui/webui-secret-key"),
         source: Source::Random {
             prefix: "",
             hex_bytes: 32,
@@ -104,7 +106,7 @@ const DEFS: &[Def] = &[
 
 impl Def {
     fn name(&self, prefix: &str) -> String {
-        format!("{}/{}", self.fixed_prefix.unwrap_or(prefix), self.suffix)
+        format!("{prefix}/{}", self.suffix)
     }
 }
 
@@ -463,6 +465,7 @@ impl Step for Secrets {
             .take()
             .ok_or_else(|| anyhow::anyhow!("internal error: secrets applied without a plan"))?;
         let mut created = Vec::new();
+        let mut carried = Vec::new();
         let mut rotated = Vec::new();
         let mut tagged = 0;
         let mut parts = Vec::new();
@@ -511,7 +514,16 @@ impl Step for Secrets {
             let name = def.name(&prefix);
             match meta {
                 None => {
+                    let legacy = match def.legacy {
+                        Some(old) => sm::get_value(aws, old).await?.map(|v| (old, v)),
+                        None => None,
+                    };
                     let value = match def.source {
+                        _ if legacy.is_some() => {
+                            let (old, v) = legacy.expect("checked");
+                            carried.push(format!("{} from {old}", def.suffix));
+                            v
+                        }
                         Source::Random { prefix, hex_bytes } => random_value(prefix, hex_bytes)?,
                         Source::Given => match &plan.database_url {
                             Some(v) => with_tls(v),
@@ -555,6 +567,12 @@ impl Step for Secrets {
                 } else {
                     ""
                 }
+            ));
+        }
+        if !carried.is_empty() {
+            parts.push(format!(
+                "carried over the value of {} (the old secret is left in place; delete it once no other stack uses it)",
+                carried.join(", ")
             ));
         }
         if !rotated.is_empty() {
@@ -678,7 +696,7 @@ mod tests {
     }
 
     #[test]
-    fn names_follow_the_prefix_except_openwebui() {
+    fn every_name_follows_the_prefix() {
         assert_eq!(
             managed_names("acme"),
             [
@@ -686,7 +704,7 @@ mod tests {
                 "acme/salt-key",
                 "acme/redis-password",
                 "acme/database-url",
-                "openwebui/webui-secret-key"
+                "acme/webui-secret-key"
             ]
         );
     }

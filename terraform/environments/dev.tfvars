@@ -4,7 +4,10 @@
 aws_region   = "us-east-1"
 project_name = "litellm"
 environment  = "dev"
-cluster_name = "litellm-dev"
+# One prefix per environment: dev and prod can share an account and region. deployctl's
+# SECRETS_PREFIX must be the same (or unset: `complete` takes it from Terraform's outputs).
+secrets_prefix = "litellm-dev"
+cluster_name   = "litellm-dev"
 
 az_count           = 2
 single_nat_gateway = true

@@ -3,7 +3,10 @@
 aws_region   = "us-east-1"
 project_name = "litellm"
 environment  = "prod"
-cluster_name = "litellm-eks"
+# One prefix per environment: dev and prod can share an account and region. deployctl's
+# SECRETS_PREFIX must be the same (or unset: `complete` takes it from Terraform's outputs).
+secrets_prefix = "litellm"
+cluster_name   = "litellm-eks"
 
 az_count           = 3
 single_nat_gateway = false

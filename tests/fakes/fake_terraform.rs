@@ -80,6 +80,7 @@ fn default_outputs() -> Value {
         "eks_cluster_oidc_issuer": s("https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"),
         "rds_address": s("litellm-prod.abc.us-east-1.rds.amazonaws.com"),
         "configure_kubectl": s("deployctl kubeconfig --cluster test-cluster --region us-east-1"),
+        "secrets_prefix": s("litellm"),
     })
 }
 
