@@ -31,12 +31,14 @@ struct Names {
     inline: String,
 }
 
-fn names(base: &str) -> Names {
+/// The instance and its security group are found by tags (and the group within the VPC);
+/// the IAM role and instance profile are account-wide, so their names carry the cluster.
+fn names(base: &str, cluster: &str) -> Names {
     Names {
         instance: base.to_string(),
         sg: format!("{base}-sg"),
-        role: format!("{base}-ssm-role"),
-        profile: format!("{base}-profile"),
+        role: crate::aws::iam::cluster_scoped_name(cluster, &format!("{base}-ssm-role")),
+        profile: crate::aws::iam::cluster_scoped_name(cluster, &format!("{base}-profile")),
         inline: format!("{base}-eks-describe"),
     }
 }
@@ -132,11 +134,20 @@ struct Instance {
 }
 
 /// Non-terminated instances tagged Name=<name>.
-async fn find_instances(aws: &Aws, name: &str) -> Result<Vec<Instance>> {
+/// The tag that ties a bastion (and its security group) to its cluster. Terraform's default
+/// tags carry the same key, so the Terraform bastion is found the same way.
+const CLUSTER_TAG: &str = "Cluster";
+/// What marks an instance as a bastion (deployctl's and Terraform's).
+const PURPOSE: (&str, &str) = ("Purpose", "llm-bastion");
+
+/// This cluster's bastions: by their tags, never by name alone (another cluster's bastion,
+/// or anything else called `llm-bastion`, is not this one).
+async fn find_instances(aws: &Aws, cluster: &str) -> Result<Vec<Instance>> {
     let out = aws
         .ec2()
         .describe_instances()
-        .filters(filter("tag:Name", &[name]))
+        .filters(filter(&format!("tag:{}", PURPOSE.0), &[PURPOSE.1]))
+        .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster]))
         .filters(filter(
             "instance-state-name",
             &["pending", "running", "stopping", "stopped"],
@@ -154,6 +165,27 @@ async fn find_instances(aws: &Aws, name: &str) -> Result<Vec<Instance>> {
                 state: i.state.as_ref()?.name.clone()?,
             })
         })
+        .collect())
+}
+
+/// Which of these instances Terraform manages (its default tag `ManagedBy=terraform`).
+async fn terraform_instances(aws: &Aws, instances: &[Instance]) -> Result<Vec<String>> {
+    if instances.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = aws
+        .ec2()
+        .describe_instances()
+        .set_instance_ids(Some(instances.iter().map(|i| i.id.clone()).collect()))
+        .filters(filter("tag:ManagedBy", &["terraform"]))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id.clone())
         .collect())
 }
 
@@ -201,7 +233,7 @@ async fn wait_state(
     }
 }
 
-async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str) -> Result<String> {
+async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str, cluster: &str) -> Result<String> {
     let ec2 = aws.ec2();
     let found = ec2
         .describe_security_groups()
@@ -228,6 +260,7 @@ async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str) -> Result<String
             TagSpecification::builder()
                 .resource_type(ResourceType::SecurityGroup)
                 .tags(tag("Name", &n.sg))
+                .tags(tag(CLUSTER_TAG, cluster))
                 .tags(tag("managed-by", "deployctl"))
                 .build(),
         )
@@ -403,7 +436,8 @@ async fn run_instance(
             .metadata_options(
                 InstanceMetadataOptionsRequest::builder()
                     .http_tokens(HttpTokensState::Required)
-                    .http_put_response_hop_limit(2)
+                    // As the Terraform bastion: nothing on it runs in a container.
+                    .http_put_response_hop_limit(1)
                     .build(),
             )
             .block_device_mappings(
@@ -423,7 +457,8 @@ async fn run_instance(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Instance)
                     .tags(tag("Name", &n.instance))
-                    .tags(tag("Purpose", "llm-bastion"))
+                    .tags(tag(PURPOSE.0, PURPOSE.1))
+                    .tags(tag(CLUSTER_TAG, &cx.settings.cluster))
                     .tags(tag("managed-by", "deployctl"))
                     .build(),
             )
@@ -572,12 +607,12 @@ async fn grant_eks_access(cx: &Context, aws: &Aws, c: &ClusterInfo, role_arn: &s
 }
 
 async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
-    let n = names(&cx.settings.bastion_name);
+    let n = names(&cx.settings.bastion_name, &cx.settings.cluster);
     let cluster = aws::require_cluster(aws, &cx.settings.cluster).await?;
     let vpc = cluster_vpc(aws, &cluster).await?;
 
     // An existing bastion: reuse it (start it if stopped), or replace it after confirmation.
-    let existing = find_instances(aws, &n.instance).await?;
+    let existing = find_instances(aws, &cx.settings.cluster).await?;
     if let Some(inst) = existing.first() {
         let mut replace = false;
         if prompter.interactive() {
@@ -630,7 +665,8 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
     }
 
     let subnet = private_subnet(aws, &vpc, &cluster).await?;
-    let sg = ensure_security_group(aws, &n, &vpc).await?;
+    let sg = ensure_security_group(aws, &n, &vpc, &cx.settings.cluster).await?;
+    open_api_port(cx, aws, &cluster, &sg).await?;
     let role_arn = ensure_role_and_profile(aws, &n).await?;
     let id = run_instance(cx, aws, &n, &subnet, &sg, &cluster.version).await?;
     cx.ui.info(&format!("launched {id} in {subnet} ({vpc})"));
@@ -680,8 +716,8 @@ async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()
 }
 
 async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
-    let n = names(&cx.settings.bastion_name);
-    let running: Vec<Instance> = find_instances(aws, &n.instance)
+    let n = names(&cx.settings.bastion_name, &cx.settings.cluster);
+    let running: Vec<Instance> = find_instances(aws, &cx.settings.cluster)
         .await?
         .into_iter()
         .filter(|i| i.state == InstanceStateName::Running)
@@ -746,9 +782,140 @@ async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
     })
 }
 
+/// The bastion reaches the private API endpoint: 443 from the bastion's group to the
+/// cluster security group, and nothing else (no node ports, no database).
+async fn open_api_port(cx: &Context, aws: &Aws, c: &ClusterInfo, bastion_sg: &str) -> Result<()> {
+    let Some(cluster_sg) = &c.cluster_security_group_id else {
+        cx.ui.warn(&format!(
+            "EKS reports no cluster security group for `{}`: allow 443 from {bastion_sg} to it yourself, or the bastion cannot reach the private API",
+            c.name
+        ));
+        return Ok(());
+    };
+    let rule = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .user_id_group_pairs(
+            aws_sdk_ec2::types::UserIdGroupPair::builder()
+                .group_id(bastion_sg)
+                .description("deployctl bastion to the EKS API")
+                .build(),
+        )
+        .build();
+    match aws
+        .ec2()
+        .authorize_security_group_ingress()
+        .group_id(cluster_sg)
+        .ip_permissions(rule)
+        .send()
+        .await
+    {
+        Ok(_) => {
+            cx.ui.info(&format!(
+                "allowed 443 from {bastion_sg} to the cluster security group {cluster_sg}"
+            ));
+            Ok(())
+        }
+        Err(e)
+            if e.as_service_error().and_then(|s| s.meta().code())
+                == Some("InvalidPermission.Duplicate") =>
+        {
+            Ok(())
+        }
+        Err(e) => bail!(
+            "EC2 AuthorizeSecurityGroupIngress on {cluster_sg} failed: {}",
+            describe(&e)
+        ),
+    }
+}
+
+/// Checked before anything is looked up: a non-interactive cleanup names the cluster it means.
+fn check_confirm(
+    cx: &Context,
+    prompter: &dyn Prompter,
+    confirm_destroy: Option<&str>,
+) -> Result<()> {
+    let cluster_name = &cx.settings.cluster;
+    {
+        match confirm_destroy {
+            None if prompter.interactive() => {}
+            None => {
+                return Err(crate::error::UserError::usage(
+                    "a non-interactive `bastion cleanup` needs --confirm-destroy <cluster>; nothing was removed",
+                    format!(
+                        "run it interactively, or pass --confirm-destroy {cluster_name} (the cluster whose bastion goes)"
+                    ),
+                )
+                .into());
+            }
+            Some(given) if given != cluster_name => {
+                return Err(crate::error::UserError::usage(
+                    format!(
+                        "--confirm-destroy `{given}` does not match the cluster `{cluster_name}` (EKS_CLUSTER_NAME / --cluster); nothing was removed"
+                    ),
+                    format!("pass --confirm-destroy {cluster_name}"),
+                )
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Undo `open_api_port` (the group cannot be deleted while the cluster's group refers to it):
+/// the cluster group's rules that name the bastion's group, by rule id.
+async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result<()> {
+    let rules = aws
+        .ec2()
+        .describe_security_group_rules()
+        .filters(filter("group-id", &[cluster_sg]))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeSecurityGroupRules failed: {}", describe(&e)))?;
+    let ids: Vec<String> = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .filter(|r| {
+            r.referenced_group_info()
+                .and_then(|g| g.group_id())
+                .is_some_and(|g| g == bastion_sg)
+        })
+        .filter_map(|r| r.security_group_rule_id().map(str::to_string))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    aws.ec2()
+        .revoke_security_group_ingress()
+        .group_id(cluster_sg)
+        .set_security_group_rule_ids(Some(ids))
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "EC2 RevokeSecurityGroupIngress on {cluster_sg} failed: {}",
+                describe(&e)
+            )
+        })?;
+    Ok(())
+}
+
 async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
-    let n = names(&cx.settings.bastion_name);
-    let instances = find_instances(aws, &n.instance).await?;
+    let cluster_name = &cx.settings.cluster;
+    let n = names(&cx.settings.bastion_name, cluster_name);
+    let mut instances = find_instances(aws, cluster_name).await?;
+    // The Terraform bastion is Terraform's to remove.
+    let terraform_owned = terraform_instances(aws, &instances).await?;
+    if !terraform_owned.is_empty() {
+        cx.ui.warn(&format!(
+            "left alone: {} (the Terraform bastion; set create_bastion = false and run `deployctl infrastructure`)",
+            terraform_owned.join(", ")
+        ));
+        instances.retain(|i| !terraform_owned.contains(&i.id));
+    }
     // What exists; "not found" is fine, any other error stops the cleanup.
     let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
     let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
@@ -756,6 +923,7 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
         .ec2()
         .describe_security_groups()
         .filters(filter("group-name", &[&n.sg]))
+        .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster_name]))
         .send()
         .await
         .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
@@ -870,11 +1038,18 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
         cx.ui.info(&format!("deleted role {}", n.role));
     }
 
-    // Security group: may take a moment to free after termination.
+    // Security group: first out of the cluster group's rules, then deleted (which may take a
+    // moment to be allowed after the termination).
+    let cluster_sg = aws::describe_cluster(aws, cluster_name)
+        .await?
+        .and_then(|c| c.cluster_security_group_id);
     for g in groups.security_groups() {
         let Some(id) = g.group_id.clone() else {
             continue;
         };
+        if let Some(csg) = &cluster_sg {
+            close_api_port(aws, csg, &id).await?;
+        }
         let started = Instant::now();
         loop {
             match aws.ec2().delete_security_group().group_id(&id).send().await {
@@ -896,12 +1071,15 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
 }
 
 pub async fn run(cx: &Context, prompter: &dyn Prompter, action: BastionAction) -> Result<i32> {
+    if let BastionAction::Cleanup { confirm_destroy } = &action {
+        check_confirm(cx, prompter, confirm_destroy.as_deref())?;
+    }
     let aws = cx.aws().await;
     aws.account_id().await?;
     match action {
         BastionAction::Create => create(cx, aws, prompter).await,
         BastionAction::Connect => connect(cx, aws).await,
-        BastionAction::Cleanup => cleanup(cx, aws, prompter).await,
+        BastionAction::Cleanup { .. } => cleanup(cx, aws, prompter).await,
     }
 }
 

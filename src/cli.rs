@@ -280,15 +280,19 @@ pub enum ChartsAction {
     },
 }
 
-#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
 pub enum BastionAction {
     /// Create the bastion instance with SSM access
     Create,
     /// Connect to the bastion through SSM
     Connect,
-    /// Remove the bastion and everything create made
+    /// Remove this cluster's bastion and everything create made
     #[command(visible_alias = "delete")]
-    Cleanup,
+    Cleanup {
+        /// Non-interactive cleanup: the cluster name, which must match the cluster in use
+        #[arg(long, value_name = "CLUSTER")]
+        confirm_destroy: Option<String>,
+    },
 }
 
 impl Command {
@@ -333,7 +337,7 @@ impl Command {
             Command::Bastion { action } => match action {
                 BastionAction::Create => "bastion create",
                 BastionAction::Connect => "bastion connect",
-                BastionAction::Cleanup => "bastion cleanup",
+                BastionAction::Cleanup { .. } => "bastion cleanup",
             },
         }
     }

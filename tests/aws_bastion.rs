@@ -30,9 +30,24 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
     let sdk = moto.sdk().await;
     let seeded = seed_cluster(&sdk, support::CLUSTER, true).await;
     let proxy = SsmProxy::start(&moto.url).await;
+    // The cluster security group EKS makes (moto's DescribeCluster leaves it out).
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let cluster_sg = ec2
+        .create_security_group()
+        .group_name("eks-cluster-sg-test-cluster")
+        .description("EKS created security group")
+        .vpc_id(&seeded.vpc_id)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    let eks = support::eks_front::EksFront::start(&moto.url, "https://unused.example");
+    eks.set_cluster_security_group(&cluster_sg);
     let mut sb = Sandbox::bare();
     sb.with_moto(moto);
     sb.set("AWS_ENDPOINT_URL_SSM", &proxy.url);
+    sb.set("AWS_ENDPOINT_URL_EKS", &eks.url);
     sb.set(
         "DATABASE_URL",
         "postgresql://u:never-inherited@db.example:5432/litellm",
@@ -76,14 +91,14 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         run.stderr
     );
 
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let instances = live_instances(&ec2).await;
     assert_eq!(instances.len(), 1);
     let inst = &instances[0];
     let id = inst.instance_id().unwrap().to_string();
     let md = inst.metadata_options().unwrap();
     assert_eq!(md.http_tokens().map(|t| t.as_str()), Some("required"));
-    assert_eq!(md.http_put_response_hop_limit(), Some(2));
+    // As the Terraform bastion.
+    assert_eq!(md.http_put_response_hop_limit(), Some(1));
     // The user data installs kubectl of the cluster's minor version, checksum-verified.
     let user_data = ec2
         .describe_instance_attribute()
@@ -117,12 +132,13 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .map(|t| (t.key().unwrap(), t.value().unwrap()))
         .collect();
     assert!(tags.contains(&("Purpose", "llm-bastion")), "{tags:?}");
+    assert!(tags.contains(&("Cluster", support::CLUSTER)), "{tags:?}");
     assert!(
         inst.iam_instance_profile()
             .unwrap()
             .arn()
             .unwrap()
-            .ends_with("instance-profile/llm-bastion-profile")
+            .ends_with("instance-profile/test-cluster-llm-bastion-profile")
     );
     let sgs = ec2
         .describe_security_groups()
@@ -136,10 +152,37 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         "the bastion's group allows ingress"
     );
     assert_eq!(sg.vpc_id(), Some(seeded.vpc_id.as_str()));
+    // The private API: 443 from the bastion's group into the cluster group, and nothing else.
+    let bastion_sg = sg.group_id().unwrap().to_string();
+    let cluster_rules = |ec2: aws_sdk_ec2::Client, id: String| async move {
+        ec2.describe_security_groups()
+            .group_ids(id)
+            .send()
+            .await
+            .unwrap()
+            .security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .flat_map(|p| {
+                p.user_id_group_pairs().iter().map(move |g| {
+                    (
+                        p.ip_protocol().unwrap_or_default().to_string(),
+                        p.from_port(),
+                        p.to_port(),
+                        g.group_id().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        cluster_rules(ec2.clone(), cluster_sg.clone()).await,
+        [("tcp".to_string(), Some(443), Some(443), bastion_sg.clone())]
+    );
     let iam = aws_sdk_iam::Client::new(&sdk);
     let attached = iam
         .list_attached_role_policies()
-        .role_name("llm-bastion-ssm-role")
+        .role_name("test-cluster-llm-bastion-ssm-role")
         .send()
         .await
         .unwrap();
@@ -202,19 +245,83 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
     );
     assert!(run.stderr.contains("install"), "{}", run.stderr);
 
-    // cleanup: nothing left; a second cleanup is fine.
-    sb.run(&["bastion", "cleanup"]).await.assert_code(0);
-    assert!(live_instances(&ec2).await.is_empty());
+    // Another cluster's bastion in the same account (same name): never touched.
+    let other = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value("llm-bastion")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Purpose")
+                        .value("llm-bastion")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Cluster")
+                        .value("other-cluster")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+
+    // cleanup: non-interactive needs the cluster's name, and the right one.
+    let run = sb.run(&["bastion", "cleanup"]).await;
+    run.assert_code(2);
+    assert!(
+        run.all().contains("--confirm-destroy test-cluster"),
+        "{}",
+        run.all()
+    );
+    let run = sb
+        .run(&["bastion", "cleanup", "--confirm-destroy", "other-cluster"])
+        .await;
+    run.assert_code(2);
+    assert!(run.all().contains("does not match"), "{}", run.all());
+    assert_eq!(live_instances(&ec2).await.len(), 2, "something was removed");
+
+    // cleanup: nothing of this cluster's left (the other cluster's bastion stays); a second
+    // cleanup is fine.
+    sb.run(&["bastion", "cleanup", "--confirm-destroy", support::CLUSTER])
+        .await
+        .assert_code(0);
+    let left: Vec<String> = live_instances(&ec2)
+        .await
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left,
+        [other.clone()],
+        "cleanup went beyond this cluster's bastion"
+    );
     assert!(
         iam.get_role()
-            .role_name("llm-bastion-ssm-role")
+            .role_name("test-cluster-llm-bastion-ssm-role")
             .send()
             .await
             .is_err()
     );
     assert!(
         iam.get_instance_profile()
-            .instance_profile_name("llm-bastion-profile")
+            .instance_profile_name("test-cluster-llm-bastion-profile")
             .send()
             .await
             .is_err()
@@ -226,7 +333,15 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .await
         .unwrap();
     assert!(sgs.security_groups().is_empty());
-    sb.run(&["bastion", "delete"]).await.assert_code(0);
+    assert!(
+        cluster_rules(ec2.clone(), cluster_sg.clone())
+            .await
+            .is_empty(),
+        "the cluster group still admits the removed bastion"
+    );
+    sb.run(&["bastion", "delete", "--confirm-destroy", support::CLUSTER])
+        .await
+        .assert_code(0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

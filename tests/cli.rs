@@ -373,7 +373,19 @@ async fn json_output_always_ends_in_one_summary_even_on_errors() {
         (vec!["validate", "--output", "json"], vec![], 0),
         // Commands that are not step runs, failing before or at their first outside call.
         (vec!["kubeconfig", "--output", "json"], vec![], 1),
-        (vec!["bastion", "cleanup", "--output", "json"], vec![], 1),
+        (vec!["bastion", "cleanup", "--output", "json"], vec![], 2),
+        (
+            vec![
+                "bastion",
+                "cleanup",
+                "--confirm-destroy",
+                "test-cluster",
+                "--output",
+                "json",
+            ],
+            vec![],
+            1,
+        ),
         (vec!["infrastructure-verify", "--output", "json"], vec![], 1),
         // No tfvars, no backend, no terraform on this PATH (and for `complete` no AWS): the
         // preflight reports them together; a missing tool makes it exit 1.

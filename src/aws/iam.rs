@@ -219,3 +219,21 @@ pub async fn instance_profile(
         )),
     }
 }
+
+/// IAM names are account-wide and at most 64 characters: `<cluster>-<suffix>`, or — when a
+/// long cluster name would not fit — the name cut, a short hash of the whole cluster name and
+/// the suffix, so two clusters never share the name.
+pub fn cluster_scoped_name(cluster: &str, suffix: &str) -> String {
+    const MAX: usize = 64;
+    let full = format!("{cluster}-{suffix}");
+    if full.len() <= MAX {
+        return full;
+    }
+    // FNV-1a, 32 bits: stable across versions and platforms.
+    let hash = cluster.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let keep = MAX.saturating_sub(suffix.len() + 10);
+    let cut: String = cluster.chars().take(keep).collect();
+    format!("{cut}-{hash:08x}-{suffix}")
+}

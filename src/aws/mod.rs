@@ -212,6 +212,8 @@ pub struct ClusterInfo {
     pub vpc_id: Option<String>,
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
+    /// The security group EKS made for the control plane and managed nodes.
+    pub cluster_security_group_id: Option<String>,
     pub authentication_mode: Option<String>,
     /// Base64 PEM of the cluster CA.
     pub certificate_authority: Option<String>,
@@ -246,6 +248,10 @@ pub async fn describe_cluster(aws: &Aws, name: &str) -> Result<Option<ClusterInf
                 vpc_id: vpc.vpc_id.clone().filter(|v| !v.is_empty()),
                 subnet_ids: vpc.subnet_ids.clone().unwrap_or_default(),
                 security_group_ids: vpc.security_group_ids.clone().unwrap_or_default(),
+                cluster_security_group_id: vpc
+                    .cluster_security_group_id
+                    .clone()
+                    .filter(|g| !g.is_empty()),
                 certificate_authority: c
                     .certificate_authority
                     .as_ref()

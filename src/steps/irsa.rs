@@ -47,24 +47,10 @@ pub const ROLES: &[RoleDef] = &[
 /// without it (`deployctl-cluster=<cluster>`).
 pub const CLUSTER_TAG: &str = "deployctl-cluster";
 
-/// IAM role names are at most 64 characters.
-const ROLE_NAME_MAX: usize = 64;
-
 impl RoleDef {
-    /// `<cluster>-<suffix>`; a cluster name too long for that is cut and followed by a short
-    /// hash of the whole name, so two long names still differ.
+    /// `<cluster>-<suffix>` (see `iam::cluster_scoped_name` for long cluster names).
     pub fn name(&self, cluster: &str) -> String {
-        let full = format!("{cluster}-{}", self.suffix);
-        if full.len() <= ROLE_NAME_MAX {
-            return full;
-        }
-        // FNV-1a, 32 bits: stable across versions and platforms.
-        let hash = cluster.bytes().fold(0x811c_9dc5u32, |h, b| {
-            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-        });
-        let keep = ROLE_NAME_MAX - self.suffix.len() - 10;
-        let cut: String = cluster.chars().take(keep).collect();
-        format!("{cut}-{hash:08x}-{}", self.suffix)
+        iam::cluster_scoped_name(cluster, self.suffix)
     }
 }
 

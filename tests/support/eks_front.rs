@@ -14,6 +14,7 @@ pub struct EksFront {
     pub url: String,
     backend: Arc<Mutex<String>>,
     api_server: Arc<Mutex<String>>,
+    cluster_sg: Arc<Mutex<Option<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -28,12 +29,15 @@ impl EksFront {
     pub fn start(moto_url: &str, api_server: &str) -> EksFront {
         let backend = Arc::new(Mutex::new(moto_url.to_string()));
         let api_server = Arc::new(Mutex::new(api_server.to_string()));
+        let cluster_sg: Arc<Mutex<Option<String>>> = Arc::default();
         let to = backend.clone();
         let served_at = api_server.clone();
+        let sg_of_cluster = cluster_sg.clone();
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let moto = to.lock().unwrap().clone();
                 let api_server = served_at.lock().unwrap().clone();
+                let cluster_sg = sg_of_cluster.lock().unwrap().clone();
                 async move {
                     let resp =
                         super::ssm_proxy::forward(&moto, &method, &uri, &headers, &body).await;
@@ -50,6 +54,14 @@ impl EksFront {
                     let mut doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                     if let Some(c) = doc.get_mut("cluster").and_then(Value::as_object_mut) {
                         c.insert("endpoint".into(), Value::String(api_server));
+                        // moto leaves out the group EKS makes for every cluster.
+                        if let (Some(sg), Some(vpc)) = (
+                            cluster_sg,
+                            c.get_mut("resourcesVpcConfig")
+                                .and_then(Value::as_object_mut),
+                        ) {
+                            vpc.insert("clusterSecurityGroupId".into(), Value::String(sg));
+                        }
                     }
                     axum::response::Response::from_parts(
                         parts,
@@ -69,6 +81,7 @@ impl EksFront {
             url,
             backend,
             api_server,
+            cluster_sg,
             task,
         }
     }
@@ -76,6 +89,11 @@ impl EksFront {
     /// The cluster's API server is now at `url` (as after a re-create).
     pub fn set_api_server(&self, url: &str) {
         *self.api_server.lock().unwrap() = url.to_string();
+    }
+
+    /// DescribeCluster names this cluster security group (as EKS does; moto does not).
+    pub fn set_cluster_security_group(&self, id: &str) {
+        *self.cluster_sg.lock().unwrap() = Some(id.to_string());
     }
 
     /// Answer from another moto (a test's own, seeded account).

@@ -59,11 +59,24 @@ resource "aws_vpc_security_group_egress_rule" "https" {
   cidr_ipv4         = "0.0.0.0/0"
 }
 
+# The private API endpoint from the bastion: 443 into the cluster security group, from the
+# bastion's group only (the same rule `deployctl bastion create` adds).
+resource "aws_vpc_security_group_ingress_rule" "api_from_bastion" {
+  security_group_id            = var.cluster_security_group_id
+  description                  = "EKS API from the bastion"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.this.id
+}
+
 resource "aws_instance" "this" {
-  ami                    = nonsensitive(data.aws_ssm_parameter.al2023.value)
-  instance_type          = var.instance_type
-  subnet_id              = var.subnet_id
-  vpc_security_group_ids = [aws_security_group.this.id, var.cluster_security_group_id]
+  ami           = nonsensitive(data.aws_ssm_parameter.al2023.value)
+  instance_type = var.instance_type
+  subnet_id     = var.subnet_id
+  # Its own group only: it reaches the private API through the rule below, and neither node
+  # ports nor the database (the cluster group would open both).
+  vpc_security_group_ids = [aws_security_group.this.id]
   iam_instance_profile   = aws_iam_instance_profile.this.name
   monitoring             = true
   ebs_optimized          = true
@@ -87,7 +100,9 @@ resource "aws_instance" "this" {
     encrypted   = true
   }
 
-  tags = { Name = "${var.name}-bastion", Purpose = "LLM-Testing" }
+  # Purpose + the default tag Cluster are how `deployctl bastion connect` finds it (as it
+  # finds the one `bastion create` makes).
+  tags = { Name = "${var.name}-bastion", Purpose = "llm-bastion" }
 
   lifecycle {
     ignore_changes = [ami]
