@@ -309,7 +309,7 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .collect();
     assert_eq!(
         left,
-        [other.clone()],
+        [other],
         "cleanup went beyond this cluster's bastion"
     );
     assert!(
