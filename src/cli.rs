@@ -195,6 +195,10 @@ pub enum Command {
         /// Replaced by --database-url-file (a URL in argv is visible in the process list)
         #[arg(long, value_name = "URL", hide = true)]
         database_url: Option<String>,
+        /// Restore a stack secret that is scheduled for deletion (its old value comes back)
+        /// instead of stopping; interactive runs ask
+        #[arg(long)]
+        restore_deleted: bool,
     },
     /// Add Helm repositories
     #[command(name = "helm-repos")]

@@ -268,6 +268,7 @@ fn secrets_options(
         i_understand_this_breaks_api_keys,
         database_url,
         database_url_file,
+        restore_deleted,
     } = command
     else {
         return Ok(steps::SecretsOptions::default());
@@ -343,6 +344,7 @@ fn secrets_options(
     }
     Ok(steps::SecretsOptions {
         rotate: rotate.clone(),
+        restore_deleted: *restore_deleted,
     })
 }
 

@@ -307,11 +307,7 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .iter()
         .map(|i| i.instance_id().unwrap().to_string())
         .collect();
-    assert_eq!(
-        left,
-        [other],
-        "cleanup went beyond this cluster's bastion"
-    );
+    assert_eq!(left, [other], "cleanup went beyond this cluster's bastion");
     assert!(
         iam.get_role()
             .role_name("test-cluster-llm-bastion-ssm-role")

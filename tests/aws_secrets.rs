@@ -722,3 +722,57 @@ async fn the_original_openwebui_secret_is_carried_under_the_prefix() {
         .unwrap();
     assert_eq!(old.secret_string(), Some(old_value.as_str()));
 }
+
+/// A stack secret deleted with a recovery window: CreateSecret of its name would be refused
+/// for days. The run stops and says how to restore it; `--restore-deleted` restores it with
+/// its old value (a salt-key must never be replaced) and creates the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_scheduled_for_deletion_is_restored_not_recreated() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let salt = "5a".repeat(32);
+    sm.create_secret()
+        .name("litellm/salt-key")
+        .secret_string(&salt)
+        .send()
+        .await
+        .unwrap();
+    sm.delete_secret()
+        .secret_id("litellm/salt-key")
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL);
+
+    // The plan says so too (and that the run cannot go on as it is).
+    let plan = sb.run(&["plan", "secrets"]).await;
+    plan.assert_code(1);
+    assert!(
+        plan.stdout
+            .contains("litellm/salt-key was deleted and is scheduled to go on"),
+        "{}",
+        plan.stdout
+    );
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(1);
+    let all = run.all();
+    assert!(
+        all.contains("litellm/salt-key was deleted") && all.contains("--restore-deleted"),
+        "{all}"
+    );
+    assert!(
+        values(&sdk).await.is_empty(),
+        "secrets were created although the run stopped"
+    );
+
+    let run = sb.run(&["secrets", "--restore-deleted"]).await;
+    run.assert_code(0);
+    assert!(run.all().contains("restored salt-key"), "{}", run.all());
+    assert!(!run.all().contains(&salt), "a value was printed");
+    let v = values(&sdk).await;
+    assert_eq!(v.len(), 5, "{:?}", v.keys());
+    assert_eq!(v["litellm/salt-key"], salt, "the salt-key was replaced");
+}

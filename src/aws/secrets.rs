@@ -84,6 +84,45 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<SecretMeta>
     }
 }
 
+/// When `name` is scheduled for deletion: the day it goes for good (DescribeSecret's
+/// `DeletedDate`; CreateSecret of that name is refused until then). `Ok(None)` when it exists
+/// normally or not at all.
+pub async fn scheduled_deletion(aws: &Aws, name: &str) -> Result<Option<String>> {
+    match aws.secrets().describe_secret().secret_id(name).send().await {
+        Ok(out) => Ok(out.deleted_date().map(|d| {
+            date(Some(d))
+                .map(|t| t.chars().take(10).collect())
+                .unwrap_or_else(|| "an unknown date".into())
+        })),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow!(
+            "Secrets Manager DescribeSecret `{name}` failed: {}",
+            describe(&e)
+        )),
+    }
+}
+
+/// RestoreSecret: cancel a scheduled deletion (the old value comes back).
+pub async fn restore(aws: &Aws, name: &str) -> Result<()> {
+    aws.secrets()
+        .restore_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "Secrets Manager RestoreSecret `{name}` failed: {}",
+                describe(&e)
+            )
+        })?;
+    Ok(())
+}
+
 fn sdk_tags<'a>(
     pairs: impl Iterator<Item = &'a (&'static str, &'static str)>,
 ) -> Vec<aws_sdk_secretsmanager::types::Tag> {

@@ -28,6 +28,8 @@ pub struct SecretsOptions {
     /// Secrets to rotate without asking (validated: no salt-key, no database-url, master-key
     /// only with the acknowledgement flag).
     pub rotate: Vec<SecretName>,
+    /// `--restore-deleted`: a stack secret scheduled for deletion is restored, not refused.
+    pub restore_deleted: bool,
 }
 
 /// How a secret's value comes to be.
@@ -210,11 +212,15 @@ pub fn database_host(url: &SecretString) -> Option<String> {
 struct Plan {
     rotate: Vec<SecretName>,
     database_url: Option<SecretString>,
+    /// Scheduled for deletion, to be restored (RestoreSecret) instead of created.
+    restore: Vec<SecretName>,
 }
 
 #[derive(Default)]
 pub struct Secrets {
     found: Mutex<Vec<(Def, Option<SecretMeta>)>>,
+    /// Missing secrets that are scheduled for deletion, with the day they were deleted.
+    deleted: Mutex<Vec<(Def, String)>>,
     plan: Mutex<Option<Plan>>,
 }
 
@@ -349,11 +355,37 @@ impl Step for Secrets {
             futures::future::try_join_all(names.iter().map(|n| sm::describe_secret(aws, n)))
                 .await?;
         let found: Vec<(Def, Option<SecretMeta>)> = DEFS.iter().copied().zip(metas).collect();
+        // A missing secret may be scheduled for deletion: CreateSecret of its name is then
+        // refused for up to 30 days, so it has to be restored instead.
+        let deleted: Vec<(Def, String)> =
+            futures::future::try_join_all(found.iter().filter(|(_, m)| m.is_none()).map(
+                |(d, _)| async move {
+                    let when =
+                        sm::scheduled_deletion(aws, &d.name(&cx.settings.secrets_prefix)).await?;
+                    anyhow::Ok(when.map(|w| (*d, w)))
+                },
+            ))
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let missing: Vec<String> = found
             .iter()
             .filter(|(_, m)| m.is_none())
-            .map(|(d, _)| d.name(&prefix))
+            .map(|(d, _)| {
+                let name = d.name(&prefix);
+                match deleted.iter().find(|(x, _)| x.kind == d.kind) {
+                    Some((_, when)) => {
+                        format!("{name} (deleted, recoverable until {when})")
+                    }
+                    None => name,
+                }
+            })
             .collect();
+        *self
+            .deleted
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))? = deleted;
         let total = DEFS.len();
         let state = if missing.len() == total {
             State::Missing
@@ -399,9 +431,40 @@ impl Step for Secrets {
                 .filter(|k| exists(&found, *k))
                 .collect(),
             database_url: None,
+            restore: Vec::new(),
         };
+        // Deleted but recoverable: restored (asked, or --restore-deleted), never re-created.
+        let deleted = self
+            .deleted
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        for (def, when) in &deleted {
+            let name = def.name(prefix);
+            let restore = cx.secrets.restore_deleted
+                || match prompter {
+                    Some(p) => p.confirm(&format!(
+                        "{name} was deleted and can be restored, with its old value, until {when}. Restore it? (No stops here: no new secret of that name can be created before then)"
+                    ))?,
+                    None => false,
+                };
+            if !restore {
+                return Err(UserError::failed(
+                    format!(
+                        "{name} was deleted and is scheduled to go on {when}: Secrets Manager refuses a new secret of that name until then; nothing was created"
+                    ),
+                    format!(
+                        "restore it (its old value comes back): `deployctl secrets --restore-deleted`, or `aws secretsmanager restore-secret --secret-id {name}`"
+                    ),
+                )
+                .into());
+            }
+            plan.restore.push(def.kind);
+        }
         // A missing database URL must be known before anything is created.
-        if !exists(&found, SecretName::DatabaseUrl) {
+        if !exists(&found, SecretName::DatabaseUrl)
+            && !plan.restore.contains(&SecretName::DatabaseUrl)
+        {
             let url = match (&cx.settings.database_url, prompter) {
                 (Some(url), _) => Some(SecretString::from(url.expose_secret().to_string())),
                 (None, Some(p)) => ask_database_url(
@@ -510,8 +573,14 @@ impl Step for Secrets {
             .find(|(d, _)| d.kind == SecretName::DatabaseUrl)
             .and_then(|(_, m)| m.as_ref())
             .and_then(|m| m.kms_key_id.clone());
+        let mut restored = Vec::new();
         for (def, meta) in &found {
             let name = def.name(&prefix);
+            if meta.is_none() && plan.restore.contains(&def.kind) {
+                sm::restore(aws, &name).await?;
+                restored.push(def.suffix);
+                continue;
+            }
             match meta {
                 None => {
                     let legacy = match def.legacy {
@@ -567,6 +636,12 @@ impl Step for Secrets {
                 } else {
                     ""
                 }
+            ));
+        }
+        if !restored.is_empty() {
+            parts.push(format!(
+                "restored {} (deleted, now back with the value from before)",
+                restored.join(", ")
             ));
         }
         if !carried.is_empty() {
