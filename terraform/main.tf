@@ -1,8 +1,29 @@
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
+# Regular Availability Zones only: Local Zones and Wavelength Zones (opt-in zone groups) cannot
+# hold EKS control-plane interfaces or managed node groups (EKS user guide, "Amazon EKS on AWS
+# Local Zones"). Zones EKS refuses in an account (UnsupportedAvailabilityZoneException names
+# the valid ones) go into exclude_zone_ids.
 data "aws_availability_zones" "available" {
-  state = "available"
+  state            = "available"
+  exclude_zone_ids = var.exclude_zone_ids
+
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
+  }
+  filter {
+    name   = "zone-type"
+    values = ["availability-zone"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) >= var.az_count
+      error_message = "az_count is ${var.az_count} but the region has only ${length(self.names)} usable Availability Zones (after exclude_zone_ids)."
+    }
+  }
 }
 
 locals {

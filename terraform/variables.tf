@@ -43,6 +43,12 @@ variable "az_count" {
   }
 }
 
+variable "exclude_zone_ids" {
+  description = "Availability Zone IDs (e.g. use1-az3) never to use: zones EKS refuses for this account (its UnsupportedAvailabilityZoneException lists the valid ones)."
+  type        = list(string)
+  default     = []
+}
+
 variable "single_nat_gateway" {
   description = "One NAT gateway for all AZs (cheaper) instead of one per AZ (survives an AZ outage)."
   type        = bool
