@@ -140,7 +140,7 @@ pub static STEPS: &[StepDef] = &[
     ),
     step(
         Namespaces,
-        "Kubernetes namespaces",
+        "Kubernetes namespaces and the encrypted default StorageClass",
         &[],
         false,
         ResourceKind::KubeObjects,

@@ -28,7 +28,21 @@ async fn creates_the_five_labelled_namespaces_with_server_side_apply() {
         .into_iter()
         .filter(|r| r.content_type.starts_with("application/apply-patch"))
         .collect();
-    assert_eq!(applies.len(), 5, "one server-side apply per namespace");
+    assert_eq!(
+        applies.len(),
+        6,
+        "one server-side apply per namespace, and the StorageClass"
+    );
+    // Volumes are encrypted by default: the default StorageClass says so.
+    let sc = kube
+        .get("storage.k8s.io/v1", "StorageClass", None, "gp3-encrypted")
+        .expect("the default StorageClass");
+    assert_eq!(sc["parameters"]["encrypted"], "true");
+    assert_eq!(sc["provisioner"], "ebs.csi.aws.com");
+    assert_eq!(
+        sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"],
+        "true"
+    );
     assert!(
         applies
             .iter()
@@ -47,7 +61,7 @@ async fn a_non_interactive_rerun_is_an_idempotent_apply() {
     run.assert_code(0);
     assert!(run.stdout.contains("upgrade"), "{}", run.stdout);
     // It applied again (non-interactive runs re-apply) and nothing changed.
-    assert_eq!(kube.writes().len(), 5);
+    assert_eq!(kube.writes().len(), 6);
     assert_eq!(
         kube.resource_version(),
         rv,
@@ -366,4 +380,25 @@ async fn the_kubeconfig_and_profile_flags_win_over_their_variables_for_every_chi
     let last = sb.helm_log_entries().pop().expect("helm ran");
     assert_eq!(last["env"]["KUBECONFIG"], real.to_str().unwrap());
     assert_eq!(last["env"]["AWS_PROFILE"], "ci-deployer");
+}
+
+/// A StorageClass of that name that does not encrypt is reported (its parameters cannot be
+/// changed in place), so `plan` and the run do not call the volumes encrypted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unencrypted_default_storage_class_is_unhealthy() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    sb.run(&["namespaces"]).await.assert_code(0);
+    let mut sc = kube
+        .get("storage.k8s.io/v1", "StorageClass", None, "gp3-encrypted")
+        .unwrap();
+    sc["parameters"]["encrypted"] = json!("false");
+    kube.insert(sc);
+    let plan = sb.run(&["plan", "namespaces"]).await;
+    assert!(
+        plan.stdout
+            .contains("StorageClass gp3-encrypted does not encrypt its volumes"),
+        "{}",
+        plan.stdout
+    );
 }

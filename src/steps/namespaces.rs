@@ -1,4 +1,5 @@
-//! `namespaces`: server-side apply of manifests/namespaces.yaml.
+//! `namespaces`: server-side apply of manifests/namespaces.yaml and of the cluster's
+//! encrypted default StorageClass (manifests/storage-class.yaml).
 
 use super::Step;
 use crate::context::Context;
@@ -10,15 +11,50 @@ use crate::manifest::{self, Document};
 use anyhow::Result;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
 use std::collections::BTreeMap;
 
 pub const FILE: &str = "manifests/namespaces.yaml";
+pub const STORAGE_CLASS_FILE: &str = "manifests/storage-class.yaml";
 
 pub struct Namespaces;
 
 fn wanted(cx: &Context) -> Result<Vec<Document>> {
     manifest::load(&cx.settings.project_dir.join(FILE))
+}
+
+fn wanted_storage_class(cx: &Context) -> Result<Document> {
+    let mut docs = manifest::load(&cx.settings.project_dir.join(STORAGE_CLASS_FILE))?;
+    anyhow::ensure!(
+        docs.len() == 1,
+        "{STORAGE_CLASS_FILE} must hold exactly one StorageClass"
+    );
+    Ok(docs.remove(0))
+}
+
+/// What is wrong with the StorageClass as it exists (None: as wanted).
+fn storage_class_problem(want: &Document, have: Option<&StorageClass>) -> Option<String> {
+    let name = want.name();
+    let Some(have) = have else {
+        return Some(format!("StorageClass {name} is missing"));
+    };
+    let params = have.parameters.clone().unwrap_or_default();
+    if params.get("encrypted").map(String::as_str) != Some("true") {
+        return Some(format!(
+            "StorageClass {name} does not encrypt its volumes (parameters cannot change: delete it, then run `deployctl namespaces`)"
+        ));
+    }
+    let default = have
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+        .map(String::as_str);
+    if default != Some("true") {
+        return Some(format!("StorageClass {name} is not the default"));
+    }
+    None
 }
 
 fn wanted_labels(doc: &Document) -> BTreeMap<String, String> {
@@ -86,11 +122,26 @@ impl Step for Namespaces {
                 problems.push(format!("{} lacks label {}", doc.name(), differs.join(", ")));
             }
         }
+        let sc = wanted_storage_class(cx)?;
+        let sc_api: Api<StorageClass> = Api::all(cx.kube()?);
+        let have_sc = retry(&format!("reading StorageClass `{}`", sc.name()), || {
+            sc_api.get_opt(sc.name())
+        })
+        .await?;
+        let sc_problem = storage_class_problem(&sc, have_sc.as_ref());
+        if let Some(p) = &sc_problem
+            && missing.len() < docs.len()
+        {
+            problems.push(p.clone());
+        }
         let total = docs.len();
         Ok(if missing.len() == total {
             State::Missing
         } else if missing.is_empty() && problems.is_empty() {
-            State::Healthy(format!("{total} of {total} exist with their labels"))
+            State::Healthy(format!(
+                "{total} of {total} exist with their labels; StorageClass {} encrypted, default",
+                sc.name()
+            ))
         } else {
             let mut why = Vec::new();
             if !missing.is_empty() {
@@ -106,9 +157,15 @@ impl Step for Namespaces {
     }
 
     async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
-        let docs = wanted(cx)?;
-        let applied = apply_documents(&cx.kube()?, &docs).await?;
-        Ok(format!("applied {} namespaces", applied.len()))
+        let mut docs = wanted(cx)?;
+        let namespaces = docs.len();
+        let sc = wanted_storage_class(cx)?;
+        let sc_name = sc.name().to_string();
+        docs.push(sc);
+        apply_documents(&cx.kube()?, &docs).await?;
+        Ok(format!(
+            "applied {namespaces} namespaces and the encrypted default StorageClass {sc_name}"
+        ))
     }
 
     async fn view(&self, cx: &Context) -> Result<String> {

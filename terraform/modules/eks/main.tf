@@ -311,10 +311,11 @@ locals {
     "aws-ebs-csi-driver" = {
       needs_nodes = true
       role        = aws_iam_role.ebs_csi.arn
-      # The add-on's own default StorageClass: gp3, encrypted (replaces the kubernetes
-      # provider the original used for it).
+      # No add-on default StorageClass: it has no `encrypted` parameter (unencrypted volumes
+      # unless the account encrypts EBS by default). deployctl's `namespaces` step applies the
+      # default class, gp3 and encrypted (manifests/storage-class.yaml).
       config = jsonencode({
-        defaultStorageClass = { enabled = true }
+        defaultStorageClass = { enabled = false }
       })
     }
   }
