@@ -1113,5 +1113,17 @@ mod tests {
             assert!(line.contains("--address 127.0.0.1"), "{line}");
         }
         assert!(!t.contains("0.0.0.0"));
+        // Pinned, checksum-verified downloads only: no install script piped into a shell.
+        assert!(
+            !t.contains("| bash") && !t.contains("raw.githubusercontent"),
+            "{t}"
+        );
+        assert_eq!(t.matches("sha256sum --check").count(), 2, "{t}");
+        assert!(t.contains("helm_version=v4.1.4"), "{t}");
+        // ssm-user exists before its kubeconfig is written.
+        let made = t
+            .find("useradd --create-home ssm-user")
+            .expect("ssm-user is made");
+        assert!(made < t.find("update-kubeconfig").unwrap());
     }
 }

@@ -47,7 +47,11 @@ async fn p_proceeds() {
     })
     .await;
     assert_eq!(code, 0);
-    assert_eq!(kube.writes().len(), 5, "the namespaces were applied again");
+    assert_eq!(
+        kube.writes().len(),
+        6,
+        "the namespaces and the StorageClass were applied again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -199,5 +203,9 @@ async fn ci_true_never_prompts_even_in_a_terminal() {
     })
     .await;
     assert_eq!(code, 0);
-    assert_eq!(kube.writes().len(), 5, "non-interactive re-applies");
+    assert_eq!(
+        kube.writes().len(),
+        6,
+        "non-interactive re-applies (5 namespaces, 1 StorageClass)"
+    );
 }
