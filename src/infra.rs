@@ -633,7 +633,7 @@ impl DestroyFacts {
                 )),
             }
         }
-        out.push_str("  Secrets Manager secrets are recoverable for 7 days; KMS keys are deleted after their waiting period.\n");
+        out.push_str("  Terraform's database-url secret is deleted at once (its database goes too, so a re-create can make it again);\n  the secrets deployctl created are kept; KMS keys are deleted after their waiting period.\n");
         out
     }
 }

@@ -29,10 +29,13 @@ resource "aws_kms_alias" "secrets" {
 }
 
 resource "aws_secretsmanager_secret" "database_url" {
-  name                    = "${var.secrets_prefix}/database-url"
-  description             = "LiteLLM database URL, with the password (managed by Terraform)"
-  kms_key_id              = aws_kms_key.secrets.arn
-  recovery_window_in_days = 7
+  name        = "${var.secrets_prefix}/database-url"
+  description = "LiteLLM database URL, with the password (managed by Terraform)"
+  kms_key_id  = aws_kms_key.secrets.arn
+  # Deleted at once on destroy: a 7-day recovery window would make the next apply's
+  # CreateSecret of the same name fail for a week. Nothing is lost: the URL names a database
+  # that the same destroy removes (its final snapshot restores with a new master password).
+  recovery_window_in_days = 0
 }
 
 # Write-only: the URL (and its password) goes to Secrets Manager and nowhere else.
