@@ -117,7 +117,11 @@ fn terraform_test_passes_in_every_module_with_tests() {
         tested.push(module.file_name().unwrap().to_string_lossy().to_string());
     }
     tested.sort();
-    assert_eq!(tested, ["eks", "rds", "secrets"], "modules with terraform tests");
+    assert_eq!(
+        tested,
+        ["eks", "rds", "secrets"],
+        "modules with terraform tests"
+    );
 }
 
 /// Backend in moto's S3, with S3-native locking.
