@@ -2,15 +2,15 @@
 //! SDK (EKS, EC2, IAM, SSM, STS). Names derive from BASTION_NAME: `<name>-sg`,
 //! `<name>-ssm-role`, `<name>-profile`, and the instance tagged Name=<name>.
 
+use crate::aws::ec2::{CLUSTER_TAG, Instance, PURPOSE, filter, find_bastions};
 use crate::aws::{self, Aws, ClusterInfo, describe};
 use crate::cli::BastionAction;
 use crate::context::Context;
 use crate::error::{UserError, exit};
 use crate::prompt::Prompter;
-use crate::tools::{Process, ProcessError};
 use anyhow::{Context as _, Result, anyhow, bail};
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
     InstanceMetadataOptionsRequest, InstanceStateName, ResourceType, Tag, TagSpecification,
     VolumeType,
 };
@@ -41,13 +41,6 @@ fn names(base: &str, cluster: &str) -> Names {
         profile: crate::aws::iam::cluster_scoped_name(cluster, &format!("{base}-profile")),
         inline: format!("{base}-eks-describe"),
     }
-}
-
-fn filter(name: &str, values: &[&str]) -> Filter {
-    Filter::builder()
-        .name(name)
-        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
-        .build()
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -125,68 +118,6 @@ async fn private_subnet(aws: &Aws, vpc: &str, c: &ClusterInfo) -> Result<String>
             )
             .into()
         })
-}
-
-#[derive(Debug, Clone)]
-struct Instance {
-    id: String,
-    state: InstanceStateName,
-}
-
-/// Non-terminated instances tagged Name=<name>.
-/// The tag that ties a bastion (and its security group) to its cluster. Terraform's default
-/// tags carry the same key, so the Terraform bastion is found the same way.
-const CLUSTER_TAG: &str = "Cluster";
-/// What marks an instance as a bastion (deployctl's and Terraform's).
-const PURPOSE: (&str, &str) = ("Purpose", "llm-bastion");
-
-/// This cluster's bastions: by their tags, never by name alone (another cluster's bastion,
-/// or anything else called `llm-bastion`, is not this one).
-async fn find_instances(aws: &Aws, cluster: &str) -> Result<Vec<Instance>> {
-    let out = aws
-        .ec2()
-        .describe_instances()
-        .filters(filter(&format!("tag:{}", PURPOSE.0), &[PURPOSE.1]))
-        .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster]))
-        .filters(filter(
-            "instance-state-name",
-            &["pending", "running", "stopping", "stopped"],
-        ))
-        .send()
-        .await
-        .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| {
-            Some(Instance {
-                id: i.instance_id.clone()?,
-                state: i.state.as_ref()?.name.clone()?,
-            })
-        })
-        .collect())
-}
-
-/// Which of these instances Terraform manages (its default tag `ManagedBy=terraform`).
-async fn terraform_instances(aws: &Aws, instances: &[Instance]) -> Result<Vec<String>> {
-    if instances.is_empty() {
-        return Ok(Vec::new());
-    }
-    let out = aws
-        .ec2()
-        .describe_instances()
-        .set_instance_ids(Some(instances.iter().map(|i| i.id.clone()).collect()))
-        .filters(filter("tag:ManagedBy", &["terraform"]))
-        .send()
-        .await
-        .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| i.instance_id.clone())
-        .collect())
 }
 
 async fn wait_state(
@@ -612,7 +543,7 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
     let vpc = cluster_vpc(aws, &cluster).await?;
 
     // An existing bastion: reuse it (start it if stopped), or replace it after confirmation.
-    let existing = find_instances(aws, &cx.settings.cluster).await?;
+    let existing = find_bastions(aws, &cx.settings.cluster).await?;
     if let Some(inst) = existing.first() {
         let mut replace = false;
         if prompter.interactive() {
@@ -717,7 +648,7 @@ async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()
 
 async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
     let n = names(&cx.settings.bastion_name, &cx.settings.cluster);
-    let running: Vec<Instance> = find_instances(aws, &cx.settings.cluster)
+    let running: Vec<Instance> = find_bastions(aws, &cx.settings.cluster)
         .await?
         .into_iter()
         .filter(|i| i.state == InstanceStateName::Running)
@@ -730,52 +661,26 @@ async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
         .into());
     };
     // Check the plugin before opening a session.
-    let plugin = Process::new("session-manager-plugin");
-    match plugin.clone().output().await {
-        Err(ProcessError::NotFound { .. }) => {
-            return Err(UserError::failed(
-                "`session-manager-plugin` was not found on PATH; `bastion connect` needs it",
-                "install the Session Manager plugin: https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html",
+    aws::ssm::check_plugin("`bastion connect`").await?;
+    let session = aws::ssm::start_shell(aws, &inst.id)
+        .await
+        .map_err(|e| match e {
+            aws::ssm::StartError::NotConnected(why) => UserError::failed(
+                format!("the bastion {}'s SSM agent is not connected: {why}", inst.id),
+                format!(
+                    "wait a minute for a new instance to register, then check it with `aws ssm describe-instance-information --filters Key=InstanceIds,Values={}`",
+                    inst.id
+                ),
             )
-            .into());
-        }
-        Err(e) => return Err(e.into()),
-        Ok(_) => {}
-    }
-    let session = aws
-        .ssm()
-        .start_session()
-        .target(&inst.id)
-        .send()
-        .await
-        .map_err(|e| anyhow!("SSM StartSession {} failed: {}", inst.id, describe(&e)))?;
-    let response = json!({
-        "SessionId": session.session_id(),
-        "StreamUrl": session.stream_url(),
-        "TokenValue": session.token_value(),
-    });
-    let request = json!({"Target": inst.id});
-    let endpoint = format!("https://ssm.{}.amazonaws.com", aws.region);
-    // The plugin's interface as the current aws CLI uses it: the session response (with its
-    // token) in the AWS_SSM_START_SESSION_RESPONSE environment variable, never in argv where
-    // `ps` shows it; then region, operation, profile, request parameters, endpoint. It runs
-    // attached to this terminal, without deployctl's secret variables.
-    let mut plugin = tokio::process::Command::new("session-manager-plugin");
-    for k in crate::tools::NEVER_INHERITED {
-        plugin.env_remove(k);
-    }
-    let status = plugin
-        .env("AWS_SSM_START_SESSION_RESPONSE", response.to_string())
-        .arg("AWS_SSM_START_SESSION_RESPONSE")
-        .arg(&aws.region)
-        .arg("StartSession")
-        .arg(cx.settings.aws_profile.clone().unwrap_or_default())
-        .arg(request.to_string())
-        .arg(endpoint)
-        .status()
-        .await
-        .context("failed to run session-manager-plugin")?;
-    Ok(if status.success() {
+            .into(),
+            aws::ssm::StartError::Other(e) => e,
+        })?;
+    // Attached to this terminal: the shell is the operator's.
+    let code = session
+        .plugin(aws, cx.settings.aws_profile.as_deref())
+        .attached()
+        .await?;
+    Ok(if code == Some(0) {
         exit::OK
     } else {
         exit::FAILED
@@ -906,9 +811,13 @@ async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result
 async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
     let cluster_name = &cx.settings.cluster;
     let n = names(&cx.settings.bastion_name, cluster_name);
-    let mut instances = find_instances(aws, cluster_name).await?;
+    let mut instances = find_bastions(aws, cluster_name).await?;
     // The Terraform bastion is Terraform's to remove.
-    let terraform_owned = terraform_instances(aws, &instances).await?;
+    let terraform_owned: Vec<String> = instances
+        .iter()
+        .filter(|i| i.terraform)
+        .map(|i| i.id.clone())
+        .collect();
     if !terraform_owned.is_empty() {
         cx.ui.warn(&format!(
             "left alone: {} (the Terraform bastion; set create_bastion = false and run `deployctl infrastructure`)",

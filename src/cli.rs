@@ -52,6 +52,10 @@ pub struct GlobalArgs {
     /// kube context to use (default: the kubeconfig's current context)
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// How to reach the cluster's API: auto (direct to a public endpoint, through an SSM
+    /// tunnel via the cluster's bastion to a private one), direct or tunnel [env: API_ACCESS]
+    #[arg(long, global = true, value_name = "auto|direct|tunnel")]
+    pub api_access: Option<String>,
     /// kubeconfig file to use, for deployctl and every child (as KUBECONFIG) [env: KUBECONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,

@@ -18,6 +18,31 @@ pub const DEFAULT_BASTION_NAME: &str = "llm-bastion";
 pub const DEFAULT_INSTANCE_TYPE: &str = "t3.medium";
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// How deployctl reaches the cluster's API (API_ACCESS / --api-access).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiAccess {
+    /// Direct when EKS says the endpoint is public, through the bastion when it is private.
+    Auto,
+    /// Always straight to the endpoint (a network inside the VPC, a VPN, a public endpoint).
+    Direct,
+    /// Always through an SSM port-forwarding tunnel via the cluster's bastion.
+    Tunnel,
+}
+
+impl ApiAccess {
+    pub fn parse(said: &str, value: &str) -> Result<ApiAccess, UserError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(ApiAccess::Auto),
+            "direct" => Ok(ApiAccess::Direct),
+            "tunnel" => Ok(ApiAccess::Tunnel),
+            _ => Err(UserError::usage(
+                format!("invalid value `{value}` for {said}: expected auto, direct or tunnel"),
+                format!("set {said} to auto (the default), direct or tunnel"),
+            )),
+        }
+    }
+}
+
 /// A snapshot of the environment, so resolution is a pure function of (flags, env, terminal).
 #[derive(Debug, Clone, Default)]
 pub struct Env(HashMap<String, String>);
@@ -115,6 +140,8 @@ pub struct Settings {
     pub tf_data_dir: Option<PathBuf>,
     /// VISUAL or EDITOR, for editing a freshly copied terraform.tfvars.
     pub editor: Option<String>,
+    /// API_ACCESS / --api-access: direct, through the bastion, or decided from EKS.
+    pub api_access: ApiAccess,
     /// DEPLOYCTL_SYNC_TIMEOUT (seconds): how long to wait for the secret store, each
     /// ExternalSecret and each constraint CRD.
     pub sync_timeout: std::time::Duration,
@@ -218,7 +245,14 @@ impl Settings {
                 })?,
         };
 
+        let api_access = match (&args.api_access, env.get("API_ACCESS")) {
+            (Some(v), _) => ApiAccess::parse("--api-access", v)?,
+            (None, Some(v)) => ApiAccess::parse("API_ACCESS", v)?,
+            (None, None) => ApiAccess::Auto,
+        };
+
         Ok(Settings {
+            api_access,
             region,
             cluster,
             context: args.context.clone(),

@@ -20,6 +20,8 @@ pub struct Context {
     aws: tokio::sync::OnceCell<Aws>,
     /// The AWS account of the cluster, from the ARN EKS reported for it (context proof).
     cluster_account: OnceLock<String>,
+    /// The tunnel to a private API endpoint, open for this run (see `tunnel`).
+    pub tunnel: tokio::sync::Mutex<Option<crate::tunnel::Tunnel>>,
     /// Secrets the `secrets` step rotated in this run (for the follow-through).
     pub rotated: std::sync::Mutex<Vec<crate::cli::SecretName>>,
 }
@@ -36,6 +38,7 @@ impl Context {
             aws: tokio::sync::OnceCell::new(),
             cluster_account: OnceLock::new(),
             rotated: std::sync::Mutex::new(Vec::new()),
+            tunnel: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -47,6 +50,15 @@ impl Context {
     /// The AWS clients (configuration loaded once per run, on first use).
     pub async fn aws(&self) -> &Aws {
         self.aws.get_or_init(|| Aws::load(&self.settings)).await
+    }
+
+    /// End of the run: close the tunnel if one was opened (also after a failure or an
+    /// interrupt; a second interrupt's immediate exit stops the plugin in `interrupt`).
+    pub async fn close(&self) {
+        let tunnel = self.tunnel.lock().await.take();
+        if let Some(t) = tunnel {
+            t.close(self.aws().await, &self.ui).await;
+        }
     }
 
     pub fn set_cluster_account(&self, account: String) {

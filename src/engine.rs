@@ -244,14 +244,42 @@ pub async fn connect_kube(cx: &Context) -> Result<(kube::Client, crate::kube::Ta
     if let Some(account) = info.arn.split(':').nth(4).filter(|a| !a.is_empty()) {
         cx.set_cluster_account(account.to_string());
     }
-    let expected = crate::kube::Expected {
+    let route = {
+        let mut slot = cx.tunnel.lock().await;
+        match slot.as_ref() {
+            Some(open) => open.route(),
+            None => match crate::tunnel::choose(s, &info) {
+                crate::tunnel::Path::Direct(route) => route,
+                crate::tunnel::Path::Tunnel(why) => {
+                    let (_, t) = crate::kube::target(s)?;
+                    // The context must be the cluster before anything is opened for it.
+                    crate::kube::guard(&t, &expected_of(s, &info))?;
+                    let tunnel =
+                        crate::tunnel::open(cx.aws().await, s, &cx.ui, &info, &t, why).await?;
+                    cx.helm
+                        .route_through(tunnel.kubeconfig.clone(), tunnel.context.clone());
+                    let route = tunnel.route();
+                    *slot = Some(tunnel);
+                    route
+                }
+            },
+        }
+    };
+    cx.ui.info(&format!("API access: {}", route.describe));
+    crate::kube::connect(s, &expected_of(s, &info), &route).await
+}
+
+fn expected_of(
+    s: &crate::config::Settings,
+    info: &crate::aws::ClusterInfo,
+) -> crate::kube::Expected {
+    crate::kube::Expected {
         cluster: s.cluster.clone(),
         region: s.region.clone(),
-        arn: info.arn,
-        endpoint: info.endpoint,
-        ca: info.certificate_authority,
-    };
-    crate::kube::connect(s, &expected).await
+        arn: info.arn.clone(),
+        endpoint: info.endpoint.clone(),
+        ca: info.certificate_authority.clone(),
+    }
 }
 
 /// Assess every step concurrently (read-only).
@@ -800,6 +828,14 @@ fn print_plan(
 
 /// Run a request end to end; returns the exit code.
 pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) -> Result<i32> {
+    let done = run_steps(&cx, prompter, req).await;
+    // Success, failure or a graceful interrupt: the tunnel closes here.
+    cx.close().await;
+    done
+}
+
+async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) -> Result<i32> {
+    let cx = cx.clone();
     let selected = select(&cx, &req)?;
     let preconditions = if cx.settings.with_deps {
         Vec::new()

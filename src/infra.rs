@@ -645,6 +645,8 @@ pub struct Needs {
     pub helm: bool,
     /// AWS credentials that STS accepts (the S3 backend and the plan need them).
     pub aws: bool,
+    /// The cluster steps follow (`complete`): the cluster must be reachable from here.
+    pub cluster: bool,
 }
 
 /// Every check a Terraform flow can fail on, all at once and before anything is asked or run:
@@ -733,34 +735,73 @@ pub async fn preflight(
     }
 }
 
-/// The value of a plain `name = "value"` line in an HCL file (tfvars or a variable default).
-fn hcl_string(text: &str, name: &str) -> Option<String> {
+/// A plain value of a `name = value` line in an HCL file: a quoted string's content, or a bare
+/// word (`true`, `12`).
+fn hcl_value(text: &str, name: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
         if key.trim() != name {
             return None;
         }
-        let value = value.trim();
-        let value = value.strip_prefix('"')?;
-        Some(value[..value.find('"')?].to_string())
+        let value = value.split('#').next()?.trim();
+        match value.strip_prefix('"') {
+            Some(quoted) => Some(quoted[..quoted.find('"')?].to_string()),
+            None => value
+                .split_whitespace()
+                .next()
+                .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+                .map(str::to_string),
+        }
     })
 }
 
-/// The Kubernetes version the variables file asks for (or variables.tf's default).
-fn kubernetes_version(tf_dir: &Path, var_file: &Path) -> Option<(String, String)> {
+/// A variable's value as Terraform will see it: the variables file's, else variables.tf's
+/// default; with where it came from, for messages.
+fn tfvar(tf_dir: &Path, var_file: &Path, name: &str) -> Option<(String, String)> {
     if let Some(v) = std::fs::read_to_string(var_file)
         .ok()
-        .and_then(|t| hcl_string(&t, "kubernetes_version"))
+        .and_then(|t| hcl_value(&t, name))
     {
         return Some((v, var_file.display().to_string()));
     }
     let vars = std::fs::read_to_string(tf_dir.join("variables.tf")).ok()?;
-    let block = vars.split("variable \"kubernetes_version\"").nth(1)?;
-    let default = hcl_string(block, "default")?;
+    let block = vars.split(&format!("variable \"{name}\"")).nth(1)?;
+    let block = block.split("\nvariable ").next()?;
+    let default = hcl_value(block, "default")?;
     Some((
         default,
         format!("the default in {}", tf_dir.join("variables.tf").display()),
     ))
+}
+
+/// The Kubernetes version the variables file asks for (or variables.tf's default).
+fn kubernetes_version(tf_dir: &Path, var_file: &Path) -> Option<(String, String)> {
+    tfvar(tf_dir, var_file, "kubernetes_version")
+}
+
+/// `complete` goes on to the cluster steps: with a private endpoint and no bastion there is
+/// no way in from outside the VPC, which would stop the run after a long apply. Refused before
+/// anything is planned, with the three ways in.
+pub fn check_api_path(tf_dir: &Path, var_file: &Path, settings: &Settings) -> Result<()> {
+    if settings.api_access != crate::config::ApiAccess::Auto {
+        // direct: the operator is inside the VPC; tunnel: they name a bastion of their own.
+        return Ok(());
+    }
+    let yes = |name: &str| {
+        tfvar(tf_dir, var_file, name).is_some_and(|(v, _)| v.eq_ignore_ascii_case("true"))
+    };
+    if yes("endpoint_public_access") || yes("create_bastion") {
+        return Ok(());
+    }
+    Err(UserError::usage(
+        format!(
+            "{} makes the API endpoint private and creates no bastion: after Terraform, the cluster steps could not reach the cluster from here; nothing was planned",
+            var_file.display()
+        ),
+        "set create_bastion = true (deployctl then tunnels through it over SSM), or endpoint_public_access = true with public_access_cidrs = [\"<your address>/32\"]; \
+         from inside the VPC set API_ACCESS=direct, or API_ACCESS=tunnel when the cluster already has a bastion from `deployctl bastion create`",
+    )
+    .into())
 }
 
 /// One prefix for the whole stack: the variables file's `secrets_prefix` (or variables.tf's
@@ -774,25 +815,8 @@ pub fn check_secrets_prefix(
     settings: &Settings,
     ui: &Ui,
 ) -> Result<()> {
-    let (prefix, from) = match std::fs::read_to_string(var_file)
-        .ok()
-        .and_then(|t| hcl_string(&t, "secrets_prefix"))
-    {
-        Some(p) => (p, var_file.display().to_string()),
-        None => {
-            let vars = std::fs::read_to_string(tf_dir.join("variables.tf")).unwrap_or_default();
-            let default = vars
-                .split("variable \"secrets_prefix\"")
-                .nth(1)
-                .and_then(|b| hcl_string(b, "default"));
-            match default {
-                Some(d) => (
-                    d,
-                    format!("the default in {}", tf_dir.join("variables.tf").display()),
-                ),
-                None => return Ok(()),
-            }
-        }
+    let Some((prefix, from)) = tfvar(tf_dir, var_file, "secrets_prefix") else {
+        return Ok(());
     };
     if let Err(e) = crate::config::check_secrets_prefix(&prefix) {
         return Err(UserError::usage(
@@ -1020,6 +1044,9 @@ pub async fn apply(
     let var_file = var_file(&tf, args, settings, prompter)?;
     check_kubernetes_version(tf.dir(), &var_file, ui)?;
     check_secrets_prefix(tf.dir(), &var_file, settings, ui)?;
+    if needs.cluster {
+        check_api_path(tf.dir(), &var_file, settings)?;
+    }
     // Refuse early: CI without --auto-approve would otherwise plan for minutes, then stop.
     if !prompter.interactive() && !auto_approve {
         return Err(UserError::usage(
@@ -1189,6 +1216,55 @@ pub async fn destroy(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn tfvars_values_fall_back_to_the_variable_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("variables.tf"),
+            "variable \"create_bastion\" {\n  type    = bool\n  default = true\n}\n\nvariable \"endpoint_public_access\" {\n  type = bool\n  default = false # private\n}\n\nvariable \"no_default\" {\n  type = string\n}\n\nvariable \"later\" {\n  default = \"x\"\n}\n",
+        )
+        .unwrap();
+        let vars = dir.path().join("t.tfvars");
+        std::fs::write(
+            &vars,
+            "kubernetes_version = \"1.35\" # pinned\ncreate_bastion = false\n",
+        )
+        .unwrap();
+        assert_eq!(hcl_value("a = \"b\" # c", "a").as_deref(), Some("b"));
+        let get = |n: &str| tfvar(dir.path(), &vars, n).map(|(v, _)| v);
+        assert_eq!(get("kubernetes_version").as_deref(), Some("1.35"));
+        assert_eq!(get("create_bastion").as_deref(), Some("false"));
+        assert_eq!(get("endpoint_public_access").as_deref(), Some("false"));
+        // A variable without a default never borrows the next one's.
+        assert_eq!(get("no_default"), None);
+
+        let settings = |access: &str| {
+            Settings::resolve(
+                &Default::default(),
+                &crate::config::Env::from_pairs([("API_ACCESS", access)]),
+                crate::config::Terminal {
+                    stdin: false,
+                    stdout: false,
+                    stderr: false,
+                },
+            )
+            .unwrap()
+        };
+        // Private endpoint, no bastion: `complete` could not reach the cluster.
+        let err = check_api_path(dir.path(), &vars, &settings("auto")).unwrap_err();
+        let help = crate::error::help_of(&err).unwrap();
+        assert!(
+            help.contains("create_bastion = true") && help.contains("public_access_cidrs"),
+            "{help}"
+        );
+        // The operator's own way in.
+        assert!(check_api_path(dir.path(), &vars, &settings("direct")).is_ok());
+        assert!(check_api_path(dir.path(), &vars, &settings("tunnel")).is_ok());
+        // With the bastion (the default) it is fine.
+        std::fs::write(&vars, "").unwrap();
+        assert!(check_api_path(dir.path(), &vars, &settings("auto")).is_ok());
+    }
 
     #[test]
     fn plan_summary_counts_each_action() {

@@ -19,6 +19,9 @@ use std::sync::{Mutex, OnceLock};
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 static GRACEFUL: AtomicUsize = AtomicUsize::new(0);
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Children that serve the whole run (the API tunnel): never asked to stop by the first,
+/// graceful interrupt — the steps still finishing need them — but stopped before any exit.
+static BACKGROUND: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static TERMINAL: Mutex<Option<libc::termios>> = Mutex::new(None);
 static NOTICE: OnceLock<tokio::sync::watch::Sender<bool>> = OnceLock::new();
 
@@ -81,6 +84,7 @@ fn on_signal(name: &str) {
         );
     }
     crate::ui::interrupted_summary(&message, "run the same command again to finish");
+    stop_background();
     std::process::exit(EXIT);
 }
 
@@ -154,6 +158,42 @@ pub fn child(pid: u32) -> Child {
         unsafe { libc::kill(-pid, libc::SIGINT) };
     }
     Child(pid)
+}
+
+/// A background child in its own process group, known until dropped.
+pub struct Background(i32);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        BACKGROUND
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| *p != self.0);
+    }
+}
+
+pub fn background(pid: u32) -> Background {
+    let pid = pid as i32;
+    if pid > 1 {
+        BACKGROUND
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pid);
+    }
+    Background(pid)
+}
+
+/// SIGTERM to every background child's group (the process is about to exit: destructors
+/// will not run).
+pub fn stop_background() {
+    for pid in BACKGROUND
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|p| **p > 1)
+    {
+        unsafe { libc::kill(-*pid, libc::SIGTERM) };
+    }
 }
 
 fn signal_children(sig: i32) {

@@ -183,10 +183,11 @@ pub async fn run(s: &Settings, aws: &Aws, home: Option<&Path>) -> Result<String>
     }
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write `{}`", path.display()))?;
     Ok(format!(
-        "kubeconfig `{}`: context `{}` for EKS cluster `{}` is current",
+        "kubeconfig `{}`: context `{}` for EKS cluster `{}` is current\n{}",
         path.display(),
         cluster.arn,
-        s.cluster
+        s.cluster,
+        crate::tunnel::kubeconfig_note(s, &cluster)
     ))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod bastion;
+pub mod bedrock;
 pub mod charts;
 pub mod cli;
 pub mod commands;
@@ -27,6 +28,7 @@ pub mod releases;
 pub mod render;
 pub mod steps;
 pub mod tools;
+pub mod tunnel;
 pub mod ui;
 pub mod verify_infra;
 
@@ -417,17 +419,21 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         } => {
             let prompter = prompter_for(&settings);
             let cx = Arc::new(Context::new(settings, ui));
-            return commands::uninstall::run(
-                cx,
+            let done = commands::uninstall::run(
+                cx.clone(),
                 prompter.as_ref(),
                 &steps,
                 confirm_destroy.as_deref(),
             )
             .await;
+            cx.close().await;
+            return done;
         }
         Command::InfrastructureVerify => {
             let cx = Context::new(settings, ui);
-            return verify_infra::run(&cx).await;
+            let done = verify_infra::run(&cx).await;
+            cx.close().await;
+            return done;
         }
         Command::Charts { action } => {
             return match action {
@@ -488,6 +494,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
             let needs = infra::Needs {
                 helm: true,
                 aws: true,
+                cluster: true,
             };
             match infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve, needs).await? {
                 infra::Applied::Declined => return Ok(exit::OK),

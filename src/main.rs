@@ -15,5 +15,7 @@ fn main() {
         deployctl::run(std::env::args_os(), deployctl::config::Env::from_process())
     })
     .unwrap_or(deployctl::error::exit::FAILED);
+    // A panic may have skipped the tunnel's close: never leave it listening.
+    deployctl::interrupt::stop_background();
     std::process::exit(code);
 }

@@ -271,6 +271,7 @@ async fn kube_check(cx: &Context) -> Check {
             );
             c.details
                 .push(format!("Cluster: {} ({})", t.cluster_entry, t.server));
+            c.details.push(format!("API access: {}", t.access));
             c
         }
         Err(e) => {

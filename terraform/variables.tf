@@ -213,9 +213,9 @@ variable "secrets_prefix" {
 # ---- Bastion -------------------------------------------------------------------------------
 
 variable "create_bastion" {
-  description = "Create an SSM-only bastion in a private subnet with cluster-admin access."
+  description = "Create an SSM-only bastion in a private subnet with cluster-admin access. With the private API endpoint (the default) it is how deployctl reaches the cluster from outside the VPC (an SSM port-forwarding tunnel); without it, use endpoint_public_access with public_access_cidrs, or run from inside the VPC."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "bastion_instance_type" {

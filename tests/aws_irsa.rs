@@ -74,11 +74,39 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
         .unwrap();
     let doc = decode(bedrock.policy_document());
     let text = doc.to_string();
+    // The models of helm-values/litellm.yaml: each profile in the region, the model behind it
+    // in any region but only through that profile.
+    let profile = format!(
+        "arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    );
+    let invoke = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "InvokeThroughInferenceProfiles")
+        .unwrap_or_else(|| panic!("{text}"));
     assert!(
-        text.contains(
-            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0"
+        invoke["Resource"]
+            .as_array()
+            .unwrap()
+            .contains(&profile.clone().into()),
+        "{text}"
+    );
+    let behind = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "ModelsBehindTheProfiles")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        behind["Resource"].as_array().unwrap().contains(
+            &"arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0".into()
         ),
         "{text}"
+    );
+    assert_eq!(
+        behind["Condition"]["StringLike"]["bedrock:InferenceProfileArn"],
+        invoke["Resource"]
     );
     assert!(text.contains("bedrock:InvokeModelWithResponseStream"));
     let eso = iam

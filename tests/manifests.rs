@@ -230,21 +230,37 @@ fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
 
 #[test]
 fn every_bedrock_model_litellm_offers_is_allowed_by_its_iam_policy() {
-    let litellm = yaml("helm-values/litellm.yaml");
-    let policy =
-        std::fs::read_to_string(repo_root().join("iam/litellm-bedrock-policy.json")).unwrap();
-    let models = litellm["proxy_config"]["model_list"].as_array().unwrap();
+    // The policy deployctl writes: the file's statements plus those generated from the model list.
+    let models = deployctl::bedrock::load(&repo_root()).unwrap();
     assert!(!models.is_empty());
-    for m in models {
-        let id = m["litellm_params"]["model"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("bedrock/");
-        assert!(
-            policy.contains(&format!("foundation-model/{id}\"")),
-            "{id} not allowed by the bedrock policy"
-        );
+    let statements =
+        deployctl::bedrock::invoke_statements(&models, "aws", "us-east-1", "111122223333");
+    let allowed = |arn: &str| {
+        statements.iter().any(|s| {
+            s["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| glob(r.as_str().unwrap(), arn))
+        })
+    };
+    for m in &models {
+        let arn = match &m.geography {
+            Some(_) => format!(
+                "arn:aws:bedrock:us-east-1:111122223333:inference-profile/{}",
+                m.id
+            ),
+            None => format!("arn:aws:bedrock:us-east-1::foundation-model/{}", m.id),
+        };
+        assert!(allowed(&arn), "{} not allowed by the bedrock policy", m.id);
+        // The model behind a profile, in another destination region.
+        let behind = format!("arn:aws:bedrock:us-west-2::foundation-model/{}", m.base);
+        assert_eq!(allowed(&behind), m.geography.is_some(), "{behind}");
     }
+    // Nothing else: another model is not allowed.
+    assert!(!allowed(
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-4-1-20250805-v1:0"
+    ));
 }
 
 #[test]

@@ -783,3 +783,38 @@ async fn a_secrets_prefix_that_differs_from_terraforms_is_refused_before_the_pla
         .await
         .assert_code(0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_with_a_private_endpoint_and_no_bastion_is_refused_before_the_plan() {
+    let (moto, _guard) = Moto::lock().await;
+    let (mut sb, tf) = project();
+    sb.with_moto(moto);
+    let vars = tf.join("terraform.tfvars");
+    let text = std::fs::read_to_string(&vars).unwrap();
+    assert!(text.contains("create_bastion = true"));
+    std::fs::write(
+        &vars,
+        text.replace("create_bastion = true", "create_bastion = false"),
+    )
+    .unwrap();
+    let run = sb.run(&["complete", "--auto-approve"]).await;
+    run.assert_code(2);
+    let all = run.all();
+    for needle in [
+        "makes the API endpoint private and creates no bastion",
+        "create_bastion = true",
+        "public_access_cidrs",
+        "API_ACCESS=direct",
+    ] {
+        assert!(all.contains(needle), "{needle}: {all}");
+    }
+    assert!(!subcommands(&sb).contains(&"plan".to_string()));
+    // From inside the VPC the operator says so, and the run goes on to the plan.
+    sb.set("API_ACCESS", "direct");
+    let run = sb.run(&["complete", "--auto-approve"]).await;
+    assert!(
+        subcommands(&sb).contains(&"plan".to_string()),
+        "{}",
+        run.all()
+    );
+}

@@ -169,9 +169,10 @@ async fn infrastructure_plan_runs_the_real_plan_against_moto() {
         !all.contains("postgresql://litellm:"),
         "a database URL with a password was printed"
     );
+    // The private endpoint's way in from a laptop: the SSM bastion deployctl tunnels through.
     assert!(
-        !all.contains("module.bastion[0]"),
-        "the default tfvars create no bastion"
+        all.contains("module.bastion[0]"),
+        "the default tfvars create the bastion: {all}"
     );
     // State lives in the (moto) S3 backend, not in the project.
     assert!(!tf.join("terraform.tfstate").exists());

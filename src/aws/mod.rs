@@ -2,9 +2,11 @@
 //! region, `AWS_ENDPOINT_URL` — no special path for tests), thin per-service clients, and
 //! "not found" as `Ok(None)` decided from each operation's service error.
 
+pub mod ec2;
 pub mod iam;
 pub mod policy;
 pub mod secrets;
+pub mod ssm;
 
 use crate::config::Settings;
 use crate::error::UserError;
@@ -217,6 +219,11 @@ pub struct ClusterInfo {
     pub authentication_mode: Option<String>,
     /// Base64 PEM of the cluster CA.
     pub certificate_authority: Option<String>,
+    /// Who can reach the API endpoint: from the internet (limited to `public_access_cidrs`)
+    /// and/or from inside the VPC.
+    pub endpoint_public_access: bool,
+    pub endpoint_private_access: bool,
+    pub public_access_cidrs: Vec<String>,
 }
 
 /// EKS DescribeCluster; `Ok(None)` when there is no such cluster.
@@ -248,6 +255,9 @@ pub async fn describe_cluster(aws: &Aws, name: &str) -> Result<Option<ClusterInf
                 vpc_id: vpc.vpc_id.clone().filter(|v| !v.is_empty()),
                 subnet_ids: vpc.subnet_ids.clone().unwrap_or_default(),
                 security_group_ids: vpc.security_group_ids.clone().unwrap_or_default(),
+                endpoint_public_access: vpc.endpoint_public_access,
+                endpoint_private_access: vpc.endpoint_private_access,
+                public_access_cidrs: vpc.public_access_cidrs.clone().unwrap_or_default(),
                 cluster_security_group_id: vpc
                     .cluster_security_group_id
                     .clone()

@@ -44,6 +44,26 @@ pub struct Target {
     pub server: String,
     /// The cluster entry's certificate authority (PEM bytes), inline or from its file.
     pub ca: Option<Vec<u8>>,
+    /// The context's user entry (its name only: credentials are never copied).
+    pub user: String,
+    /// The context's namespace, when it sets one.
+    pub namespace: Option<String>,
+    /// How the API is reached (`Route::describe`), once connected.
+    pub access: String,
+}
+
+/// How to reach the API server, when not at the kubeconfig's server (the tunnel): the local
+/// address, with TLS still verified for the EKS endpoint's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Connect here instead (`https://127.0.0.1:PORT`); None: the kubeconfig's server.
+    pub url: Option<String>,
+    /// The name the server's certificate must carry (the EKS endpoint's host).
+    pub tls_server_name: Option<String>,
+    /// One line for the operator: which path, and why.
+    pub describe: String,
+    /// What to do when the API does not answer on this path.
+    pub unreachable_help: String,
 }
 
 /// What EKS says the cluster is: the proof a context must match.
@@ -109,6 +129,8 @@ pub fn target(s: &Settings) -> Result<(Kubeconfig, Target), UserError> {
             )
         })?;
     let cluster_entry = ctx.cluster.clone();
+    let user = ctx.user.clone().unwrap_or_default();
+    let namespace = ctx.namespace.clone();
     let cluster = kc
         .clusters
         .iter()
@@ -132,6 +154,9 @@ pub fn target(s: &Settings) -> Result<(Kubeconfig, Target), UserError> {
             cluster_entry,
             server,
             ca,
+            user,
+            namespace,
+            access: String::new(),
         },
     ))
 }
@@ -203,9 +228,14 @@ pub fn guard(t: &Target, expected: &Expected) -> Result<(), UserError> {
 }
 
 /// Preflight: load the kubeconfig, prove the context is the cluster, and check the API answers.
-pub async fn connect(s: &Settings, expected: &Expected) -> Result<(kube::Client, Target)> {
-    let (kc, t) = target(s)?;
+pub async fn connect(
+    s: &Settings,
+    expected: &Expected,
+    route: &Route,
+) -> Result<(kube::Client, Target)> {
+    let (kc, mut t) = target(s)?;
     guard(&t, expected)?;
+    t.access = route.describe.clone();
     let opts = KubeConfigOptions {
         context: Some(t.context.clone()),
         ..Default::default()
@@ -221,6 +251,14 @@ pub async fn connect(s: &Settings, expected: &Expected) -> Result<(kube::Client,
                 update_kubeconfig_hint(s),
             )
         })?;
+    // The tunnel: connect to its local end, and still verify the certificate for the EKS
+    // endpoint's name (and send it as SNI), as the kubeconfig's server would be verified.
+    if let Some(url) = &route.url {
+        config.cluster_url = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("tunnel address {url}: {e}"))?;
+        config.tls_server_name = route.tls_server_name.clone();
+    }
     // One retry layer: deployctl's (`errors::retry`, bounded, Retry-After aware). The
     // client's own would retry 429/503/504 underneath it, with backoff growing to minutes.
     config.default_retry = false;
@@ -236,13 +274,17 @@ pub async fn connect(s: &Settings, expected: &Expected) -> Result<(kube::Client,
     let unreachable = |why: String| {
         UserError::failed(
             format!(
-                "cannot reach the Kubernetes API at {} (kubeconfig `{}`, context `{}`): {why}",
-                t.server, t.kubeconfig, t.context
+                "cannot reach the Kubernetes API at {} (kubeconfig `{}`, context `{}`; {}): {why}",
+                t.server, t.kubeconfig, t.context, route.describe
             ),
-            format!(
-                "check the cluster and your credentials with `kubectl --context {} cluster-info`, or choose another context with --context",
-                t.context
-            ),
+            if route.unreachable_help.is_empty() {
+                format!(
+                    "check the cluster and your credentials with `kubectl --context {} cluster-info`, or choose another context with --context",
+                    t.context
+                )
+            } else {
+                route.unreachable_help.clone()
+            },
         )
     };
     match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
@@ -267,6 +309,9 @@ mod tests {
             cluster_entry: entry.into(),
             server: server.into(),
             ca: ca.map(|c| c.as_bytes().to_vec()),
+            user: "u".into(),
+            namespace: None,
+            access: String::new(),
         }
     }
 

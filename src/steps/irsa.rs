@@ -22,6 +22,9 @@ pub struct RoleDef {
     pub policy_file: &'static str,
     pub inline_name: &'static str,
     pub description: &'static str,
+    /// The inline policy also grants the Bedrock models of helm-values/litellm.yaml
+    /// (`bedrock::invoke_statements`): the model list is the one source of what may be called.
+    pub invokes_bedrock: bool,
 }
 
 pub const ROLES: &[RoleDef] = &[
@@ -32,6 +35,7 @@ pub const ROLES: &[RoleDef] = &[
         policy_file: "iam/litellm-bedrock-policy.json",
         inline_name: "litellm-bedrock",
         description: "LiteLLM calls Amazon Bedrock (managed by deployctl)",
+        invokes_bedrock: true,
     },
     RoleDef {
         suffix: "external-secrets",
@@ -40,6 +44,7 @@ pub const ROLES: &[RoleDef] = &[
         policy_file: "iam/external-secrets-policy.json",
         inline_name: "external-secrets-read",
         description: "External Secrets Operator reads the stack's secrets (managed by deployctl)",
+        invokes_bedrock: false,
     },
 ];
 
@@ -114,9 +119,22 @@ async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
     ]
     .into_iter()
     .collect();
+    let models = crate::bedrock::load(&cx.settings.project_dir)?;
+    crate::bedrock::check_region(&models, &aws.region)?;
     ROLES
         .iter()
         .map(|def| {
+            let mut inline = policy::load(&cx.settings.project_dir.join(def.policy_file), &vars)?;
+            if def.invokes_bedrock
+                && let Some(list) = inline["Statement"].as_array_mut()
+            {
+                list.extend(crate::bedrock::invoke_statements(
+                    &models,
+                    aws.partition(),
+                    &aws.region,
+                    &account,
+                ));
+            }
             Ok(Wanted {
                 def: *def,
                 name: def.name(&cx.settings.cluster),
@@ -127,7 +145,7 @@ async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
                     def.namespace,
                     def.service_account,
                 ),
-                inline: policy::load(&cx.settings.project_dir.join(def.policy_file), &vars)?,
+                inline,
             })
         })
         .collect()

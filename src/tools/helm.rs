@@ -38,6 +38,8 @@ pub struct Helm {
     program: String,
     /// helm's major version, from `helm version --short` (3 or 4).
     major: std::sync::Arc<std::sync::OnceLock<u32>>,
+    /// Through the tunnel: KUBECONFIG (the tunnel's file first) and its context.
+    route: std::sync::Arc<std::sync::OnceLock<(std::ffi::OsString, String)>>,
 }
 
 /// `v4.1.4+g9a1b2c3` → 4.
@@ -63,7 +65,15 @@ impl Helm {
         Helm {
             program: "helm".into(),
             major: Default::default(),
+            route: Default::default(),
         }
+    }
+
+    /// From now on reach the cluster through the tunnel: `kubeconfig` as KUBECONFIG and
+    /// `context` instead of the context deployctl checked (the same cluster, at the
+    /// tunnel's local end).
+    pub fn route_through(&self, kubeconfig: std::ffi::OsString, context: String) {
+        let _ = self.route.set((kubeconfig, context));
     }
 
     /// helm with none of the variables that would point it elsewhere than the kube context
@@ -72,10 +82,14 @@ impl Helm {
     /// Every call is bounded: two minutes unless the call sets its own limit (installs and
     /// rollbacks: helm's `--timeout` plus two minutes).
     fn cmd(&self) -> Process {
-        HELM_TARGET_VARS
+        let p = HELM_TARGET_VARS
             .iter()
             .fold(Process::new(&self.program), |p, v| p.env_remove(*v))
-            .timeout(std::time::Duration::from_secs(120))
+            .timeout(std::time::Duration::from_secs(120));
+        match self.route.get() {
+            Some((kubeconfig, _)) => p.env("KUBECONFIG", kubeconfig.clone()),
+            None => p,
+        }
     }
 
     /// Preflight: helm runs. A missing binary is a clear error with install instructions.
@@ -226,7 +240,8 @@ pub fn parse_duration(t: &str) -> Option<std::time::Duration> {
 
 impl Helm {
     fn with_context(&self, p: Process, kube_context: Option<&str>) -> Process {
-        match kube_context {
+        let routed = self.route.get().map(|(_, c)| c.as_str());
+        match routed.or(kube_context) {
             Some(c) => p.args(["--kube-context", c]),
             None => p,
         }

@@ -153,13 +153,81 @@ impl Process {
     /// process group of its own (a terminal's Ctrl-C reaches deployctl only; `interrupt`
     /// forwards one polite SIGINT), known to `interrupt` while it runs.
     fn spawn(&self) -> Result<(tokio::process::Child, crate::interrupt::Child), ProcessError> {
-        let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(&self.args)
-            .stdin(Stdio::null())
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        let known = crate::interrupt::child(child.id().unwrap_or(0));
+        Ok((child, known))
+    }
+
+    /// Start a process that serves the run in the background (the API tunnel): stdin closed,
+    /// stdout and stderr drained into a short tail (a full pipe would stall it), in a process
+    /// group of its own that a graceful interrupt leaves running (the steps still finishing
+    /// need it) but every exit stops (`interrupt::stop_background`), killed when dropped.
+    pub fn start(&self) -> Result<Background, ProcessError> {
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        let pid = child.id().unwrap_or(0);
+        let tail = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tail = tail.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncBufReadExt, BufReader};
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                    if t.len() == 40 {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            });
+        }
+        Ok(Background {
+            command: self.to_string(),
+            child,
+            pid,
+            tail,
+            _known: crate::interrupt::background(pid),
+        })
+    }
+
+    /// Run attached to this terminal (stdin, stdout and stderr inherited, in the terminal's
+    /// process group so the terminal's keys reach it): an interactive session.
+    pub async fn attached(&self) -> Result<Option<i32>, ProcessError> {
+        let status = self
+            .command()
+            .status()
+            .await
+            .map_err(|e| self.spawn_error(e))?;
+        Ok(status.code())
+    }
+
+    /// The command with its environment (`NEVER_INHERITED` and `remove` left out).
+    fn command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(&self.args);
         for k in NEVER_INHERITED
             .iter()
             .copied()
@@ -173,20 +241,20 @@ impl Process {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        let child = cmd.spawn().map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                ProcessError::NotFound {
-                    program: self.program.clone(),
-                }
-            } else {
-                ProcessError::Spawn {
-                    command: self.to_string(),
-                    source,
-                }
+        cmd
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> ProcessError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ProcessError::NotFound {
+                program: self.program.clone(),
             }
-        })?;
-        let known = crate::interrupt::child(child.id().unwrap_or(0));
-        Ok((child, known))
+        } else {
+            ProcessError::Spawn {
+                command: self.to_string(),
+                source,
+            }
+        }
     }
 
     /// Run to completion and capture output; a non-zero exit is NOT an error here.
@@ -283,6 +351,48 @@ impl Process {
             command: self.to_string(),
             code: out.code,
             stderr_tail: tail(source, 12),
+        }
+    }
+}
+
+/// A running background process (`Process::start`).
+pub struct Background {
+    command: String,
+    child: tokio::process::Child,
+    pid: u32,
+    tail: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+    _known: crate::interrupt::Background,
+}
+
+impl Background {
+    /// Its exit code when it has exited (None inside: by a signal).
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().ok().flatten().map(|s| s.code())
+    }
+
+    /// The last lines it printed (stdout and stderr interleaved).
+    pub fn output_tail(&self) -> String {
+        let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        t.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Stop it: SIGTERM to its group, then SIGKILL when it has not exited within `grace`.
+    pub async fn stop(mut self, grace: Duration) {
+        if self.exited().is_some() {
+            return;
+        }
+        if self.pid > 1 {
+            unsafe { libc::kill(-(self.pid as i32), libc::SIGTERM) };
+        }
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
         }
     }
 }

@@ -30,4 +30,7 @@ rds_max_allocated_storage = 1000
 rds_backup_retention_days = 30
 rds_deletion_protection   = true
 
-create_bastion = false
+# The way in to the private API endpoint (deployctl tunnels through it over SSM; no inbound
+# ports). Without it: endpoint_public_access with public_access_cidrs, or a VPN and
+# API_ACCESS=direct.
+create_bastion = true

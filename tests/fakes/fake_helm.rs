@@ -100,9 +100,7 @@ async fn store_record(record: &Value) -> Result<(), String> {
     gz.write_all(release.to_string().as_bytes())
         .map_err(|e| e.to_string())?;
     let encoded = deployctl::encoding::base64(&gz.finish().map_err(|e| e.to_string())?);
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("kubernetes cluster unreachable: {e}"))?;
+    let client = kube_client().await?;
     let api: Api<Secret> = Api::namespaced(client, ns);
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
@@ -123,13 +121,30 @@ async fn store_record(record: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The `--kube-context` of this call (helm's own flag; the kubeconfig's current context
+/// otherwise).
+static KUBE_CONTEXT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// A client for the cluster as helm reaches it: KUBECONFIG (every file in the list, merged),
+/// the `--kube-context` given, that context's server, TLS server name and CA.
+async fn kube_client() -> Result<kube::Client, String> {
+    let unreachable = |e: String| format!("kubernetes cluster unreachable: {e}");
+    let kc = kube::config::Kubeconfig::read().map_err(|e| unreachable(e.to_string()))?;
+    let opts = kube::config::KubeConfigOptions {
+        context: KUBE_CONTEXT.get().cloned().flatten(),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| unreachable(e.to_string()))
+}
+
 /// `helm uninstall` removes every revision's record.
 async fn delete_records(name: &str, ns: &str) -> Result<(), String> {
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::{Api, DeleteParams, ListParams};
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("kubernetes cluster unreachable: {e}"))?;
+    let client = kube_client().await?;
     let api: Api<Secret> = Api::namespaced(client, ns);
     let lp = ListParams::default().labels(&format!("owner=helm,name={name}"));
     for s in api.list(&lp).await.map_err(|e| e.to_string())?.items {
@@ -245,6 +260,7 @@ fn now() -> String {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     log_call(&args);
+    let _ = KUBE_CONTEXT.set(flag(&args, &["--kube-context"]));
     let pos = positionals(&args);
     let words: Vec<&str> = pos.iter().map(String::as_str).collect();
     let ns = || flag(&args, &["-n", "--namespace"]).unwrap_or("default".into());
@@ -817,9 +833,7 @@ async fn create_workloads(
 ) -> Result<(), String> {
     use kube::api::{Api, DynamicObject, Patch, PatchParams};
     use kube::discovery::ApiResource;
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("kubernetes cluster unreachable: {e}"))?;
+    let client = kube_client().await?;
     let params = PatchParams::apply("helm").force();
     for (api_version, kind, plural, namespaced, obj) in chart_objects(release, ns) {
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));

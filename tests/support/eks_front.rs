@@ -15,7 +15,17 @@ pub struct EksFront {
     backend: Arc<Mutex<String>>,
     api_server: Arc<Mutex<String>>,
     cluster_sg: Arc<Mutex<Option<String>>>,
+    access: Arc<Mutex<Access>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What DescribeCluster says about the endpoint and its certificate.
+#[derive(Clone)]
+struct Access {
+    public: bool,
+    private: bool,
+    cidrs: Vec<String>,
+    ca: Option<String>,
 }
 
 impl Drop for EksFront {
@@ -33,11 +43,21 @@ impl EksFront {
         let to = backend.clone();
         let served_at = api_server.clone();
         let sg_of_cluster = cluster_sg.clone();
+        // EKS's defaults for a cluster created without endpoint settings (CreateCluster:
+        // public access on, from 0.0.0.0/0; private access off); moto leaves them out.
+        let access = Arc::new(Mutex::new(Access {
+            public: true,
+            private: false,
+            cidrs: vec!["0.0.0.0/0".into()],
+            ca: None,
+        }));
+        let access_of_cluster = access.clone();
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let moto = to.lock().unwrap().clone();
                 let api_server = served_at.lock().unwrap().clone();
                 let cluster_sg = sg_of_cluster.lock().unwrap().clone();
+                let access = access_of_cluster.lock().unwrap().clone();
                 async move {
                     let resp =
                         super::ssm_proxy::forward(&moto, &method, &uri, &headers, &body).await;
@@ -54,6 +74,20 @@ impl EksFront {
                     let mut doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                     if let Some(c) = doc.get_mut("cluster").and_then(Value::as_object_mut) {
                         c.insert("endpoint".into(), Value::String(api_server));
+                        if let Some(ca) = &access.ca {
+                            c.insert(
+                                "certificateAuthority".into(),
+                                serde_json::json!({"data": ca}),
+                            );
+                        }
+                        if let Some(vpc) = c
+                            .get_mut("resourcesVpcConfig")
+                            .and_then(Value::as_object_mut)
+                        {
+                            vpc.insert("endpointPublicAccess".into(), access.public.into());
+                            vpc.insert("endpointPrivateAccess".into(), access.private.into());
+                            vpc.insert("publicAccessCidrs".into(), access.cidrs.clone().into());
+                        }
                         // moto leaves out the group EKS makes for every cluster.
                         if let (Some(sg), Some(vpc)) = (
                             cluster_sg,
@@ -82,8 +116,22 @@ impl EksFront {
             backend,
             api_server,
             cluster_sg,
+            access,
             task,
         }
+    }
+
+    /// Who may reach the endpoint, as DescribeCluster reports it.
+    pub fn set_endpoint_access(&self, public: bool, private: bool, cidrs: &[&str]) {
+        let mut a = self.access.lock().unwrap();
+        a.public = public;
+        a.private = private;
+        a.cidrs = cidrs.iter().map(|c| c.to_string()).collect();
+    }
+
+    /// The cluster's certificate authority (base64 PEM), as DescribeCluster reports it.
+    pub fn set_certificate_authority(&self, base64_pem: &str) {
+        self.access.lock().unwrap().ca = Some(base64_pem.to_string());
     }
 
     /// The cluster's API server is now at `url` (as after a re-create).

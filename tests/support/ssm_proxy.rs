@@ -13,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct SsmProxy {
     pub url: String,
     pub sessions: Arc<Mutex<Vec<Value>>>,
+    /// TerminateSession requests' session ids.
+    pub terminated: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -108,9 +110,12 @@ impl SsmProxy {
         let sessions: Arc<Mutex<Vec<Value>>> = Arc::default();
         let moto = moto_url.to_string();
         let recorded = sessions.clone();
+        let terminated: Arc<Mutex<Vec<String>>> = Arc::default();
+        let ended = terminated.clone();
         let app = Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let moto = moto.clone();
             let recorded = recorded.clone();
+            let ended = ended.clone();
             async move {
                 let target = headers
                     .get("x-amz-target")
@@ -127,6 +132,13 @@ impl SsmProxy {
                     return (StatusCode::OK, [("content-type", "application/x-amz-json-1.1")], out.to_string())
                         .into_response();
                 }
+                if target == "AmazonSSM.TerminateSession" {
+                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let id = req["SessionId"].as_str().unwrap_or_default().to_string();
+                    ended.lock().unwrap().push(id.clone());
+                    return (StatusCode::OK, [("content-type", "application/x-amz-json-1.1")], json!({"SessionId": id}).to_string())
+                        .into_response();
+                }
                 forward(&moto, &method, &uri, &headers, &body).await
             }
         });
@@ -138,6 +150,7 @@ impl SsmProxy {
         SsmProxy {
             url,
             sessions,
+            terminated,
             task,
         }
     }

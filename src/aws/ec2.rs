@@ -1,0 +1,60 @@
+//! EC2 lookups shared by the bastion commands and the API tunnel: which instances are this
+//! cluster's bastions (by tags, never by name alone).
+
+use super::{Aws, describe};
+use anyhow::{Result, anyhow};
+use aws_sdk_ec2::types::{Filter, InstanceStateName};
+
+/// The tag that ties a bastion (and its security group) to its cluster. Terraform's default
+/// tags carry the same key, so the Terraform bastion is found the same way.
+pub const CLUSTER_TAG: &str = "Cluster";
+/// What marks an instance as a bastion (deployctl's and Terraform's).
+pub const PURPOSE: (&str, &str) = ("Purpose", "llm-bastion");
+
+/// An EC2 filter `name` = any of `values`.
+pub fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub state: InstanceStateName,
+    /// Tagged `ManagedBy=terraform` (Terraform's default tags): Terraform's to remove.
+    pub terraform: bool,
+}
+
+/// This cluster's bastions that are not terminated: by their tags, never by name alone
+/// (another cluster's bastion, or anything else called `llm-bastion`, is not this one).
+pub async fn find_bastions(aws: &Aws, cluster: &str) -> Result<Vec<Instance>> {
+    let out = aws
+        .ec2()
+        .describe_instances()
+        .filters(filter(&format!("tag:{}", PURPOSE.0), &[PURPOSE.1]))
+        .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster]))
+        .filters(filter(
+            "instance-state-name",
+            &["pending", "running", "stopping", "stopped"],
+        ))
+        .send()
+        .await
+        .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            Some(Instance {
+                id: i.instance_id.clone()?,
+                state: i.state.as_ref()?.name.clone()?,
+                terraform: i
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some("ManagedBy") && t.value() == Some("terraform")),
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,153 @@
+//! SSM sessions: a shell on the bastion (`bastion connect`) and a port forward through it to
+//! the cluster's private API endpoint (the tunnel), both handed to AWS's
+//! `session-manager-plugin` the way the current aws CLI hands them: the session response —
+//! which carries the session token — in the `AWS_SSM_START_SESSION_RESPONSE` environment
+//! variable, never in argv where `ps` shows it.
+
+use super::{Aws, describe};
+use crate::error::UserError;
+use crate::tools::{Process, ProcessError};
+use anyhow::{Result, anyhow};
+use serde_json::{Value, json};
+
+/// The SSM document that forwards a local port to a host the instance can reach
+/// (`aws ssm start-session --document-name AWS-StartPortForwardingSessionToRemoteHost`).
+pub const PORT_FORWARD_DOCUMENT: &str = "AWS-StartPortForwardingSessionToRemoteHost";
+
+pub const PLUGIN: &str = "session-manager-plugin";
+
+/// Where the Session Manager plugin comes from.
+pub const PLUGIN_INSTALL: &str = "install the Session Manager plugin: https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html";
+
+/// A started session: its id, and what the plugin needs to attach to it.
+pub struct Session {
+    pub id: String,
+    /// The StartSession request (target, document, parameters), as the plugin gets it.
+    request: Value,
+    /// SessionId, StreamUrl and TokenValue: secret, only ever in the plugin's environment.
+    response: String,
+}
+
+/// Why a session could not start.
+pub enum StartError {
+    /// The instance's SSM agent is not connected (yet: a new instance registers within
+    /// minutes; or its role, network path or agent is broken).
+    NotConnected(String),
+    Other(anyhow::Error),
+}
+
+/// The plugin is installed (it answers `--version`); else a clear error that says how to get it.
+pub async fn check_plugin(needed_for: &str) -> Result<()> {
+    match Process::new(PLUGIN).arg("--version").output().await {
+        Err(ProcessError::NotFound { .. }) => Err(UserError::failed(
+            format!("`{PLUGIN}` was not found on PATH; {needed_for} needs it"),
+            PLUGIN_INSTALL,
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// StartSession for a shell on `instance`.
+pub async fn start_shell(aws: &Aws, instance: &str) -> Result<Session, StartError> {
+    start(aws, json!({"Target": instance}), |b| b).await
+}
+
+/// StartSession forwarding `127.0.0.1:local_port` to `host:remote_port` as `instance` sees it.
+pub async fn start_port_forward(
+    aws: &Aws,
+    instance: &str,
+    host: &str,
+    remote_port: u16,
+    local_port: u16,
+) -> Result<Session, StartError> {
+    let parameters = [
+        ("host", host.to_string()),
+        ("portNumber", remote_port.to_string()),
+        ("localPortNumber", local_port.to_string()),
+    ];
+    let request = json!({
+        "Target": instance,
+        "DocumentName": PORT_FORWARD_DOCUMENT,
+        "Parameters": parameters
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!([v])))
+            .collect::<serde_json::Map<_, _>>(),
+    });
+    start(aws, request, |b| {
+        parameters
+            .iter()
+            .fold(b.document_name(PORT_FORWARD_DOCUMENT), |b, (k, v)| {
+                b.parameters(*k, vec![v.clone()])
+            })
+    })
+    .await
+}
+
+async fn start(
+    aws: &Aws,
+    request: Value,
+    shape: impl FnOnce(
+        aws_sdk_ssm::operation::start_session::builders::StartSessionFluentBuilder,
+    )
+        -> aws_sdk_ssm::operation::start_session::builders::StartSessionFluentBuilder,
+) -> Result<Session, StartError> {
+    let target = request["Target"].as_str().unwrap_or_default().to_string();
+    let out = shape(aws.ssm().start_session().target(&target))
+        .send()
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_target_not_connected())
+            {
+                StartError::NotConnected(describe(&e))
+            } else {
+                StartError::Other(anyhow!(
+                    "SSM StartSession {target} failed: {}",
+                    describe(&e)
+                ))
+            }
+        })?;
+    let id = out.session_id().unwrap_or_default().to_string();
+    let response = json!({
+        "SessionId": id,
+        "StreamUrl": out.stream_url(),
+        "TokenValue": out.token_value(),
+    })
+    .to_string();
+    Ok(Session {
+        id,
+        request,
+        response,
+    })
+}
+
+impl Session {
+    /// The plugin attached to this session: the response in its environment; in argv the
+    /// variable's name, region, operation, profile, the request and the SSM endpoint. None of
+    /// deployctl's secret variables reach it.
+    pub fn plugin(&self, aws: &Aws, profile: Option<&str>) -> Process {
+        Process::new(PLUGIN)
+            .env("AWS_SSM_START_SESSION_RESPONSE", self.response.clone())
+            .args([
+                "AWS_SSM_START_SESSION_RESPONSE".to_string(),
+                aws.region.clone(),
+                "StartSession".to_string(),
+                profile.unwrap_or_default().to_string(),
+                self.request.to_string(),
+                format!("https://ssm.{}.amazonaws.com", aws.region),
+            ])
+    }
+}
+
+/// End a session on the SSM side (the plugin's exit alone leaves it open until it idles out).
+pub async fn terminate(aws: &Aws, session_id: &str) -> Result<()> {
+    aws.ssm()
+        .terminate_session()
+        .session_id(session_id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| anyhow!("SSM TerminateSession {session_id} failed: {}", describe(&e)))
+}
