@@ -439,6 +439,38 @@ impl<'a> Terraform<'a> {
         Ok(())
     }
 
+    /// `state rm ADDRESS`: Terraform forgets the resource; it stays where it is.
+    pub async fn state_rm(&self, address: &str) -> Result<()> {
+        self.stream(
+            "state rm",
+            self.process(["state", "rm", address]),
+            "nothing was destroyed; re-run `deployctl infrastructure-destroy`",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `import ADDRESS ID`: the resource is Terraform's again.
+    pub async fn import(&self, var_file: &Path, address: &str, id: &str) -> Result<()> {
+        self.stream(
+            "import",
+            self.process(vec![
+                OsString::from("import"),
+                "-input=false".into(),
+                "-no-color".into(),
+                flag_with("-var-file=", var_file),
+                address.into(),
+                id.into(),
+            ]),
+            &format!(
+                "take it back by hand: terraform -chdir=terraform import -var-file={} '{address}' {id}",
+                var_file.display()
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn outputs(&self) -> Result<Outputs> {
         let out = self
             .capture(
@@ -546,6 +578,8 @@ pub struct DestroyFacts {
     pub database_keys: BTreeMap<String, String>,
     /// KMS keys this destroy schedules for deletion: ARN → waiting period in days.
     pub deleted_keys: BTreeMap<String, u64>,
+    /// Each planned KMS key's resource address (ARN → address).
+    pub key_addresses: BTreeMap<String, String>,
     pub count: usize,
 }
 
@@ -587,6 +621,7 @@ impl DestroyFacts {
             {
                 let days = before["deletion_window_in_days"].as_u64().unwrap_or(30);
                 f.deleted_keys.insert(arn.to_string(), days);
+                f.key_addresses.insert(arn.to_string(), address.clone());
             }
             let group = if address.contains("module.bastion") {
                 4
@@ -607,6 +642,25 @@ impl DestroyFacts {
         f
     }
 
+    /// The keys a destroy keeps: those that encrypt a database's final snapshot (a snapshot is
+    /// restorable only while its key exists). `(arn, address, snapshot)`.
+    pub fn retained_keys(&self) -> Vec<(String, String, String)> {
+        let mut out: Vec<(String, String, String)> = Vec::new();
+        for (id, snapshot) in &self.databases {
+            let Some(snapshot) = snapshot else { continue };
+            let Some(arn) = self.database_keys.get(id) else {
+                continue;
+            };
+            let Some(address) = self.key_addresses.get(arn) else {
+                continue;
+            };
+            if !out.iter().any(|(a, _, _)| a == arn) {
+                out.push((arn.clone(), address.clone(), snapshot.clone()));
+            }
+        }
+        out
+    }
+
     /// The confirmation screen's text.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -621,10 +675,13 @@ impl DestroyFacts {
                         "  Database {id}: a final snapshot `{s}` is taken; the live data goes\n"
                     ));
                     let key = self.database_keys.get(id);
-                    if let Some((key, days)) = key.and_then(|k| self.deleted_keys.get_key_value(k))
-                    {
+                    if let Some(key) = key.filter(|k| self.key_addresses.contains_key(*k)) {
                         out.push_str(&format!(
-                            "    The snapshot is encrypted with KMS key {key}, which this destroy schedules for deletion:\n    it can be restored for {days} days. To keep it longer, run within those days:\n    aws kms cancel-key-deletion --key-id {key}\n"
+                            "    The snapshot is encrypted with KMS key {key}: the destroy KEEPS that key (it is taken\n    out of Terraform's state first), so the snapshot stays restorable until you delete the key.\n"
+                        ));
+                    } else if let Some(key) = key {
+                        out.push_str(&format!(
+                            "    The snapshot is encrypted with KMS key {key} (not managed by this stack): it is\n    restorable as long as that key exists.\n"
                         ));
                     }
                 }
@@ -633,7 +690,7 @@ impl DestroyFacts {
                 )),
             }
         }
-        out.push_str("  Terraform's database-url secret is deleted at once (its database goes too, so a re-create can make it again);\n  the secrets deployctl created are kept; KMS keys are deleted after their waiting period.\n");
+        out.push_str("  Terraform's database-url secret is deleted at once (its database goes too, so a re-create can make it again);\n  the secrets deployctl created are kept; the other KMS keys are deleted after their waiting period.\n");
         out
     }
 }
@@ -1201,11 +1258,54 @@ pub async fn destroy(
             return Ok(crate::error::exit::OK);
         }
     }
-    tf.apply(
-        &plan_file,
-        "the destroy stopped part-way; fix the error above and run `deployctl infrastructure-destroy` again",
-    )
-    .await?;
+    // The key of each final snapshot outlives the destroy: Terraform forgets it first, then
+    // plans the destroy again without it (a saved plan is stale once the state changed).
+    let keep = facts.retained_keys();
+    let mut plan_file = plan_file;
+    let mut forgotten: Vec<&(String, String, String)> = Vec::new();
+    let mut prepared: Result<()> = Ok(());
+    for k in &keep {
+        if let Err(e) = tf.state_rm(&k.1).await {
+            prepared = Err(e);
+            break;
+        }
+        forgotten.push(k);
+    }
+    if prepared.is_ok() && !keep.is_empty() {
+        match tf.plan(&var_file, dir.path(), true).await {
+            Ok(p) => plan_file = p.file,
+            Err(e) => prepared = Err(e),
+        }
+    }
+    let destroyed = match prepared {
+        Ok(()) => {
+            tf.apply(
+                &plan_file,
+                "the destroy stopped part-way; fix the error above and run `deployctl infrastructure-destroy` again",
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = destroyed {
+        // Whatever was left is Terraform's again, key included: the next destroy finds it.
+        for (arn, address, _) in forgotten {
+            let id = arn.rsplit('/').next().unwrap_or(arn);
+            if let Err(back) = tf.import(&var_file, address, id).await {
+                ui.warn(&format!("{back:#}"));
+            }
+        }
+        return Err(e);
+    }
+    for (arn, _, snapshot) in &keep {
+        let region = outputs.region.as_deref().unwrap_or(&settings.region);
+        ui.println(&format!(
+            "Kept KMS key {arn}: it encrypts the final snapshot `{snapshot}`, which stays restorable as long as the key exists \
+             (the next `deployctl infrastructure` makes a new key). When you no longer need the snapshot:\n  \
+             aws rds delete-db-snapshot --db-snapshot-identifier {snapshot} --region {region}\n  \
+             aws kms schedule-key-deletion --key-id {arn} --pending-window-in-days 30"
+        ));
+    }
     ui.println(&format!(
         "Destroyed {cluster}. Remove its kubeconfig context with `kubectl config delete-context` if you no longer need it."
     ));

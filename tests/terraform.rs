@@ -395,14 +395,61 @@ async fn non_interactive_destroy_needs_the_matching_cluster_name() {
         "{}",
         run.all()
     );
+    // The snapshot's key outlives the destroy: Terraform forgot it, re-planned without it, and
+    // the summary says how to remove both when the snapshot is no longer needed.
+    let key = "arn:aws:kms:us-east-1:123456789012:key/5e1f-secrets";
+    let all = run.all();
+    assert!(all.contains("the destroy KEEPS that key"), "{all}");
     assert!(
-        run.all().contains("it can be restored for 30 days")
-            && run.all().contains(
-                "aws kms cancel-key-deletion --key-id arn:aws:kms:us-east-1:123456789012:key/5e1f-secrets"
-            ),
-        "{}",
-        run.all()
+        all.contains(&format!("Kept KMS key {key}"))
+            && all.contains("aws rds delete-db-snapshot --db-snapshot-identifier litellm-prod-final-20261127093000")
+            && all.contains(&format!("aws kms schedule-key-deletion --key-id {key}")),
+        "{all}"
     );
+    let calls = sb.tf_calls();
+    let rm = calls
+        .iter()
+        .position(|c| c[..2] == ["state", "rm"])
+        .expect("state rm");
+    assert_eq!(calls[rm][2], "module.secrets.aws_kms_key.secrets");
+    let plans_after: Vec<_> = calls[rm..].iter().filter(|c| c[0] == "plan").collect();
+    assert_eq!(plans_after.len(), 1, "the destroy is planned again: {calls:?}");
+    assert!(!calls.iter().any(|c| c[0] == "import"), "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_destroy_gives_the_snapshot_key_back_to_terraform() {
+    let (mut sb, _) = applied().await;
+    sb.set("FAKE_TF_FAIL", "apply");
+    let run = sb
+        .run(&[
+            "infrastructure-destroy",
+            "--confirm-destroy",
+            "test-cluster",
+        ])
+        .await;
+    run.assert_code(1);
+    assert!(!run.all().contains("Kept KMS key"), "{}", run.all());
+    let calls = sb.tf_calls();
+    let import = calls
+        .iter()
+        .find(|c| c[0] == "import")
+        .unwrap_or_else(|| panic!("the key is imported back: {calls:?}"));
+    assert_eq!(
+        import[import.len() - 2..],
+        ["module.secrets.aws_kms_key.secrets", "5e1f-secrets"]
+    );
+    // The next destroy plans the key again (and keeps it again).
+    sb.unset("FAKE_TF_FAIL");
+    let run = sb
+        .run(&[
+            "infrastructure-destroy",
+            "--confirm-destroy",
+            "test-cluster",
+        ])
+        .await;
+    run.assert_code(0);
+    assert!(run.all().contains("Kept KMS key"), "{}", run.all());
 }
 
 #[tokio::test(flavor = "multi_thread")]

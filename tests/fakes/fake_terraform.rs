@@ -8,7 +8,10 @@
 //!   FAKE_TF_PLAN / FAKE_TF_DESTROY_PLAN (resource_changes JSON) or a default;
 //! - `apply F` refuses anything but a plan file this stand-in wrote, then sets the outputs
 //!   (FAKE_TF_OUTPUTS, or a default stack) — or clears them for a destroy plan;
-//! - `output -json` prints the outputs.
+//! - `output -json` prints the outputs;
+//! - `state rm ADDRESS` forgets a resource (later plans leave it out), `import ADDRESS ID`
+//!   takes it back; both change the state's serial, and — as terraform does — `apply` refuses
+//!   a plan made before the state last changed ("Saved plan is stale").
 //!
 //! FAKE_TF_FAIL=plan,apply,... makes those subcommands fail with an error on stderr;
 //! FAKE_TF_DELAY_MS slows `plan` down; a SIGINT during it is handled as terraform handles one
@@ -56,6 +59,10 @@ fn read_state() -> Value {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_else(|| json!({}))
+}
+
+fn bump_serial(state: &mut Value) {
+    state["serial"] = json!(state["serial"].as_u64().unwrap_or(0) + 1);
 }
 
 fn write_state(v: &Value) {
@@ -115,9 +122,25 @@ fn plan_changes(destroy: bool) -> Value {
             ]),
         )
     };
-    env(var)
+    let planned: Value = env(var)
         .map(|t| serde_json::from_str(&t).expect("FAKE_TF_*PLAN is JSON"))
-        .unwrap_or(default)
+        .unwrap_or(default);
+    // What `state rm` took out of the state is not Terraform's to plan any more.
+    let removed = read_state()["removed"].clone();
+    let gone = |a: &Value| {
+        removed
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x == &a["address"]))
+    };
+    Value::Array(
+        planned
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| !gone(c))
+            .cloned()
+            .collect(),
+    )
 }
 
 fn fail(sub: &str) -> ! {
@@ -189,7 +212,8 @@ fn main() {
             );
             std::fs::write(
                 out,
-                json!({"fake_plan": id, "destroy": destroy}).to_string(),
+                json!({"fake_plan": id, "destroy": destroy, "serial": read_state()["serial"]})
+                    .to_string(),
             )
             .unwrap();
             let n = plan_changes(destroy).as_array().map_or(0, Vec::len);
@@ -222,6 +246,13 @@ fn main() {
                 std::process::exit(1)
             });
             let mut state = read_state();
+            if plan["serial"] != state["serial"] {
+                eprintln!("Error: Saved plan is stale");
+                eprintln!();
+                eprintln!("The given plan file can no longer be applied because the state was changed by another operation after the plan was created.");
+                std::process::exit(1);
+            }
+            bump_serial(&mut state);
             if plan["destroy"].as_bool() == Some(true) {
                 state["outputs"] = json!({});
                 println!("Destroy complete! Resources: 3 destroyed.");
@@ -233,6 +264,37 @@ fn main() {
             }
             state["applied_plan"] = plan["fake_plan"].clone();
             write_state(&state);
+        }
+        // `state rm ADDRESS…`: forget resources (they stay where they are).
+        "state" if args.get(1).map(String::as_str) == Some("rm") => {
+            let mut state = read_state();
+            let mut removed = state["removed"].as_array().cloned().unwrap_or_default();
+            for a in args.iter().skip(2).filter(|a| !a.starts_with('-')) {
+                removed.push(json!(a));
+                println!("Removed {a}");
+            }
+            println!("Successfully removed {} resource instance(s).", args.len() - 2);
+            state["removed"] = json!(removed);
+            bump_serial(&mut state);
+            write_state(&state);
+        }
+        // `import [flags] ADDRESS ID`: the resource is Terraform's again.
+        "import" => {
+            let pos: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
+            let [address, id] = pos[..] else {
+                eprintln!("Error: import needs ADDRESS and ID");
+                std::process::exit(1);
+            };
+            let mut state = read_state();
+            let mut imported = state["imported"].as_array().cloned().unwrap_or_default();
+            imported.push(json!({"address": address, "id": id}));
+            state["imported"] = json!(imported);
+            if let Some(r) = state["removed"].as_array_mut() {
+                r.retain(|x| x != address);
+            }
+            bump_serial(&mut state);
+            write_state(&state);
+            println!("Import successful!");
         }
         "output" => {
             let state = read_state();

@@ -4,9 +4,10 @@
 resource "aws_kms_key" "secrets" {
   description         = "${var.name} application secrets and database storage"
   enable_key_rotation = true
-  # The longest waiting period: the database's final snapshot is encrypted with this key and
-  # can be restored only while the key exists (the destroy screen says so, with the command
-  # that cancels the deletion).
+  # The database's final snapshot is encrypted with this key and can be restored only while
+  # the key exists: `deployctl infrastructure-destroy` takes the key out of the state before
+  # destroying, so the key outlives the stack. A plain `terraform destroy` schedules its
+  # deletion with the longest waiting period.
   deletion_window_in_days = 30
   policy = jsonencode({
     Version = "2012-10-17"
