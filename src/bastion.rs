@@ -3,7 +3,7 @@
 //! `<name>-ssm-role`, `<name>-profile`, and the instance tagged Name=<name>.
 
 use crate::aws::ec2::{CLUSTER_TAG, Instance, PURPOSE, filter, find_bastions};
-use crate::aws::{self, Aws, ClusterInfo, describe};
+use crate::aws::{self, Aws, ClusterInfo};
 use crate::cli::BastionAction;
 use crate::context::Context;
 use crate::error::{UserError, exit};
@@ -76,7 +76,7 @@ async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
         .set_subnet_ids(Some(c.subnet_ids.clone()))
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 DescribeSubnets failed: {}", describe(&e)))?;
+        .map_err(aws::failed("EC2 DescribeSubnets"))?;
     out.subnets()
         .iter()
         .find_map(|s| s.vpc_id.clone())
@@ -91,7 +91,7 @@ async fn private_subnet(aws: &Aws, vpc: &str, c: &ClusterInfo) -> Result<String>
         .filters(filter("vpc-id", &[vpc]))
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 DescribeSubnets failed: {}", describe(&e)))?;
+        .map_err(aws::failed("EC2 DescribeSubnets"))?;
     let subnets = out.subnets();
     let private: Vec<_> = subnets
         .iter()
@@ -139,7 +139,7 @@ async fn wait_state(
             .instance_ids(id)
             .send()
             .await
-            .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
+            .map_err(aws::failed("EC2 DescribeInstances"))?;
         let state = out
             .reservations()
             .iter()
@@ -172,7 +172,7 @@ async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str, cluster: &str) -
         .filters(filter("vpc-id", &[vpc]))
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
+        .map_err(aws::failed("EC2 DescribeSecurityGroups"))?;
     if let Some(id) = found
         .security_groups()
         .first()
@@ -197,13 +197,7 @@ async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str, cluster: &str) -
         )
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "EC2 CreateSecurityGroup `{}` failed: {}",
-                n.sg,
-                describe(&e)
-            )
-        })?;
+        .map_err(aws::failed(format!("EC2 CreateSecurityGroup `{}`", n.sg)))?;
     out.group_id
         .ok_or_else(|| anyhow!("EC2 CreateSecurityGroup returned no id"))
 }
@@ -224,7 +218,7 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
             .description("deployctl bastion: SSM access and EKS describe")
             .send()
             .await
-            .map_err(|e| anyhow!("IAM CreateRole `{}` failed: {}", n.role, describe(&e)))?
+            .map_err(aws::failed(format!("IAM CreateRole `{}`", n.role)))?
             .role
             .map(|r| r.arn)
             .unwrap_or_default(),
@@ -234,7 +228,7 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
         .policy_arn(format!("arn:{partition}:iam::aws:{SSM_CORE_POLICY}"))
         .send()
         .await
-        .map_err(|e| anyhow!("IAM AttachRolePolicy `{}` failed: {}", n.role, describe(&e)))?;
+        .map_err(aws::failed(format!("IAM AttachRolePolicy `{}`", n.role)))?;
     let inline = json!({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["eks:DescribeCluster", "eks:ListClusters"], "Resource": "*"}]
@@ -245,7 +239,7 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
         .policy_document(inline.to_string())
         .send()
         .await
-        .map_err(|e| anyhow!("IAM PutRolePolicy `{}` failed: {}", n.role, describe(&e)))?;
+        .map_err(aws::failed(format!("IAM PutRolePolicy `{}`", n.role)))?;
     let profile = match crate::aws::iam::instance_profile(aws, &n.profile).await? {
         Some(p) => Some(p),
         None => {
@@ -253,13 +247,10 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
                 .instance_profile_name(&n.profile)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow!(
-                        "IAM CreateInstanceProfile `{}` failed: {}",
-                        n.profile,
-                        describe(&e)
-                    )
-                })?
+                .map_err(aws::failed(format!(
+                    "IAM CreateInstanceProfile `{}`",
+                    n.profile
+                )))?
                 .instance_profile
         }
     };
@@ -272,13 +263,10 @@ async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
             .role_name(&n.role)
             .send()
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "IAM AddRoleToInstanceProfile `{}` failed: {}",
-                    n.profile,
-                    describe(&e)
-                )
-            })?;
+            .map_err(aws::failed(format!(
+                "IAM AddRoleToInstanceProfile `{}`",
+                n.profile
+            )))?;
     }
     Ok(role_arn)
 }
@@ -326,12 +314,7 @@ async fn run_instance(
         .name(AMI_PARAMETER)
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "SSM GetParameter `{AMI_PARAMETER}` failed: {}",
-                describe(&e)
-            )
-        })?
+        .map_err(aws::failed(format!("SSM GetParameter `{AMI_PARAMETER}`")))?
         .parameter
         .and_then(|p| p.value)
         .ok_or_else(|| anyhow!("SSM parameter `{AMI_PARAMETER}` has no value"))?;
@@ -411,7 +394,7 @@ async fn run_instance(
             {
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
-            Err(e) => bail!("EC2 RunInstances failed: {}", describe(&e)),
+            Err(e) => return Err(aws::failed("EC2 RunInstances")(e)),
         }
     }
 }
@@ -459,7 +442,7 @@ async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
             }
             Err(e) => {
                 progress.finish();
-                bail!("SSM DescribeInstanceInformation failed: {}", describe(&e));
+                return Err(aws::failed("SSM DescribeInstanceInformation")(e));
             }
         }
         if started.elapsed() > timeout {
@@ -520,7 +503,7 @@ async fn grant_eks_access(cx: &Context, aws: &Aws, c: &ClusterInfo, role_arn: &s
             ));
             return Ok(());
         }
-        Err(e) => bail!("EKS CreateAccessEntry failed: {}", describe(&e)),
+        Err(e) => return Err(aws::failed("EKS CreateAccessEntry")(e)),
     }
     eks.associate_access_policy()
         .cluster_name(&c.name)
@@ -533,7 +516,7 @@ async fn grant_eks_access(cx: &Context, aws: &Aws, c: &ClusterInfo, role_arn: &s
         )
         .send()
         .await
-        .map_err(|e| anyhow!("EKS AssociateAccessPolicy failed: {}", describe(&e)))?;
+        .map_err(aws::failed("EKS AssociateAccessPolicy"))?;
     Ok(())
 }
 
@@ -575,7 +558,7 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
                     .instance_ids(&inst.id)
                     .send()
                     .await
-                    .map_err(|e| anyhow!("EC2 StartInstances failed: {}", describe(&e)))?;
+                    .map_err(aws::failed("EC2 StartInstances"))?;
                 cx.ui.info(&format!("started {}", inst.id));
             }
             wait_state(
@@ -631,7 +614,7 @@ async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()
         .set_instance_ids(Some(ids.clone()))
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 TerminateInstances failed: {}", describe(&e)))?;
+        .map_err(aws::failed("EC2 TerminateInstances"))?;
     for id in &ids {
         wait_state(
             cx,
@@ -728,10 +711,9 @@ async fn open_api_port(cx: &Context, aws: &Aws, c: &ClusterInfo, bastion_sg: &st
         {
             Ok(())
         }
-        Err(e) => bail!(
-            "EC2 AuthorizeSecurityGroupIngress on {cluster_sg} failed: {}",
-            describe(&e)
-        ),
+        Err(e) => Err(aws::failed(format!(
+            "EC2 AuthorizeSecurityGroupIngress on {cluster_sg}"
+        ))(e)),
     }
 }
 
@@ -778,7 +760,7 @@ async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result
         .filters(filter("group-id", &[cluster_sg]))
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 DescribeSecurityGroupRules failed: {}", describe(&e)))?;
+        .map_err(aws::failed("EC2 DescribeSecurityGroupRules"))?;
     let ids: Vec<String> = rules
         .security_group_rules()
         .iter()
@@ -799,12 +781,9 @@ async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result
         .set_security_group_rule_ids(Some(ids))
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "EC2 RevokeSecurityGroupIngress on {cluster_sg} failed: {}",
-                describe(&e)
-            )
-        })?;
+        .map_err(aws::failed(format!(
+            "EC2 RevokeSecurityGroupIngress on {cluster_sg}"
+        )))?;
     Ok(())
 }
 
@@ -835,7 +814,7 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
         .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster_name]))
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 DescribeSecurityGroups failed: {}", describe(&e)))?;
+        .map_err(aws::failed("EC2 DescribeSecurityGroups"))?;
     if instances.is_empty()
         && role_arn.is_none()
         && profile.is_none()
@@ -889,7 +868,7 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
                 "this endpoint does not implement EKS access entries; remove it yourself if it exists: `aws eks delete-access-entry --cluster-name {} --principal-arn {arn}`",
                 cluster.name
             )),
-            Err(e) => bail!("EKS DeleteAccessEntry failed: {}", describe(&e)),
+            Err(e) => return Err(aws::failed("EKS DeleteAccessEntry")(e)),
         }
     }
 
@@ -901,21 +880,16 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
                 .role_name(role.role_name())
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow!("IAM RemoveRoleFromInstanceProfile failed: {}", describe(&e))
-                })?;
+                .map_err(aws::failed("IAM RemoveRoleFromInstanceProfile"))?;
         }
         iam.delete_instance_profile()
             .instance_profile_name(&n.profile)
             .send()
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "IAM DeleteInstanceProfile `{}` failed: {}",
-                    n.profile,
-                    describe(&e)
-                )
-            })?;
+            .map_err(aws::failed(format!(
+                "IAM DeleteInstanceProfile `{}`",
+                n.profile
+            )))?;
         cx.ui
             .info(&format!("deleted instance profile {}", n.profile));
     }
@@ -929,7 +903,7 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
                 .policy_arn(arn)
                 .send()
                 .await
-                .map_err(|e| anyhow!("IAM DetachRolePolicy failed: {}", describe(&e)))?;
+                .map_err(aws::failed("IAM DetachRolePolicy"))?;
         }
         for name in inline {
             iam.delete_role_policy()
@@ -937,13 +911,13 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
                 .policy_name(name)
                 .send()
                 .await
-                .map_err(|e| anyhow!("IAM DeleteRolePolicy failed: {}", describe(&e)))?;
+                .map_err(aws::failed("IAM DeleteRolePolicy"))?;
         }
         iam.delete_role()
             .role_name(&n.role)
             .send()
             .await
-            .map_err(|e| anyhow!("IAM DeleteRole `{}` failed: {}", n.role, describe(&e)))?;
+            .map_err(aws::failed(format!("IAM DeleteRole `{}`", n.role)))?;
         cx.ui.info(&format!("deleted role {}", n.role));
     }
 
@@ -970,7 +944,7 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
                 {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
-                Err(e) => bail!("EC2 DeleteSecurityGroup {id} failed: {}", describe(&e)),
+                Err(e) => return Err(aws::failed(format!("EC2 DeleteSecurityGroup {id}"))(e)),
             }
         }
         cx.ui.info(&format!("deleted security group {id}"));

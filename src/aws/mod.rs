@@ -34,6 +34,16 @@ where
     }
 }
 
+/// The one mapping from an SDK error to deployctl's: `.map_err(aws::failed("EC2 DescribeSubnets"))`
+/// → "EC2 DescribeSubnets failed: <code>: <message> (HTTP <status>)".
+pub fn failed<E>(what: impl Into<String>) -> impl FnOnce(SdkError<E, HttpResponse>) -> anyhow::Error
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let what = what.into();
+    move |e| anyhow::anyhow!("{what} failed: {}", describe(&e))
+}
+
 /// The Display text of an error and its sources, without repeats.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();

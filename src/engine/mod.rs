@@ -1,6 +1,8 @@
 //! One run: preflight → assess (concurrently, read-only) → decide (every question asked here,
 //! before any change) → execute (a DAG scheduler) → report.
 
+mod schedule;
+
 use crate::context::Context;
 use crate::decide::{self, Action, Choice, Decision, Facts, Policy, State};
 use crate::error::{UserError, exit};
@@ -517,109 +519,61 @@ async fn execute(
             }
         }
     }
-    let gate = pending.iter().any(|(id, _, _)| *id == StepId::Validate);
-    let needs_of = |id: StepId| -> Vec<StepId> {
-        let mut needs: Vec<StepId> = id
-            .def()
-            .needs
-            .iter()
-            .copied()
-            .filter(|n| selected.contains(n))
-            .collect();
-        if gate && id != StepId::Validate {
-            needs.push(StepId::Validate);
-        }
-        if id.def().runs_last {
-            needs.extend(selected.iter().copied().filter(|s| !s.def().runs_last));
-        }
-        needs
-    };
+    let to_run: Vec<StepId> = pending.iter().map(|(id, _, _)| *id).collect();
+    let settled: Vec<(StepId, bool)> = rows
+        .values()
+        .map(|r| (r.step, r.outcome.satisfies()))
+        .collect();
+    let mut queue = schedule::Queue::new(&selected, &to_run, &settled, cx.settings.concurrency);
+    let actions: HashMap<StepId, Action> = pending.iter().map(|(id, a, _)| (*id, *a)).collect();
 
     let mut running: JoinSet<(StepId, Result<String, String>, Duration)> = JoinSet::new();
-    let mut actions: HashMap<StepId, Action> = HashMap::new();
     let mut cancelled = false;
     // While steps run, the first interrupt is graceful (see `interrupt`).
     let _graceful = crate::interrupt::graceful();
     let ctrl_c = crate::interrupt::wait();
     tokio::pin!(ctrl_c);
-    let limit = cx.settings.concurrency.max(1);
 
     loop {
-        // Steps whose needs failed will not run; steps whose needs are done may start.
-        let mut i = 0;
-        while i < pending.len() {
-            let (id, action, _) = pending[i].clone();
-            let needs = needs_of(id);
-            let blocked = needs.iter().find(|n| {
-                rows.get(n).is_some_and(|r| !r.outcome.satisfies()) && !(id.def().runs_last)
-            });
-            if cancelled {
-                rows.insert(
-                    id,
-                    Row {
-                        step: id,
-                        decision: action.label().into(),
-                        outcome: Outcome::NotRun("interrupted".into()),
-                        took: Duration::ZERO,
-                    },
-                );
-                pending.remove(i);
-                continue;
+        for verdict in queue.next() {
+            match verdict {
+                schedule::Verdict::NotRun(id, why) => {
+                    rows.insert(
+                        id,
+                        Row {
+                            step: id,
+                            decision: actions[&id].label().into(),
+                            outcome: Outcome::NotRun(why),
+                            took: Duration::ZERO,
+                        },
+                    );
+                }
+                schedule::Verdict::Start(id) => {
+                    crate::interrupt::changes_begin();
+                    let action = actions[&id];
+                    let step = built[&id].clone();
+                    let cx2 = cx.clone();
+                    running.spawn(async move {
+                        let started = Instant::now();
+                        let progress = cx2.ui.step_started(id.name(), action.label());
+                        // A step that panics is a failed step with its message, not a lost row.
+                        let result = match std::panic::AssertUnwindSafe(step.apply(&cx2, action))
+                            .catch_unwind()
+                            .await
+                        {
+                            Ok(r) => r.map_err(|e| error_text(&e)),
+                            Err(panic) => Err(format!(
+                                "internal error (a bug in deployctl): {}",
+                                panic_message(panic.as_ref())
+                            )),
+                        };
+                        progress.finish();
+                        (id, result, started.elapsed())
+                    });
+                }
             }
-            if let Some(n) = blocked {
-                rows.insert(
-                    id,
-                    Row {
-                        step: id,
-                        decision: action.label().into(),
-                        outcome: Outcome::NotRun(format!("needs {n}, which did not complete")),
-                        took: Duration::ZERO,
-                    },
-                );
-                pending.remove(i);
-                continue;
-            }
-            let ready = needs.iter().all(|n| rows.contains_key(n));
-            if ready && running.len() < limit {
-                crate::interrupt::changes_begin();
-                pending.remove(i);
-                let step = built[&id].clone();
-                let cx2 = cx.clone();
-                actions.insert(id, action);
-                running.spawn(async move {
-                    let started = Instant::now();
-                    let progress = cx2.ui.step_started(id.name(), action.label());
-                    // A step that panics is a failed step with its message, not a lost row.
-                    let result = match std::panic::AssertUnwindSafe(step.apply(&cx2, action))
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(r) => r.map_err(|e| error_text(&e)),
-                        Err(panic) => Err(format!(
-                            "internal error (a bug in deployctl): {}",
-                            panic_message(panic.as_ref())
-                        )),
-                    };
-                    progress.finish();
-                    (id, result, started.elapsed())
-                });
-                continue;
-            }
-            i += 1;
         }
-        if running.is_empty() {
-            // Nothing runs and nothing can start: done (pending is empty by construction).
-            for (id, action, _) in pending.drain(..) {
-                rows.insert(
-                    id,
-                    Row {
-                        step: id,
-                        decision: action.label().into(),
-                        outcome: Outcome::NotRun("its needs did not complete".into()),
-                        took: Duration::ZERO,
-                    },
-                );
-            }
+        if queue.is_done() {
             break;
         }
         tokio::select! {
@@ -650,10 +604,12 @@ async fn execute(
                         Outcome::Failed(e)
                     }
                 };
+                queue.finish(id, outcome.satisfies());
                 rows.insert(id, Row { step: id, decision: action.label().into(), outcome, took });
             }
             _ = &mut ctrl_c, if !cancelled => {
                 cancelled = true;
+                queue.cancel();
                 cx.ui.warn("interrupted: starting nothing new; waiting for running steps to finish or roll back");
             }
         }
