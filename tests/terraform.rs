@@ -413,7 +413,11 @@ async fn non_interactive_destroy_needs_the_matching_cluster_name() {
         .expect("state rm");
     assert_eq!(calls[rm][2], "module.secrets.aws_kms_key.secrets");
     let plans_after: Vec<_> = calls[rm..].iter().filter(|c| c[0] == "plan").collect();
-    assert_eq!(plans_after.len(), 1, "the destroy is planned again: {calls:?}");
+    assert_eq!(
+        plans_after.len(),
+        1,
+        "the destroy is planned again: {calls:?}"
+    );
     assert!(!calls.iter().any(|c| c[0] == "import"), "{calls:?}");
 }
 

@@ -249,7 +249,9 @@ fn main() {
             if plan["serial"] != state["serial"] {
                 eprintln!("Error: Saved plan is stale");
                 eprintln!();
-                eprintln!("The given plan file can no longer be applied because the state was changed by another operation after the plan was created.");
+                eprintln!(
+                    "The given plan file can no longer be applied because the state was changed by another operation after the plan was created."
+                );
                 std::process::exit(1);
             }
             bump_serial(&mut state);
@@ -273,14 +275,21 @@ fn main() {
                 removed.push(json!(a));
                 println!("Removed {a}");
             }
-            println!("Successfully removed {} resource instance(s).", args.len() - 2);
+            println!(
+                "Successfully removed {} resource instance(s).",
+                args.len() - 2
+            );
             state["removed"] = json!(removed);
             bump_serial(&mut state);
             write_state(&state);
         }
         // `import [flags] ADDRESS ID`: the resource is Terraform's again.
         "import" => {
-            let pos: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
+            let pos: Vec<&String> = args
+                .iter()
+                .skip(1)
+                .filter(|a| !a.starts_with('-'))
+                .collect();
             let [address, id] = pos[..] else {
                 eprintln!("Error: import needs ADDRESS and ID");
                 std::process::exit(1);
