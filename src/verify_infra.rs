@@ -3,9 +3,10 @@
 
 use crate::aws::{self, Aws, iam, secrets as sm};
 use crate::context::Context;
+use crate::database_url::{database_host, database_sslmode};
 use crate::error::exit;
-use crate::steps::irsa::ROLES;
-use crate::steps::secrets::{database_host, database_sslmode, managed_names};
+use crate::roles::ROLES;
+use crate::steps::secrets::managed_names;
 use anyhow::Result;
 use serde_json::json;
 

@@ -182,7 +182,7 @@ fn the_external_secrets_policy_covers_every_secret_it_must_read() {
 
 #[test]
 fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
-    use deployctl::steps::irsa::ROLES;
+    use deployctl::roles::ROLES;
     use deployctl::steps::release::{OverlayInputs, overlay};
     let inputs = OverlayInputs {
         partition: "aws".into(),

@@ -124,7 +124,7 @@ pub struct OverlayInputs {
 }
 
 fn role_arn(i: &OverlayInputs, service_account: &str) -> Result<String> {
-    let role = super::irsa::ROLES
+    let role = crate::roles::ROLES
         .iter()
         .find(|r| r.service_account == service_account)
         .ok_or_else(|| anyhow!("internal error: no IRSA role for {service_account}"))?;

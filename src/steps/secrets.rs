@@ -13,6 +13,7 @@ use super::{Prepared, Step};
 use crate::aws::secrets::{self as sm, SecretMeta};
 use crate::cli::SecretName;
 use crate::context::Context;
+use crate::database_url::{check_database_url, with_tls};
 use crate::decide::{Action, State};
 use crate::error::UserError;
 use crate::graph::StepId;
@@ -126,86 +127,8 @@ pub(crate) fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
     Ok(SecretString::from(value))
 }
 
-/// A database URL must be postgres with a host; the error never repeats the value.
 /// The journal's name for a redis-password rotation awaiting its follow-through.
 const REDIS_PENDING: &str = "redis-password";
-
-pub fn check_database_url(url: &SecretString) -> Result<(), String> {
-    let v = url.expose_secret();
-    if !(v.starts_with("postgresql://") || v.starts_with("postgres://")) {
-        return Err("it must start with postgresql:// (the value is not shown)".into());
-    }
-    if database_host(url).is_none() {
-        return Err(
-            "it has no valid host (postgresql://USER:PASSWORD@HOST:PORT/DB; the value is not shown)"
-                .into(),
-        );
-    }
-    match sslmode(v) {
-        None | Some("require" | "verify-ca" | "verify-full") => Ok(()),
-        Some(mode) => Err(format!(
-            "its sslmode={mode} lets the password travel without TLS (the RDS database forces TLS): use sslmode=require or verify-full, or leave sslmode out and deployctl adds sslmode=require"
-        )),
-    }
-}
-
-/// The `sslmode` query parameter of a database URL (never logged).
-fn sslmode(v: &str) -> Option<&str> {
-    let end = v.find('#').unwrap_or(v.len());
-    let query = v[..end].split_once('?')?.1;
-    query.split('&').find_map(|kv| kv.strip_prefix("sslmode="))
-}
-
-/// The sslmode a stored URL names (for reports; the value itself is never shown).
-pub fn database_sslmode(url: &SecretString) -> Option<String> {
-    sslmode(url.expose_secret()).map(str::to_string)
-}
-
-/// The URL as stored: `sslmode=require` added when it names no sslmode, so LiteLLM always
-/// connects with TLS (RDS forces it with rds.force_ssl; Terraform's URL carries it too).
-pub fn with_tls(url: &SecretString) -> SecretString {
-    let v = url.expose_secret();
-    if sslmode(v).is_some() {
-        return SecretString::from(v.to_string());
-    }
-    let (body, fragment) = v.split_at(v.find('#').unwrap_or(v.len()));
-    let sep = if body.contains('?') { '&' } else { '?' };
-    SecretString::from(format!("{body}{sep}sslmode=require{fragment}"))
-}
-
-/// host[:port] of a database URL, without user or password — or None when the authority is
-/// not `[userinfo@]host[:port]` with a plain host name (or [IPv6]) and a numeric port. So
-/// `postgresql://litellm:S3cretPass` (user and password, no `@`, no host) has no host, and
-/// nothing of it is ever shown.
-pub fn database_host(url: &SecretString) -> Option<String> {
-    let v = url.expose_secret();
-    let rest = v.split_once("://")?.1;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    let (host, port) = if let Some(inner) = host_port.strip_prefix('[') {
-        let (ip, after) = inner.split_once(']')?;
-        (format!("[{ip}]"), after.strip_prefix(':'))
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (host_port.to_string(), None),
-        }
-    };
-    let plain = |h: &str| {
-        !h.is_empty()
-            && (h.starts_with('[')
-                || h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
-    };
-    if !plain(&host) || port.is_some_and(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
-    {
-        return None;
-    }
-    Some(host_port.to_string())
-}
 
 /// What apply will do, decided in the decide phase.
 #[derive(Debug, Default)]
@@ -715,59 +638,6 @@ mod tests {
             random_value("", 32).unwrap().expose_secret(),
             random_value("", 32).unwrap().expose_secret()
         );
-    }
-
-    #[test]
-    fn database_urls_are_checked_without_echoing_them() {
-        let ok = SecretString::from("postgresql://u:p%40ss@db.example:5432/litellm".to_string());
-        assert!(check_database_url(&ok).is_ok());
-        for (url, stored) in [
-            (
-                "postgresql://u:p@h:5432/db",
-                "postgresql://u:p@h:5432/db?sslmode=require",
-            ),
-            (
-                "postgresql://u:p@h/db?connect_timeout=5",
-                "postgresql://u:p@h/db?connect_timeout=5&sslmode=require",
-            ),
-            (
-                "postgresql://u:p@h/db?sslmode=verify-full",
-                "postgresql://u:p@h/db?sslmode=verify-full",
-            ),
-        ] {
-            let url = SecretString::from(url.to_string());
-            assert!(check_database_url(&url).is_ok());
-            assert_eq!(with_tls(&url).expose_secret(), stored);
-        }
-        for weak in ["disable", "allow", "prefer"] {
-            let url = SecretString::from(format!("postgresql://u:S3cret@h/db?sslmode={weak}"));
-            let err = check_database_url(&url).unwrap_err();
-            assert!(err.contains(&format!("sslmode={weak}")), "{err}");
-            assert!(!err.contains("S3cret"), "{err}");
-        }
-        assert_eq!(database_host(&ok).as_deref(), Some("db.example:5432"));
-        let bad = SecretString::from("mysql://u:hunter2@h/db".to_string());
-        let err = check_database_url(&bad).unwrap_err();
-        assert!(!err.contains("hunter2"));
-        let nohost = SecretString::from("postgresql://u:hunter2@/db".to_string());
-        assert!(check_database_url(&nohost).is_err());
-        // User and password without `@`: no host, and never shown as one.
-        let creds_only = SecretString::from("postgresql://litellm:S3cretPass".to_string());
-        assert_eq!(database_host(&creds_only), None);
-        let err = check_database_url(&creds_only).unwrap_err();
-        assert!(!err.contains("S3cretPass"), "{err}");
-        for (url, host) in [
-            ("postgresql://db.internal/litellm", Some("db.internal")),
-            ("postgresql://u:p@[::1]:5432/x", Some("[::1]:5432")),
-            ("postgresql://u:p@db:54x2/x", None),
-            ("postgresql://u:p@db b/x", None),
-        ] {
-            assert_eq!(
-                database_host(&SecretString::from(url.to_string())).as_deref(),
-                host,
-                "{url}"
-            );
-        }
     }
 
     #[test]
