@@ -1,12 +1,22 @@
 //! Context: what every step gets — settings, the printer, and the clients preflight built.
 
 use crate::aws::Aws;
+use crate::cli::SecretName;
 use crate::config::Settings;
-use crate::steps::SecretsOptions;
 use crate::tools::helm::Helm;
 use crate::ui::Ui;
 use anyhow::{Result, anyhow};
 use std::sync::OnceLock;
+
+/// Options of the `secrets` command.
+#[derive(Debug, Default)]
+pub struct SecretsOptions {
+    /// Secrets to rotate without asking (validated: no salt-key, no database-url, master-key
+    /// only with the acknowledgement flag).
+    pub rotate: Vec<SecretName>,
+    /// `--restore-deleted`: a stack secret scheduled for deletion is restored, not refused.
+    pub restore_deleted: bool,
+}
 
 pub struct Context {
     pub settings: Settings,
@@ -23,7 +33,7 @@ pub struct Context {
     /// The tunnel to a private API endpoint, open for this run (see `tunnel`).
     pub tunnel: tokio::sync::Mutex<Option<crate::tunnel::Tunnel>>,
     /// Secrets the `secrets` step rotated in this run (for the follow-through).
-    pub rotated: std::sync::Mutex<Vec<crate::cli::SecretName>>,
+    pub rotated: std::sync::Mutex<Vec<SecretName>>,
 }
 
 impl Context {

@@ -6,6 +6,7 @@ pub mod bastion;
 pub mod bedrock;
 pub mod charts;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod context;
@@ -25,6 +26,7 @@ pub mod kubeconfig;
 pub mod list;
 pub mod manifest;
 pub mod prompt;
+pub mod release_table;
 pub mod releases;
 pub mod render;
 pub mod roles;
@@ -33,6 +35,7 @@ pub mod tools;
 pub mod tunnel;
 pub mod ui;
 pub mod verify_infra;
+pub mod yaml;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -266,7 +269,7 @@ fn prompter_for(settings: &Settings) -> Arc<dyn Prompter> {
 fn secrets_options(
     command: &Command,
     settings: &mut Settings,
-) -> anyhow::Result<steps::SecretsOptions> {
+) -> anyhow::Result<context::SecretsOptions> {
     let Command::Secrets {
         rotate,
         i_understand_this_breaks_api_keys,
@@ -275,7 +278,7 @@ fn secrets_options(
         restore_deleted,
     } = command
     else {
-        return Ok(steps::SecretsOptions::default());
+        return Ok(context::SecretsOptions::default());
     };
     for name in rotate {
         match name {
@@ -346,7 +349,7 @@ fn secrets_options(
         }
         settings.database_url = Some(secrecy::SecretString::from(url));
     }
-    Ok(steps::SecretsOptions {
+    Ok(context::SecretsOptions {
         rotate: rotate.clone(),
         restore_deleted: *restore_deleted,
     })

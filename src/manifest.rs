@@ -86,37 +86,24 @@ fn yaml_error_line(err: &serde_saphyr::Error) -> usize {
         .max(1)
 }
 
-/// The error text without the location serde-saphyr adds itself (we print file:line of the
-/// whole file; its own line counts from the document) and without Rust type advice.
-pub fn yaml_error_message(err: &serde_saphyr::Error) -> String {
-    let text = err.to_string();
-    user_words(text.lines().next().unwrap_or("invalid YAML"))
-}
-
-/// serde-saphyr's message in the operator's words: no "line N column M:" prefix (the caller
-/// names file:line), the column kept, and serde's Rust-facing advice replaced.
-fn user_words(message: &str) -> String {
-    let mut column = None;
-    let mut rest = message.strip_prefix("error: ").unwrap_or(message);
-    if let Some(after) = rest.strip_prefix("line ")
-        && let Some((_, after)) = after.split_once(" column ")
-        && let Some((col, after)) = after.split_once(": ")
-        && col.chars().all(|c| c.is_ascii_digit())
-    {
-        column = Some(col.to_string());
-        rest = after;
+/// The manifests of `rel` with the run values (`${REGION}`, `${SECRETS_PREFIX}`) substituted
+/// inside their strings: what the steps apply and what `render` checks offline.
+pub fn fill(
+    project_dir: &std::path::Path,
+    rel: &str,
+    region: &str,
+    secrets_prefix: &str,
+) -> anyhow::Result<Vec<Document>> {
+    let mut vars = crate::aws::policy::Vars::new();
+    vars.insert("REGION", region.to_string());
+    vars.insert("SECRETS_PREFIX", secrets_prefix.to_string());
+    let path = project_dir.join(rel);
+    let mut docs = load(&path)?;
+    for d in &mut docs {
+        d.value = crate::aws::policy::substitute(&d.value, &vars)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", d.path.display(), d.line))?;
     }
-    let mut text = match rest.split_once("; use Option<") {
-        Some((head, _)) => head.to_string(),
-        None => rest.to_string(),
-    };
-    if let Some(ty) = text.strip_prefix("cannot deserialize null into ") {
-        text = format!("a value is required here (a {ty}), but it is empty");
-    }
-    match column {
-        Some(c) => format!("{text} (column {c})"),
-        None => text,
-    }
+    Ok(docs)
 }
 
 /// Parse every document of `text` (read from `path`).
@@ -126,7 +113,7 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, Problem
         let value: Value = serde_saphyr::from_str(&chunk).map_err(|e| Problem {
             path: path.to_path_buf(),
             line: line + yaml_error_line(&e) - 1,
-            message: yaml_error_message(&e),
+            message: crate::yaml::error_message(&e),
         })?;
         if value.is_null() {
             continue;
@@ -216,7 +203,7 @@ pub fn check_manifest(doc: &Document) -> Vec<Problem> {
             format!(
                 "{label} is not a valid {}: {}",
                 doc.kind(),
-                yaml_error_message(&e)
+                crate::yaml::error_message(&e)
             ),
         ));
     }
@@ -350,7 +337,7 @@ pub fn validate_tree(root: &Path) -> Report {
                 Err(e) => report.problems.push(Problem {
                     path: relp,
                     line: yaml_error_line(&e),
-                    message: yaml_error_message(&e),
+                    message: crate::yaml::error_message(&e),
                 }),
 
                 Ok(r) => {
@@ -417,21 +404,6 @@ mod tests {
         assert!(err.line >= 5, "{err}");
         // No second, document-relative "line N" in the message.
         assert!(!err.message.contains("line "), "{err}");
-    }
-
-    #[test]
-    fn serde_advice_becomes_the_operators_words() {
-        assert_eq!(
-            user_words(
-                "line 49 column 12: cannot deserialize null into string; use Option<String>"
-            ),
-            "a value is required here (a string), but it is empty (column 12)"
-        );
-        assert_eq!(user_words("unclosed bracket '['"), "unclosed bracket '['");
-        assert_eq!(
-            user_words("error: line 2 column 7: unclosed bracket '['"),
-            "unclosed bracket '[' (column 7)"
-        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Releases {
             anyhow::anyhow!(
                 "{}:{line}: {}",
                 path.display(),
-                crate::manifest::yaml_error_message(&e)
+                crate::yaml::error_message(&e)
             )
         })
     }

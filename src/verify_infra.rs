@@ -263,7 +263,7 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
 }
 
 async fn kube_check(cx: &Context) -> Check {
-    match crate::engine::connect_kube(cx).await {
+    match crate::cluster::connect_kube(cx).await {
         Ok((_, t)) => {
             let mut c = check(
                 "kubectl",

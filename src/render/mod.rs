@@ -9,8 +9,8 @@ pub mod wiring;
 use crate::charts::{self, Chart};
 use crate::kube::wait::Workload;
 use crate::manifest;
+use crate::release_table::{self as rel_step, OverlayInputs};
 use crate::releases::{Release, Releases};
-use crate::steps::release::{self as rel_step, OverlayInputs};
 use crate::tools::helm::{ChartRef, Helm};
 use anyhow::{Context as _, Result};
 use serde_json::Value;
@@ -171,7 +171,7 @@ fn our_manifests(inputs: &Inputs) -> Result<Vec<Object>> {
         "manifests/external-secrets.yaml",
         "manifests/monitoring/servicemonitors.yaml",
     ] {
-        let docs = crate::steps::fill_manifests(
+        let docs = crate::manifest::fill(
             &inputs.project_dir,
             rel,
             &inputs.region,
@@ -196,7 +196,7 @@ pub const MADE_BY_DEPLOYCTL: &[(&str, &str, &[&str])] = &[(
 /// Service references deployctl, its access hints and the bastion's aliases rely on.
 fn deployctl_refs(project_dir: &Path) -> Vec<ServiceRef> {
     let mut out = Vec::new();
-    for (what, ns, svc, ports) in crate::steps::verify::ACCESS {
+    for (what, ns, svc, ports) in crate::release_table::ACCESS {
         if let Some(remote) = ports.split(':').nth(1).and_then(|p| p.parse().ok()) {
             out.push(ServiceRef {
                 from: format!("deployctl verify's access hint for {what}"),

@@ -12,8 +12,6 @@ pub mod secrets;
 mod validate;
 pub mod verify;
 
-pub use secrets::SecretsOptions;
-
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -72,31 +70,12 @@ pub trait Step: Send + Sync {
 /// Manifest documents of the project with `${REGION}` / `${SECRETS_PREFIX}` / `${ACCOUNT_ID}`
 /// filled in inside their string values (after parsing; never by text).
 pub fn load_manifests(cx: &Context, rel: &str) -> Result<Vec<crate::manifest::Document>> {
-    fill_manifests(
+    crate::manifest::fill(
         &cx.settings.project_dir,
         rel,
         &cx.settings.region,
         &cx.settings.secrets_prefix,
     )
-}
-
-/// `load_manifests` for given run values (also what `render` checks offline).
-pub fn fill_manifests(
-    project_dir: &std::path::Path,
-    rel: &str,
-    region: &str,
-    secrets_prefix: &str,
-) -> Result<Vec<crate::manifest::Document>> {
-    let mut vars = crate::aws::policy::Vars::new();
-    vars.insert("REGION", region.to_string());
-    vars.insert("SECRETS_PREFIX", secrets_prefix.to_string());
-    let path = project_dir.join(rel);
-    let mut docs = crate::manifest::load(&path)?;
-    for d in &mut docs {
-        d.value = crate::aws::policy::substitute(&d.value, &vars)
-            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", d.path.display(), d.line))?;
-    }
-    Ok(docs)
 }
 
 /// What `prepare` concluded.

@@ -280,7 +280,7 @@ pub async fn prove_redis_follow_through(cx: &Context) -> Result<()> {
     let client = match cx.kube() {
         Ok(c) => c,
         Err(_) => {
-            let (c, target) = crate::engine::connect_kube(cx).await?;
+            let (c, target) = crate::cluster::connect_kube(cx).await?;
             cx.set_kube(c.clone());
             cx.set_kube_context(target.context);
             c
@@ -308,7 +308,7 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
     let client = match cx.kube() {
         Ok(c) => c,
         Err(_) => {
-            let (c, target) = crate::engine::connect_kube(cx).await.map_err(|e| {
+            let (c, target) = crate::cluster::connect_kube(cx).await.map_err(|e| {
                 anyhow!(
                     "rotated redis-password in AWS, but cannot reach the cluster to refresh it: {e:#}. \
                      Refresh by hand: kubectl -n litellm annotate externalsecret redis-credentials force-sync=$(date +%s) --overwrite; \

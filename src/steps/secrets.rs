@@ -23,16 +23,6 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Mutex;
 
-/// Options of the `secrets` command.
-#[derive(Debug, Default)]
-pub struct SecretsOptions {
-    /// Secrets to rotate without asking (validated: no salt-key, no database-url, master-key
-    /// only with the acknowledgement flag).
-    pub rotate: Vec<SecretName>,
-    /// `--restore-deleted`: a stack secret scheduled for deletion is restored, not refused.
-    pub restore_deleted: bool,
-}
-
 /// How a secret's value comes to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {

@@ -20,25 +20,7 @@ pub const NAMESPACES: &[&str] = &[
     "open-webui",
 ];
 
-/// How to reach the UIs: (what, namespace, service, local:remote port).
-pub const ACCESS: &[(&str, &str, &str, &str)] = &[
-    ("OpenWebUI", "open-webui", "open-webui", "8080:80"),
-    (
-        "Grafana",
-        "monitoring",
-        "kube-prometheus-grafana",
-        "3000:80",
-    ),
-    (
-        "Prometheus",
-        "monitoring",
-        "kube-prometheus-kube-prome-prometheus",
-        "9090:9090",
-    ),
-    // Jaeger v2's one Service (release jaeger, chart 4.x): the query UI is port 16686.
-    ("Jaeger", "monitoring", "jaeger", "16686:16686"),
-    ("LiteLLM API", "litellm", "litellm", "4000:4000"),
-];
+use crate::release_table::ACCESS;
 
 pub fn access_hints() -> String {
     ACCESS
