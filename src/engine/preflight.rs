@@ -1,0 +1,106 @@
+//! Preflight: everything the selected steps need (helm, the cluster, AWS, the charts
+//! directory) checked at once, every problem reported together.
+
+use super::*;
+
+pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
+    let helm = assessed.iter().any(|s| s.def().uses_helm);
+    let kube = assessed.iter().any(|s| s.def().uses_kube);
+    let aws = assessed.iter().any(|s| s.def().uses_aws);
+    let aws_check = async {
+        if aws {
+            let account = cx.aws().await.account_id().await?;
+            cx.ui.detail(&format!(
+                "AWS account {account}, region {}",
+                cx.settings.region
+            ));
+        }
+        anyhow::Ok(())
+    };
+    let helm_check = async {
+        if helm {
+            let v = cx.helm.check_installed().await?;
+            cx.ui.detail(&format!("helm {v}"));
+        }
+        anyhow::Ok(())
+    };
+    let kube_check = async {
+        if kube {
+            let (client, target) = crate::cluster::connect_kube(cx).await?;
+            cx.ui.detail(&format!(
+                "kube context `{}` → {} ({})",
+                target.context, target.cluster_entry, target.server
+            ));
+            cx.set_kube(client);
+            cx.set_kube_context(target.context.clone());
+        }
+        anyhow::Ok(())
+    };
+    // With a charts directory, every release to assess must be there at its pinned version
+    // before anything starts (a mismatch names both versions; nothing is installed).
+    let charts_check = async {
+        let Some(dir) = &cx.settings.charts_dir else {
+            return anyhow::Ok(());
+        };
+        let all = crate::releases::Releases::load(&cx.settings.project_dir)?;
+        let mut problems = Vec::new();
+        let mut help = None;
+        for def in crate::steps::release::RELEASES
+            .iter()
+            .filter(|d| assessed.contains(&d.step))
+        {
+            let Some(rel) = all.releases.iter().find(|r| r.name == def.release) else {
+                continue;
+            };
+            if let Err(e) = crate::charts::find_local(dir, rel) {
+                help = help.or_else(|| crate::error::help_of(&e).map(str::to_string));
+                problems.push(format!("{e:#}"));
+            }
+        }
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(UserError::failed(problems.remove(0), help.unwrap_or_default()).into()),
+            _ => Err(UserError::failed(
+                format!(
+                    "the charts directory does not match the pins:\n    {}",
+                    problems.join("\n    ")
+                ),
+                help.unwrap_or_default(),
+            )
+            .into()),
+        }
+    };
+    let (h, k, a, c) = tokio::join!(helm_check, kube_check, aws_check, charts_check);
+    for (name, r) in [("aws", &a), ("kube", &k), ("helm", &h), ("charts", &c)] {
+        if r.is_err() {
+            crate::error::failed_check(name);
+        }
+    }
+    // Report every preflight problem at once: fixing one to discover the next is slow.
+    let errors: Vec<anyhow::Error> = [a, k, h, c].into_iter().filter_map(Result::err).collect();
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.into_iter().next().expect("one error")),
+        n => {
+            let mut message = format!("{n} problems before anything could start:");
+            let mut help = Vec::new();
+            for (i, e) in errors.iter().enumerate() {
+                message.push_str(&format!("\n  {}. {e:#}", i + 1));
+                if let Some(h) = crate::error::help_of(e) {
+                    help.push(format!("{}. {h}", i + 1));
+                }
+            }
+            let code = if errors
+                .iter()
+                .all(|e| crate::error::code_of(e) == exit::USAGE)
+            {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            };
+            let mut err = UserError::failed(message, help.join("\n      "));
+            err.code = code;
+            Err(err.into())
+        }
+    }
+}
