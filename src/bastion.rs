@@ -4,7 +4,6 @@
 
 use crate::aws::ec2::{CLUSTER_TAG, Instance, PURPOSE, filter, find_bastions};
 use crate::aws::{self, Aws, ClusterInfo};
-use crate::cli::BastionAction;
 use crate::context::Context;
 use crate::error::{UserError, exit};
 use crate::prompt::Prompter;
@@ -953,16 +952,27 @@ async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32
     Ok(exit::OK)
 }
 
-pub async fn run(cx: &Context, prompter: &dyn Prompter, action: BastionAction) -> Result<i32> {
-    if let BastionAction::Cleanup { confirm_destroy } = &action {
+/// What `deployctl bastion …` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Connect,
+    /// `confirm_destroy`: the cluster name, for a cleanup nothing can ask about.
+    Cleanup {
+        confirm_destroy: Option<String>,
+    },
+}
+
+pub async fn run(cx: &Context, prompter: &dyn Prompter, action: Action) -> Result<i32> {
+    if let Action::Cleanup { confirm_destroy } = &action {
         check_confirm(cx, prompter, confirm_destroy.as_deref())?;
     }
     let aws = cx.aws().await;
     aws.account_id().await?;
     match action {
-        BastionAction::Create => create(cx, aws, prompter).await,
-        BastionAction::Connect => connect(cx, aws).await,
-        BastionAction::Cleanup { .. } => cleanup(cx, aws, prompter).await,
+        Action::Create => create(cx, aws, prompter).await,
+        Action::Connect => connect(cx, aws).await,
+        Action::Cleanup { .. } => cleanup(cx, aws, prompter).await,
     }
 }
 

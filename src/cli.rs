@@ -1,7 +1,13 @@
 //! The clap command tree: every command and alias of deploy.sh / setup-bastion.sh, and the
 //! global flags. Parsing only; `config.rs` turns the result into `Settings`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::bastion;
+use crate::config::{Flags, OutputFormat};
+use crate::context::SecretName;
+use crate::graph::{STEPS, StepId};
+use crate::infra::TerraformOptions;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -35,10 +41,19 @@ pub struct TerraformArgs {
     pub var_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
+impl TerraformArgs {
+    pub fn options(&self) -> TerraformOptions {
+        TerraformOptions {
+            var_file: self.var_file.clone(),
+        }
+    }
+}
+
+fn output_format() -> impl TypedValueParser<Value = OutputFormat> {
+    PossibleValuesParser::new(["text", "json"]).map(|s| match s.as_str() {
+        "json" => OutputFormat::Json,
+        _ => OutputFormat::Text,
+    })
 }
 
 #[derive(Debug, Args, Default)]
@@ -75,7 +90,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: Option<u16>,
     /// Output format: human text, or JSON events on stdout (text goes to stderr)
-    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    #[arg(long, global = true, value_parser = output_format(), value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
     /// More detail (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -167,8 +182,6 @@ pub enum Command {
     /// List components, their needs and the deployment modes
     #[command(visible_aliases = ["components", "ls"])]
     List,
-    /// Validate manifests/ and helm-values/ offline
-    Validate,
     /// Show what a run would do, and why, without changing anything
     Plan {
         /// Steps to plan (default: every application step)
@@ -181,62 +194,9 @@ pub enum Command {
         #[arg(value_name = "STEP", required = true)]
         steps: Vec<String>,
     },
-    /// Create IAM roles for service accounts
-    Irsa,
-    /// Create secrets in AWS Secrets Manager
-    Secrets {
-        /// Rotate this existing secret (repeatable; for CI): master-key, redis-password,
-        /// webui-secret-key
-        #[arg(long, value_enum, value_name = "NAME")]
-        rotate: Vec<SecretName>,
-        /// Required with `--rotate master-key`: every issued API key stops working
-        #[arg(long)]
-        i_understand_this_breaks_api_keys: bool,
-        /// Read the value for a missing <prefix>/database-url from FILE, or from stdin with
-        /// `-` (DATABASE_URL works too). Never on the command line: argv is visible in `ps`.
-        #[arg(long, value_name = "FILE|-")]
-        database_url_file: Option<std::path::PathBuf>,
-        /// Replaced by --database-url-file (a URL in argv is visible in the process list)
-        #[arg(long, value_name = "URL", hide = true)]
-        database_url: Option<String>,
-        /// Restore a stack secret that is scheduled for deletion (its old value comes back)
-        /// instead of stopping; interactive runs ask
-        #[arg(long)]
-        restore_deleted: bool,
-    },
-    /// Add Helm repositories
-    #[command(name = "helm-repos")]
-    HelmRepos,
-    /// Create Kubernetes namespaces
-    Namespaces,
-    /// Deploy External Secrets Operator and sync secrets
-    #[command(name = "external-secrets")]
-    ExternalSecrets,
-    /// Apply the ClusterSecretStore and ExternalSecrets
-    #[command(name = "secret-stores")]
-    SecretStores,
-    /// Deploy kube-prometheus-stack (Prometheus + Grafana)
-    Monitoring,
-    /// Deploy Grafana dashboards
-    Dashboards,
-    /// Deploy Jaeger for distributed tracing
-    Jaeger,
-    /// Deploy Redis HA
-    Redis,
-    /// Deploy the LiteLLM gateway
-    Litellm,
-    /// Deploy the OpenWebUI frontend
-    Openwebui,
-    /// Deploy OPA Gatekeeper
-    Gatekeeper,
-    /// Apply OPA policies
-    #[command(name = "opa-policies")]
-    OpaPolicies,
-    /// Verify OPA policy status
-    #[command(name = "opa-verify")]
-    OpaVerify,
-    /// Verify deployment status
-    Verify,
+    /// One subcommand per row of the step table (`graph::STEPS`): `deployctl redis`, …
+    #[command(flatten)]
+    Step(StepCommand),
     /// Write or merge a kubeconfig context for the EKS cluster (no aws CLI needed)
     Kubeconfig,
     /// Print an EKS bearer token as a kubeconfig exec credential (no aws CLI needed)
@@ -256,19 +216,95 @@ pub enum Command {
     },
 }
 
-/// The application secrets, by their short names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SecretName {
-    MasterKey,
-    /// Never rotated (LiteLLM's stored credentials would become unreadable): accepted by
-    /// `--rotate` only to say so, and not offered in the help.
-    #[value(hide = true)]
-    SaltKey,
-    RedisPassword,
-    /// Changed interactively (it points LiteLLM at another database), not by `--rotate`.
-    #[value(hide = true)]
-    DatabaseUrl,
-    WebuiSecretKey,
+/// The options of `deployctl secrets`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SecretsArgs {
+    /// Rotate this existing secret (repeatable; for CI): master-key, redis-password,
+    /// webui-secret-key
+    #[arg(long, value_parser = secret_name(), value_name = "NAME")]
+    pub rotate: Vec<SecretName>,
+    /// Required with `--rotate master-key`: every issued API key stops working
+    #[arg(long)]
+    pub i_understand_this_breaks_api_keys: bool,
+    /// Read the value for a missing <prefix>/database-url from FILE, or from stdin with
+    /// `-` (DATABASE_URL works too). Never on the command line: argv is visible in `ps`.
+    #[arg(long, value_name = "FILE|-")]
+    pub database_url_file: Option<std::path::PathBuf>,
+    /// Replaced by --database-url-file (a URL in argv is visible in the process list)
+    #[arg(long, value_name = "URL", hide = true)]
+    pub database_url: Option<String>,
+    /// Restore a stack secret that is scheduled for deletion (its old value comes back)
+    /// instead of stopping; interactive runs ask
+    #[arg(long)]
+    pub restore_deleted: bool,
+}
+
+/// `--rotate NAME`: salt-key and database-url are accepted (to say why not) but not offered.
+fn secret_name() -> impl TypedValueParser<Value = SecretName> {
+    PossibleValuesParser::new(SecretName::ALL.iter().map(|n| {
+        PossibleValue::new(n.name())
+            .hide(matches!(n, SecretName::SaltKey | SecretName::DatabaseUrl))
+    }))
+    .map(|s| {
+        SecretName::ALL
+            .into_iter()
+            .find(|n| n.name() == s)
+            .unwrap_or(SecretName::MasterKey)
+    })
+}
+
+/// A step's subcommand, made from its row in the step table; `secrets` carries its options.
+#[derive(Debug, Clone)]
+pub struct StepCommand {
+    pub id: StepId,
+    pub secrets: SecretsArgs,
+}
+
+impl FromArgMatches for StepCommand {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, sub)) = matches.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let id = StepId::from_name(name).ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("the subcommand '{name}' wasn't recognized"),
+            )
+        })?;
+        let secrets = if id == StepId::Secrets {
+            SecretsArgs::from_arg_matches(sub)?
+        } else {
+            SecretsArgs::default()
+        };
+        Ok(StepCommand { id, secrets })
+    }
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for StepCommand {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        STEPS.iter().fold(cmd, |cmd, def| {
+            let sub = clap::Command::new(def.name);
+            let sub = if def.id == StepId::Secrets {
+                SecretsArgs::augment_args(sub)
+            } else {
+                sub
+            };
+            cmd.subcommand(
+                sub.about(def.help)
+                    .visible_aliases(def.aliases.iter().copied()),
+            )
+        })
+    }
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        StepId::from_name(name).is_some()
+    }
 }
 
 #[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
@@ -303,6 +339,44 @@ pub enum BastionAction {
     },
 }
 
+impl BastionAction {
+    pub fn action(&self) -> bastion::Action {
+        match self {
+            BastionAction::Create => bastion::Action::Create,
+            BastionAction::Connect => bastion::Action::Connect,
+            BastionAction::Cleanup { confirm_destroy } => bastion::Action::Cleanup {
+                confirm_destroy: confirm_destroy.clone(),
+            },
+        }
+    }
+}
+
+impl GlobalArgs {
+    /// The flags as plain settings input.
+    pub fn flags(&self) -> Flags {
+        Flags {
+            region: self.region.clone(),
+            cluster: self.cluster.clone(),
+            context: self.context.clone(),
+            api_access: self.api_access.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            profile: self.profile.clone(),
+            non_interactive: self.non_interactive,
+            auto_skip_healthy: self.auto_skip_healthy,
+            skip_all: self.skip_all,
+            concurrency: self.concurrency,
+            output: self.output,
+            verbose: self.verbose,
+            quiet: self.quiet,
+            with_deps: self.with_deps,
+            resume: self.resume,
+            repair_pending_installs: self.repair_pending_installs,
+            dir: self.dir.clone(),
+            charts_dir: self.charts_dir.clone(),
+        }
+    }
+}
+
 impl Command {
     /// The CLI name of the command (as the user typed it, without alias).
     pub fn name(&self) -> &'static str {
@@ -317,25 +391,9 @@ impl Command {
             Command::List => "list",
             Command::Completions { .. } => "completions",
             Command::Man => "man",
-            Command::Validate => "validate",
             Command::Plan { .. } => "plan",
             Command::Run { .. } => "run",
-            Command::Irsa => "irsa",
-            Command::Secrets { .. } => "secrets",
-            Command::HelmRepos => "helm-repos",
-            Command::Namespaces => "namespaces",
-            Command::ExternalSecrets => "external-secrets",
-            Command::SecretStores => "secret-stores",
-            Command::Monitoring => "monitoring",
-            Command::Dashboards => "dashboards",
-            Command::Jaeger => "jaeger",
-            Command::Redis => "redis",
-            Command::Litellm => "litellm",
-            Command::Openwebui => "openwebui",
-            Command::Gatekeeper => "gatekeeper",
-            Command::OpaPolicies => "opa-policies",
-            Command::OpaVerify => "opa-verify",
-            Command::Verify => "verify",
+            Command::Step(step) => step.id.name(),
             Command::EksToken => "eks-token",
             Command::Kubeconfig => "kubeconfig",
             Command::Charts { action } => match action {
@@ -359,6 +417,37 @@ mod tests {
     #[test]
     fn clap_tree_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_step_is_a_subcommand_from_its_row() {
+        let cmd = Cli::command();
+        for def in STEPS {
+            let sub = cmd
+                .find_subcommand(def.name)
+                .unwrap_or_else(|| panic!("no subcommand {}", def.name));
+            assert_eq!(
+                sub.get_about().map(|a| a.to_string()).as_deref(),
+                Some(def.help)
+            );
+            let cli = Cli::try_parse_from(["deployctl", def.name]).unwrap();
+            assert_eq!(cli.command.name(), def.name);
+            match cli.command {
+                Command::Step(step) => assert_eq!(step.id, def.id),
+                other => panic!("{other:?}"),
+            }
+        }
+        let cli =
+            Cli::try_parse_from(["deployctl", "secrets", "--rotate", "redis-password"]).unwrap();
+        match cli.command {
+            Command::Step(step) => {
+                assert_eq!(step.id, StepId::Secrets);
+                assert_eq!(step.secrets.rotate, [SecretName::RedisPassword]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Only `secrets` takes the secrets options.
+        assert!(Cli::try_parse_from(["deployctl", "redis", "--rotate", "master-key"]).is_err());
     }
 
     #[test]

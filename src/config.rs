@@ -1,7 +1,6 @@
 //! Settings: flags > environment > defaults, resolved in one place. This is the only module
 //! that reads the process environment (through the `Env` snapshot taken in `main`).
 
-use crate::cli::{GlobalArgs, OutputFormat};
 use crate::error::UserError;
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -41,6 +40,37 @@ impl ApiAccess {
             )),
         }
     }
+}
+
+/// Human text, or JSON events on stdout (text then goes to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// The global flags as given (`None`/false when absent); `cli` fills this from clap, and
+/// `Settings::resolve` weighs each against its variable and default.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    pub region: Option<String>,
+    pub cluster: Option<String>,
+    pub context: Option<String>,
+    pub api_access: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub non_interactive: bool,
+    pub auto_skip_healthy: bool,
+    pub skip_all: bool,
+    pub concurrency: Option<u16>,
+    pub output: Option<OutputFormat>,
+    pub verbose: u8,
+    pub quiet: bool,
+    pub with_deps: bool,
+    pub resume: bool,
+    pub repair_pending_installs: bool,
+    pub dir: Option<PathBuf>,
+    pub charts_dir: Option<PathBuf>,
 }
 
 /// A snapshot of the environment, so resolution is a pure function of (flags, env, terminal).
@@ -173,7 +203,7 @@ fn flag_env_default(flag: &Option<String>, env: &Env, var: &str, default: &str) 
 }
 
 impl Settings {
-    pub fn resolve(args: &GlobalArgs, env: &Env, term: Terminal) -> Result<Settings, UserError> {
+    pub fn resolve(args: &Flags, env: &Env, term: Terminal) -> Result<Settings, UserError> {
         // Every boolean variable is checked even when a flag overrides it: a typo in CI
         // configuration should not hide behind a flag.
         let interactive_env = env_bool(env, "INTERACTIVE_MODE", true)?;
@@ -460,7 +490,7 @@ mod tests {
         stderr: true,
     };
 
-    fn resolve(args: &GlobalArgs, env: &[(&str, &str)]) -> Result<Settings, UserError> {
+    fn resolve(args: &Flags, env: &[(&str, &str)]) -> Result<Settings, UserError> {
         Settings::resolve(args, &Env::from_pairs(env.iter().copied()), TTY)
     }
 
@@ -482,7 +512,7 @@ mod tests {
 
     #[test]
     fn a_bad_boolean_names_the_variable_and_value() {
-        let err = resolve(&GlobalArgs::default(), &[("INTERACTIVE_MODE", "maybe")]).unwrap_err();
+        let err = resolve(&Flags::default(), &[("INTERACTIVE_MODE", "maybe")]).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("INTERACTIVE_MODE") && msg.contains("maybe"),
@@ -493,7 +523,7 @@ mod tests {
 
     #[test]
     fn cluster_names_follow_eks_rules_and_errors_name_what_was_typed() {
-        let a = GlobalArgs::default();
+        let a = Flags::default();
         for good in ["prod", "my-eks_cluster-2", &"a".repeat(100)] {
             assert!(resolve(&a, &[("EKS_CLUSTER_NAME", good)]).is_ok(), "{good}");
         }
@@ -502,14 +532,14 @@ mod tests {
             assert_eq!(err.code, 2);
             assert!(err.to_string().contains("EKS_CLUSTER_NAME"), "{err}");
         }
-        let flag = GlobalArgs {
+        let flag = Flags {
             cluster: Some("bad/name".into()),
             region: Some("us east".into()),
             ..Default::default()
         };
         let err = resolve(&flag, &[]).unwrap_err();
         assert!(err.to_string().contains("--cluster"), "{err}");
-        let ok_cluster = GlobalArgs {
+        let ok_cluster = Flags {
             region: Some("us east".into()),
             ..Default::default()
         };
@@ -523,7 +553,7 @@ mod tests {
 
     #[test]
     fn sync_timeout_is_seconds_and_bad_values_are_named() {
-        let a = GlobalArgs::default();
+        let a = Flags::default();
         assert_eq!(resolve(&a, &[]).unwrap().sync_timeout.as_secs(), 120);
         let s = resolve(&a, &[("DEPLOYCTL_SYNC_TIMEOUT", "300")]).unwrap();
         assert_eq!(s.sync_timeout.as_secs(), 300);
@@ -537,14 +567,14 @@ mod tests {
 
     #[test]
     fn flag_beats_env_beats_default() {
-        let s = resolve(&GlobalArgs::default(), &[]).unwrap();
+        let s = resolve(&Flags::default(), &[]).unwrap();
         assert_eq!(
             (s.region.as_str(), s.cluster.as_str()),
             (DEFAULT_REGION, DEFAULT_CLUSTER)
         );
-        let s = resolve(&GlobalArgs::default(), &[("AWS_REGION", "eu-west-1")]).unwrap();
+        let s = resolve(&Flags::default(), &[("AWS_REGION", "eu-west-1")]).unwrap();
         assert_eq!(s.region, "eu-west-1");
-        let args = GlobalArgs {
+        let args = Flags {
             region: Some("ap-south-1".into()),
             ..Default::default()
         };
@@ -554,18 +584,18 @@ mod tests {
 
     #[test]
     fn interactive_needs_terminals_and_no_ci() {
-        assert!(resolve(&GlobalArgs::default(), &[]).unwrap().interactive);
+        assert!(resolve(&Flags::default(), &[]).unwrap().interactive);
         assert!(
-            !resolve(&GlobalArgs::default(), &[("CI", "true")])
+            !resolve(&Flags::default(), &[("CI", "true")])
                 .unwrap()
                 .interactive
         );
         assert!(
-            !resolve(&GlobalArgs::default(), &[("INTERACTIVE_MODE", "no")])
+            !resolve(&Flags::default(), &[("INTERACTIVE_MODE", "no")])
                 .unwrap()
                 .interactive
         );
-        let args = GlobalArgs {
+        let args = Flags {
             non_interactive: true,
             ..Default::default()
         };
@@ -575,7 +605,7 @@ mod tests {
             stdout: true,
             stderr: true,
         };
-        let s = Settings::resolve(&GlobalArgs::default(), &Env::default(), piped).unwrap();
+        let s = Settings::resolve(&Flags::default(), &Env::default(), piped).unwrap();
         assert!(!s.interactive);
         // `deployctl all | tee log` in a terminal: stdout is a pipe, the prompts (stderr) and
         // the keys (stdin) are the terminal's — it asks, as helm and terraform do.
@@ -584,7 +614,7 @@ mod tests {
             stdout: false,
             stderr: true,
         };
-        let s = Settings::resolve(&GlobalArgs::default(), &Env::default(), teed).unwrap();
+        let s = Settings::resolve(&Flags::default(), &Env::default(), teed).unwrap();
         assert!(s.interactive);
         // stderr redirected to a file: nowhere to draw a prompt.
         let logged = Terminal {
@@ -592,14 +622,14 @@ mod tests {
             stdout: true,
             stderr: false,
         };
-        let s = Settings::resolve(&GlobalArgs::default(), &Env::default(), logged).unwrap();
+        let s = Settings::resolve(&Flags::default(), &Env::default(), logged).unwrap();
         assert!(!s.interactive);
     }
 
     #[test]
     fn auto_skip_and_skip_all_from_env() {
         let s = resolve(
-            &GlobalArgs::default(),
+            &Flags::default(),
             &[("AUTO_SKIP_HEALTHY", "yes"), ("SKIP_ALL", "1")],
         )
         .unwrap();

@@ -1,12 +1,44 @@
 //! Context: what every step gets — settings, the printer, and the clients preflight built.
 
 use crate::aws::Aws;
-use crate::cli::SecretName;
 use crate::config::Settings;
 use crate::tools::helm::Helm;
 use crate::ui::Ui;
 use anyhow::{Result, anyhow};
 use std::sync::OnceLock;
+
+/// The application secrets, by their short names (`secrets --rotate NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretName {
+    MasterKey,
+    /// Never rotated (LiteLLM's stored credentials would become unreadable).
+    SaltKey,
+    RedisPassword,
+    /// Changed interactively (it points LiteLLM at another database), not by `--rotate`.
+    DatabaseUrl,
+    WebuiSecretKey,
+}
+
+impl SecretName {
+    pub const ALL: [SecretName; 5] = [
+        SecretName::MasterKey,
+        SecretName::SaltKey,
+        SecretName::RedisPassword,
+        SecretName::DatabaseUrl,
+        SecretName::WebuiSecretKey,
+    ];
+
+    /// The short name, as `--rotate` takes it and as the secret is named under the prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecretName::MasterKey => "master-key",
+            SecretName::SaltKey => "salt-key",
+            SecretName::RedisPassword => "redis-password",
+            SecretName::DatabaseUrl => "database-url",
+            SecretName::WebuiSecretKey => "webui-secret-key",
+        }
+    }
+}
 
 /// Options of the `secrets` command.
 #[derive(Debug, Default)]

@@ -57,11 +57,24 @@ impl ResourceKind {
     }
 }
 
+/// One row of the step table: everything about a step that is not its code. The CLI's
+/// per-step subcommands, `list`, `plan`, dispatch and the scheduler all read these rows;
+/// `steps::build` maps the id to the step's code (an exhaustive match, so a new row without
+/// code does not compile).
 #[derive(Debug)]
 pub struct StepDef {
     pub id: StepId,
+    /// The CLI name (`deployctl redis`, `deployctl run redis litellm`, `list`, journal).
+    pub name: &'static str,
+    /// Other names the subcommand answers to.
+    pub aliases: &'static [&'static str],
+    /// The subcommand's help line.
+    pub help: &'static str,
+    /// What `list` and the plan call it.
     pub title: &'static str,
     pub needs: &'static [StepId],
+    /// Steps the single-step command runs alongside (the seed's pairings).
+    pub companions: &'static [StepId],
     /// Critical: an unhealthy resource cannot be skipped; skipping a healthy one warns.
     pub critical: bool,
     pub kind: ResourceKind,
@@ -71,164 +84,145 @@ pub struct StepDef {
     pub uses_kube: bool,
     /// Runs the helm CLI.
     pub uses_helm: bool,
-    /// Calls AWS APIs.
+    /// Calls AWS APIs (a release whose overlay carries IAM role ARNs too).
     pub uses_aws: bool,
 }
 
 use StepId::*;
 
-const fn step(
-    id: StepId,
-    title: &'static str,
-    needs: &'static [StepId],
-    critical: bool,
-    kind: ResourceKind,
-) -> StepDef {
-    let uses_kube = matches!(
-        kind,
-        ResourceKind::KubeObjects | ResourceKind::HelmRelease | ResourceKind::Check
-    );
-    let uses_helm = matches!(kind, ResourceKind::HelmRepos | ResourceKind::HelmRelease);
-    let uses_aws = matches!(kind, ResourceKind::Iam | ResourceKind::AwsSecrets);
+/// A row with its clients derived from the kind; the builders below add the rest.
+const fn step(id: StepId, name: &'static str, kind: ResourceKind) -> StepDef {
     StepDef {
         id,
-        title,
-        needs,
-        critical,
+        name,
+        aliases: &[],
+        help: "",
+        title: "",
+        needs: &[],
+        companions: &[],
+        critical: false,
         kind,
         runs_last: false,
-        uses_kube,
-        uses_helm,
-        uses_aws,
+        uses_kube: matches!(
+            kind,
+            ResourceKind::KubeObjects | ResourceKind::HelmRelease | ResourceKind::Check
+        ),
+        uses_helm: matches!(kind, ResourceKind::HelmRepos | ResourceKind::HelmRelease),
+        uses_aws: matches!(kind, ResourceKind::Iam | ResourceKind::AwsSecrets),
     }
 }
 
-/// The step also calls AWS (a helm release whose overlay carries IAM role ARNs).
-const fn with_aws(mut def: StepDef) -> StepDef {
-    def.uses_aws = true;
-    def
-}
-
-const fn last(mut def: StepDef) -> StepDef {
-    def.runs_last = true;
-    def
+impl StepDef {
+    const fn help(mut self, title: &'static str, help: &'static str) -> Self {
+        self.title = title;
+        self.help = help;
+        self
+    }
+    const fn needs(mut self, needs: &'static [StepId]) -> Self {
+        self.needs = needs;
+        self
+    }
+    const fn with(mut self, companions: &'static [StepId]) -> Self {
+        self.companions = companions;
+        self
+    }
+    const fn critical(mut self) -> Self {
+        self.critical = true;
+        self
+    }
+    /// The step also calls AWS (a helm release whose overlay carries IAM role ARNs).
+    const fn aws(mut self) -> Self {
+        self.uses_aws = true;
+        self
+    }
+    const fn last(mut self) -> Self {
+        self.runs_last = true;
+        self
+    }
 }
 
 /// Every application step, in the order of deploy.sh `all` (the seed's order).
 pub static STEPS: &[StepDef] = &[
-    step(Validate, "YAML validation", &[], false, ResourceKind::Files),
-    step(
-        Irsa,
+    step(Validate, "validate", ResourceKind::Files).help(
+        "YAML validation",
+        "Validate manifests/ and helm-values/ offline",
+    ),
+    step(Irsa, "irsa", ResourceKind::Iam).help(
         "IAM roles for service accounts",
-        &[],
-        false,
-        ResourceKind::Iam,
+        "Create IAM roles for service accounts",
     ),
-    step(
-        Secrets,
+    step(Secrets, "secrets", ResourceKind::AwsSecrets).help(
         "AWS Secrets Manager secrets",
-        &[],
-        false,
-        ResourceKind::AwsSecrets,
+        "Create secrets in AWS Secrets Manager",
     ),
-    step(
-        HelmRepos,
-        "Helm repositories",
-        &[],
-        false,
-        ResourceKind::HelmRepos,
-    ),
-    step(
-        Namespaces,
+    step(HelmRepos, "helm-repos", ResourceKind::HelmRepos)
+        .help("Helm repositories", "Add Helm repositories"),
+    step(Namespaces, "namespaces", ResourceKind::KubeObjects).help(
         "Kubernetes namespaces and the encrypted default StorageClass",
-        &[],
-        false,
-        ResourceKind::KubeObjects,
+        "Create Kubernetes namespaces",
     ),
-    with_aws(step(
+    step(
         ExternalSecrets,
+        "external-secrets",
+        ResourceKind::HelmRelease,
+    )
+    .help(
         "External Secrets Operator",
-        &[Irsa, Namespaces, HelmRepos],
-        true,
-        ResourceKind::HelmRelease,
-    )),
-    step(
-        SecretStores,
-        "ClusterSecretStore and ExternalSecrets",
-        &[ExternalSecrets, Secrets],
-        false,
-        ResourceKind::KubeObjects,
-    ),
-    step(
-        Gatekeeper,
-        "OPA Gatekeeper",
-        &[HelmRepos, Namespaces],
-        false,
-        ResourceKind::HelmRelease,
-    ),
-    step(
-        OpaPolicies,
-        "OPA constraint templates and constraints",
-        &[Gatekeeper],
-        false,
-        ResourceKind::KubeObjects,
-    ),
-    step(
-        Monitoring,
-        "kube-prometheus-stack (Prometheus, Grafana, Alertmanager)",
-        &[Namespaces, HelmRepos],
-        false,
-        ResourceKind::HelmRelease,
-    ),
-    step(
-        Dashboards,
-        "Grafana dashboards and ServiceMonitors",
-        &[Monitoring],
-        false,
-        ResourceKind::KubeObjects,
-    ),
-    step(
-        Jaeger,
-        "Jaeger tracing",
-        &[Namespaces, HelmRepos],
-        false,
-        ResourceKind::HelmRelease,
-    ),
-    step(
-        Redis,
-        "Redis HA",
-        &[SecretStores],
-        true,
-        ResourceKind::HelmRelease,
-    ),
-    with_aws(step(
-        Litellm,
-        "LiteLLM gateway",
-        &[Redis, SecretStores, Irsa],
-        true,
-        ResourceKind::HelmRelease,
-    )),
-    step(
-        Openwebui,
-        "OpenWebUI frontend",
-        &[Litellm, SecretStores],
-        false,
-        ResourceKind::HelmRelease,
-    ),
-    last(step(
-        Verify,
-        "Deployment verification",
-        &[],
-        false,
-        ResourceKind::Check,
-    )),
-    last(step(
-        OpaVerify,
-        "OPA policy status",
-        &[],
-        false,
-        ResourceKind::Check,
-    )),
+        "Deploy External Secrets Operator and sync secrets",
+    )
+    .needs(&[Irsa, Namespaces, HelmRepos])
+    .with(&[SecretStores])
+    .critical()
+    .aws(),
+    step(SecretStores, "secret-stores", ResourceKind::KubeObjects)
+        .help(
+            "ClusterSecretStore and ExternalSecrets",
+            "Apply the ClusterSecretStore and ExternalSecrets",
+        )
+        .needs(&[ExternalSecrets, Secrets]),
+    step(Gatekeeper, "gatekeeper", ResourceKind::HelmRelease)
+        .help("OPA Gatekeeper", "Deploy OPA Gatekeeper")
+        .needs(&[HelmRepos, Namespaces]),
+    step(OpaPolicies, "opa-policies", ResourceKind::KubeObjects)
+        .help(
+            "OPA constraint templates and constraints",
+            "Apply OPA policies",
+        )
+        .needs(&[Gatekeeper]),
+    step(Monitoring, "monitoring", ResourceKind::HelmRelease)
+        .help(
+            "kube-prometheus-stack (Prometheus, Grafana, Alertmanager)",
+            "Deploy kube-prometheus-stack (Prometheus + Grafana)",
+        )
+        .needs(&[Namespaces, HelmRepos])
+        .with(&[Dashboards]),
+    step(Dashboards, "dashboards", ResourceKind::KubeObjects)
+        .help(
+            "Grafana dashboards and ServiceMonitors",
+            "Deploy Grafana dashboards",
+        )
+        .needs(&[Monitoring]),
+    step(Jaeger, "jaeger", ResourceKind::HelmRelease)
+        .help("Jaeger tracing", "Deploy Jaeger for distributed tracing")
+        .needs(&[Namespaces, HelmRepos]),
+    step(Redis, "redis", ResourceKind::HelmRelease)
+        .help("Redis HA", "Deploy Redis HA")
+        .needs(&[SecretStores])
+        .critical(),
+    step(Litellm, "litellm", ResourceKind::HelmRelease)
+        .help("LiteLLM gateway", "Deploy the LiteLLM gateway")
+        .needs(&[Redis, SecretStores, Irsa])
+        .critical()
+        .aws(),
+    step(Openwebui, "openwebui", ResourceKind::HelmRelease)
+        .help("OpenWebUI frontend", "Deploy the OpenWebUI frontend")
+        .needs(&[Litellm, SecretStores]),
+    step(Verify, "verify", ResourceKind::Check)
+        .help("Deployment verification", "Verify deployment status")
+        .last(),
+    step(OpaVerify, "opa-verify", ResourceKind::Check)
+        .help("OPA policy status", "Verify OPA policy status")
+        .last(),
 ];
 
 impl StepId {
@@ -242,29 +236,15 @@ impl StepId {
 
     /// The CLI name.
     pub fn name(self) -> &'static str {
-        match self {
-            Validate => "validate",
-            Irsa => "irsa",
-            Secrets => "secrets",
-            HelmRepos => "helm-repos",
-            Namespaces => "namespaces",
-            ExternalSecrets => "external-secrets",
-            SecretStores => "secret-stores",
-            Gatekeeper => "gatekeeper",
-            OpaPolicies => "opa-policies",
-            Monitoring => "monitoring",
-            Dashboards => "dashboards",
-            Jaeger => "jaeger",
-            Redis => "redis",
-            Litellm => "litellm",
-            Openwebui => "openwebui",
-            Verify => "verify",
-            OpaVerify => "opa-verify",
-        }
+        self.def().name
     }
 
+    /// The step called `name` (or one of its aliases).
     pub fn from_name(name: &str) -> Option<StepId> {
-        STEPS.iter().map(|d| d.id).find(|id| id.name() == name)
+        STEPS
+            .iter()
+            .find(|d| d.name == name || d.aliases.contains(&name))
+            .map(|d| d.id)
     }
 
     /// Position in the canonical order.
@@ -282,13 +262,11 @@ impl fmt::Display for StepId {
     }
 }
 
-/// The steps a single-component command selects besides its own (the seed's pairings).
-pub fn companions(id: StepId) -> &'static [StepId] {
-    match id {
-        ExternalSecrets => &[SecretStores],
-        Monitoring => &[Dashboards],
-        _ => &[],
-    }
+/// What the single-step command `deployctl <id>` selects: the step and its companions.
+pub fn single(id: StepId) -> Vec<StepId> {
+    let mut v = vec![id];
+    v.extend_from_slice(id.def().companions);
+    v
 }
 
 /// Every step, canonical order (the `all` command).
@@ -360,6 +338,18 @@ mod tests {
                 );
             }
             assert_eq!(StepId::from_name(def.id.name()), Some(def.id));
+            assert!(
+                !def.help.is_empty() && !def.title.is_empty(),
+                "{} has no help line or title",
+                def.id
+            );
+            for other in &STEPS[..i] {
+                assert!(
+                    other.name != def.name && !other.aliases.contains(&def.name),
+                    "{} named twice",
+                    def.name
+                );
+            }
         }
     }
 

@@ -7,7 +7,6 @@
 //! subcommand takes it), streams its output, and a failure names the command and the tail of
 //! its stderr.
 
-use crate::cli::TerraformArgs;
 use crate::config::Settings;
 use crate::error::UserError;
 use crate::prompt::Prompter;
@@ -696,6 +695,14 @@ impl DestroyFacts {
 }
 
 /// What a Terraform flow needs besides terraform itself.
+/// Options of the Terraform commands.
+#[derive(Debug, Default, Clone)]
+pub struct TerraformOptions {
+    /// `--var-file`: relative to terraform/ or absolute (else TFVARS_FILE, else
+    /// terraform/terraform.tfvars).
+    pub var_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {
     /// `complete` continues with the stack: helm must be there too.
@@ -714,7 +721,7 @@ pub struct Needs {
 pub async fn preflight(
     settings: &Settings,
     ui: &Ui,
-    args: &TerraformArgs,
+    args: &TerraformOptions,
     interactive: bool,
     needs: Needs,
 ) -> Result<()> {
@@ -967,7 +974,7 @@ enum TfvarsMissing {
 /// The variables file, without asking anything.
 fn tfvars_path(
     tf: &Terraform<'_>,
-    args: &TerraformArgs,
+    args: &TerraformOptions,
     settings: &Settings,
 ) -> std::result::Result<PathBuf, TfvarsMissing> {
     if let Some(given) = args.var_file.as_ref().or(settings.tfvars_file.as_ref()) {
@@ -1015,7 +1022,7 @@ fn tfvars_help(tf: &Terraform<'_>, file: &Path) -> String {
 /// an interactive run offers to create from the example.
 fn var_file(
     tf: &Terraform<'_>,
-    args: &TerraformArgs,
+    args: &TerraformOptions,
     settings: &Settings,
     prompter: &dyn Prompter,
 ) -> Result<PathBuf> {
@@ -1092,7 +1099,7 @@ pub async fn apply(
     settings: &Settings,
     ui: &Ui,
     prompter: &dyn Prompter,
-    args: &TerraformArgs,
+    args: &TerraformOptions,
     auto_approve: bool,
     needs: Needs,
 ) -> Result<Applied> {
@@ -1157,7 +1164,7 @@ pub async fn plan(
     settings: &Settings,
     ui: &Ui,
     prompter: &dyn Prompter,
-    args: &TerraformArgs,
+    args: &TerraformOptions,
 ) -> Result<()> {
     preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
@@ -1181,7 +1188,7 @@ pub async fn destroy(
     settings: &Settings,
     ui: &Ui,
     prompter: &dyn Prompter,
-    args: &TerraformArgs,
+    args: &TerraformOptions,
     confirm_destroy: Option<&str>,
 ) -> Result<i32> {
     if !prompter.interactive() && confirm_destroy.is_none() {

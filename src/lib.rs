@@ -43,7 +43,6 @@ use config::{Env, Settings, Terminal};
 use context::Context;
 use engine::{Mode, Request};
 use error::{UserError, exit};
-use graph::StepId;
 use prompt::{NonInteractive, Prompter, TerminalPrompter};
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -79,7 +78,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
         }
     };
     // Completions and the manual are documents, not runs: no summary after them.
-    let json = cli.global.output == Some(cli::OutputFormat::Json)
+    let json = cli.global.output == Some(config::OutputFormat::Json)
         && !matches!(cli.command, Command::Completions { .. } | Command::Man);
     let command = match &cli.command {
         Command::Run { steps } => format!("run {}", steps.join(" ")),
@@ -163,7 +162,7 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
         }
         _ => {}
     }
-    let settings = match Settings::resolve(&cli.global, &env, Terminal::detect()) {
+    let settings = match Settings::resolve(&cli.global.flags(), &env, Terminal::detect()) {
         Ok(s) => s,
         Err(e) => {
             let code = e.code;
@@ -184,7 +183,7 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
             return Code(exit::FAILED);
         }
     };
-    let json = settings.output == cli::OutputFormat::Json;
+    let json = settings.output == config::OutputFormat::Json;
     Code(match runtime.block_on(dispatch(cli.command, settings)) {
         Ok(code) => code,
         Err(e) if prompt::is_quit(&e) => quit(json, interrupt::changes_began()),
@@ -236,17 +235,11 @@ fn write_stdout(bytes: &[u8], what: &str) -> i32 {
     }
 }
 
-fn single(id: StepId) -> Vec<StepId> {
-    let mut v = vec![id];
-    v.extend_from_slice(graph::companions(id));
-    v
-}
-
-fn step_ids(names: &[String]) -> anyhow::Result<Vec<StepId>> {
+fn step_ids(names: &[String]) -> anyhow::Result<Vec<graph::StepId>> {
     names
         .iter()
         .map(|s| {
-            StepId::from_name(s).ok_or_else(|| {
+            graph::StepId::from_name(s).ok_or_else(|| {
                 UserError::usage(
                     format!("unknown step `{s}`"),
                     "see `deployctl list` for the step names",
@@ -267,36 +260,33 @@ fn prompter_for(settings: &Settings) -> Arc<dyn Prompter> {
 
 /// Check the `secrets` flags; salt-key and database-url have no rotation path.
 fn secrets_options(
-    command: &Command,
+    args: &cli::SecretsArgs,
     settings: &mut Settings,
 ) -> anyhow::Result<context::SecretsOptions> {
-    let Command::Secrets {
+    let cli::SecretsArgs {
         rotate,
         i_understand_this_breaks_api_keys,
         database_url,
         database_url_file,
         restore_deleted,
-    } = command
-    else {
-        return Ok(context::SecretsOptions::default());
-    };
+    } = args;
     for name in rotate {
         match name {
-            cli::SecretName::SaltKey => {
+            context::SecretName::SaltKey => {
                 return Err(UserError::usage(
                     "salt-key cannot be rotated: LiteLLM encrypts its stored credentials with it, and a new one makes them unreadable",
                     "leave salt-key as it is; there is no rotation path for it",
                 )
                 .into());
             }
-            cli::SecretName::DatabaseUrl => {
+            context::SecretName::DatabaseUrl => {
                 return Err(UserError::usage(
                     "database-url is not rotated: it names your database",
                     "change it interactively with `deployctl secrets` (Proceed, then confirm twice)",
                 )
                 .into());
             }
-            cli::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
+            context::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
                 return Err(UserError::usage(
                     "rotating master-key breaks every API key LiteLLM has issued",
                     "add --i-understand-this-breaks-api-keys to rotate it anyway",
@@ -361,7 +351,10 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         interrupt::install();
     }
     let ui = ui::Ui::new(&settings);
-    let secrets_options = secrets_options(&command, &mut settings)?;
+    let secrets_options = match &command {
+        Command::Step(step) => secrets_options(&step.secrets, &mut settings)?,
+        _ => context::SecretsOptions::default(),
+    };
     if let Command::List = command {
         if ui.json() {
             ui.event(list::render_json());
@@ -378,9 +371,6 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::Plan { steps } => {
             let ids = if steps.is_empty() {
                 graph::all_steps()
-                    .into_iter()
-                    .filter(|s| steps::build(*s).is_some())
-                    .collect()
             } else {
                 step_ids(&steps)?
             };
@@ -388,23 +378,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         }
         Command::Run { steps } => (step_ids(&steps)?, Mode::Run),
         Command::All => (graph::all_steps(), Mode::Run),
-        Command::Validate => (vec![StepId::Validate], Mode::Run),
-        Command::Irsa => (single(StepId::Irsa), Mode::Run),
-        Command::Secrets { .. } => (single(StepId::Secrets), Mode::Run),
-        Command::HelmRepos => (single(StepId::HelmRepos), Mode::Run),
-        Command::Namespaces => (single(StepId::Namespaces), Mode::Run),
-        Command::ExternalSecrets => (single(StepId::ExternalSecrets), Mode::Run),
-        Command::SecretStores => (single(StepId::SecretStores), Mode::Run),
-        Command::Monitoring => (single(StepId::Monitoring), Mode::Run),
-        Command::Dashboards => (single(StepId::Dashboards), Mode::Run),
-        Command::Jaeger => (single(StepId::Jaeger), Mode::Run),
-        Command::Redis => (single(StepId::Redis), Mode::Run),
-        Command::Litellm => (single(StepId::Litellm), Mode::Run),
-        Command::Openwebui => (single(StepId::Openwebui), Mode::Run),
-        Command::Gatekeeper => (single(StepId::Gatekeeper), Mode::Run),
-        Command::OpaPolicies => (single(StepId::OpaPolicies), Mode::Run),
-        Command::OpaVerify => (single(StepId::OpaVerify), Mode::Run),
-        Command::Verify => (single(StepId::Verify), Mode::Run),
+        Command::Step(step) => (graph::single(step.id), Mode::Run),
         Command::Kubeconfig => {
             let cx = Context::new(settings, ui);
             let done =
@@ -457,7 +431,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
                 Box::new(NonInteractive)
             };
             let cx = Context::new(settings, ui);
-            return bastion::run(&cx, prompter.as_ref(), action).await;
+            return bastion::run(&cx, prompter.as_ref(), action.action()).await;
         }
         Command::Infrastructure { tf, auto_approve } => {
             let prompter = prompter_for(&settings);
@@ -465,7 +439,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
                 &settings,
                 &ui,
                 prompter.as_ref(),
-                &tf,
+                &tf.options(),
                 auto_approve,
                 infra::Needs::default(),
             )
@@ -474,7 +448,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         }
         Command::InfrastructurePlan { tf } => {
             let prompter = prompter_for(&settings);
-            infra::plan(&settings, &ui, prompter.as_ref(), &tf).await?;
+            infra::plan(&settings, &ui, prompter.as_ref(), &tf.options()).await?;
             return Ok(exit::OK);
         }
         Command::InfrastructureDestroy {
@@ -486,7 +460,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
                 &settings,
                 &ui,
                 prompter.as_ref(),
-                &tf,
+                &tf.options(),
                 confirm_destroy.as_deref(),
             )
             .await;
@@ -501,7 +475,16 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
                 aws: true,
                 cluster: true,
             };
-            match infra::apply(&settings, &ui, prompter.as_ref(), &tf, auto_approve, needs).await? {
+            match infra::apply(
+                &settings,
+                &ui,
+                prompter.as_ref(),
+                &tf.options(),
+                auto_approve,
+                needs,
+            )
+            .await?
+            {
                 infra::Applied::Declined => return Ok(exit::OK),
                 infra::Applied::Done(outputs) => outputs.apply_to(&mut settings),
             }

@@ -1,8 +1,7 @@
 //! `deployctl list`: infrastructure modules, application components with their needs and
 //! criticality, deployment modes and verification commands, rendered from the step graph.
 
-use crate::graph::{STEPS, companions};
-use crate::steps;
+use crate::graph::STEPS;
 use crate::ui::table;
 use serde_json::{Value, json};
 
@@ -85,12 +84,9 @@ fn component_rows() -> Vec<Vec<String>> {
                 needs.push("(runs after the others)");
             }
             let mut title = d.title.to_string();
-            if !companions(d.id).is_empty() {
-                let c: Vec<&str> = companions(d.id).iter().map(|c| c.name()).collect();
+            if !d.companions.is_empty() {
+                let c: Vec<&str> = d.companions.iter().map(|c| c.name()).collect();
                 title.push_str(&format!(" (+ {})", c.join(", ")));
-            }
-            if steps::build(d.id).is_none() {
-                title.push_str(" [not built yet]");
             }
             vec![
                 format!("{:>2}", i + 1),
@@ -139,7 +135,6 @@ pub fn render_json() -> Value {
             "name": d.id.name(), "title": d.title, "critical": d.critical,
             "needs": d.needs.iter().map(|n| n.name()).collect::<Vec<_>>(),
             "kind": d.kind.label(), "runs_last": d.runs_last,
-            "built": steps::build(d.id).is_some(),
         })).collect::<Vec<_>>(),
         "modes": MODES.iter().map(|(c, d)| json!({"command": c, "description": d})).collect::<Vec<_>>(),
         "verification": VERIFY.iter().map(|(c, d)| json!({"command": c, "description": d})).collect::<Vec<_>>(),

@@ -26,6 +26,29 @@ pub struct ReleaseDef {
     pub release: &'static str,
     pub workloads: &'static [Workload],
     pub extra: Extra,
+    /// The run values layered over helm-values/<release>.yaml. One that names IAM roles
+    /// needs the account: its step's row says `uses_aws` (tested below).
+    pub overlay: fn(&OverlayInputs) -> Result<Value>,
+}
+
+impl ReleaseDef {
+    /// Whether the overlay needs the AWS account (role ARNs): the step's row says so.
+    pub fn needs_account(&self) -> bool {
+        self.step.def().uses_aws
+    }
+}
+
+/// The release row of a release step.
+pub fn of(step: StepId) -> ReleaseDef {
+    *RELEASES
+        .iter()
+        .find(|r| r.step == step)
+        .unwrap_or_else(|| unreachable!("step {step} has no release row"))
+}
+
+/// The row of the release called `release` (releases.yaml's name).
+pub fn named(release: &str) -> Option<&'static ReleaseDef> {
+    RELEASES.iter().find(|r| r.release == release)
 }
 
 pub const RELEASES: &[ReleaseDef] = &[
@@ -38,6 +61,7 @@ pub const RELEASES: &[ReleaseDef] = &[
             Workload::Deployment("external-secrets-cert-controller"),
         ],
         extra: Extra::None,
+        overlay: external_secrets_overlay,
     },
     ReleaseDef {
         step: StepId::Gatekeeper,
@@ -47,6 +71,7 @@ pub const RELEASES: &[ReleaseDef] = &[
             Workload::Pods("control-plane=audit-controller"),
         ],
         extra: Extra::None,
+        overlay: no_overlay,
     },
     ReleaseDef {
         step: StepId::Monitoring,
@@ -57,12 +82,14 @@ pub const RELEASES: &[ReleaseDef] = &[
             Workload::Pods("app.kubernetes.io/name=alertmanager"),
         ],
         extra: Extra::GrafanaAdmin,
+        overlay: no_overlay,
     },
     ReleaseDef {
         step: StepId::Jaeger,
         release: "jaeger",
         workloads: &[Workload::Pods("app.kubernetes.io/name=jaeger")],
         extra: Extra::None,
+        overlay: no_overlay,
     },
     ReleaseDef {
         step: StepId::Redis,
@@ -78,18 +105,21 @@ pub const RELEASES: &[ReleaseDef] = &[
             },
         ],
         extra: Extra::None,
+        overlay: no_overlay,
     },
     ReleaseDef {
         step: StepId::Litellm,
         release: "litellm",
         workloads: &[Workload::Pods("app.kubernetes.io/name=litellm")],
         extra: Extra::Liveliness,
+        overlay: litellm_overlay,
     },
     ReleaseDef {
         step: StepId::Openwebui,
         release: "open-webui",
         workloads: &[Workload::Pods("app.kubernetes.io/name=open-webui")],
         extra: Extra::None,
+        overlay: no_overlay,
     },
 ];
 
@@ -121,28 +151,31 @@ fn role_arn(i: &OverlayInputs, service_account: &str) -> Result<String> {
     ))
 }
 
-/// The dynamic values of a release, as a values document (JSON is YAML).
-pub fn overlay(release: &str, i: &OverlayInputs) -> Result<Value> {
-    let annotation = |sa: &str| -> Result<Value> {
-        Ok(json!({"serviceAccount": {"annotations": {
-            "eks.amazonaws.com/role-arn": role_arn(i, sa)?
-        }}}))
-    };
-    Ok(match release {
-        "external-secrets" => annotation("external-secrets")?,
-        "litellm" => {
-            let mut v = annotation("litellm-sa")?;
-            // Bedrock is called in the deploy region (the original hard-wired us-east-1).
-            v["envVars"] = json!({"AWS_REGION": i.region, "AWS_DEFAULT_REGION": i.region});
-            v
-        }
-        _ => json!({}),
-    })
+fn role_annotation(i: &OverlayInputs, service_account: &str) -> Result<Value> {
+    Ok(json!({"serviceAccount": {"annotations": {
+        "eks.amazonaws.com/role-arn": role_arn(i, service_account)?
+    }}}))
 }
 
-/// Whether a release's overlay needs the AWS account (role ARNs).
-pub fn overlay_needs_account(release: &str) -> bool {
-    matches!(release, "external-secrets" | "litellm")
+fn no_overlay(_: &OverlayInputs) -> Result<Value> {
+    Ok(json!({}))
+}
+
+fn external_secrets_overlay(i: &OverlayInputs) -> Result<Value> {
+    role_annotation(i, "external-secrets")
+}
+
+fn litellm_overlay(i: &OverlayInputs) -> Result<Value> {
+    let mut v = role_annotation(i, "litellm-sa")?;
+    // Bedrock is called in the deploy region (the original hard-wired us-east-1).
+    v["envVars"] = json!({"AWS_REGION": i.region, "AWS_DEFAULT_REGION": i.region});
+    Ok(v)
+}
+
+/// The dynamic values of a release, as a values document (JSON is YAML); none for a release
+/// without a row.
+pub fn overlay(release: &str, i: &OverlayInputs) -> Result<Value> {
+    named(release).map_or_else(|| no_overlay(i), |d| (d.overlay)(i))
 }
 
 /// Write the overlay to a private directory: dir 0700, file 0600.
@@ -206,6 +239,26 @@ mod tests {
         let litellm = overlay("litellm", &i).unwrap();
         assert_eq!(litellm["envVars"]["AWS_DEFAULT_REGION"], "eu-west-1");
         assert_eq!(overlay("redis", &i).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn a_release_whose_overlay_names_the_account_says_it_uses_aws() {
+        let i = OverlayInputs {
+            partition: "aws".into(),
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            cluster: "c".into(),
+        };
+        for def in RELEASES {
+            let text = (def.overlay)(&i).unwrap().to_string();
+            assert_eq!(
+                text.contains("111122223333"),
+                def.needs_account(),
+                "release {}: overlay {text}",
+                def.release
+            );
+            assert_eq!(of(def.step).release, def.release);
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (spinners on a terminal, timestamped lines otherwise), the summary table, and JSON events
 //! with `--output json` (then human text moves to stderr).
 
-use crate::cli::OutputFormat;
+use crate::config::OutputFormat;
 use crate::config::Settings;
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};

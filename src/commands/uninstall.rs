@@ -17,7 +17,7 @@ pub const KEPT: &str = "Kept: the namespaces and their PersistentVolumeClaims (R
 
 /// The steps to remove, in removal order (the reverse of the graph's order).
 pub fn removal_order(cx: &Context, names: &[String]) -> Result<Vec<StepId>> {
-    let removable = |id: StepId| crate::steps::build(id).is_some_and(|s| s.removes(cx).is_some());
+    let removable = |id: StepId| crate::steps::build(id).removes(cx).is_some();
     let selected: Vec<StepId> = if names.is_empty() {
         graph::all_steps()
             .into_iter()
@@ -94,7 +94,7 @@ pub async fn run(
     crate::engine::preflight(&cx, &order).await?;
     let steps: Vec<(StepId, Arc<dyn crate::steps::Step>)> = order
         .iter()
-        .filter_map(|id| crate::steps::build(*id).map(|s| (*id, s)))
+        .map(|id| (*id, crate::steps::build(*id)))
         .collect();
 
     let context = cx
@@ -119,8 +119,7 @@ pub async fn run(
             .filter(|n| order.contains(n))
             .map(|n| n.name())
             .collect();
-        let left = crate::steps::build(id).is_some_and(|s| s.removes(&cx).is_some())
-            && !order.contains(&id);
+        let left = crate::steps::build(id).removes(&cx).is_some() && !order.contains(&id);
         if left && !needs_removed.is_empty() {
             text.push_str(&format!(
                 "\nwarning: {id} stays and needs {}: it stops working (add it to the list to remove it too)",

@@ -3,9 +3,18 @@
 use super::*;
 
 pub(super) enum Decided {
+    /// Run with this action; the text says why.
     Run(Action, String),
     Skip(String),
     Fail(String),
+}
+
+/// The decide loop's conclusion for one selected step.
+pub(super) struct StepDecision {
+    pub id: StepId,
+    pub decided: Decided,
+    /// The assessed state's label ("error" when it could not be assessed), for plan events.
+    pub state: &'static str,
 }
 
 /// Walk the steps in order and decide each; prompts happen here and only here.
@@ -18,7 +27,7 @@ pub(super) async fn decide_all(
     states: &HashMap<StepId, Result<State, String>>,
     mode: Mode,
     resumed: &[String],
-) -> Result<Option<Vec<(StepId, Decided, String)>>> {
+) -> Result<Option<Vec<StepDecision>>> {
     let mut policy = Policy {
         interactive: cx.settings.interactive && mode == Mode::Run && prompter.interactive(),
         auto_skip_healthy: cx.settings.auto_skip_healthy,
@@ -29,20 +38,20 @@ pub(super) async fn decide_all(
         let state = match &states[id] {
             Ok(s) => s,
             Err(e) => {
-                out.push((
-                    *id,
-                    Decided::Fail(format!("cannot assess: {e}")),
-                    "error".into(),
-                ));
+                out.push(StepDecision {
+                    id: *id,
+                    decided: Decided::Fail(format!("cannot assess: {e}")),
+                    state: "error",
+                });
                 continue;
             }
         };
         if resumed.iter().any(|r| r == id.name()) && matches!(state, State::Healthy(_)) {
-            out.push((
-                *id,
-                Decided::Skip("succeeded in the interrupted run (--resume)".into()),
-                state.label().into(),
-            ));
+            out.push(StepDecision {
+                id: *id,
+                decided: Decided::Skip("succeeded in the interrupted run (--resume)".into()),
+                state: state.label(),
+            });
             continue;
         }
         let dependents = graph::dependents_in(*id, selected);
@@ -84,7 +93,11 @@ pub(super) async fn decide_all(
                         Err(e) if crate::prompt::is_quit(&e) => return Err(e),
                         Err(e) => Decided::Fail(error_text(&e)),
                     };
-                    out.push((*id, decided, state.label().into()));
+                    out.push(StepDecision {
+                        id: *id,
+                        decided,
+                        state: state.label(),
+                    });
                     break;
                 }
                 Decision::Skip { why, warning } => {
@@ -93,7 +106,11 @@ pub(super) async fn decide_all(
                     {
                         cx.ui.warn(&format!("skipping {id}: {w}"));
                     }
-                    out.push((*id, Decided::Skip(why), state.label().into()));
+                    out.push(StepDecision {
+                        id: *id,
+                        decided: Decided::Skip(why),
+                        state: state.label(),
+                    });
                     break;
                 }
                 Decision::Ask {
@@ -110,7 +127,11 @@ pub(super) async fn decide_all(
                                 "proceed"
                             }
                         );
-                        out.push((*id, Decided::Skip(why), state.label().into()));
+                        out.push(StepDecision {
+                            id: *id,
+                            decided: Decided::Skip(why),
+                            state: state.label(),
+                        });
                         break;
                     }
                     let resource = step.resource(cx);

@@ -7,14 +7,19 @@ use super::*;
 pub(super) async fn execute(
     cx: &Arc<Context>,
     built: &HashMap<StepId, Arc<dyn Step>>,
-    decided: Vec<(StepId, Decided, String)>,
+    decided: Vec<StepDecision>,
 ) -> (Vec<Row>, bool) {
-    let selected: Vec<StepId> = decided.iter().map(|(id, _, _)| *id).collect();
+    let selected: Vec<StepId> = decided.iter().map(|d| d.id).collect();
     let mut rows: HashMap<StepId, Row> = HashMap::new();
-    let mut pending: Vec<(StepId, Action, String)> = Vec::new();
-    for (id, d, _) in decided {
-        match d {
-            Decided::Run(action, why) => pending.push((id, action, why)),
+    // The steps to start and what each does, in graph order.
+    let mut to_run: Vec<StepId> = Vec::new();
+    let mut actions: HashMap<StepId, Action> = HashMap::new();
+    for StepDecision { id, decided, .. } in decided {
+        match decided {
+            Decided::Run(action, _) => {
+                to_run.push(id);
+                actions.insert(id, action);
+            }
             Decided::Skip(why) => {
                 rows.insert(
                     id,
@@ -39,13 +44,11 @@ pub(super) async fn execute(
             }
         }
     }
-    let to_run: Vec<StepId> = pending.iter().map(|(id, _, _)| *id).collect();
     let settled: Vec<(StepId, bool)> = rows
         .values()
         .map(|r| (r.step, r.outcome.satisfies()))
         .collect();
     let mut queue = schedule::Queue::new(&selected, &to_run, &settled, cx.settings.concurrency);
-    let actions: HashMap<StepId, Action> = pending.iter().map(|(id, a, _)| (*id, *a)).collect();
 
     let mut running: JoinSet<(StepId, Result<String, String>, Duration)> = JoinSet::new();
     let mut cancelled = false;

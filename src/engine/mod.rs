@@ -7,7 +7,7 @@ mod preflight;
 mod report;
 mod schedule;
 
-use ask::{Decided, decide_all};
+use ask::{Decided, StepDecision, decide_all};
 use execute::execute;
 pub use preflight::preflight;
 use report::{plan_event, print_plan, report};
@@ -90,29 +90,13 @@ fn error_text(err: &anyhow::Error) -> String {
     text
 }
 
-/// Which steps a request runs, after --with-deps; errors for steps not built yet.
-fn select(cx: &Context, req: &Request) -> Result<Vec<StepId>, UserError> {
-    let selected = if cx.settings.with_deps {
+/// Which steps a request runs: its steps, with everything they need under --with-deps.
+fn select(cx: &Context, req: &Request) -> Vec<StepId> {
+    if cx.settings.with_deps {
         graph::with_dependencies(&req.steps)
     } else {
         graph::normalise(req.steps.clone())
-    };
-    let not_built: Vec<&str> = selected
-        .iter()
-        .filter(|s| steps::build(**s).is_none())
-        .map(|s| s.name())
-        .collect();
-    if !not_built.is_empty() {
-        return Err(UserError::usage(
-            format!(
-                "`{}` is not built yet: step(s) {} are still to be ported to deployctl",
-                req.command,
-                not_built.join(", ")
-            ),
-            "run the built steps on their own (see `deployctl list`), e.g. `deployctl namespaces`",
-        ));
     }
-    Ok(selected)
 }
 
 /// Assess every step concurrently (read-only).
@@ -164,35 +148,17 @@ pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) ->
 
 async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) -> Result<i32> {
     let cx = cx.clone();
-    let selected = select(&cx, &req)?;
+    let selected = select(&cx, &req);
     let preconditions = if cx.settings.with_deps {
         Vec::new()
     } else {
         graph::unselected_needs(&selected)
     };
-    let unbuilt_needs: Vec<String> = preconditions
-        .iter()
-        .filter(|(n, _)| steps::build(*n).is_none())
-        .map(|(n, by)| format!("{by} needs {n}"))
-        .collect();
-    if !unbuilt_needs.is_empty() {
-        return Err(UserError::usage(
-            format!(
-                "`{}` is not built yet: {} (not yet ported, so it cannot be checked)",
-                req.command,
-                unbuilt_needs.join(", ")
-            ),
-            "see `deployctl list` for the steps that work today",
-        )
-        .into());
-    }
     let mut assessed: Vec<StepId> = selected.clone();
     assessed.extend(preconditions.iter().map(|(n, _)| *n));
     let assessed = graph::normalise(assessed);
-    let built: HashMap<StepId, Arc<dyn Step>> = assessed
-        .iter()
-        .filter_map(|id| steps::build(*id).map(|s| (*id, s)))
-        .collect();
+    let built: HashMap<StepId, Arc<dyn Step>> =
+        assessed.iter().map(|id| (*id, steps::build(*id))).collect();
 
     preflight(&cx, &assessed).await?;
     let states = assess_all(&cx, &built, &assessed).await;
@@ -254,15 +220,15 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
         // A step a run could not even start is a problem the plan must not hide.
         let errors: Vec<&str> = decided
             .iter()
-            .filter(|(_, d, _)| matches!(d, Decided::Fail(_)))
-            .map(|(id, _, _)| id.name())
+            .filter(|d| matches!(d.decided, Decided::Fail(_)))
+            .map(|d| d.id.name())
             .collect();
         if errors.is_empty() {
             return Ok(exit::OK);
         }
-        for (id, d, _) in &decided {
-            if let Decided::Fail(why) = d {
-                cx.ui.println(&format!("\n{id} cannot run:\n  {why}"));
+        for d in &decided {
+            if let Decided::Fail(why) = &d.decided {
+                cx.ui.println(&format!("\n{} cannot run:\n  {why}", d.id));
             }
         }
         cx.ui.event(json!({
@@ -275,8 +241,8 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
         }));
         return Ok(exit::FAILED);
     }
-    for (id, d, state) in &decided {
-        let (action, why) = match d {
+    for StepDecision { id, decided, state } in &decided {
+        let (action, why) = match decided {
             Decided::Run(a, why) => (a.label(), why.as_str()),
             Decided::Skip(why) => ("skip", why.as_str()),
             Decided::Fail(why) => ("error", why.as_str()),
@@ -286,10 +252,10 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
     if cx.ui.verbosity() >= 0 && !cx.ui.json() {
         let plan: Vec<String> = decided
             .iter()
-            .map(|(id, d, _)| match d {
-                Decided::Run(a, _) => format!("{id}: {}", a.label()),
-                Decided::Skip(_) => format!("{id}: skip"),
-                Decided::Fail(_) => format!("{id}: error"),
+            .map(|d| match &d.decided {
+                Decided::Run(a, _) => format!("{}: {}", d.id, a.label()),
+                Decided::Skip(_) => format!("{}: skip", d.id),
+                Decided::Fail(_) => format!("{}: error", d.id),
             })
             .collect();
         cx.ui.println(&format!("Plan: {}", plan.join(", ")));
@@ -316,8 +282,7 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::GlobalArgs;
-    use crate::config::{Env, Settings, Terminal};
+    use crate::config::{Env, Flags, Settings, Terminal};
     use crate::ui::Ui;
     use StepId::*;
     use async_trait::async_trait;
@@ -366,7 +331,7 @@ mod tests {
     }
 
     fn context(concurrency: u16) -> Arc<Context> {
-        let args = GlobalArgs {
+        let args = Flags {
             concurrency: Some(concurrency),
             ..Default::default()
         };
@@ -398,12 +363,10 @@ mod tests {
             .collect();
         let decided = ids
             .iter()
-            .map(|id| {
-                (
-                    *id,
-                    Decided::Run(Action::Create, String::new()),
-                    String::new(),
-                )
+            .map(|id| StepDecision {
+                id: *id,
+                decided: Decided::Run(Action::Create, String::new()),
+                state: "missing",
             })
             .collect();
         let (rows, interrupted) = execute(&context(concurrency), &built, decided).await;

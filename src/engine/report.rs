@@ -132,18 +132,18 @@ pub(super) fn plan_event(id: StepId, state: &str, action: &str, why: &str) -> se
 /// Plan mode output: state, the action a run would take, and why.
 pub(super) fn print_plan(
     cx: &Context,
-    decided: &[(StepId, Decided, String)],
+    decided: &[StepDecision],
     states: &HashMap<StepId, Result<State, String>>,
 ) {
     let rows: Vec<Vec<String>> = decided
         .iter()
-        .map(|(id, d, _)| {
+        .map(|StepDecision { id, decided, .. }| {
             let state = match &states[id] {
                 Ok(s) if s.detail().is_empty() => s.label().to_string(),
                 Ok(s) => format!("{} ({})", s.label(), s.detail()),
                 Err(_) => "unknown".into(),
             };
-            let (action, why) = match d {
+            let (action, why) = match decided {
                 Decided::Run(a, why) => (a.label().to_string(), why.clone()),
                 Decided::Skip(why) => ("skip".into(), why.clone()),
                 Decided::Fail(why) => ("error".into(), why.clone()),

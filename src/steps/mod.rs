@@ -88,9 +88,10 @@ pub enum Prepared {
     Quit,
 }
 
-/// The step that implements `id` (None only for an id without an implementation).
-pub fn build(id: StepId) -> Option<Arc<dyn Step>> {
-    Some(match id {
+/// The step that implements `id` (its row is `graph::STEPS`; the match is exhaustive, so a
+/// row without code does not compile).
+pub fn build(id: StepId) -> Arc<dyn Step> {
+    match id {
         StepId::Validate => Arc::new(validate::Validate),
         StepId::Irsa => Arc::new(irsa::Irsa),
         StepId::Secrets => Arc::new(secrets::Secrets::default()),
@@ -107,9 +108,6 @@ pub fn build(id: StepId) -> Option<Arc<dyn Step>> {
         | StepId::Jaeger
         | StepId::Redis
         | StepId::Litellm
-        | StepId::Openwebui => {
-            let def = release::RELEASES.iter().find(|r| r.step == id)?;
-            Arc::new(release::ReleaseStep(*def))
-        }
-    })
+        | StepId::Openwebui => Arc::new(release::ReleaseStep(release::of(id))),
+    }
 }

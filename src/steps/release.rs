@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use crate::release_table::{
     Extra, GRAFANA_ADMIN_SECRET, LITELLM_PORT, LITELLM_SERVICE, OverlayInputs, RELEASES,
-    ReleaseDef, overlay, overlay_needs_account, write_overlay,
+    ReleaseDef, of, overlay, write_overlay,
 };
 
 pub struct ReleaseStep(pub ReleaseDef);
@@ -55,7 +55,7 @@ impl ReleaseStep {
     }
 
     async fn overlay_inputs(&self, cx: &Context) -> Result<OverlayInputs> {
-        let (partition, account) = if overlay_needs_account(self.0.release) {
+        let (partition, account) = if self.0.needs_account() {
             let aws = cx.aws().await;
             (aws.partition().to_string(), aws.account_id().await?)
         } else {

@@ -11,8 +11,8 @@
 
 use super::{Prepared, Step};
 use crate::aws::secrets::{self as sm, SecretMeta};
-use crate::cli::SecretName;
 use crate::context::Context;
+use crate::context::SecretName;
 use crate::database_url::{check_database_url, with_tls};
 use crate::decide::{Action, State};
 use crate::error::UserError;
@@ -37,9 +37,8 @@ enum Source {
 
 #[derive(Debug, Clone, Copy)]
 struct Def {
+    /// The name is `<SECRETS_PREFIX>/<kind's name>`.
     kind: SecretName,
-    /// The name is `<SECRETS_PREFIX>/<suffix>`.
-    suffix: &'static str,
     /// The name the original scripts used, outside the prefix: when the secret is missing and
     /// this one exists, its value is carried over (OpenWebUI sessions survive the move).
     legacy: Option<&'static str>,
@@ -50,7 +49,6 @@ struct Def {
 const DEFS: &[Def] = &[
     Def {
         kind: SecretName::MasterKey,
-        suffix: "master-key",
         legacy: None,
         source: Source::Random {
             prefix: "sk-",
@@ -60,7 +58,6 @@ const DEFS: &[Def] = &[
     },
     Def {
         kind: SecretName::SaltKey,
-        suffix: "salt-key",
         legacy: None,
         source: Source::Random {
             prefix: "",
@@ -70,7 +67,6 @@ const DEFS: &[Def] = &[
     },
     Def {
         kind: SecretName::RedisPassword,
-        suffix: "redis-password",
         legacy: None,
         source: Source::Random {
             prefix: "",
@@ -80,14 +76,12 @@ const DEFS: &[Def] = &[
     },
     Def {
         kind: SecretName::DatabaseUrl,
-        suffix: "database-url",
         legacy: None,
         source: Source::Given,
         description: "LiteLLM database URL (managed by deployctl)",
     },
     Def {
         kind: SecretName::WebuiSecretKey,
-        suffix: "webui-secret-key",
         legacy: Some("openwebui/webui-secret-key"),
         source: Source::Random {
             prefix: "",
@@ -99,7 +93,7 @@ const DEFS: &[Def] = &[
 
 impl Def {
     fn name(&self, prefix: &str) -> String {
-        format!("{prefix}/{}", self.suffix)
+        format!("{prefix}/{}", self.kind.name())
     }
 }
 
@@ -491,7 +485,7 @@ impl Step for Secrets {
             let name = def.name(&prefix);
             if meta.is_none() && plan.restore.contains(&def.kind) {
                 sm::restore(aws, &name).await?;
-                restored.push(def.suffix);
+                restored.push(def.kind.name());
                 continue;
             }
             match meta {
@@ -503,7 +497,7 @@ impl Step for Secrets {
                     let value = match def.source {
                         _ if legacy.is_some() => {
                             let (old, v) = legacy.expect("checked");
-                            carried.push(format!("{} from {old}", def.suffix));
+                            carried.push(format!("{} from {old}", def.kind.name()));
                             v
                         }
                         Source::Random { prefix, hex_bytes } => random_value(prefix, hex_bytes)?,
@@ -514,7 +508,7 @@ impl Step for Secrets {
                     };
                     sm::create_secret(aws, &name, def.description, &value, stack_key.as_deref())
                         .await?;
-                    created.push(def.suffix);
+                    created.push(def.kind.name());
                 }
                 Some(meta) => {
                     if plan.rotate.contains(&def.kind) {
@@ -532,7 +526,7 @@ impl Step for Secrets {
                             },
                         };
                         sm::put_value(aws, &name, &value).await?;
-                        rotated.push(def.suffix);
+                        rotated.push(def.kind.name());
                     }
                     if sm::ensure_tags(aws, meta).await? {
                         tagged += 1;
