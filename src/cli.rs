@@ -1,11 +1,11 @@
 //! The clap command tree: every command and alias of deploy.sh / setup-bastion.sh, and the
 //! global flags. Parsing only; `config.rs` turns the result into `Settings`.
 
-use crate::bastion;
+use crate::commands::infra::TerraformOptions;
+use crate::commands::{bastion, charts};
 use crate::config::{Flags, OutputFormat};
-use crate::context::SecretName;
 use crate::graph::{STEPS, StepId};
-use crate::infra::TerraformOptions;
+use crate::secret_names::SecretName;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -337,6 +337,19 @@ pub enum BastionAction {
         #[arg(long, value_name = "CLUSTER")]
         confirm_destroy: Option<String>,
     },
+}
+
+impl ChartsAction {
+    pub fn action(&self) -> charts::Action {
+        match self {
+            ChartsAction::Pull { destination } => charts::Action::Pull {
+                destination: destination.clone(),
+            },
+            ChartsAction::Render { releases } => charts::Action::Render {
+                releases: releases.clone(),
+            },
+        }
+    }
 }
 
 impl BastionAction {

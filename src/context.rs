@@ -2,43 +2,11 @@
 
 use crate::aws::Aws;
 use crate::config::Settings;
+use crate::secret_names::SecretName;
 use crate::tools::helm::Helm;
 use crate::ui::Ui;
 use anyhow::{Result, anyhow};
 use std::sync::OnceLock;
-
-/// The application secrets, by their short names (`secrets --rotate NAME`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretName {
-    MasterKey,
-    /// Never rotated (LiteLLM's stored credentials would become unreadable).
-    SaltKey,
-    RedisPassword,
-    /// Changed interactively (it points LiteLLM at another database), not by `--rotate`.
-    DatabaseUrl,
-    WebuiSecretKey,
-}
-
-impl SecretName {
-    pub const ALL: [SecretName; 5] = [
-        SecretName::MasterKey,
-        SecretName::SaltKey,
-        SecretName::RedisPassword,
-        SecretName::DatabaseUrl,
-        SecretName::WebuiSecretKey,
-    ];
-
-    /// The short name, as `--rotate` takes it and as the secret is named under the prefix.
-    pub fn name(self) -> &'static str {
-        match self {
-            SecretName::MasterKey => "master-key",
-            SecretName::SaltKey => "salt-key",
-            SecretName::RedisPassword => "redis-password",
-            SecretName::DatabaseUrl => "database-url",
-            SecretName::WebuiSecretKey => "webui-secret-key",
-        }
-    }
-}
 
 /// Options of the `secrets` command.
 #[derive(Debug, Default)]

@@ -2,7 +2,7 @@
 //! The pipeline is arguments → settings → engine (preflight, assess, decide, execute, report).
 
 pub mod aws;
-pub mod bastion;
+
 pub mod bedrock;
 pub mod charts;
 pub mod cli;
@@ -18,29 +18,27 @@ pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod graph;
-pub mod infra;
 pub mod interrupt;
 pub mod journal;
 pub mod kube;
-pub mod kubeconfig;
 pub mod list;
 pub mod manifest;
+pub mod preflight;
 pub mod prompt;
 pub mod release_table;
 pub mod releases;
 pub mod render;
 pub mod roles;
+pub mod secret_names;
 pub mod steps;
 pub mod tools;
 pub mod tunnel;
 pub mod ui;
-pub mod verify_infra;
 pub mod yaml;
 
 use clap::Parser;
 use cli::{Cli, Command};
 use config::{Env, Settings, Terminal};
-use context::Context;
 use engine::{Mode, Request};
 use error::{UserError, exit};
 use prompt::{NonInteractive, Prompter, TerminalPrompter};
@@ -272,21 +270,21 @@ fn secrets_options(
     } = args;
     for name in rotate {
         match name {
-            context::SecretName::SaltKey => {
+            secret_names::SecretName::SaltKey => {
                 return Err(UserError::usage(
                     "salt-key cannot be rotated: LiteLLM encrypts its stored credentials with it, and a new one makes them unreadable",
                     "leave salt-key as it is; there is no rotation path for it",
                 )
                 .into());
             }
-            context::SecretName::DatabaseUrl => {
+            secret_names::SecretName::DatabaseUrl => {
                 return Err(UserError::usage(
                     "database-url is not rotated: it names your database",
                     "change it interactively with `deployctl secrets` (Proceed, then confirm twice)",
                 )
                 .into());
             }
-            context::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
+            secret_names::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
                 return Err(UserError::usage(
                     "rotating master-key breaks every API key LiteLLM has issued",
                     "add --i-understand-this-breaks-api-keys to rotate it anyway",
@@ -355,177 +353,83 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::Step(step) => secrets_options(&step.secrets, &mut settings)?,
         _ => context::SecretsOptions::default(),
     };
-    if let Command::List = command {
-        if ui.json() {
-            ui.event(list::render_json());
-        } else {
-            ui.println(list::render_text().trim_end());
-        }
-        return Ok(exit::OK);
-    }
     let name = match &command {
         Command::Run { steps } => format!("run {}", steps.join(" ")),
         other => other.name().to_string(),
     };
-    let (steps, mode) = match command {
-        Command::Plan { steps } => {
-            let ids = if steps.is_empty() {
-                graph::all_steps()
+    let prompter = prompter_for(&settings);
+    let inv = commands::Invocation {
+        settings,
+        ui,
+        prompter: prompter.clone(),
+    };
+    // The step engine, for the commands that run steps.
+    let engine = |cx: context::Context, steps: Vec<graph::StepId>, mode: Mode| {
+        let cx = Arc::new(cx.with_secrets(secrets_options));
+        let request = Request {
+            command: name,
+            steps,
+            mode,
+        };
+        engine::run(cx, prompter, request)
+    };
+    let steps = match command {
+        Command::List => {
+            if inv.ui.json() {
+                inv.ui.event(list::render_json());
             } else {
-                step_ids(&steps)?
-            };
-            (ids, Mode::Plan)
+                inv.ui.println(list::render_text().trim_end());
+            }
+            return Ok(exit::OK);
         }
+        Command::Plan { steps } if steps.is_empty() => (graph::all_steps(), Mode::Plan),
+        Command::Plan { steps } => (step_ids(&steps)?, Mode::Plan),
         Command::Run { steps } => (step_ids(&steps)?, Mode::Run),
         Command::All => (graph::all_steps(), Mode::Run),
         Command::Step(step) => (graph::single(step.id), Mode::Run),
-        Command::Kubeconfig => {
-            let cx = Context::new(settings, ui);
-            let done =
-                kubeconfig::run(&cx.settings, cx.aws().await, cx.settings.home.as_deref()).await?;
-            cx.ui.println(&done);
-            return Ok(exit::OK);
-        }
-        Command::EksToken => {
-            let cx = Context::new(settings, ui);
-            let credential = eks_token::run(cx.aws().await, &cx.settings.cluster).await?;
-            cx.ui.stdout_raw(&credential.to_string());
-            return Ok(exit::OK);
-        }
+        Command::Kubeconfig => return commands::kubeconfig::run(inv).await,
+        Command::EksToken => return commands::eks_token::run(inv).await,
         Command::Uninstall {
             steps,
             confirm_destroy,
         } => {
-            let prompter = prompter_for(&settings);
-            let cx = Arc::new(Context::new(settings, ui));
-            let done = commands::uninstall::run(
-                cx.clone(),
-                prompter.as_ref(),
-                &steps,
-                confirm_destroy.as_deref(),
-            )
-            .await;
-            cx.close().await;
-            return done;
-        }
-        Command::InfrastructureVerify => {
-            let cx = Context::new(settings, ui);
-            let done = verify_infra::run(&cx).await;
-            cx.close().await;
-            return done;
-        }
-        Command::Charts { action } => {
-            return match action {
-                cli::ChartsAction::Pull { destination } => {
-                    commands::charts::pull(&settings, &ui, destination).await
-                }
-                cli::ChartsAction::Render { releases } => {
-                    commands::charts::render_cmd(&settings, &ui, &releases).await
-                }
+            let args = commands::uninstall::Args {
+                steps,
+                confirm_destroy,
             };
+            return commands::uninstall::run(inv, args).await;
         }
-        Command::Bastion { action } => {
-            let prompter: Box<dyn Prompter> = if settings.interactive {
-                Box::new(TerminalPrompter::new())
-            } else {
-                Box::new(NonInteractive)
-            };
-            let cx = Context::new(settings, ui);
-            return bastion::run(&cx, prompter.as_ref(), action.action()).await;
-        }
+        Command::InfrastructureVerify => return commands::infra_verify::run(inv).await,
+        Command::Charts { action } => return commands::charts::run(inv, action.action()).await,
+        Command::Bastion { action } => return commands::bastion::run(inv, action.action()).await,
         Command::Infrastructure { tf, auto_approve } => {
-            let prompter = prompter_for(&settings);
-            infra::apply(
-                &settings,
-                &ui,
-                prompter.as_ref(),
-                &tf.options(),
-                auto_approve,
-                infra::Needs::default(),
-            )
-            .await?;
-            return Ok(exit::OK);
+            let action = commands::infra::Action::Apply { auto_approve };
+            return commands::infra::run(inv, action, tf.options()).await;
         }
         Command::InfrastructurePlan { tf } => {
-            let prompter = prompter_for(&settings);
-            infra::plan(&settings, &ui, prompter.as_ref(), &tf.options()).await?;
-            return Ok(exit::OK);
+            return commands::infra::run(inv, commands::infra::Action::Plan, tf.options()).await;
         }
         Command::InfrastructureDestroy {
             tf,
             confirm_destroy,
         } => {
-            let prompter = prompter_for(&settings);
-            return infra::destroy(
-                &settings,
-                &ui,
-                prompter.as_ref(),
-                &tf.options(),
-                confirm_destroy.as_deref(),
-            )
-            .await;
+            let action = commands::infra::Action::Destroy { confirm_destroy };
+            return commands::infra::run(inv, action, tf.options()).await;
         }
         Command::Complete { tf, auto_approve } => {
-            // infrastructure → kubeconfig → all, with the Terraform outputs as settings.
-            let prompter = prompter_for(&settings);
-            // One preflight for the whole job: terraform, tfvars, backend, helm and the
-            // credentials are all reported before anything is asked or run.
-            let needs = infra::Needs {
-                helm: true,
-                aws: true,
-                cluster: true,
-            };
-            match infra::apply(
-                &settings,
-                &ui,
-                prompter.as_ref(),
-                &tf.options(),
+            let args = commands::complete::Args {
+                options: tf.options(),
                 auto_approve,
-                needs,
-            )
-            .await?
-            {
-                infra::Applied::Declined => return Ok(exit::OK),
-                infra::Applied::Done(outputs) => outputs.apply_to(&mut settings),
-            }
-            // One interrupt state for all of `complete`: an interrupt that arrived while
-            // Terraform finished still stops the run here.
-            if interrupt::requested() {
-                ui.warn("interrupted after Terraform: the application stack was not started; run `deployctl all` to continue");
-                return Ok(interrupt::EXIT);
-            }
-            let cx = Context::new(settings, ui);
-            let done =
-                kubeconfig::run(&cx.settings, cx.aws().await, cx.settings.home.as_deref()).await?;
-            cx.ui.println(&done);
-            let cx = Arc::new(cx.with_secrets(secrets_options));
-            return engine::run(
-                cx,
-                prompter,
-                Request {
-                    command: name,
-                    steps: graph::all_steps(),
-                    mode: Mode::Run,
-                },
-            )
+            };
+            return commands::complete::run(inv, args, |cx| {
+                engine(cx, graph::all_steps(), Mode::Run)
+            })
             .await;
         }
-        Command::List | Command::Completions { .. } | Command::Man => {
-            unreachable!("handled above")
-        }
+        Command::Completions { .. } | Command::Man => unreachable!("handled before settings"),
     };
-    let prompter = prompter_for(&settings);
-    let cx = Arc::new(Context::new(settings, ui).with_secrets(secrets_options));
-    engine::run(
-        cx,
-        prompter,
-        Request {
-            command: name,
-            steps,
-            mode,
-        },
-    )
-    .await
+    let (cx, _) = inv.context();
+    engine(cx, steps.0, steps.1).await
 }
 
 #[cfg(test)]

@@ -132,8 +132,9 @@ pub fn render_json() -> Value {
         "event": "list",
         "infrastructure_modules": INFRA_MODULES.iter().map(|(n, d)| json!({"name": n, "description": d})).collect::<Vec<_>>(),
         "components": STEPS.iter().map(|d| json!({
-            "name": d.id.name(), "title": d.title, "critical": d.critical,
+            "name": d.name, "title": d.title, "help": d.help, "critical": d.critical,
             "needs": d.needs.iter().map(|n| n.name()).collect::<Vec<_>>(),
+            "companions": d.companions.iter().map(|n| n.name()).collect::<Vec<_>>(),
             "kind": d.kind.label(), "runs_last": d.runs_last,
         })).collect::<Vec<_>>(),
         "modes": MODES.iter().map(|(c, d)| json!({"command": c, "description": d})).collect::<Vec<_>>(),

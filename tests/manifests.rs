@@ -120,7 +120,7 @@ fn every_secret_an_external_secret_reads_is_created_by_deployctl_or_terraform() 
         "modules/secrets no longer names <secrets_prefix>/database-url"
     );
     for prefix in ["litellm", "team-a/llm"] {
-        let managed = deployctl::steps::secrets::managed_names(prefix);
+        let managed = deployctl::secret_names::managed_names(prefix);
         let terraform = format!("{prefix}/database-url");
         for key in external_secret_keys(prefix) {
             assert!(

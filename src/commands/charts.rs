@@ -12,7 +12,21 @@ use std::path::PathBuf;
 
 /// Fill `dir` with every pinned chart (`helm pull`); a chart already there at the pinned
 /// version is kept.
-pub async fn pull(settings: &Settings, ui: &Ui, dir: Option<PathBuf>) -> Result<i32> {
+/// `charts pull [DIR]` or `charts render [RELEASE…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Pull { destination: Option<PathBuf> },
+    Render { releases: Vec<String> },
+}
+
+pub async fn run(inv: super::Invocation, action: Action) -> Result<i32> {
+    match action {
+        Action::Pull { destination } => pull(&inv.settings, &inv.ui, destination).await,
+        Action::Render { releases } => render_cmd(&inv.settings, &inv.ui, &releases).await,
+    }
+}
+
+async fn pull(settings: &Settings, ui: &Ui, dir: Option<PathBuf>) -> Result<i32> {
     let dir = dir
         .or_else(|| settings.charts_dir.clone())
         .unwrap_or_else(|| PathBuf::from("charts"));
@@ -68,7 +82,7 @@ pub async fn pull(settings: &Settings, ui: &Ui, dir: Option<PathBuf>) -> Result<
 
 /// Render the stack from the charts directory, check it, print the YAML of the named
 /// releases (all by default). Problems go to stderr and make the exit code 1.
-pub async fn render_cmd(settings: &Settings, ui: &Ui, names: &[String]) -> Result<i32> {
+async fn render_cmd(settings: &Settings, ui: &Ui, names: &[String]) -> Result<i32> {
     let Some(dir) = settings.charts_dir.clone() else {
         return Err(UserError::usage(
             "`charts render` needs a charts directory",

@@ -60,7 +60,30 @@ struct Row {
     took: Duration,
 }
 
-pub async fn run(
+/// What `deployctl uninstall` was given.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    /// Steps to remove (empty: every removable step).
+    pub steps: Vec<String>,
+    /// The cluster name, for an uninstall nothing can ask about.
+    pub confirm_destroy: Option<String>,
+}
+
+pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
+    let (cx, prompter) = inv.context();
+    let cx = Arc::new(cx);
+    let done = remove(
+        cx.clone(),
+        prompter.as_ref(),
+        &args.steps,
+        args.confirm_destroy.as_deref(),
+    )
+    .await;
+    cx.close().await;
+    done
+}
+
+async fn remove(
     cx: Arc<Context>,
     prompter: &dyn Prompter,
     names: &[String],
@@ -91,7 +114,7 @@ pub async fn run(
     }
     let order = removal_order(&cx, names)?;
     // The cluster is proven (context guard) and helm is there before anything is shown.
-    crate::engine::preflight(&cx, &order).await?;
+    crate::preflight::preflight(&cx, &order).await?;
     let steps: Vec<(StepId, Arc<dyn crate::steps::Step>)> = order
         .iter()
         .map(|id| (*id, crate::steps::build(*id)))

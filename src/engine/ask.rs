@@ -3,8 +3,12 @@
 use super::*;
 
 pub(super) enum Decided {
-    /// Run with this action; the text says why.
-    Run(Action, String),
+    /// Run with this action (the text says why), handing `apply` what `prepare` found.
+    Run {
+        action: Action,
+        why: String,
+        found: steps::Findings,
+    },
     Skip(String),
     Fail(String),
 }
@@ -24,7 +28,7 @@ pub(super) async fn decide_all(
     prompter: &Arc<dyn Prompter>,
     built: &HashMap<StepId, Arc<dyn Step>>,
     selected: &[StepId],
-    states: &HashMap<StepId, Result<State, String>>,
+    survey: &Survey,
     mode: Mode,
     resumed: &[String],
 ) -> Result<Option<Vec<StepDecision>>> {
@@ -35,7 +39,7 @@ pub(super) async fn decide_all(
     };
     let mut out = Vec::new();
     for id in selected {
-        let state = match &states[id] {
+        let state = match &survey.states[id] {
             Ok(s) => s,
             Err(e) => {
                 out.push(StepDecision {
@@ -77,13 +81,14 @@ pub(super) async fn decide_all(
                             tokio::runtime::Handle::current().block_on(step.prepare(
                                 cx,
                                 state,
+                                &survey.findings[id],
                                 asker,
                                 chose_proceed,
                             ))
                         })
                     });
                     let decided = match prepared {
-                        Ok(steps::Prepared::Run) => Decided::Run(action, why),
+                        Ok(steps::Prepared::Run(found)) => Decided::Run { action, why, found },
                         Ok(steps::Prepared::Skip(why)) => Decided::Skip(why),
                         Ok(steps::Prepared::Quit) => return Ok(None),
                         // Bad input (a usage error) stops the run before anything starts,

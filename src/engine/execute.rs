@@ -14,11 +14,15 @@ pub(super) async fn execute(
     // The steps to start and what each does, in graph order.
     let mut to_run: Vec<StepId> = Vec::new();
     let mut actions: HashMap<StepId, Action> = HashMap::new();
+    let mut found: HashMap<StepId, steps::Findings> = HashMap::new();
     for StepDecision { id, decided, .. } in decided {
         match decided {
-            Decided::Run(action, _) => {
+            Decided::Run {
+                action, found: f, ..
+            } => {
                 to_run.push(id);
                 actions.insert(id, action);
+                found.insert(id, f);
             }
             Decided::Skip(why) => {
                 rows.insert(
@@ -74,13 +78,14 @@ pub(super) async fn execute(
                 schedule::Verdict::Start(id) => {
                     crate::interrupt::changes_begin();
                     let action = actions[&id];
+                    let f = found.remove(&id).unwrap_or_else(steps::Findings::none);
                     let step = built[&id].clone();
                     let cx2 = cx.clone();
                     running.spawn(async move {
                         let started = Instant::now();
                         let progress = cx2.ui.step_started(id.name(), action.label());
                         // A step that panics is a failed step with its message, not a lost row.
-                        let result = match std::panic::AssertUnwindSafe(step.apply(&cx2, action))
+                        let result = match std::panic::AssertUnwindSafe(step.apply(&cx2, action, f))
                             .catch_unwind()
                             .await
                         {

@@ -3,13 +3,12 @@
 
 mod ask;
 mod execute;
-mod preflight;
 mod report;
 mod schedule;
 
+use crate::preflight::preflight;
 use ask::{Decided, StepDecision, decide_all};
 use execute::execute;
-pub use preflight::preflight;
 use report::{plan_event, print_plan, report};
 
 use crate::context::Context;
@@ -99,19 +98,30 @@ fn select(cx: &Context, req: &Request) -> Vec<StepId> {
     }
 }
 
+/// What assessing found: each step's state (or why it could not be assessed), and what each
+/// step found for its later phases.
+pub(super) struct Survey {
+    pub states: HashMap<StepId, Result<State, String>>,
+    pub findings: HashMap<StepId, steps::Findings>,
+}
+
 /// Assess every step concurrently (read-only).
 async fn assess_all(
     cx: &Arc<Context>,
     built: &HashMap<StepId, Arc<dyn Step>>,
     ids: &[StepId],
-) -> HashMap<StepId, Result<State, String>> {
+) -> Survey {
     let futures = ids.iter().map(|id| {
         let step = built[id].clone();
         let cx = cx.clone();
         let id = *id;
         async move {
             let started = Instant::now();
-            let state = step.assess(&cx).await.map_err(|e| error_text(&e));
+            let surveyed = step.survey(&cx).await.map_err(|e| error_text(&e));
+            let (state, found) = match surveyed {
+                Ok(a) => (Ok(a.state), a.found),
+                Err(e) => (Err(e), steps::Findings::none()),
+            };
             cx.ui.detail(&format!(
                 "assessed {id} in {}: {}",
                 human_duration(started.elapsed()),
@@ -120,13 +130,16 @@ async fn assess_all(
                     Err(e) => format!("error: {e}"),
                 }
             ));
-            (id, state)
+            (id, state, found)
         }
     });
-    futures::future::join_all(futures)
-        .await
-        .into_iter()
-        .collect()
+    let mut states = HashMap::new();
+    let mut findings = HashMap::new();
+    for (id, state, found) in futures::future::join_all(futures).await {
+        states.insert(id, state);
+        findings.insert(id, found);
+    }
+    Survey { states, findings }
 }
 
 /// The message of a panic payload (`panic!("…")` carries a &str or a String).
@@ -161,7 +174,8 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
         assessed.iter().map(|id| (*id, steps::build(*id))).collect();
 
     preflight(&cx, &assessed).await?;
-    let states = assess_all(&cx, &built, &assessed).await;
+    let survey = assess_all(&cx, &built, &assessed).await;
+    let states = &survey.states;
 
     // Needs that are not selected must already be in place.
     let mut unmet = Vec::new();
@@ -207,7 +221,7 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
         Vec::new()
     };
     let Some(decided) = decide_all(
-        &cx, &prompter, &built, &selected, &states, req.mode, &resumed,
+        &cx, &prompter, &built, &selected, &survey, req.mode, &resumed,
     )
     .await?
     else {
@@ -216,7 +230,7 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
     };
 
     if req.mode == Mode::Plan {
-        print_plan(&cx, &decided, &states);
+        print_plan(&cx, &decided, states);
         // A step a run could not even start is a problem the plan must not hide.
         let errors: Vec<&str> = decided
             .iter()
@@ -243,7 +257,7 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
     }
     for StepDecision { id, decided, state } in &decided {
         let (action, why) = match decided {
-            Decided::Run(a, why) => (a.label(), why.as_str()),
+            Decided::Run { action, why, .. } => (action.label(), why.as_str()),
             Decided::Skip(why) => ("skip", why.as_str()),
             Decided::Fail(why) => ("error", why.as_str()),
         };
@@ -253,7 +267,7 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
         let plan: Vec<String> = decided
             .iter()
             .map(|d| match &d.decided {
-                Decided::Run(a, _) => format!("{}: {}", d.id, a.label()),
+                Decided::Run { action, .. } => format!("{}: {}", d.id, action.label()),
                 Decided::Skip(_) => format!("{}: skip", d.id),
                 Decided::Fail(_) => format!("{}: error", d.id),
             })
@@ -313,7 +327,12 @@ mod tests {
         async fn assess(&self, _cx: &Context) -> Result<State> {
             Ok(State::Missing)
         }
-        async fn apply(&self, _cx: &Context, _action: Action) -> Result<String> {
+        async fn apply(
+            &self,
+            _cx: &Context,
+            _action: Action,
+            _found: steps::Findings,
+        ) -> Result<String> {
             self.log.events.lock().unwrap().push((self.id, "start"));
             let now = self.log.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.log.max_running.fetch_max(now, Ordering::SeqCst);
@@ -365,7 +384,11 @@ mod tests {
             .iter()
             .map(|id| StepDecision {
                 id: *id,
-                decided: Decided::Run(Action::Create, String::new()),
+                decided: Decided::Run {
+                    action: Action::Create,
+                    why: String::new(),
+                    found: steps::Findings::none(),
+                },
                 state: "missing",
             })
             .collect();

@@ -144,7 +144,7 @@ pub(super) fn print_plan(
                 Err(_) => "unknown".into(),
             };
             let (action, why) = match decided {
-                Decided::Run(a, why) => (a.label().to_string(), why.clone()),
+                Decided::Run { action, why, .. } => (action.label().to_string(), why.clone()),
                 Decided::Skip(why) => ("skip".into(), why.clone()),
                 Decided::Fail(why) => ("error".into(), why.clone()),
             };

@@ -1,7 +1,7 @@
 //! `helm-repos`: the repositories of helm-values/releases.yaml, added or corrected, then
 //! `helm repo update`.
 
-use super::Step;
+use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -77,7 +77,7 @@ impl Step for HelmRepos {
         })
     }
 
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let want = Releases::load(&cx.settings.project_dir)?.repos;
         let have = cx.helm.repo_list().await?;
         let d = diff(&want, &have);

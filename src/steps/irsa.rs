@@ -1,7 +1,7 @@
 //! `irsa`: the IAM roles the stack's service accounts assume (IRSA), with the trust policy
 //! built from the cluster's OIDC issuer and the inline policies of iam/.
 
-use super::Step;
+use super::{Findings, Step};
 use crate::aws::{self, Aws, iam, policy};
 use crate::context::Context;
 use crate::decide::{Action, State};
@@ -186,7 +186,7 @@ impl Step for Irsa {
         })
     }
 
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let aws = cx.aws().await;
         let wanted = wanted(cx, aws).await?;
         let mut arns = Vec::new();

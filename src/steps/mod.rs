@@ -40,19 +40,31 @@ pub trait Step: Send + Sync {
     /// it has what it needs. `prompter` is `Some` in an interactive run (to ask for a missing
     /// input); `chose_proceed` says the operator pressed Proceed on an existing resource, so
     /// follow-up questions about it are welcome. Nothing changes here.
+    /// `found` is what `survey` found; `Prepared::Run` hands on what `apply` gets.
     async fn prepare(
         &self,
         _cx: &Context,
         _state: &State,
+        found: &Findings,
         _prompter: Option<&dyn Prompter>,
         _chose_proceed: bool,
     ) -> Result<Prepared> {
-        Ok(Prepared::Run)
+        Ok(Prepared::Run(found.clone()))
     }
-    /// Read-only: what exists and whether it is healthy.
-    async fn assess(&self, cx: &Context) -> Result<State>;
-    /// Make it so; returns a one-line summary of what changed.
-    async fn apply(&self, cx: &Context, action: Action) -> Result<String>;
+    /// Read-only: what exists and whether it is healthy. A step implements this or `survey`.
+    async fn assess(&self, cx: &Context) -> Result<State> {
+        Ok(self.survey(cx).await?.state)
+    }
+    /// `assess`, with what the step found that `prepare` and `apply` need (the engine hands it
+    /// on; a step keeps nothing between phases). The engine calls this one.
+    async fn survey(&self, cx: &Context) -> Result<Assessed> {
+        Ok(Assessed {
+            state: self.assess(cx).await?,
+            found: Findings::none(),
+        })
+    }
+    /// Make it so with what `prepare` handed on; returns a one-line summary of what changed.
+    async fn apply(&self, cx: &Context, action: Action, found: Findings) -> Result<String>;
     /// Details for the prompt's View (never a secret value).
     async fn view(&self, cx: &Context) -> Result<String>;
     /// `uninstall`: what removing this step removes, e.g. "helm release `redis` (namespace
@@ -78,10 +90,41 @@ pub fn load_manifests(cx: &Context, rel: &str) -> Result<Vec<crate::manifest::Do
     )
 }
 
+/// What a step found or decided, handed from one phase to the next (see `Step::survey`).
+#[derive(Clone)]
+pub struct Findings(Arc<dyn std::any::Any + Send + Sync>);
+
+impl Findings {
+    pub fn none() -> Findings {
+        Findings(Arc::new(()))
+    }
+    pub fn new<T: Send + Sync + 'static>(value: T) -> Findings {
+        Findings(Arc::new(value))
+    }
+    /// The value, when it is a `T`.
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Findings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Findings")
+    }
+}
+
+/// What `survey` returns: the state and the findings.
+#[derive(Debug)]
+pub struct Assessed {
+    pub state: State,
+    pub found: Findings,
+}
+
 /// What `prepare` concluded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Prepared {
-    Run,
+    /// Run, with what `apply` gets.
+    Run(Findings),
     /// Nothing to do after the operator's answers.
     Skip(String),
     /// The operator quit at a follow-up question.
@@ -94,7 +137,7 @@ pub fn build(id: StepId) -> Arc<dyn Step> {
     match id {
         StepId::Validate => Arc::new(validate::Validate),
         StepId::Irsa => Arc::new(irsa::Irsa),
-        StepId::Secrets => Arc::new(secrets::Secrets::default()),
+        StepId::Secrets => Arc::new(secrets::Secrets),
         StepId::HelmRepos => Arc::new(helm_repos::HelmRepos),
         StepId::Namespaces => Arc::new(namespaces::Namespaces),
         StepId::SecretStores => Arc::new(secret_stores::SecretStores),

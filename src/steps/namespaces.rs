@@ -1,7 +1,7 @@
 //! `namespaces`: server-side apply of manifests/namespaces.yaml and of the cluster's
 //! encrypted default StorageClass (manifests/storage-class.yaml).
 
-use super::Step;
+use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -156,7 +156,7 @@ impl Step for Namespaces {
         })
     }
 
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let mut docs = wanted(cx)?;
         let namespaces = docs.len();
         let sc = wanted_storage_class(cx)?;

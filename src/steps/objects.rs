@@ -1,7 +1,7 @@
 //! Steps that server-side apply a set of manifest files: `dashboards` (Grafana dashboard
 //! ConfigMaps and the ServiceMonitors that feed them).
 
-use super::Step;
+use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -98,7 +98,7 @@ impl Step for Objects {
             State::Unhealthy(format!("missing {}", missing.join(", ")))
         })
     }
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let docs = self.docs(cx)?;
         let applied = apply_documents(&cx.kube()?, &docs).await?;
         Ok(format!("applied {}", applied.join(", ")))

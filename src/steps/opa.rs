@@ -2,7 +2,7 @@
 //! established (watched, no fixed sleep) — the Constraints. `opa-verify`: templates,
 //! constraints and violation counts, read through the API.
 
-use super::{Step, load_manifests};
+use super::{Findings, Step, load_manifests};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -158,7 +158,7 @@ impl Step for OpaPolicies {
         })
     }
 
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let client = cx.kube()?;
         let templates = load_manifests(cx, TEMPLATES_FILE)?;
         apply_documents(&client, &templates).await?;
@@ -270,7 +270,7 @@ impl Step for OpaVerify {
     async fn assess(&self, _cx: &Context) -> Result<State> {
         Ok(State::Stateless)
     }
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let f = find(cx).await?;
         let missing: Vec<String> = f
             .templates

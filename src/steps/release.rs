@@ -7,7 +7,7 @@
 //! ARNs, region) as generated YAML in a private temp dir (0700, file 0600) removed right after
 //! the call; then a watch-based wait for the workloads and the release's own checks.
 
-use super::Step;
+use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::error::UserError;
@@ -236,6 +236,7 @@ impl Step for ReleaseStep {
         &self,
         cx: &Context,
         _state: &State,
+        found: &Findings,
         prompter: Option<&dyn crate::prompt::Prompter>,
         _chose_proceed: bool,
     ) -> Result<super::Prepared> {
@@ -281,7 +282,7 @@ impl Step for ReleaseStep {
                 }
             }
         }
-        Ok(super::Prepared::Run)
+        Ok(super::Prepared::Run(found.clone()))
     }
 
     async fn assess(&self, cx: &Context) -> Result<State> {
@@ -360,7 +361,7 @@ impl Step for ReleaseStep {
         }
     }
 
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let rel = self.release(cx)?;
         let mut notes = Vec::new();
         if self.0.extra == Extra::GrafanaAdmin {

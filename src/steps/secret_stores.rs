@@ -2,7 +2,7 @@
 //! each to sync; a timeout names the ExternalSecret and its condition message). Also the
 //! follow-through of a redis-password rotation: force a re-sync, restart Redis and LiteLLM.
 
-use super::{Step, load_manifests};
+use super::{Findings, Step, load_manifests};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -209,7 +209,7 @@ impl Step for SecretStores {
         })
     }
 
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let client = cx.kube()?;
         let timeout = cx.settings.sync_timeout;
         let store = load_manifests(cx, STORE_FILE)?;

@@ -9,19 +9,18 @@
 //!   `--database-url-file` or stops the run before anything is created;
 //! - non-interactive runs never rotate anything they were not told to.
 
-use super::{Prepared, Step};
+use super::{Assessed, Findings, Prepared, Step};
 use crate::aws::secrets::{self as sm, SecretMeta};
 use crate::context::Context;
-use crate::context::SecretName;
 use crate::database_url::{check_database_url, with_tls};
 use crate::decide::{Action, State};
 use crate::error::UserError;
 use crate::graph::StepId;
 use crate::prompt::Prompter;
+use crate::secret_names::{SecretName, managed_names};
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::Mutex;
 
 /// How a secret's value comes to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +96,6 @@ impl Def {
     }
 }
 
-/// The AWS secret names the secrets step manages, for `prefix`.
-pub fn managed_names(prefix: &str) -> Vec<String> {
-    DEFS.iter().map(|d| d.name(prefix)).collect()
-}
-
 /// A value from the OS CSPRNG: `prefix` + 2×`bytes` hex characters.
 pub(crate) fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
     let mut buf = vec![0u8; bytes];
@@ -114,22 +108,25 @@ pub(crate) fn random_value(prefix: &str, bytes: usize) -> Result<SecretString> {
 /// The journal's name for a redis-password rotation awaiting its follow-through.
 const REDIS_PENDING: &str = "redis-password";
 
-/// What apply will do, decided in the decide phase.
-#[derive(Debug, Default)]
+/// What `survey` found: each secret's metadata (None: missing), and the missing ones that are
+/// scheduled for deletion, with the day they go.
+#[derive(Debug, Clone)]
+struct Found {
+    secrets: Vec<(Def, Option<SecretMeta>)>,
+    deleted: Vec<(Def, String)>,
+}
+
+/// What apply will do, decided in the decide phase from what `survey` found.
+#[derive(Debug)]
 struct Plan {
+    found: Vec<(Def, Option<SecretMeta>)>,
     rotate: Vec<SecretName>,
     database_url: Option<SecretString>,
     /// Scheduled for deletion, to be restored (RestoreSecret) instead of created.
     restore: Vec<SecretName>,
 }
 
-#[derive(Default)]
-pub struct Secrets {
-    found: Mutex<Vec<(Def, Option<SecretMeta>)>>,
-    /// Missing secrets that are scheduled for deletion, with the day they were deleted.
-    deleted: Mutex<Vec<(Def, String)>>,
-    plan: Mutex<Option<Plan>>,
-}
+pub struct Secrets;
 
 fn exists(found: &[(Def, Option<SecretMeta>)], kind: SecretName) -> bool {
     found.iter().any(|(d, m)| d.kind == kind && m.is_some())
@@ -254,7 +251,7 @@ impl Step for Secrets {
         }
     }
 
-    async fn assess(&self, cx: &Context) -> Result<State> {
+    async fn survey(&self, cx: &Context) -> Result<Assessed> {
         let aws = cx.aws().await;
         let prefix = cx.settings.secrets_prefix.clone();
         let names: Vec<String> = DEFS.iter().map(|d| d.name(&prefix)).collect();
@@ -289,10 +286,6 @@ impl Step for Secrets {
                 }
             })
             .collect();
-        *self
-            .deleted
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))? = deleted;
         let total = DEFS.len();
         let state = if missing.len() == total {
             State::Missing
@@ -305,29 +298,39 @@ impl Step for Secrets {
                 missing.join(", ")
             ))
         };
-        *self.found.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = found;
         let pending = crate::journal::pending(&cx.settings, cx.known_account().as_deref());
-        if !pending.is_empty() {
-            return Ok(State::Unhealthy(format!(
+        let state = if pending.is_empty() {
+            state
+        } else {
+            State::Unhealthy(format!(
                 "{} rotated in AWS, but the cluster has not followed yet (pending follow-through: a run finishes it first)",
                 pending.join(", ")
-            )));
-        }
-        Ok(state)
+            ))
+        };
+        Ok(Assessed {
+            state,
+            found: Findings::new(Found {
+                secrets: found,
+                deleted,
+            }),
+        })
     }
 
     async fn prepare(
         &self,
         cx: &Context,
         _state: &State,
+        found: &Findings,
         prompter: Option<&dyn Prompter>,
         chose_proceed: bool,
     ) -> Result<Prepared> {
-        let found = self
-            .found
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone();
+        let Found {
+            secrets: found,
+            deleted,
+        } = found
+            .get::<Found>()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("internal error: secrets prepared without a survey"))?;
         let prefix = &cx.settings.secrets_prefix;
         let mut plan = Plan {
             rotate: cx
@@ -339,13 +342,9 @@ impl Step for Secrets {
                 .collect(),
             database_url: None,
             restore: Vec::new(),
+            found: Vec::new(),
         };
         // Deleted but recoverable: restored (asked, or --restore-deleted), never re-created.
-        let deleted = self
-            .deleted
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone();
         for (def, when) in &deleted {
             let name = def.name(prefix);
             let restore = cx.secrets.restore_deleted
@@ -412,28 +411,21 @@ impl Step for Secrets {
             !crate::journal::pending(&cx.settings, cx.known_account().as_deref()).is_empty();
         let skip =
             nothing_missing && plan.rotate.is_empty() && !untagged && !pending && chose_proceed;
-        *self.plan.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(plan);
+        plan.found = found;
         Ok(if skip {
             Prepared::Skip("every secret kept as it is".into())
         } else {
-            Prepared::Run
+            Prepared::Run(Findings::new(plan))
         })
     }
 
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, found: Findings) -> Result<String> {
         let aws = cx.aws().await;
         let prefix = cx.settings.secrets_prefix.clone();
-        let found = self
-            .found
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .clone();
-        let plan = self
-            .plan
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .take()
+        let plan = found
+            .get::<Plan>()
             .ok_or_else(|| anyhow::anyhow!("internal error: secrets applied without a plan"))?;
+        let found = &plan.found;
         let mut created = Vec::new();
         let mut carried = Vec::new();
         let mut rotated = Vec::new();
@@ -481,7 +473,7 @@ impl Step for Secrets {
             .and_then(|(_, m)| m.as_ref())
             .and_then(|m| m.kms_key_id.clone());
         let mut restored = Vec::new();
-        for (def, meta) in &found {
+        for (def, meta) in found {
             let name = def.name(&prefix);
             if meta.is_none() && plan.restore.contains(&def.kind) {
                 sm::restore(aws, &name).await?;
@@ -622,6 +614,12 @@ mod tests {
             random_value("", 32).unwrap().expose_secret(),
             random_value("", 32).unwrap().expose_secret()
         );
+    }
+
+    #[test]
+    fn one_def_per_secret_name() {
+        let kinds: Vec<SecretName> = DEFS.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, SecretName::ALL);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `validate`: offline checks of manifests/ and helm-values/.
 
-use super::Step;
+use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -23,7 +23,7 @@ impl Step for Validate {
     async fn assess(&self, _cx: &Context) -> Result<State> {
         Ok(State::Stateless)
     }
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let root = cx.settings.project_dir.clone();
         let report = tokio::task::spawn_blocking(move || manifest::validate_tree(&root)).await?;
         let mut problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();

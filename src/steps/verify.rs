@@ -1,7 +1,7 @@
 //! `verify`: the stack's pods and services with ready counts, and the access hints (bound to
 //! 127.0.0.1). Fails when a pod of the stack is not ready.
 
-use super::Step;
+use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
@@ -61,7 +61,7 @@ impl Step for Verify {
     async fn assess(&self, _cx: &Context) -> Result<State> {
         Ok(State::Stateless)
     }
-    async fn apply(&self, cx: &Context, _action: Action) -> Result<String> {
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let client = cx.kube()?;
         let mut lines = Vec::new();
         let mut not_ready = Vec::new();

@@ -2,6 +2,7 @@
 //! with errors that carry the command line, exit code and the tail of stderr.
 
 pub mod helm;
+pub mod terraform;
 
 use anyhow::Result;
 use std::ffi::OsString;

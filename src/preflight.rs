@@ -1,7 +1,10 @@
-//! Preflight: everything the selected steps need (helm, the cluster, AWS, the charts
+//! Preflight: everything the given steps need (helm, the cluster, AWS, the charts
 //! directory) checked at once, every problem reported together.
 
-use super::*;
+use crate::context::Context;
+use crate::error::{UserError, exit};
+use crate::graph::StepId;
+use anyhow::Result;
 
 pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
     let helm = assessed.iter().any(|s| s.def().uses_helm);
@@ -45,7 +48,7 @@ pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
         let all = crate::releases::Releases::load(&cx.settings.project_dir)?;
         let mut problems = Vec::new();
         let mut help = None;
-        for def in crate::steps::release::RELEASES
+        for def in crate::release_table::RELEASES
             .iter()
             .filter(|d| assessed.contains(&d.step))
         {

@@ -1,71 +1,11 @@
-//! `bastion create | connect | cleanup`: the port of setup-bastion.sh, every call through the
-//! SDK (EKS, EC2, IAM, SSM, STS). Names derive from BASTION_NAME: `<name>-sg`,
-//! `<name>-ssm-role`, `<name>-profile`, and the instance tagged Name=<name>.
+//! `bastion create`: a small instance in a private subnet of the cluster's VPC with SSM
+//! access, its security group (one 443 rule into the cluster's group), role and profile, and
+//! an EKS access entry for the role.
 
-use crate::aws::ec2::{CLUSTER_TAG, Instance, PURPOSE, filter, find_bastions};
-use crate::aws::{self, Aws, ClusterInfo};
-use crate::context::Context;
-use crate::error::{UserError, exit};
-use crate::prompt::Prompter;
-use anyhow::{Context as _, Result, anyhow, bail};
-use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
-    InstanceMetadataOptionsRequest, InstanceStateName, ResourceType, Tag, TagSpecification,
-    VolumeType,
-};
-use serde_json::json;
-use std::time::{Duration, Instant};
-
-pub const AMI_PARAMETER: &str =
-    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-const SSM_CORE_POLICY: &str = "policy/AmazonSSMManagedInstanceCore";
-const EKS_ADMIN_POLICY: &str = "cluster-access-policy/AmazonEKSClusterAdminPolicy";
-pub const USER_DATA_TEMPLATE: &str = "terraform/modules/bastion/user-data.sh.tmpl";
-
-struct Names {
-    instance: String,
-    sg: String,
-    role: String,
-    profile: String,
-    inline: String,
-}
-
-/// The instance and its security group are found by tags (and the group within the VPC);
-/// the IAM role and instance profile are account-wide, so their names carry the cluster.
-fn names(base: &str, cluster: &str) -> Names {
-    Names {
-        instance: base.to_string(),
-        sg: format!("{base}-sg"),
-        role: crate::aws::iam::cluster_scoped_name(cluster, &format!("{base}-ssm-role")),
-        profile: crate::aws::iam::cluster_scoped_name(cluster, &format!("{base}-profile")),
-        inline: format!("{base}-eks-describe"),
-    }
-}
-
-fn tag(k: &str, v: &str) -> Tag {
-    Tag::builder().key(k).value(v).build()
-}
-
-/// Whether an SDK error says the endpoint does not implement the operation (moto lacks
-/// some: EKS access entries, SSM DescribeInstanceInformation): an unmodeled answer with HTTP
-/// 404/405/501, or 500 after the SDK's retries. Decided from the status, never message text.
-fn unimplemented_status(status: u16) -> bool {
-    matches!(status, 404 | 405 | 500 | 501)
-}
-
-fn not_implemented<E>(
-    e: &aws_sdk_eks::error::SdkError<E, aws_sdk_eks::config::http::HttpResponse>,
-) -> bool {
-    use aws_sdk_eks::error::SdkError;
-    match e {
-        SdkError::ServiceError(se) => unimplemented_status(se.raw().status().as_u16()),
-        SdkError::ResponseError(_) => true,
-        _ => false,
-    }
-}
+use super::*;
 
 /// The cluster's VPC: its own record, else the VPC of its subnets.
-async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
+pub(super) async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
     if let Some(v) = &c.vpc_id {
         return Ok(v.clone());
     }
@@ -83,7 +23,7 @@ async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
 }
 
 /// A private subnet of the VPC: no public IPs on launch; internal-elb tagged ones first.
-async fn private_subnet(aws: &Aws, vpc: &str, c: &ClusterInfo) -> Result<String> {
+pub(super) async fn private_subnet(aws: &Aws, vpc: &str, c: &ClusterInfo) -> Result<String> {
     let out = aws
         .ec2()
         .describe_subnets()
@@ -119,51 +59,12 @@ async fn private_subnet(aws: &Aws, vpc: &str, c: &ClusterInfo) -> Result<String>
         })
 }
 
-async fn wait_state(
-    cx: &Context,
+pub(super) async fn ensure_security_group(
     aws: &Aws,
-    id: &str,
-    want: InstanceStateName,
-    timeout: Duration,
-) -> Result<()> {
-    let started = Instant::now();
-    let progress = cx.ui.step_started(
-        "bastion",
-        &format!("waiting for {id} to be {}", want.as_str()),
-    );
-    loop {
-        let out = aws
-            .ec2()
-            .describe_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map_err(aws::failed("EC2 DescribeInstances"))?;
-        let state = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.state.as_ref()?.name.clone());
-        if state.as_ref() == Some(&want) {
-            progress.finish();
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            progress.finish();
-            bail!(
-                "instance {id} is {} after {}s, not {}",
-                state
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_else(|| "gone".into()),
-                timeout.as_secs(),
-                want.as_str()
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str, cluster: &str) -> Result<String> {
+    n: &Names,
+    vpc: &str,
+    cluster: &str,
+) -> Result<String> {
     let ec2 = aws.ec2();
     let found = ec2
         .describe_security_groups()
@@ -201,7 +102,7 @@ async fn ensure_security_group(aws: &Aws, n: &Names, vpc: &str, cluster: &str) -
         .ok_or_else(|| anyhow!("EC2 CreateSecurityGroup returned no id"))
 }
 
-async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
+pub(super) async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
     let iam = aws.iam();
     let partition = aws.partition();
     let trust = json!({
@@ -299,7 +200,7 @@ pub fn render_user_data(
         .replace("{{KUBERNETES_VERSION}}", kubernetes_version))
 }
 
-async fn run_instance(
+pub(super) async fn run_instance(
     cx: &Context,
     aws: &Aws,
     n: &Names,
@@ -398,7 +299,7 @@ async fn run_instance(
     }
 }
 
-async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
+pub(super) async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
     let started = Instant::now();
     let timeout = Duration::from_secs(300);
     let progress = cx.ui.step_started(
@@ -455,7 +356,7 @@ async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
     }
 }
 
-fn not_implemented_ssm<E>(
+pub(super) fn not_implemented_ssm<E>(
     e: &aws_sdk_ssm::error::SdkError<E, aws_sdk_ssm::config::http::HttpResponse>,
 ) -> bool {
     use aws_sdk_ssm::error::SdkError;
@@ -468,7 +369,12 @@ fn not_implemented_ssm<E>(
 
 /// Give the bastion's role cluster access: an access entry when the cluster allows the API,
 /// else the aws-auth mapping to add by hand.
-async fn grant_eks_access(cx: &Context, aws: &Aws, c: &ClusterInfo, role_arn: &str) -> Result<()> {
+pub(super) async fn grant_eks_access(
+    cx: &Context,
+    aws: &Aws,
+    c: &ClusterInfo,
+    role_arn: &str,
+) -> Result<()> {
     let mode = c.authentication_mode.clone().unwrap_or_default();
     let partition = aws.partition();
     let manual = format!(
@@ -519,7 +425,59 @@ async fn grant_eks_access(cx: &Context, aws: &Aws, c: &ClusterInfo, role_arn: &s
     Ok(())
 }
 
-async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
+/// The bastion reaches the private API endpoint: 443 from the bastion's group to the
+/// cluster security group, and nothing else (no node ports, no database).
+pub(super) async fn open_api_port(
+    cx: &Context,
+    aws: &Aws,
+    c: &ClusterInfo,
+    bastion_sg: &str,
+) -> Result<()> {
+    let Some(cluster_sg) = &c.cluster_security_group_id else {
+        cx.ui.warn(&format!(
+            "EKS reports no cluster security group for `{}`: allow 443 from {bastion_sg} to it yourself, or the bastion cannot reach the private API",
+            c.name
+        ));
+        return Ok(());
+    };
+    let rule = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .user_id_group_pairs(
+            aws_sdk_ec2::types::UserIdGroupPair::builder()
+                .group_id(bastion_sg)
+                .description("deployctl bastion to the EKS API")
+                .build(),
+        )
+        .build();
+    match aws
+        .ec2()
+        .authorize_security_group_ingress()
+        .group_id(cluster_sg)
+        .ip_permissions(rule)
+        .send()
+        .await
+    {
+        Ok(_) => {
+            cx.ui.info(&format!(
+                "allowed 443 from {bastion_sg} to the cluster security group {cluster_sg}"
+            ));
+            Ok(())
+        }
+        Err(e)
+            if e.as_service_error().and_then(|s| s.meta().code())
+                == Some("InvalidPermission.Duplicate") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws::failed(format!(
+            "EC2 AuthorizeSecurityGroupIngress on {cluster_sg}"
+        ))(e)),
+    }
+}
+
+pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
     let n = names(&cx.settings.bastion_name, &cx.settings.cluster);
     let cluster = aws::require_cluster(aws, &cx.settings.cluster).await?;
     let vpc = cluster_vpc(aws, &cluster).await?;
@@ -600,380 +558,6 @@ async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32>
         json!({"event": "bastion", "instance_id": id, "security_group": sg, "role": role_arn}),
     );
     Ok(exit::OK)
-}
-
-async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()> {
-    if instances.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
-    crate::interrupt::changes_begin();
-    aws.ec2()
-        .terminate_instances()
-        .set_instance_ids(Some(ids.clone()))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 TerminateInstances"))?;
-    for id in &ids {
-        wait_state(
-            cx,
-            aws,
-            id,
-            InstanceStateName::Terminated,
-            Duration::from_secs(600),
-        )
-        .await?;
-        cx.ui.info(&format!("terminated {id}"));
-    }
-    Ok(())
-}
-
-async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
-    let n = names(&cx.settings.bastion_name, &cx.settings.cluster);
-    let running: Vec<Instance> = find_bastions(aws, &cx.settings.cluster)
-        .await?
-        .into_iter()
-        .filter(|i| i.state == InstanceStateName::Running)
-        .collect();
-    let Some(inst) = running.first() else {
-        return Err(UserError::failed(
-            format!("no running bastion named `{}`", n.instance),
-            "create one with `deployctl bastion create`",
-        )
-        .into());
-    };
-    // Check the plugin before opening a session.
-    aws::ssm::check_plugin("`bastion connect`").await?;
-    let session = aws::ssm::start_shell(aws, &inst.id)
-        .await
-        .map_err(|e| match e {
-            aws::ssm::StartError::NotConnected(why) => UserError::failed(
-                format!("the bastion {}'s SSM agent is not connected: {why}", inst.id),
-                format!(
-                    "wait a minute for a new instance to register, then check it with `aws ssm describe-instance-information --filters Key=InstanceIds,Values={}`",
-                    inst.id
-                ),
-            )
-            .into(),
-            aws::ssm::StartError::Other(e) => e,
-        })?;
-    // Attached to this terminal: the shell is the operator's.
-    let code = session
-        .plugin(aws, cx.settings.aws_profile.as_deref())
-        .attached()
-        .await?;
-    Ok(if code == Some(0) {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
-}
-
-/// The bastion reaches the private API endpoint: 443 from the bastion's group to the
-/// cluster security group, and nothing else (no node ports, no database).
-async fn open_api_port(cx: &Context, aws: &Aws, c: &ClusterInfo, bastion_sg: &str) -> Result<()> {
-    let Some(cluster_sg) = &c.cluster_security_group_id else {
-        cx.ui.warn(&format!(
-            "EKS reports no cluster security group for `{}`: allow 443 from {bastion_sg} to it yourself, or the bastion cannot reach the private API",
-            c.name
-        ));
-        return Ok(());
-    };
-    let rule = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(443)
-        .to_port(443)
-        .user_id_group_pairs(
-            aws_sdk_ec2::types::UserIdGroupPair::builder()
-                .group_id(bastion_sg)
-                .description("deployctl bastion to the EKS API")
-                .build(),
-        )
-        .build();
-    match aws
-        .ec2()
-        .authorize_security_group_ingress()
-        .group_id(cluster_sg)
-        .ip_permissions(rule)
-        .send()
-        .await
-    {
-        Ok(_) => {
-            cx.ui.info(&format!(
-                "allowed 443 from {bastion_sg} to the cluster security group {cluster_sg}"
-            ));
-            Ok(())
-        }
-        Err(e)
-            if e.as_service_error().and_then(|s| s.meta().code())
-                == Some("InvalidPermission.Duplicate") =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws::failed(format!(
-            "EC2 AuthorizeSecurityGroupIngress on {cluster_sg}"
-        ))(e)),
-    }
-}
-
-/// Checked before anything is looked up: a non-interactive cleanup names the cluster it means.
-fn check_confirm(
-    cx: &Context,
-    prompter: &dyn Prompter,
-    confirm_destroy: Option<&str>,
-) -> Result<()> {
-    let cluster_name = &cx.settings.cluster;
-    {
-        match confirm_destroy {
-            None if prompter.interactive() => {}
-            None => {
-                return Err(crate::error::UserError::usage(
-                    "a non-interactive `bastion cleanup` needs --confirm-destroy <cluster>; nothing was removed",
-                    format!(
-                        "run it interactively, or pass --confirm-destroy {cluster_name} (the cluster whose bastion goes)"
-                    ),
-                )
-                .into());
-            }
-            Some(given) if given != cluster_name => {
-                return Err(crate::error::UserError::usage(
-                    format!(
-                        "--confirm-destroy `{given}` does not match the cluster `{cluster_name}` (EKS_CLUSTER_NAME / --cluster); nothing was removed"
-                    ),
-                    format!("pass --confirm-destroy {cluster_name}"),
-                )
-                .into());
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Undo `open_api_port` (the group cannot be deleted while the cluster's group refers to it):
-/// the cluster group's rules that name the bastion's group, by rule id.
-async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result<()> {
-    let rules = aws
-        .ec2()
-        .describe_security_group_rules()
-        .filters(filter("group-id", &[cluster_sg]))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 DescribeSecurityGroupRules"))?;
-    let ids: Vec<String> = rules
-        .security_group_rules()
-        .iter()
-        .filter(|r| r.is_egress() == Some(false))
-        .filter(|r| {
-            r.referenced_group_info()
-                .and_then(|g| g.group_id())
-                .is_some_and(|g| g == bastion_sg)
-        })
-        .filter_map(|r| r.security_group_rule_id().map(str::to_string))
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    aws.ec2()
-        .revoke_security_group_ingress()
-        .group_id(cluster_sg)
-        .set_security_group_rule_ids(Some(ids))
-        .send()
-        .await
-        .map_err(aws::failed(format!(
-            "EC2 RevokeSecurityGroupIngress on {cluster_sg}"
-        )))?;
-    Ok(())
-}
-
-async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
-    let cluster_name = &cx.settings.cluster;
-    let n = names(&cx.settings.bastion_name, cluster_name);
-    let mut instances = find_bastions(aws, cluster_name).await?;
-    // The Terraform bastion is Terraform's to remove.
-    let terraform_owned: Vec<String> = instances
-        .iter()
-        .filter(|i| i.terraform)
-        .map(|i| i.id.clone())
-        .collect();
-    if !terraform_owned.is_empty() {
-        cx.ui.warn(&format!(
-            "left alone: {} (the Terraform bastion; set create_bastion = false and run `deployctl infrastructure`)",
-            terraform_owned.join(", ")
-        ));
-        instances.retain(|i| !terraform_owned.contains(&i.id));
-    }
-    // What exists; "not found" is fine, any other error stops the cleanup.
-    let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
-    let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
-    let groups = aws
-        .ec2()
-        .describe_security_groups()
-        .filters(filter("group-name", &[&n.sg]))
-        .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster_name]))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 DescribeSecurityGroups"))?;
-    if instances.is_empty()
-        && role_arn.is_none()
-        && profile.is_none()
-        && groups.security_groups().is_empty()
-    {
-        cx.ui.println(&format!(
-            "Nothing to remove: no bastion `{}` in {} (no instance, instance profile `{}`, role `{}` or security group `{}`).",
-            n.instance, cx.settings.region, n.profile, n.role, n.sg
-        ));
-        return Ok(exit::OK);
-    }
-    if prompter.interactive() {
-        let what = if instances.is_empty() {
-            "no instance is running".to_string()
-        } else {
-            format!(
-                "instance(s) {}",
-                instances
-                    .iter()
-                    .map(|i| i.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        if !prompter.confirm(&format!(
-            "Remove bastion `{}` ({what}; {}, {}, {})?",
-            n.instance, n.profile, n.role, n.sg
-        ))? {
-            cx.ui.println("Nothing has been changed.");
-            return Ok(exit::OK);
-        }
-    }
-    terminate(cx, aws, &instances).await?;
-    let iam = aws.iam();
-
-    // Access entry of the role (if the cluster still exists and the endpoint has them).
-    if let Some(arn) = &role_arn
-        && let Some(cluster) = aws::describe_cluster(aws, &cx.settings.cluster).await?
-    {
-        match aws
-            .eks()
-            .delete_access_entry()
-            .cluster_name(&cluster.name)
-            .principal_arn(arn)
-            .send()
-            .await
-        {
-            Ok(_) => cx.ui.info("removed the EKS access entry"),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-            Err(e) if not_implemented(&e) => cx.ui.warn(&format!(
-                "this endpoint does not implement EKS access entries; remove it yourself if it exists: `aws eks delete-access-entry --cluster-name {} --principal-arn {arn}`",
-                cluster.name
-            )),
-            Err(e) => return Err(aws::failed("EKS DeleteAccessEntry")(e)),
-        }
-    }
-
-    // Instance profile.
-    if let Some(profile) = profile {
-        for role in profile.roles {
-            iam.remove_role_from_instance_profile()
-                .instance_profile_name(&n.profile)
-                .role_name(role.role_name())
-                .send()
-                .await
-                .map_err(aws::failed("IAM RemoveRoleFromInstanceProfile"))?;
-        }
-        iam.delete_instance_profile()
-            .instance_profile_name(&n.profile)
-            .send()
-            .await
-            .map_err(aws::failed(format!(
-                "IAM DeleteInstanceProfile `{}`",
-                n.profile
-            )))?;
-        cx.ui
-            .info(&format!("deleted instance profile {}", n.profile));
-    }
-
-    // Role: managed policies, inline policies, then the role.
-    if role_arn.is_some() {
-        let (attached, inline) = crate::aws::iam::role_policies(aws, &n.role).await?;
-        for arn in attached {
-            iam.detach_role_policy()
-                .role_name(&n.role)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(aws::failed("IAM DetachRolePolicy"))?;
-        }
-        for name in inline {
-            iam.delete_role_policy()
-                .role_name(&n.role)
-                .policy_name(name)
-                .send()
-                .await
-                .map_err(aws::failed("IAM DeleteRolePolicy"))?;
-        }
-        iam.delete_role()
-            .role_name(&n.role)
-            .send()
-            .await
-            .map_err(aws::failed(format!("IAM DeleteRole `{}`", n.role)))?;
-        cx.ui.info(&format!("deleted role {}", n.role));
-    }
-
-    // Security group: first out of the cluster group's rules, then deleted (which may take a
-    // moment to be allowed after the termination).
-    let cluster_sg = aws::describe_cluster(aws, cluster_name)
-        .await?
-        .and_then(|c| c.cluster_security_group_id);
-    for g in groups.security_groups() {
-        let Some(id) = g.group_id.clone() else {
-            continue;
-        };
-        if let Some(csg) = &cluster_sg {
-            close_api_port(aws, csg, &id).await?;
-        }
-        let started = Instant::now();
-        loop {
-            match aws.ec2().delete_security_group().group_id(&id).send().await {
-                Ok(_) => break,
-                Err(e)
-                    if e.as_service_error().and_then(|s| s.meta().code())
-                        == Some("DependencyViolation")
-                        && started.elapsed() < Duration::from_secs(180) =>
-                {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-                Err(e) => return Err(aws::failed(format!("EC2 DeleteSecurityGroup {id}"))(e)),
-            }
-        }
-        cx.ui.info(&format!("deleted security group {id}"));
-    }
-    cx.ui.println(&format!("Bastion `{}` removed.", n.instance));
-    Ok(exit::OK)
-}
-
-/// What `deployctl bastion …` was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Create,
-    Connect,
-    /// `confirm_destroy`: the cluster name, for a cleanup nothing can ask about.
-    Cleanup {
-        confirm_destroy: Option<String>,
-    },
-}
-
-pub async fn run(cx: &Context, prompter: &dyn Prompter, action: Action) -> Result<i32> {
-    if let Action::Cleanup { confirm_destroy } = &action {
-        check_confirm(cx, prompter, confirm_destroy.as_deref())?;
-    }
-    let aws = cx.aws().await;
-    aws.account_id().await?;
-    match action {
-        Action::Create => create(cx, aws, prompter).await,
-        Action::Connect => connect(cx, aws).await,
-        Action::Cleanup { .. } => cleanup(cx, aws, prompter).await,
-    }
 }
 
 #[cfg(test)]

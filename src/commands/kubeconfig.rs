@@ -127,7 +127,16 @@ fn exec_command() -> (String, Option<String>) {
     (shown, warning)
 }
 
-pub async fn run(s: &Settings, aws: &Aws, home: Option<&Path>) -> Result<String> {
+/// `deployctl kubeconfig`.
+pub async fn run(inv: super::Invocation) -> Result<i32> {
+    let (cx, _) = inv.context();
+    let done = write(&cx.settings, cx.aws().await, cx.settings.home.as_deref()).await?;
+    cx.ui.println(&done);
+    Ok(crate::error::exit::OK)
+}
+
+/// Write or merge the cluster's context; returns what was done (also a step of `complete`).
+pub async fn write(s: &Settings, aws: &Aws, home: Option<&Path>) -> Result<String> {
     let cluster = aws::require_cluster(aws, &s.cluster).await?;
     let ca = cluster.certificate_authority.clone().ok_or_else(|| {
         UserError::failed(

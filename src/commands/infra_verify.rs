@@ -6,7 +6,7 @@ use crate::context::Context;
 use crate::database_url::{database_host, database_sslmode};
 use crate::error::exit;
 use crate::roles::ROLES;
-use crate::steps::secrets::managed_names;
+use crate::secret_names::managed_names;
 use anyhow::Result;
 use serde_json::json;
 
@@ -285,7 +285,15 @@ async fn kube_check(cx: &Context) -> Check {
     }
 }
 
-pub async fn run(cx: &Context) -> Result<i32> {
+pub async fn run(inv: super::Invocation) -> Result<i32> {
+    let (cx, _) = inv.context();
+    let done = checks(&cx).await;
+    // The tunnel (a private endpoint) closes whatever the checks found.
+    cx.close().await;
+    done
+}
+
+async fn checks(cx: &Context) -> Result<i32> {
     let aws = cx.aws().await;
     // Credentials first: without them every line would say the same thing.
     aws.account_id().await?;

@@ -1,0 +1,240 @@
+//! `bastion cleanup`: remove this cluster's bastion and everything `create` made, behind the
+//! destroy gate; another cluster's and the Terraform bastion are never touched.
+
+use super::*;
+
+/// Checked before anything is looked up: a non-interactive cleanup names the cluster it means.
+pub(super) fn check_confirm(
+    cx: &Context,
+    prompter: &dyn Prompter,
+    confirm_destroy: Option<&str>,
+) -> Result<()> {
+    let cluster_name = &cx.settings.cluster;
+    {
+        match confirm_destroy {
+            None if prompter.interactive() => {}
+            None => {
+                return Err(crate::error::UserError::usage(
+                    "a non-interactive `bastion cleanup` needs --confirm-destroy <cluster>; nothing was removed",
+                    format!(
+                        "run it interactively, or pass --confirm-destroy {cluster_name} (the cluster whose bastion goes)"
+                    ),
+                )
+                .into());
+            }
+            Some(given) if given != cluster_name => {
+                return Err(crate::error::UserError::usage(
+                    format!(
+                        "--confirm-destroy `{given}` does not match the cluster `{cluster_name}` (EKS_CLUSTER_NAME / --cluster); nothing was removed"
+                    ),
+                    format!("pass --confirm-destroy {cluster_name}"),
+                )
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Undo `open_api_port` (the group cannot be deleted while the cluster's group refers to it):
+/// the cluster group's rules that name the bastion's group, by rule id.
+pub(super) async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result<()> {
+    let rules = aws
+        .ec2()
+        .describe_security_group_rules()
+        .filters(filter("group-id", &[cluster_sg]))
+        .send()
+        .await
+        .map_err(aws::failed("EC2 DescribeSecurityGroupRules"))?;
+    let ids: Vec<String> = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .filter(|r| {
+            r.referenced_group_info()
+                .and_then(|g| g.group_id())
+                .is_some_and(|g| g == bastion_sg)
+        })
+        .filter_map(|r| r.security_group_rule_id().map(str::to_string))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    aws.ec2()
+        .revoke_security_group_ingress()
+        .group_id(cluster_sg)
+        .set_security_group_rule_ids(Some(ids))
+        .send()
+        .await
+        .map_err(aws::failed(format!(
+            "EC2 RevokeSecurityGroupIngress on {cluster_sg}"
+        )))?;
+    Ok(())
+}
+
+pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
+    let cluster_name = &cx.settings.cluster;
+    let n = names(&cx.settings.bastion_name, cluster_name);
+    let mut instances = find_bastions(aws, cluster_name).await?;
+    // The Terraform bastion is Terraform's to remove.
+    let terraform_owned: Vec<String> = instances
+        .iter()
+        .filter(|i| i.terraform)
+        .map(|i| i.id.clone())
+        .collect();
+    if !terraform_owned.is_empty() {
+        cx.ui.warn(&format!(
+            "left alone: {} (the Terraform bastion; set create_bastion = false and run `deployctl infrastructure`)",
+            terraform_owned.join(", ")
+        ));
+        instances.retain(|i| !terraform_owned.contains(&i.id));
+    }
+    // What exists; "not found" is fine, any other error stops the cleanup.
+    let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
+    let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
+    let groups = aws
+        .ec2()
+        .describe_security_groups()
+        .filters(filter("group-name", &[&n.sg]))
+        .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster_name]))
+        .send()
+        .await
+        .map_err(aws::failed("EC2 DescribeSecurityGroups"))?;
+    if instances.is_empty()
+        && role_arn.is_none()
+        && profile.is_none()
+        && groups.security_groups().is_empty()
+    {
+        cx.ui.println(&format!(
+            "Nothing to remove: no bastion `{}` in {} (no instance, instance profile `{}`, role `{}` or security group `{}`).",
+            n.instance, cx.settings.region, n.profile, n.role, n.sg
+        ));
+        return Ok(exit::OK);
+    }
+    if prompter.interactive() {
+        let what = if instances.is_empty() {
+            "no instance is running".to_string()
+        } else {
+            format!(
+                "instance(s) {}",
+                instances
+                    .iter()
+                    .map(|i| i.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        if !prompter.confirm(&format!(
+            "Remove bastion `{}` ({what}; {}, {}, {})?",
+            n.instance, n.profile, n.role, n.sg
+        ))? {
+            cx.ui.println("Nothing has been changed.");
+            return Ok(exit::OK);
+        }
+    }
+    terminate(cx, aws, &instances).await?;
+    let iam = aws.iam();
+
+    // Access entry of the role (if the cluster still exists and the endpoint has them).
+    if let Some(arn) = &role_arn
+        && let Some(cluster) = aws::describe_cluster(aws, &cx.settings.cluster).await?
+    {
+        match aws
+            .eks()
+            .delete_access_entry()
+            .cluster_name(&cluster.name)
+            .principal_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => cx.ui.info("removed the EKS access entry"),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) if not_implemented(&e) => cx.ui.warn(&format!(
+                "this endpoint does not implement EKS access entries; remove it yourself if it exists: `aws eks delete-access-entry --cluster-name {} --principal-arn {arn}`",
+                cluster.name
+            )),
+            Err(e) => return Err(aws::failed("EKS DeleteAccessEntry")(e)),
+        }
+    }
+
+    // Instance profile.
+    if let Some(profile) = profile {
+        for role in profile.roles {
+            iam.remove_role_from_instance_profile()
+                .instance_profile_name(&n.profile)
+                .role_name(role.role_name())
+                .send()
+                .await
+                .map_err(aws::failed("IAM RemoveRoleFromInstanceProfile"))?;
+        }
+        iam.delete_instance_profile()
+            .instance_profile_name(&n.profile)
+            .send()
+            .await
+            .map_err(aws::failed(format!(
+                "IAM DeleteInstanceProfile `{}`",
+                n.profile
+            )))?;
+        cx.ui
+            .info(&format!("deleted instance profile {}", n.profile));
+    }
+
+    // Role: managed policies, inline policies, then the role.
+    if role_arn.is_some() {
+        let (attached, inline) = crate::aws::iam::role_policies(aws, &n.role).await?;
+        for arn in attached {
+            iam.detach_role_policy()
+                .role_name(&n.role)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(aws::failed("IAM DetachRolePolicy"))?;
+        }
+        for name in inline {
+            iam.delete_role_policy()
+                .role_name(&n.role)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(aws::failed("IAM DeleteRolePolicy"))?;
+        }
+        iam.delete_role()
+            .role_name(&n.role)
+            .send()
+            .await
+            .map_err(aws::failed(format!("IAM DeleteRole `{}`", n.role)))?;
+        cx.ui.info(&format!("deleted role {}", n.role));
+    }
+
+    // Security group: first out of the cluster group's rules, then deleted (which may take a
+    // moment to be allowed after the termination).
+    let cluster_sg = aws::describe_cluster(aws, cluster_name)
+        .await?
+        .and_then(|c| c.cluster_security_group_id);
+    for g in groups.security_groups() {
+        let Some(id) = g.group_id.clone() else {
+            continue;
+        };
+        if let Some(csg) = &cluster_sg {
+            close_api_port(aws, csg, &id).await?;
+        }
+        let started = Instant::now();
+        loop {
+            match aws.ec2().delete_security_group().group_id(&id).send().await {
+                Ok(_) => break,
+                Err(e)
+                    if e.as_service_error().and_then(|s| s.meta().code())
+                        == Some("DependencyViolation")
+                        && started.elapsed() < Duration::from_secs(180) =>
+                {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Err(e) => return Err(aws::failed(format!("EC2 DeleteSecurityGroup {id}"))(e)),
+            }
+        }
+        cx.ui.info(&format!("deleted security group {id}"));
+    }
+    cx.ui.println(&format!("Bastion `{}` removed.", n.instance));
+    Ok(exit::OK)
+}

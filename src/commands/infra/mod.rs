@@ -1,0 +1,183 @@
+//! `infrastructure`, `infrastructure-plan`, `infrastructure-destroy`: Terraform behind
+//! deployctl's gates.
+//!
+//! Flow: tfvars check → backend check → `init` when needed → `validate` → `plan -out` into a
+//! private temp dir → show → confirm → `apply` of exactly that plan file → `output -json`.
+//! Every call runs with TF_IN_AUTOMATION=1 and TF_INPUT=0 (plus `-input=false` where the
+//! subcommand takes it), streams its output, and a failure names the command and the tail of
+//! its stderr (see `tools::terraform`).
+
+mod apply;
+mod destroy;
+mod plan;
+mod vars;
+
+pub use apply::apply;
+pub use destroy::destroy;
+pub use plan::plan;
+use vars::*;
+pub use vars::{check_api_path, check_kubernetes_version, check_secrets_prefix};
+
+use crate::config::Settings;
+use crate::error::UserError;
+use crate::prompt::Prompter;
+use crate::tools::terraform::*;
+use crate::ui::Ui;
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+
+/// Which Terraform flow to run.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// `infrastructure`: plan, confirm (or `--auto-approve`), apply.
+    Apply { auto_approve: bool },
+    /// `infrastructure-plan`.
+    Plan,
+    /// `infrastructure-destroy`; `confirm_destroy` is the cluster name for CI.
+    Destroy { confirm_destroy: Option<String> },
+}
+
+pub async fn run(inv: super::Invocation, action: Action, options: TerraformOptions) -> Result<i32> {
+    let (settings, ui, prompter) = (&inv.settings, &inv.ui, inv.prompter.as_ref());
+    match action {
+        Action::Apply { auto_approve } => {
+            apply(
+                settings,
+                ui,
+                prompter,
+                &options,
+                auto_approve,
+                Needs::default(),
+            )
+            .await?;
+            Ok(crate::error::exit::OK)
+        }
+        Action::Plan => {
+            plan(settings, ui, prompter, &options).await?;
+            Ok(crate::error::exit::OK)
+        }
+        Action::Destroy { confirm_destroy } => {
+            destroy(settings, ui, prompter, &options, confirm_destroy.as_deref()).await
+        }
+    }
+}
+
+/// Options of the Terraform commands.
+#[derive(Debug, Default, Clone)]
+pub struct TerraformOptions {
+    /// `--var-file`: relative to terraform/ or absolute (else TFVARS_FILE, else
+    /// terraform/terraform.tfvars).
+    pub var_file: Option<PathBuf>,
+}
+
+/// What a Terraform flow needs besides terraform itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// `complete` continues with the stack: helm must be there too.
+    pub helm: bool,
+    /// AWS credentials that STS accepts (the S3 backend and the plan need them).
+    pub aws: bool,
+    /// The cluster steps follow (`complete`): the cluster must be reachable from here.
+    pub cluster: bool,
+}
+
+/// Every check a Terraform flow can fail on, all at once and before anything is asked or run:
+/// terraform (present, new enough), the variables file, the state backend, and — per `needs`
+/// — helm and the AWS credentials. A missing default tfvars file is not a problem for an
+/// interactive run when it is the only one (the run then offers to create it); with other
+/// problems it is listed with them, so nothing is edited before those are fixed.
+pub async fn preflight(
+    settings: &Settings,
+    ui: &Ui,
+    args: &TerraformOptions,
+    interactive: bool,
+    needs: Needs,
+) -> Result<()> {
+    let tf = Terraform::new(settings, ui);
+    let terraform = async { tf.check_version().await.map(|_| ()) };
+    let helm = async {
+        if needs.helm {
+            crate::tools::helm::Helm::new()
+                .check_installed()
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        }
+    };
+    let aws = async {
+        if needs.aws {
+            crate::aws::Aws::load(settings)
+                .await
+                .account_id()
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        }
+    };
+    let (t, h, a) = tokio::join!(terraform, helm, aws);
+    let tfvars = match tfvars_path(&tf, args, settings) {
+        Ok(_) => Ok(()),
+        Err(TfvarsMissing::Given(e)) => Err(e),
+        Err(TfvarsMissing::Default(e)) => Err(e),
+    };
+    let backend = tf.check_backend().map(|_| ());
+    let mut found: Vec<(&str, anyhow::Error)> = [
+        ("terraform", t),
+        ("tfvars", tfvars),
+        ("backend", backend),
+        ("helm", h),
+        ("aws", a),
+    ]
+    .into_iter()
+    .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+    .collect();
+    // Alone, a missing default tfvars file is offered to be created (interactive runs).
+    let default_missing = matches!(
+        tfvars_path(&tf, args, settings),
+        Err(TfvarsMissing::Default(_))
+    );
+    if interactive && default_missing && found.len() == 1 {
+        return Ok(());
+    }
+    for (name, _) in &found {
+        crate::error::failed_check(name);
+    }
+    match found.len() {
+        0 => Ok(()),
+        1 => Err(found.remove(0).1),
+        n => {
+            let mut message = format!("{n} problems before anything could start:");
+            let mut help = Vec::new();
+            let mut code = crate::error::exit::USAGE;
+            for (i, (_, e)) in found.iter().enumerate() {
+                message.push_str(&format!("\n  {}. {e:#}", i + 1));
+                if let Some(h) = crate::error::help_of(e) {
+                    help.push(format!("{}. {h}", i + 1));
+                }
+                if crate::error::code_of(e) != crate::error::exit::USAGE {
+                    code = crate::error::exit::FAILED;
+                }
+            }
+            let mut err = UserError::failed(message, help.join("\n      "));
+            err.code = code;
+            Err(err.into())
+        }
+    }
+}
+
+/// Private directory for plan files, removed when dropped.
+fn plan_dir() -> Result<tempfile::TempDir> {
+    crate::tools::private_tempdir("deployctl-tf-")
+        .context("creating a private directory for the plan file")
+}
+
+/// How an `infrastructure` run ended.
+#[derive(Debug)]
+pub enum Applied {
+    /// Applied (or nothing to change): the outputs.
+    Done(Outputs),
+    /// The user declined: nothing applied.
+    Declined,
+}

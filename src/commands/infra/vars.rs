@@ -1,0 +1,343 @@
+//! The variables file: which one (`--var-file`, TFVARS_FILE, terraform/terraform.tfvars — an
+//! interactive run offers to create it from the example), and the checks read from it before
+//! anything is planned.
+
+use super::*;
+
+pub(super) const TFVARS: &str = "terraform.tfvars";
+
+pub(super) const TFVARS_EXAMPLE: &str = "terraform.tfvars.example";
+
+/// A plain value of a `name = value` line in an HCL file: a quoted string's content, or a bare
+/// word (`true`, `12`).
+pub(super) fn hcl_value(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        if key.trim() != name {
+            return None;
+        }
+        let value = value.split('#').next()?.trim();
+        match value.strip_prefix('"') {
+            Some(quoted) => Some(quoted[..quoted.find('"')?].to_string()),
+            None => value
+                .split_whitespace()
+                .next()
+                .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+                .map(str::to_string),
+        }
+    })
+}
+
+/// A variable's value as Terraform will see it: the variables file's, else variables.tf's
+/// default; with where it came from, for messages.
+pub(super) fn tfvar(tf_dir: &Path, var_file: &Path, name: &str) -> Option<(String, String)> {
+    if let Some(v) = std::fs::read_to_string(var_file)
+        .ok()
+        .and_then(|t| hcl_value(&t, name))
+    {
+        return Some((v, var_file.display().to_string()));
+    }
+    let vars = std::fs::read_to_string(tf_dir.join("variables.tf")).ok()?;
+    let block = vars.split(&format!("variable \"{name}\"")).nth(1)?;
+    let block = block.split("\nvariable ").next()?;
+    let default = hcl_value(block, "default")?;
+    Some((
+        default,
+        format!("the default in {}", tf_dir.join("variables.tf").display()),
+    ))
+}
+
+/// The Kubernetes version the variables file asks for (or variables.tf's default).
+pub(super) fn kubernetes_version(tf_dir: &Path, var_file: &Path) -> Option<(String, String)> {
+    tfvar(tf_dir, var_file, "kubernetes_version")
+}
+
+/// `complete` goes on to the cluster steps: with a private endpoint and no bastion there is
+/// no way in from outside the VPC, which would stop the run after a long apply. Refused before
+/// anything is planned, with the three ways in.
+pub fn check_api_path(tf_dir: &Path, var_file: &Path, settings: &Settings) -> Result<()> {
+    if settings.api_access != crate::config::ApiAccess::Auto {
+        // direct: the operator is inside the VPC; tunnel: they name a bastion of their own.
+        return Ok(());
+    }
+    let yes = |name: &str| {
+        tfvar(tf_dir, var_file, name).is_some_and(|(v, _)| v.eq_ignore_ascii_case("true"))
+    };
+    if yes("endpoint_public_access") || yes("create_bastion") {
+        return Ok(());
+    }
+    Err(UserError::usage(
+        format!(
+            "{} makes the API endpoint private and creates no bastion: after Terraform, the cluster steps could not reach the cluster from here; nothing was planned",
+            var_file.display()
+        ),
+        "set create_bastion = true (deployctl then tunnels through it over SSM), or endpoint_public_access = true with public_access_cidrs = [\"<your address>/32\"]; \
+         from inside the VPC set API_ACCESS=direct, or API_ACCESS=tunnel when the cluster already has a bastion from `deployctl bastion create`",
+    )
+    .into())
+}
+
+/// One prefix for the whole stack: the variables file's `secrets_prefix` (or variables.tf's
+/// default) is where Terraform writes `<prefix>/database-url`, and where the secrets step,
+/// the ExternalSecrets and the IAM policy look. A SECRETS_PREFIX that differs is refused
+/// before anything is planned; without SECRETS_PREFIX the variables file decides (and
+/// `complete` carries it into the stack through the outputs).
+pub fn check_secrets_prefix(
+    tf_dir: &Path,
+    var_file: &Path,
+    settings: &Settings,
+    ui: &Ui,
+) -> Result<()> {
+    let Some((prefix, from)) = tfvar(tf_dir, var_file, "secrets_prefix") else {
+        return Ok(());
+    };
+    if let Err(e) = crate::config::check_secrets_prefix(&prefix) {
+        return Err(UserError::usage(
+            format!("secrets_prefix in {from}: {}", e.message),
+            "set secrets_prefix to a plain path such as \"litellm\" or \"prod/litellm\"",
+        )
+        .into());
+    }
+    if settings.secrets_prefix_given && settings.secrets_prefix != prefix {
+        return Err(UserError::usage(
+            format!(
+                "SECRETS_PREFIX is `{}` but secrets_prefix is `{prefix}` ({from}): Terraform would write {prefix}/database-url while the stack looks under {}/; nothing was planned",
+                settings.secrets_prefix, settings.secrets_prefix
+            ),
+            format!(
+                "use one prefix: set secrets_prefix = \"{}\" in {}, or SECRETS_PREFIX={prefix} (or unset it)",
+                settings.secrets_prefix,
+                var_file.display()
+            ),
+        )
+        .into());
+    }
+    if !settings.secrets_prefix_given && settings.secrets_prefix != prefix {
+        ui.detail(&format!("secrets prefix `{prefix}` (from {from})"));
+    }
+    Ok(())
+}
+
+/// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
+/// extended support, and a version past standard support costs extended-support fees.
+pub fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) -> Result<()> {
+    use crate::eks_versions::{self, Support};
+    let Some((version, from)) = kubernetes_version(tf_dir, var_file) else {
+        return Ok(());
+    };
+    let today = eks_versions::today();
+    let current = eks_versions::in_standard_support(today);
+    let suggest = current
+        .last()
+        .map(|v| format!("set kubernetes_version = \"{v}\" in {}", var_file.display()))
+        .unwrap_or_else(|| format!("set kubernetes_version in {}", var_file.display()));
+    match eks_versions::support(&version, today) {
+        Support::Standard { .. } => Ok(()),
+        Support::Extended {
+            standard_ended,
+            until,
+        } => {
+            ui.warn(&format!(
+                "kubernetes_version {version} ({from}) left EKS standard support on {standard_ended}: extended support is billed per cluster hour and ends {until}; {suggest}"
+            ));
+            Ok(())
+        }
+        Support::Newer { newest_known } => {
+            ui.warn(&format!(
+                "kubernetes_version {version} ({from}) is newer than deployctl's EKS calendar (newest {newest_known}): its support dates are not checked"
+            ));
+            Ok(())
+        }
+        Support::Ended { on } => Err(UserError::usage(
+            format!(
+                "kubernetes_version {version} ({from}) left EKS extended support on {on}: EKS creates no cluster of it and upgrades existing ones; nothing was planned"
+            ),
+            format!(
+                "{suggest} (in standard support today: {}; calendar: {})",
+                current.join(", "),
+                tf_dir.join("eks-versions.json").display()
+            ),
+        )
+        .into()),
+        Support::Unknown => Err(UserError::usage(
+            format!(
+                "kubernetes_version `{version}` ({from}) is not an EKS version deployctl knows (it is too old or not written like \"1.35\"); nothing was planned"
+            ),
+            format!(
+                "{suggest} (in standard support today: {})",
+                current.join(", ")
+            ),
+        )
+        .into()),
+    }
+}
+
+/// Why no variables file was found.
+pub(super) enum TfvarsMissing {
+    /// `--var-file` / TFVARS_FILE names a file that does not exist.
+    Given(anyhow::Error),
+    /// terraform/terraform.tfvars does not exist (an interactive run offers to create it).
+    Default(anyhow::Error),
+}
+
+/// The variables file, without asking anything.
+pub(super) fn tfvars_path(
+    tf: &Terraform<'_>,
+    args: &TerraformOptions,
+    settings: &Settings,
+) -> std::result::Result<PathBuf, TfvarsMissing> {
+    if let Some(given) = args.var_file.as_ref().or(settings.tfvars_file.as_ref()) {
+        let candidates = [given.clone(), tf.dir().join(given)];
+        return candidates
+            .iter()
+            .find(|p| p.is_file())
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .ok_or_else(|| {
+                TfvarsMissing::Given(
+                    UserError::usage(
+                        format!("variables file {} does not exist", given.display()),
+                        format!(
+                            "pass an existing file, e.g. --var-file {}/environments/dev.tfvars",
+                            tf.dir().display()
+                        ),
+                    )
+                    .into(),
+                )
+            });
+    }
+    let file = tf.dir().join(TFVARS);
+    if file.is_file() {
+        return Ok(file);
+    }
+    Err(TfvarsMissing::Default(
+        UserError::usage(
+            format!("{} does not exist", file.display()),
+            tfvars_help(tf, &file),
+        )
+        .into(),
+    ))
+}
+
+pub(super) fn tfvars_help(tf: &Terraform<'_>, file: &Path) -> String {
+    format!(
+        "copy {} to {} and edit it, or pass --var-file {}/environments/dev.tfvars",
+        tf.dir().join(TFVARS_EXAMPLE).display(),
+        file.display(),
+        tf.dir().display()
+    )
+}
+
+/// The tfvars file to use: `--var-file`, TFVARS_FILE, or terraform/terraform.tfvars — which
+/// an interactive run offers to create from the example.
+pub(super) fn var_file(
+    tf: &Terraform<'_>,
+    args: &TerraformOptions,
+    settings: &Settings,
+    prompter: &dyn Prompter,
+) -> Result<PathBuf> {
+    let file = match tfvars_path(tf, args, settings) {
+        Ok(file) => return Ok(file),
+        Err(TfvarsMissing::Given(e)) => return Err(e),
+        Err(TfvarsMissing::Default(e)) if !prompter.interactive() => return Err(e),
+        Err(TfvarsMissing::Default(_)) => tf.dir().join(TFVARS),
+    };
+    let example = tf.dir().join(TFVARS_EXAMPLE);
+    let help = tfvars_help(tf, &file);
+    prompter.say(&format!("{} does not exist.", file.display()));
+    if !prompter.confirm(&format!(
+        "Copy {} there and open it in {}?",
+        TFVARS_EXAMPLE,
+        settings.editor.as_deref().unwrap_or("vi")
+    ))? {
+        return Err(UserError::usage("no Terraform variables file", help).into());
+    }
+    std::fs::copy(&example, &file)
+        .with_context(|| format!("copying {} to {}", example.display(), file.display()))?;
+    edit(settings, &file)?;
+    Ok(file)
+}
+
+/// Open `file` in VISUAL/EDITOR (or vi), with the terminal handed over.
+pub(super) fn edit(settings: &Settings, file: &Path) -> Result<()> {
+    let editor = settings.editor.clone().unwrap_or_else(|| "vi".into());
+    let mut words = editor.split_whitespace();
+    let program = words.next().unwrap_or("vi");
+    let mut cmd = std::process::Command::new(program);
+    for k in crate::tools::NEVER_INHERITED
+        .iter()
+        .chain(crate::tools::AWS_CREDENTIALS)
+    {
+        cmd.env_remove(k);
+    }
+    let status = cmd.args(words).arg(file).status().map_err(|e| {
+        UserError::failed(
+            format!("could not start the editor `{editor}`: {e}"),
+            format!(
+                "set VISUAL or EDITOR, or edit {} yourself and re-run",
+                file.display()
+            ),
+        )
+    })?;
+    if !status.success() {
+        return Err(UserError::failed(
+            format!("the editor `{editor}` exited with {status}"),
+            format!("edit {} and re-run", file.display()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tfvars_values_fall_back_to_the_variable_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("variables.tf"),
+            "variable \"create_bastion\" {\n  type    = bool\n  default = true\n}\n\nvariable \"endpoint_public_access\" {\n  type = bool\n  default = false # private\n}\n\nvariable \"no_default\" {\n  type = string\n}\n\nvariable \"later\" {\n  default = \"x\"\n}\n",
+        )
+        .unwrap();
+        let vars = dir.path().join("t.tfvars");
+        std::fs::write(
+            &vars,
+            "kubernetes_version = \"1.35\" # pinned\ncreate_bastion = false\n",
+        )
+        .unwrap();
+        assert_eq!(hcl_value("a = \"b\" # c", "a").as_deref(), Some("b"));
+        let get = |n: &str| tfvar(dir.path(), &vars, n).map(|(v, _)| v);
+        assert_eq!(get("kubernetes_version").as_deref(), Some("1.35"));
+        assert_eq!(get("create_bastion").as_deref(), Some("false"));
+        assert_eq!(get("endpoint_public_access").as_deref(), Some("false"));
+        // A variable without a default never borrows the next one's.
+        assert_eq!(get("no_default"), None);
+
+        let settings = |access: &str| {
+            Settings::resolve(
+                &Default::default(),
+                &crate::config::Env::from_pairs([("API_ACCESS", access)]),
+                crate::config::Terminal {
+                    stdin: false,
+                    stdout: false,
+                    stderr: false,
+                },
+            )
+            .unwrap()
+        };
+        // Private endpoint, no bastion: `complete` could not reach the cluster.
+        let err = check_api_path(dir.path(), &vars, &settings("auto")).unwrap_err();
+        let help = crate::error::help_of(&err).unwrap();
+        assert!(
+            help.contains("create_bastion = true") && help.contains("public_access_cidrs"),
+            "{help}"
+        );
+        // The operator's own way in.
+        assert!(check_api_path(dir.path(), &vars, &settings("direct")).is_ok());
+        assert!(check_api_path(dir.path(), &vars, &settings("tunnel")).is_ok());
+        // With the bastion (the default) it is fine.
+        std::fs::write(&vars, "").unwrap();
+        assert!(check_api_path(dir.path(), &vars, &settings("auto")).is_ok());
+    }
+}
