@@ -2,7 +2,7 @@
 //! global flags. Parsing only; `config.rs` turns the result into `Settings`.
 
 use crate::commands::infra::TerraformOptions;
-use crate::commands::{bastion, charts};
+use crate::commands::{bastion, charts, infra};
 use crate::config::{Flags, OutputFormat};
 use crate::graph::{STEPS, StepId};
 use crate::secret_names::SecretName;
@@ -45,6 +45,13 @@ impl TerraformArgs {
     pub fn options(&self) -> TerraformOptions {
         TerraformOptions {
             var_file: self.var_file.clone(),
+        }
+    }
+    /// The arguments of an infrastructure command doing `action`.
+    pub fn args(&self, action: infra::Action) -> infra::Args {
+        infra::Args {
+            action,
+            options: self.options(),
         }
     }
 }

@@ -404,17 +404,17 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::Bastion { action } => return commands::bastion::run(inv, action.action()).await,
         Command::Infrastructure { tf, auto_approve } => {
             let action = commands::infra::Action::Apply { auto_approve };
-            return commands::infra::run(inv, action, tf.options()).await;
+            return commands::infra::run(inv, tf.args(action)).await;
         }
         Command::InfrastructurePlan { tf } => {
-            return commands::infra::run(inv, commands::infra::Action::Plan, tf.options()).await;
+            return commands::infra::run(inv, tf.args(commands::infra::Action::Plan)).await;
         }
         Command::InfrastructureDestroy {
             tf,
             confirm_destroy,
         } => {
             let action = commands::infra::Action::Destroy { confirm_destroy };
-            return commands::infra::run(inv, action, tf.options()).await;
+            return commands::infra::run(inv, tf.args(action)).await;
         }
         Command::Complete { tf, auto_approve } => {
             let args = commands::complete::Args {

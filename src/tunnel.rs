@@ -267,44 +267,14 @@ pub async fn open(
             return Err(e.into());
         }
     };
-    // Ready when the local end accepts a connection.
-    let listening = async {
-        let deadline = Instant::now() + LISTEN_WAIT;
-        loop {
-            if let Some(code) = plugin.exited() {
-                return Err(anyhow!(
-                    "`{}` exited ({}) before the tunnel opened:\n{}",
-                    ssm::PLUGIN,
-                    code.map(|c| format!("code {c}"))
-                        .unwrap_or_else(|| "by a signal".into()),
-                    plugin.output_tail()
-                ));
-            }
-            if tokio::net::TcpStream::connect(("127.0.0.1", local_port))
-                .await
-                .is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(anyhow!(
-                    "`{}` did not listen on 127.0.0.1:{local_port} within {}s:\n{}",
-                    ssm::PLUGIN,
-                    LISTEN_WAIT.as_secs(),
-                    plugin.output_tail()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    .await;
-    if let Err(e) = listening {
-        plugin.stop(Duration::from_secs(2)).await;
-        let _ = ssm::terminate(aws, &session.id).await;
-        return Err(e);
-    }
+    // Ready when the local end accepts a connection; then the kubeconfig for children. Either
+    // failing stops the plugin and ends the session, here and only here.
     let context = format!("deployctl-tunnel-{}", s.cluster);
-    let (dir, kubeconfig) = match write_kubeconfig(s, c, t, &endpoint, local_port, &context) {
+    let ready = match wait_listening(&mut plugin, local_port).await {
+        Ok(()) => write_kubeconfig(s, c, t, &endpoint, local_port, &context),
+        Err(e) => Err(e),
+    };
+    let (dir, kubeconfig) = match ready {
         Ok(v) => v,
         Err(e) => {
             plugin.stop(Duration::from_secs(2)).await;
@@ -323,6 +293,37 @@ pub async fn open(
         kubeconfig,
         context,
     })
+}
+
+/// Wait until the plugin listens on the local port (it may exit, or never listen).
+async fn wait_listening(plugin: &mut Background, local_port: u16) -> Result<()> {
+    let deadline = Instant::now() + LISTEN_WAIT;
+    loop {
+        if let Some(code) = plugin.exited() {
+            return Err(anyhow!(
+                "`{}` exited ({}) before the tunnel opened:\n{}",
+                ssm::PLUGIN,
+                code.map(|c| format!("code {c}"))
+                    .unwrap_or_else(|| "by a signal".into()),
+                plugin.output_tail()
+            ));
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", local_port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!(
+                "`{}` did not listen on 127.0.0.1:{local_port} within {}s:\n{}",
+                ssm::PLUGIN,
+                LISTEN_WAIT.as_secs(),
+                plugin.output_tail()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A port nobody listens on now (the plugin binds it next).

@@ -80,16 +80,16 @@ pub async fn ensure_role(
     let iam = aws.iam();
     let arn = match get_role(aws, name, inline_name).await? {
         None => {
+            let tags = tags
+                .iter()
+                .map(|(k, v)| tag(k, v))
+                .collect::<Result<Vec<_>>>()?;
             let out = iam
                 .create_role()
                 .role_name(name)
                 .description(description)
                 .assume_role_policy_document(trust.to_string())
-                .set_tags(Some(
-                    tags.iter()
-                        .map(|(k, v)| tag(k, v))
-                        .collect::<Result<Vec<_>>>()?,
-                ))
+                .set_tags((!tags.is_empty()).then_some(tags))
                 .send()
                 .await
                 .map_err(|e| anyhow!("IAM CreateRole `{name}` failed: {}", describe(&e)))?;
@@ -125,6 +125,58 @@ pub async fn ensure_role(
             )
         })?;
     Ok(arn)
+}
+
+/// Attach an AWS managed policy (`arn:<partition>:iam::aws:<policy>`) to a role; attaching
+/// one that is attached already changes nothing.
+pub async fn attach_managed_policy(aws: &Aws, role: &str, policy: &str) -> Result<()> {
+    let arn = format!("arn:{}:iam::aws:{policy}", aws.partition());
+    aws.iam()
+        .attach_role_policy()
+        .role_name(role)
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| anyhow!("IAM AttachRolePolicy `{role}` failed: {}", describe(&e)))?;
+    Ok(())
+}
+
+/// The instance profile `profile` holding `role`: created and filled when it is not.
+pub async fn ensure_instance_profile(aws: &Aws, profile: &str, role: &str) -> Result<()> {
+    let iam = aws.iam();
+    let existing = match instance_profile(aws, profile).await? {
+        Some(p) => Some(p),
+        None => {
+            iam.create_instance_profile()
+                .instance_profile_name(profile)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "IAM CreateInstanceProfile `{profile}` failed: {}",
+                        describe(&e)
+                    )
+                })?
+                .instance_profile
+        }
+    };
+    let has_role = existing
+        .as_ref()
+        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role));
+    if !has_role {
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "IAM AddRoleToInstanceProfile `{profile}` failed: {}",
+                    describe(&e)
+                )
+            })?;
+    }
+    Ok(())
 }
 
 fn tag(key: &str, value: &str) -> Result<aws_sdk_iam::types::Tag> {

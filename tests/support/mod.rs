@@ -11,6 +11,7 @@ pub mod kube_openapi;
 pub mod kube_proto;
 pub mod kube_server;
 pub mod moto;
+pub mod scenario;
 pub mod ssm_proxy;
 
 use kube_server::FakeKube;

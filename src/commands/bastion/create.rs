@@ -103,71 +103,26 @@ pub(super) async fn ensure_security_group(
 }
 
 pub(super) async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
-    let iam = aws.iam();
-    let partition = aws.partition();
     let trust = json!({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     });
-    let role_arn = match crate::aws::iam::role_arn(aws, &n.role).await? {
-        Some(arn) => arn,
-        None => iam
-            .create_role()
-            .role_name(&n.role)
-            .assume_role_policy_document(trust.to_string())
-            .description("deployctl bastion: SSM access and EKS describe")
-            .send()
-            .await
-            .map_err(aws::failed(format!("IAM CreateRole `{}`", n.role)))?
-            .role
-            .map(|r| r.arn)
-            .unwrap_or_default(),
-    };
-    iam.attach_role_policy()
-        .role_name(&n.role)
-        .policy_arn(format!("arn:{partition}:iam::aws:{SSM_CORE_POLICY}"))
-        .send()
-        .await
-        .map_err(aws::failed(format!("IAM AttachRolePolicy `{}`", n.role)))?;
     let inline = json!({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["eks:DescribeCluster", "eks:ListClusters"], "Resource": "*"}]
     });
-    iam.put_role_policy()
-        .role_name(&n.role)
-        .policy_name(&n.inline)
-        .policy_document(inline.to_string())
-        .send()
-        .await
-        .map_err(aws::failed(format!("IAM PutRolePolicy `{}`", n.role)))?;
-    let profile = match crate::aws::iam::instance_profile(aws, &n.profile).await? {
-        Some(p) => Some(p),
-        None => {
-            iam.create_instance_profile()
-                .instance_profile_name(&n.profile)
-                .send()
-                .await
-                .map_err(aws::failed(format!(
-                    "IAM CreateInstanceProfile `{}`",
-                    n.profile
-                )))?
-                .instance_profile
-        }
-    };
-    let has_role = profile
-        .as_ref()
-        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == n.role));
-    if !has_role {
-        iam.add_role_to_instance_profile()
-            .instance_profile_name(&n.profile)
-            .role_name(&n.role)
-            .send()
-            .await
-            .map_err(aws::failed(format!(
-                "IAM AddRoleToInstanceProfile `{}`",
-                n.profile
-            )))?;
-    }
+    let role_arn = crate::aws::iam::ensure_role(
+        aws,
+        &n.role,
+        "deployctl bastion: SSM access and EKS describe",
+        &trust,
+        &n.inline,
+        &inline,
+        &[],
+    )
+    .await?;
+    crate::aws::iam::attach_managed_policy(aws, &n.role, SSM_CORE_POLICY).await?;
+    crate::aws::iam::ensure_instance_profile(aws, &n.profile, &n.role).await?;
     Ok(role_arn)
 }
 

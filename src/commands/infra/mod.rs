@@ -37,7 +37,15 @@ pub enum Action {
     Destroy { confirm_destroy: Option<String> },
 }
 
-pub async fn run(inv: super::Invocation, action: Action, options: TerraformOptions) -> Result<i32> {
+/// What an infrastructure command was given.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub action: Action,
+    pub options: TerraformOptions,
+}
+
+pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
+    let Args { action, options } = args;
     let (settings, ui, prompter) = (&inv.settings, &inv.ui, inv.prompter.as_ref());
     match action {
         Action::Apply { auto_approve } => {

@@ -1,0 +1,150 @@
+//! `deployctl uninstall`: releases and objects removed in reverse graph order; AWS, data and
+//! namespaces kept.
+
+mod support;
+
+use serde_json::Value;
+use support::moto::Moto;
+use support::scenario::stack;
+use support::{CLUSTER, pty};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_and_data() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let (kube, sb, _charts) = stack(moto).await;
+    sb.run(&[
+        "run",
+        "irsa",
+        "secrets",
+        "helm-repos",
+        "namespaces",
+        "gatekeeper",
+        "opa-policies",
+        "jaeger",
+    ])
+    .await
+    .assert_code(0);
+    let helm_list = || {
+        let out = sb
+            .helm_command(&["list", "-A", "-o", "json"])
+            .output()
+            .unwrap();
+        let v: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        v.iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(helm_list().len(), 2, "gatekeeper and jaeger are installed");
+    let templates = || {
+        kube.list("templates.gatekeeper.sh/v1", "ConstraintTemplate")
+            .len()
+    };
+    assert!(templates() > 0);
+
+    // CI without the name, or with another cluster's: exit 2, nothing removed.
+    for args in [
+        vec!["uninstall"],
+        vec!["uninstall", "--confirm-destroy", "someone-elses"],
+    ] {
+        let run = sb.run(&args).await;
+        run.assert_code(2);
+        assert!(run.stderr.contains("nothing was removed"), "{}", run.stderr);
+        assert!(run.stderr.contains("--confirm-destroy"), "{}", run.stderr);
+    }
+    assert_eq!(helm_list().len(), 2);
+    kube.clear_log();
+
+    // Not a removable step: a usage error naming what uninstall does remove.
+    let run = sb
+        .run(&["uninstall", "secrets", "--confirm-destroy", CLUSTER])
+        .await;
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("not removed by uninstall"),
+        "{}",
+        run.stderr
+    );
+
+    let run = sb
+        .run(&[
+            "uninstall",
+            "gatekeeper",
+            "opa-policies",
+            "jaeger",
+            "--confirm-destroy",
+            CLUSTER,
+            "--output",
+            "json",
+        ])
+        .await;
+    run.assert_code(0);
+    assert!(helm_list().is_empty(), "{:?}", helm_list());
+    // deployctl's own objects were deleted (helm never removes the templates' CRD's
+    // objects), and before Gatekeeper went: the templates' DELETEs come first.
+    assert_eq!(templates(), 0);
+    let calls = sb.helm_calls();
+    let uninstall_of = |name: &str| {
+        calls
+            .iter()
+            .position(|c| c.len() > 1 && c[0] == "uninstall" && c[1] == name)
+            .unwrap_or_else(|| panic!("no helm uninstall {name}: {calls:?}"))
+    };
+    assert!(
+        uninstall_of("jaeger") < uninstall_of("gatekeeper"),
+        "reverse graph order: {calls:?}"
+    );
+    assert!(
+        kube.writes()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("constrainttemplates")),
+        "the templates were not deleted by deployctl"
+    );
+    // The JSON summary lists each step, in removal order.
+    let summary: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    let order: Vec<&str> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["jaeger", "opa-policies", "gatekeeper"]);
+    assert!(run.stderr.contains("Kept:"), "{}", run.stderr);
+    // Namespaces stay; AWS is untouched: every secret and both IRSA roles are still there.
+    for ns in support::NAMESPACES {
+        assert!(kube.get("v1", "Namespace", None, ns).is_some(), "{ns}");
+    }
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secrets = sm.list_secrets().send().await.unwrap();
+    assert_eq!(secrets.secret_list().len(), 5);
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let roles = iam.list_roles().send().await.unwrap();
+    assert!(roles.roles().len() >= 2, "{:?}", roles.roles());
+
+    // Again: nothing left to remove is not a failure.
+    let run = sb
+        .run(&["uninstall", "jaeger", "--confirm-destroy", CLUSTER])
+        .await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("not installed"), "{}", run.stdout);
+
+    // In a terminal the cluster's name is typed; another name removes nothing (exit 1).
+    let before = sb.helm_calls().len();
+    let code = pty(&sb, &["uninstall", "jaeger"], |p| {
+        p.exp_string("Kept:").unwrap();
+        p.exp_string(&format!("Type `{CLUSTER}` to confirm: "))
+            .unwrap();
+        p.send_line("not-this-one").unwrap();
+        p.exp_string("nothing was removed").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        sb.helm_calls()[before..]
+            .iter()
+            .all(|c| c[0] != "uninstall"),
+        "{:?}",
+        &sb.helm_calls()[before..]
+    );
+}
