@@ -1,8 +1,8 @@
 //! EC2 lookups shared by the bastion commands and the API tunnel: which instances are this
 //! cluster's bastions (by tags, never by name alone).
 
-use super::{Aws, describe};
-use anyhow::{Result, anyhow};
+use super::Aws;
+use anyhow::Result;
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 
 /// The tag that ties a bastion (and its security group) to its cluster. Terraform's default
@@ -41,7 +41,7 @@ pub async fn find_bastions(aws: &Aws, cluster: &str) -> Result<Vec<Instance>> {
         ))
         .send()
         .await
-        .map_err(|e| anyhow!("EC2 DescribeInstances failed: {}", describe(&e)))?;
+        .map_err(super::failed("EC2 DescribeInstances"))?;
     Ok(out
         .reservations()
         .iter()

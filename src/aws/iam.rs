@@ -1,6 +1,6 @@
 //! IAM: roles with a trust policy and one inline policy, OIDC providers.
 
-use super::{Aws, describe, policy};
+use super::{Aws, policy};
 use anyhow::{Result, anyhow};
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ pub async fn get_role(aws: &Aws, name: &str, inline_name: &str) -> Result<Option
         {
             return Ok(None);
         }
-        Err(e) => return Err(anyhow!("IAM GetRole `{name}` failed: {}", describe(&e))),
+        Err(e) => return Err(super::failed(format!("IAM GetRole `{name}`"))(e)),
     };
     let Some(role) = role else { return Ok(None) };
     let trust = role
@@ -48,10 +48,9 @@ pub async fn get_role(aws: &Aws, name: &str, inline_name: &str) -> Result<Option
             None
         }
         Err(e) => {
-            return Err(anyhow!(
-                "IAM GetRolePolicy `{name}`/`{inline_name}` failed: {}",
-                describe(&e)
-            ));
+            return Err(super::failed(format!(
+                "IAM GetRolePolicy `{name}`/`{inline_name}`"
+            ))(e));
         }
     };
     let tags = role
@@ -92,7 +91,7 @@ pub async fn ensure_role(
                 .set_tags((!tags.is_empty()).then_some(tags))
                 .send()
                 .await
-                .map_err(|e| anyhow!("IAM CreateRole `{name}` failed: {}", describe(&e)))?;
+                .map_err(super::failed(format!("IAM CreateRole `{name}`")))?;
             out.role().map(|r| r.arn().to_string()).unwrap_or_default()
         }
         Some(existing) => {
@@ -102,12 +101,9 @@ pub async fn ensure_role(
                     .policy_document(trust.to_string())
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow!(
-                            "IAM UpdateAssumeRolePolicy `{name}` failed: {}",
-                            describe(&e)
-                        )
-                    })?;
+                    .map_err(super::failed(format!(
+                        "IAM UpdateAssumeRolePolicy `{name}`"
+                    )))?;
             }
             existing.arn
         }
@@ -118,12 +114,9 @@ pub async fn ensure_role(
         .policy_document(inline.to_string())
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "IAM PutRolePolicy `{name}`/`{inline_name}` failed: {}",
-                describe(&e)
-            )
-        })?;
+        .map_err(super::failed(format!(
+            "IAM PutRolePolicy `{name}`/`{inline_name}`"
+        )))?;
     Ok(arn)
 }
 
@@ -137,7 +130,7 @@ pub async fn attach_managed_policy(aws: &Aws, role: &str, policy: &str) -> Resul
         .policy_arn(&arn)
         .send()
         .await
-        .map_err(|e| anyhow!("IAM AttachRolePolicy `{role}` failed: {}", describe(&e)))?;
+        .map_err(super::failed(format!("IAM AttachRolePolicy `{role}`")))?;
     Ok(())
 }
 
@@ -151,12 +144,9 @@ pub async fn ensure_instance_profile(aws: &Aws, profile: &str, role: &str) -> Re
                 .instance_profile_name(profile)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow!(
-                        "IAM CreateInstanceProfile `{profile}` failed: {}",
-                        describe(&e)
-                    )
-                })?
+                .map_err(super::failed(format!(
+                    "IAM CreateInstanceProfile `{profile}`"
+                )))?
                 .instance_profile
         }
     };
@@ -169,12 +159,9 @@ pub async fn ensure_instance_profile(aws: &Aws, profile: &str, role: &str) -> Re
             .role_name(role)
             .send()
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "IAM AddRoleToInstanceProfile `{profile}` failed: {}",
-                    describe(&e)
-                )
-            })?;
+            .map_err(super::failed(format!(
+                "IAM AddRoleToInstanceProfile `{profile}`"
+            )))?;
     }
     Ok(())
 }
@@ -195,12 +182,9 @@ pub async fn role_policies(aws: &Aws, name: &str) -> Result<(Vec<String>, Vec<St
         .role_name(name)
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "IAM ListAttachedRolePolicies `{name}` failed: {}",
-                describe(&e)
-            )
-        })?
+        .map_err(super::failed(format!(
+            "IAM ListAttachedRolePolicies `{name}`"
+        )))?
         .attached_policies
         .unwrap_or_default()
         .into_iter()
@@ -211,7 +195,7 @@ pub async fn role_policies(aws: &Aws, name: &str) -> Result<(Vec<String>, Vec<St
         .role_name(name)
         .send()
         .await
-        .map_err(|e| anyhow!("IAM ListRolePolicies `{name}` failed: {}", describe(&e)))?
+        .map_err(super::failed(format!("IAM ListRolePolicies `{name}`")))?
         .policy_names;
     Ok((attached, inline))
 }
@@ -224,7 +208,7 @@ pub async fn oidc_provider_exists(aws: &Aws, issuer: &str) -> Result<bool> {
         .list_open_id_connect_providers()
         .send()
         .await
-        .map_err(|e| anyhow!("IAM ListOpenIDConnectProviders failed: {}", describe(&e)))?;
+        .map_err(super::failed("IAM ListOpenIDConnectProviders"))?;
     Ok(out
         .open_id_connect_provider_list()
         .iter()
@@ -242,7 +226,7 @@ pub async fn role_arn(aws: &Aws, name: &str) -> Result<Option<String>> {
         {
             Ok(None)
         }
-        Err(e) => Err(anyhow!("IAM GetRole `{name}` failed: {}", describe(&e))),
+        Err(e) => Err(super::failed(format!("IAM GetRole `{name}`"))(e)),
     }
 }
 
@@ -265,10 +249,7 @@ pub async fn instance_profile(
         {
             Ok(None)
         }
-        Err(e) => Err(anyhow!(
-            "IAM GetInstanceProfile `{name}` failed: {}",
-            describe(&e)
-        )),
+        Err(e) => Err(super::failed(format!("IAM GetInstanceProfile `{name}`"))(e)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Secrets Manager. Values travel only inside `SecretString` and the API request body.
 
-use super::{Aws, describe};
-use anyhow::{Result, anyhow};
+use super::Aws;
+use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
@@ -77,10 +77,9 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<SecretMeta>
         {
             Ok(None)
         }
-        Err(e) => Err(anyhow!(
-            "Secrets Manager DescribeSecret `{name}` failed: {}",
-            describe(&e)
-        )),
+        Err(e) => Err(super::failed(format!(
+            "Secrets Manager DescribeSecret `{name}`"
+        ))(e)),
     }
 }
 
@@ -100,10 +99,9 @@ pub async fn scheduled_deletion(aws: &Aws, name: &str) -> Result<Option<String>>
         {
             Ok(None)
         }
-        Err(e) => Err(anyhow!(
-            "Secrets Manager DescribeSecret `{name}` failed: {}",
-            describe(&e)
-        )),
+        Err(e) => Err(super::failed(format!(
+            "Secrets Manager DescribeSecret `{name}`"
+        ))(e)),
     }
 }
 
@@ -114,12 +112,9 @@ pub async fn restore(aws: &Aws, name: &str) -> Result<()> {
         .secret_id(name)
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "Secrets Manager RestoreSecret `{name}` failed: {}",
-                describe(&e)
-            )
-        })?;
+        .map_err(super::failed(format!(
+            "Secrets Manager RestoreSecret `{name}`"
+        )))?;
     Ok(())
 }
 
@@ -152,12 +147,9 @@ pub async fn create_secret(
         .set_kms_key_id(kms_key_id.map(str::to_string))
         .set_tags(Some(sdk_tags(TAGS.iter())));
     // The error text of the SDK never contains the request body.
-    req.send().await.map_err(|e| {
-        anyhow!(
-            "Secrets Manager CreateSecret `{name}` failed: {}",
-            describe(&e)
-        )
-    })?;
+    req.send().await.map_err(super::failed(format!(
+        "Secrets Manager CreateSecret `{name}`"
+    )))?;
     Ok(())
 }
 
@@ -168,12 +160,9 @@ pub async fn put_value(aws: &Aws, name: &str, value: &SecretString) -> Result<()
         .secret_string(value.expose_secret())
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "Secrets Manager PutSecretValue `{name}` failed: {}",
-                describe(&e)
-            )
-        })?;
+        .map_err(super::failed(format!(
+            "Secrets Manager PutSecretValue `{name}`"
+        )))?;
     Ok(())
 }
 
@@ -194,13 +183,10 @@ pub async fn ensure_tags(aws: &Aws, meta: &SecretMeta) -> Result<bool> {
         .tag_resource()
         .secret_id(&meta.name)
         .set_tags(Some(sdk_tags(missing.into_iter())));
-    req.send().await.map_err(|e| {
-        anyhow!(
-            "Secrets Manager TagResource `{}` failed: {}",
-            meta.name,
-            describe(&e)
-        )
-    })?;
+    req.send().await.map_err(super::failed(format!(
+        "Secrets Manager TagResource `{}`",
+        meta.name
+    )))?;
     Ok(true)
 }
 
@@ -222,9 +208,8 @@ pub async fn get_value(aws: &Aws, name: &str) -> Result<Option<SecretString>> {
         {
             Ok(None)
         }
-        Err(e) => Err(anyhow!(
-            "Secrets Manager GetSecretValue `{name}` failed: {}",
-            describe(&e)
-        )),
+        Err(e) => Err(super::failed(format!(
+            "Secrets Manager GetSecretValue `{name}`"
+        ))(e)),
     }
 }

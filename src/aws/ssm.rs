@@ -7,7 +7,7 @@
 use super::{Aws, describe};
 use crate::error::UserError;
 use crate::tools::{Process, ProcessError};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 /// The SSM document that forwards a local port to a host the instance can reach
@@ -103,10 +103,7 @@ async fn start(
             {
                 StartError::NotConnected(describe(&e))
             } else {
-                StartError::Other(anyhow!(
-                    "SSM StartSession {target} failed: {}",
-                    describe(&e)
-                ))
+                StartError::Other(super::failed(format!("SSM StartSession {target}"))(e))
             }
         })?;
     let id = out.session_id().unwrap_or_default().to_string();
@@ -149,5 +146,5 @@ pub async fn terminate(aws: &Aws, session_id: &str) -> Result<()> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| anyhow!("SSM TerminateSession {session_id} failed: {}", describe(&e)))
+        .map_err(super::failed(format!("SSM TerminateSession {session_id}")))
 }
