@@ -19,29 +19,14 @@ import socket
 import sys
 import threading
 
+from relay import pump  # tests/support/relay.py (the script's directory is on sys.path)
+
 
 def log(entry):
     path = os.environ.get("TEST_PLUGIN_LOG")
     if path:
         with open(path, "a") as f:
             f.write(json.dumps(entry) + "\n")
-
-
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def main():

@@ -16,6 +16,8 @@ import ssl
 import sys
 import threading
 
+from relay import pump  # tests/support/relay.py (the script's directory is on sys.path)
+
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -75,23 +77,6 @@ def certificates(host, out_dir):
             )
         )
     return chain, key_file
-
-
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def serve(conn, context, backend):
