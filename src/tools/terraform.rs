@@ -487,28 +487,9 @@ impl<'a> Terraform<'a> {
 /// credentials. `(why, what to do)`.
 pub fn classify_failure(output: &str) -> Option<(&'static str, &'static str)> {
     let has = |needles: &[&str]| needles.iter().any(|n| output.contains(n));
-    if has(&[
-        "Failed to query available provider packages",
-        "Failed to install provider",
-        "could not connect to registry.terraform.io",
-        "Failed to download module",
-        "registry.terraform.io: ",
-        "Invalid provider registry host",
-    ]) || (has(&["registry.terraform.io", "releases.hashicorp.com"])
-        && has(&[
-            "dial tcp",
-            "no such host",
-            "i/o timeout",
-            "connection refused",
-            "TLS handshake timeout",
-            "Client.Timeout",
-        ]))
-    {
-        return Some((
-            "the provider registry could not be reached (network, proxy or firewall)",
-            "check the network or proxy (HTTPS_PROXY/NO_PROXY are passed to terraform), or point terraform at a provider mirror (`provider_installation` in ~/.terraformrc or TF_CLI_CONFIG_FILE), then re-run",
-        ));
-    }
+    // Credentials first: the AWS provider's credential errors name the registry
+    // (`provider["registry.terraform.io/hashicorp/aws"]`, its docs link) and, when the
+    // instance metadata service is tried from a laptop, a network error too.
     if has(&[
         "No valid credential sources found",
         "failed to refresh cached credentials",
@@ -533,6 +514,28 @@ pub fn classify_failure(output: &str) -> Option<(&'static str, &'static str)> {
         return Some((
             "the S3 state backend could not be used",
             "check terraform/backend.hcl (bucket, key, region) and that the bucket exists and is readable with these credentials; a stale lock: `terraform -chdir=terraform force-unlock <id>`",
+        ));
+    }
+    if has(&[
+        "Failed to query available provider packages",
+        "Failed to install provider",
+        "could not connect to registry.terraform.io",
+        "Failed to download module",
+        "registry.terraform.io: ",
+        "Invalid provider registry host",
+    ]) || (has(&["registry.terraform.io", "releases.hashicorp.com"])
+        && has(&[
+            "dial tcp",
+            "no such host",
+            "i/o timeout",
+            "connection refused",
+            "TLS handshake timeout",
+            "Client.Timeout",
+        ]))
+    {
+        return Some((
+            "the provider registry could not be reached (network, proxy or firewall)",
+            "check the network or proxy (HTTPS_PROXY/NO_PROXY are passed to terraform), or point terraform at a provider mirror (`provider_installation` in ~/.terraformrc or TF_CLI_CONFIG_FILE), then re-run",
         ));
     }
     None
@@ -694,6 +697,52 @@ impl DestroyFacts {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn failures_that_are_not_the_configurations_fault_are_named() {
+        let registry =
+            Some("the provider registry could not be reached (network, proxy or firewall)");
+        let credentials = Some("the AWS credentials were refused or are missing");
+        let backend = Some("the S3 state backend could not be used");
+        for (output, want) in [
+            (
+                "Error: Failed to query available provider packages\n\nCould not retrieve the list of available versions for provider hashicorp/aws: could not connect to registry.terraform.io: failed to request discovery document: Get \"https://registry.terraform.io/.well-known/terraform.json\": dial tcp: lookup registry.terraform.io on 127.0.0.53:53: no such host",
+                registry,
+            ),
+            (
+                "Error: Failed to install provider\n\nError while installing hashicorp/aws v5.100.0: Get \"https://releases.hashicorp.com/terraform-provider-aws/5.100.0/x.zip\": net/http: TLS handshake timeout",
+                registry,
+            ),
+            // The provider's credential error names the registry (its address and docs) and,
+            // with the metadata service tried from a laptop, a network error: credentials.
+            (
+                "Error: No valid credential sources found\n\n  with provider[\"registry.terraform.io/hashicorp/aws\"],\n  on main.tf line 1, in provider \"aws\":\n\nPlease see https://registry.terraform.io/providers/hashicorp/aws\nfor more information about providing credentials.\n\nError: failed to refresh cached credentials, no EC2 IMDS role found, operation error ec2imds: GetMetadata, dial tcp 169.254.169.254:80: i/o timeout",
+                credentials,
+            ),
+            (
+                "Error: validating provider credentials: retrieving caller identity from STS: operation error STS: GetCallerIdentity, https response error StatusCode: 403, api error ExpiredToken: The security token included in the request is expired",
+                credentials,
+            ),
+            (
+                "Error: Failed to get existing workspaces: S3 bucket \"acme-tf-state\" does not exist.",
+                backend,
+            ),
+            (
+                "Error: Error acquiring the state lock\n\nLock Info:\n  ID: 1b2c",
+                backend,
+            ),
+            (
+                "Error: Unsupported argument\n\n  on main.tf line 12: An argument named \"foo\" is not expected here.",
+                None,
+            ),
+        ] {
+            assert_eq!(
+                classify_failure(output).map(|(why, _)| why),
+                want,
+                "{output}"
+            );
+        }
+    }
 
     #[test]
     fn plan_summary_counts_each_action() {
