@@ -1,9 +1,10 @@
 //! EC2 lookups shared by the bastion commands and the API tunnel: which instances are this
-//! cluster's bastions (by tags, never by name alone).
+//! cluster's bastions (by tags, never by name alone), subnets, security groups and their
+//! rules.
 
 use super::Aws;
 use anyhow::Result;
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use aws_sdk_ec2::types::{Filter, InstanceStateName, SecurityGroup, SecurityGroupRule, Subnet};
 
 /// The tag that ties a bastion (and its security group) to its cluster. Terraform's default
 /// tags carry the same key, so the Terraform bastion is found the same way.
@@ -17,6 +18,49 @@ pub fn filter(name: &str, values: &[&str]) -> Filter {
         .name(name)
         .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
         .build()
+}
+
+/// The subnets named by id, or every subnet of a VPC.
+pub enum Subnets<'a> {
+    Ids(&'a [String]),
+    InVpc(&'a str),
+}
+
+pub async fn subnets(aws: &Aws, which: Subnets<'_>) -> Result<Vec<Subnet>> {
+    let req = aws.ec2().describe_subnets();
+    let req = match which {
+        Subnets::Ids(ids) => req.set_subnet_ids(Some(ids.to_vec())),
+        Subnets::InVpc(vpc) => req.filters(filter("vpc-id", &[vpc])),
+    };
+    let out = req
+        .send()
+        .await
+        .map_err(super::failed("EC2 DescribeSubnets"))?;
+    Ok(out.subnets.unwrap_or_default())
+}
+
+/// The security groups matching every filter.
+pub async fn security_groups(aws: &Aws, filters: Vec<Filter>) -> Result<Vec<SecurityGroup>> {
+    let out = aws
+        .ec2()
+        .describe_security_groups()
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .map_err(super::failed("EC2 DescribeSecurityGroups"))?;
+    Ok(out.security_groups.unwrap_or_default())
+}
+
+/// The rules of a security group (ingress and egress).
+pub async fn security_group_rules(aws: &Aws, group: &str) -> Result<Vec<SecurityGroupRule>> {
+    let out = aws
+        .ec2()
+        .describe_security_group_rules()
+        .filters(filter("group-id", &[group]))
+        .send()
+        .await
+        .map_err(super::failed("EC2 DescribeSecurityGroupRules"))?;
+    Ok(out.security_group_rules.unwrap_or_default())
 }
 
 #[derive(Debug, Clone)]

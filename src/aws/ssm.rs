@@ -148,3 +148,15 @@ pub async fn terminate(aws: &Aws, session_id: &str) -> Result<()> {
         .map(|_| ())
         .map_err(super::failed(format!("SSM TerminateSession {session_id}")))
 }
+
+/// A Parameter Store value (public parameters such as the latest AMI id included).
+pub async fn parameter(aws: &Aws, name: &str) -> Result<Option<String>> {
+    let out = aws
+        .ssm()
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .map_err(super::failed(format!("SSM GetParameter `{name}`")))?;
+    Ok(out.parameter.and_then(|p| p.value))
+}

@@ -40,15 +40,8 @@ pub(super) fn check_confirm(
 /// Undo `open_api_port` (the group cannot be deleted while the cluster's group refers to it):
 /// the cluster group's rules that name the bastion's group, by rule id.
 pub(super) async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result<()> {
-    let rules = aws
-        .ec2()
-        .describe_security_group_rules()
-        .filters(filter("group-id", &[cluster_sg]))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 DescribeSecurityGroupRules"))?;
-    let ids: Vec<String> = rules
-        .security_group_rules()
+    let ids: Vec<String> = aws::ec2::security_group_rules(aws, cluster_sg)
+        .await?
         .iter()
         .filter(|r| r.is_egress() == Some(false))
         .filter(|r| {
@@ -93,19 +86,15 @@ pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) ->
     // What exists; "not found" is fine, any other error stops the cleanup.
     let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
     let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
-    let groups = aws
-        .ec2()
-        .describe_security_groups()
-        .filters(filter("group-name", &[&n.sg]))
-        .filters(filter(&format!("tag:{CLUSTER_TAG}"), &[cluster_name]))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 DescribeSecurityGroups"))?;
-    if instances.is_empty()
-        && role_arn.is_none()
-        && profile.is_none()
-        && groups.security_groups().is_empty()
-    {
+    let groups = aws::ec2::security_groups(
+        aws,
+        vec![
+            filter("group-name", &[&n.sg]),
+            filter(&format!("tag:{CLUSTER_TAG}"), &[cluster_name]),
+        ],
+    )
+    .await?;
+    if instances.is_empty() && role_arn.is_none() && profile.is_none() && groups.is_empty() {
         cx.ui.println(&format!(
             "Nothing to remove: no bastion `{}` in {} (no instance, instance profile `{}`, role `{}` or security group `{}`).",
             n.instance, cx.settings.region, n.profile, n.role, n.sg
@@ -212,7 +201,7 @@ pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) ->
     let cluster_sg = aws::describe_cluster(aws, cluster_name)
         .await?
         .and_then(|c| c.cluster_security_group_id);
-    for g in groups.security_groups() {
+    for g in &groups {
         let Some(id) = g.group_id.clone() else {
             continue;
         };

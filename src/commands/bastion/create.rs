@@ -3,20 +3,15 @@
 //! an EKS access entry for the role.
 
 use super::*;
+use crate::aws::ec2::Subnets;
 
 /// The cluster's VPC: its own record, else the VPC of its subnets.
 pub(super) async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
     if let Some(v) = &c.vpc_id {
         return Ok(v.clone());
     }
-    let out = aws
-        .ec2()
-        .describe_subnets()
-        .set_subnet_ids(Some(c.subnet_ids.clone()))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 DescribeSubnets"))?;
-    out.subnets()
+    aws::ec2::subnets(aws, Subnets::Ids(&c.subnet_ids))
+        .await?
         .iter()
         .find_map(|s| s.vpc_id.clone())
         .ok_or_else(|| anyhow!("cannot find the VPC of EKS cluster `{}`", c.name))
@@ -24,14 +19,7 @@ pub(super) async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
 
 /// A private subnet of the VPC: no public IPs on launch; internal-elb tagged ones first.
 pub(super) async fn private_subnet(aws: &Aws, vpc: &str, c: &ClusterInfo) -> Result<String> {
-    let out = aws
-        .ec2()
-        .describe_subnets()
-        .filters(filter("vpc-id", &[vpc]))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 DescribeSubnets"))?;
-    let subnets = out.subnets();
+    let subnets = aws::ec2::subnets(aws, Subnets::InVpc(vpc)).await?;
     let private: Vec<_> = subnets
         .iter()
         .filter(|s| s.map_public_ip_on_launch != Some(true))
@@ -66,18 +54,12 @@ pub(super) async fn ensure_security_group(
     cluster: &str,
 ) -> Result<String> {
     let ec2 = aws.ec2();
-    let found = ec2
-        .describe_security_groups()
-        .filters(filter("group-name", &[&n.sg]))
-        .filters(filter("vpc-id", &[vpc]))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 DescribeSecurityGroups"))?;
-    if let Some(id) = found
-        .security_groups()
-        .first()
-        .and_then(|g| g.group_id.clone())
-    {
+    let found = aws::ec2::security_groups(
+        aws,
+        vec![filter("group-name", &[&n.sg]), filter("vpc-id", &[vpc])],
+    )
+    .await?;
+    if let Some(id) = found.first().and_then(|g| g.group_id.clone()) {
         return Ok(id);
     }
     // A group of its own (never an EKS node group's), with egress only: new groups have no
@@ -163,15 +145,8 @@ pub(super) async fn run_instance(
     sg: &str,
     kubernetes_version: &str,
 ) -> Result<String> {
-    let ami = aws
-        .ssm()
-        .get_parameter()
-        .name(AMI_PARAMETER)
-        .send()
-        .await
-        .map_err(aws::failed(format!("SSM GetParameter `{AMI_PARAMETER}`")))?
-        .parameter
-        .and_then(|p| p.value)
+    let ami = aws::ssm::parameter(aws, AMI_PARAMETER)
+        .await?
         .ok_or_else(|| anyhow!("SSM parameter `{AMI_PARAMETER}` has no value"))?;
     let template_path = cx.settings.project_dir.join(USER_DATA_TEMPLATE);
     let template = std::fs::read_to_string(&template_path)
