@@ -166,6 +166,57 @@ pub async fn ensure_instance_profile(aws: &Aws, profile: &str, role: &str) -> Re
     Ok(())
 }
 
+/// Take every role out of the instance profile `profile`, then delete it.
+pub async fn delete_instance_profile(aws: &Aws, profile: &str, roles: &[String]) -> Result<()> {
+    let iam = aws.iam();
+    for role in roles {
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .map_err(super::failed(format!(
+                "IAM RemoveRoleFromInstanceProfile `{profile}`"
+            )))?;
+    }
+    iam.delete_instance_profile()
+        .instance_profile_name(profile)
+        .send()
+        .await
+        .map_err(super::failed(format!(
+            "IAM DeleteInstanceProfile `{profile}`"
+        )))?;
+    Ok(())
+}
+
+/// Delete a role: its managed policies detached and inline policies deleted first.
+pub async fn delete_role(aws: &Aws, role: &str) -> Result<()> {
+    let iam = aws.iam();
+    let (attached, inline) = role_policies(aws, role).await?;
+    for arn in attached {
+        iam.detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(super::failed(format!("IAM DetachRolePolicy `{role}`")))?;
+    }
+    for name in inline {
+        iam.delete_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .map_err(super::failed(format!("IAM DeleteRolePolicy `{role}`")))?;
+    }
+    iam.delete_role()
+        .role_name(role)
+        .send()
+        .await
+        .map_err(super::failed(format!("IAM DeleteRole `{role}`")))?;
+    Ok(())
+}
+
 fn tag(key: &str, value: &str) -> Result<aws_sdk_iam::types::Tag> {
     aws_sdk_iam::types::Tag::builder()
         .key(key)

@@ -3,6 +3,7 @@
 //! "not found" as `Ok(None)` decided from each operation's service error.
 
 pub mod ec2;
+pub mod eks;
 pub mod iam;
 pub mod policy;
 pub mod secrets;
@@ -42,6 +43,25 @@ where
 {
     let what = what.into();
     move |e| anyhow::anyhow!("{what} failed: {}", describe(&e))
+}
+
+/// Whether the endpoint does not implement the operation (moto lacks some: EKS access
+/// entries, SSM DescribeInstanceInformation): an unmodeled answer, or HTTP 404/405/501, or
+/// 500 after the SDK's retries. Decided from the status, never from message text.
+pub fn not_implemented<E>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ServiceError(se) => matches!(se.raw().status().as_u16(), 404 | 405 | 500 | 501),
+        SdkError::ResponseError(_) => true,
+        _ => false,
+    }
+}
+
+/// The service's error code of an SDK error (`DependencyViolation`, …), when it has one.
+pub fn error_code<E>(e: &SdkError<E, HttpResponse>) -> Option<&str>
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code())
 }
 
 /// The Display text of an error and its sources, without repeats.

@@ -160,3 +160,41 @@ pub async fn parameter(aws: &Aws, name: &str) -> Result<Option<String>> {
         .map_err(super::failed(format!("SSM GetParameter `{name}`")))?;
     Ok(out.parameter.and_then(|p| p.value))
 }
+
+/// Whether an instance's SSM agent is connected.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ping {
+    Online,
+    NotYet,
+    /// The endpoint does not implement DescribeInstanceInformation (moto).
+    Unsupported,
+}
+
+pub async fn ping(aws: &Aws, instance: &str) -> Result<Ping> {
+    let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
+        .key("InstanceIds")
+        .values(instance)
+        .build()
+        .map_err(|e| anyhow::anyhow!("invalid SSM filter: {e}"))?;
+    match aws
+        .ssm()
+        .describe_instance_information()
+        .filters(filter)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(
+            if out
+                .instance_information_list()
+                .iter()
+                .any(|i| i.ping_status.as_ref().map(|p| p.as_str()) == Some("Online"))
+            {
+                Ping::Online
+            } else {
+                Ping::NotYet
+            },
+        ),
+        Err(e) if super::not_implemented(&e) => Ok(Ping::Unsupported),
+        Err(e) => Err(super::failed("SSM DescribeInstanceInformation")(e)),
+    }
+}

@@ -373,7 +373,7 @@ impl Step for ReleaseStep {
             .project_dir
             .join("helm-values")
             .join(&rel.values);
-        let (dir, overlay_path) = write_overlay(&rel.name, &overlay(&rel.name, &inputs)?)?;
+        let (dir, overlay_path) = write_overlay(&rel.name, &(self.0.overlay)(&inputs)?)?;
         // From the charts directory (checked against the pin again: it may have changed
         // since prepare), or from the repository.
         let local = match &cx.settings.charts_dir {

@@ -1,7 +1,15 @@
 //! `bastion cleanup`: remove this cluster's bastion and everything `create` made, behind the
 //! destroy gate; another cluster's and the Terraform bastion are never touched.
 
-use super::*;
+use super::{names, terminate};
+use crate::aws::ec2::{CLUSTER_TAG, filter, find_bastions};
+use crate::aws::eks::Outcome;
+use crate::aws::{self, Aws};
+use crate::context::Context;
+use crate::error::exit;
+use crate::prompt::Prompter;
+use anyhow::Result;
+use std::time::Duration;
 
 /// Checked before anything is looked up: a non-interactive cleanup names the cluster it means.
 pub(super) fn check_confirm(
@@ -54,16 +62,7 @@ pub(super) async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str
     if ids.is_empty() {
         return Ok(());
     }
-    aws.ec2()
-        .revoke_security_group_ingress()
-        .group_id(cluster_sg)
-        .set_security_group_rule_ids(Some(ids))
-        .send()
-        .await
-        .map_err(aws::failed(format!(
-            "EC2 RevokeSecurityGroupIngress on {cluster_sg}"
-        )))?;
-    Ok(())
+    aws::ec2::revoke_ingress(aws, cluster_sg, ids).await
 }
 
 pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
@@ -84,8 +83,8 @@ pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) ->
         instances.retain(|i| !terraform_owned.contains(&i.id));
     }
     // What exists; "not found" is fine, any other error stops the cleanup.
-    let role_arn = crate::aws::iam::role_arn(aws, &n.role).await?;
-    let profile = crate::aws::iam::instance_profile(aws, &n.profile).await?;
+    let role_arn = aws::iam::role_arn(aws, &n.role).await?;
+    let profile = aws::iam::instance_profile(aws, &n.profile).await?;
     let groups = aws::ec2::security_groups(
         aws,
         vec![
@@ -123,76 +122,33 @@ pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) ->
         }
     }
     terminate(cx, aws, &instances).await?;
-    let iam = aws.iam();
 
     // Access entry of the role (if the cluster still exists and the endpoint has them).
     if let Some(arn) = &role_arn
         && let Some(cluster) = aws::describe_cluster(aws, &cx.settings.cluster).await?
     {
-        match aws
-            .eks()
-            .delete_access_entry()
-            .cluster_name(&cluster.name)
-            .principal_arn(arn)
-            .send()
-            .await
-        {
-            Ok(_) => cx.ui.info("removed the EKS access entry"),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
-            Err(e) if not_implemented(&e) => cx.ui.warn(&format!(
+        match aws::eks::revoke_access(aws, &cluster.name, arn).await? {
+            Outcome::Done => cx.ui.info("removed the EKS access entry"),
+            Outcome::Unchanged => {}
+            Outcome::Unsupported => cx.ui.warn(&format!(
                 "this endpoint does not implement EKS access entries; remove it yourself if it exists: `aws eks delete-access-entry --cluster-name {} --principal-arn {arn}`",
                 cluster.name
             )),
-            Err(e) => return Err(aws::failed("EKS DeleteAccessEntry")(e)),
         }
     }
 
-    // Instance profile.
     if let Some(profile) = profile {
-        for role in profile.roles {
-            iam.remove_role_from_instance_profile()
-                .instance_profile_name(&n.profile)
-                .role_name(role.role_name())
-                .send()
-                .await
-                .map_err(aws::failed("IAM RemoveRoleFromInstanceProfile"))?;
-        }
-        iam.delete_instance_profile()
-            .instance_profile_name(&n.profile)
-            .send()
-            .await
-            .map_err(aws::failed(format!(
-                "IAM DeleteInstanceProfile `{}`",
-                n.profile
-            )))?;
+        let roles: Vec<String> = profile
+            .roles
+            .iter()
+            .map(|r| r.role_name().to_string())
+            .collect();
+        aws::iam::delete_instance_profile(aws, &n.profile, &roles).await?;
         cx.ui
             .info(&format!("deleted instance profile {}", n.profile));
     }
-
-    // Role: managed policies, inline policies, then the role.
     if role_arn.is_some() {
-        let (attached, inline) = crate::aws::iam::role_policies(aws, &n.role).await?;
-        for arn in attached {
-            iam.detach_role_policy()
-                .role_name(&n.role)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(aws::failed("IAM DetachRolePolicy"))?;
-        }
-        for name in inline {
-            iam.delete_role_policy()
-                .role_name(&n.role)
-                .policy_name(name)
-                .send()
-                .await
-                .map_err(aws::failed("IAM DeleteRolePolicy"))?;
-        }
-        iam.delete_role()
-            .role_name(&n.role)
-            .send()
-            .await
-            .map_err(aws::failed(format!("IAM DeleteRole `{}`", n.role)))?;
+        aws::iam::delete_role(aws, &n.role).await?;
         cx.ui.info(&format!("deleted role {}", n.role));
     }
 
@@ -208,20 +164,8 @@ pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) ->
         if let Some(csg) = &cluster_sg {
             close_api_port(aws, csg, &id).await?;
         }
-        let started = Instant::now();
-        loop {
-            match aws.ec2().delete_security_group().group_id(&id).send().await {
-                Ok(_) => break,
-                Err(e)
-                    if e.as_service_error().and_then(|s| s.meta().code())
-                        == Some("DependencyViolation")
-                        && started.elapsed() < Duration::from_secs(180) =>
-                {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-                Err(e) => return Err(aws::failed(format!("EC2 DeleteSecurityGroup {id}"))(e)),
-            }
-        }
+        // Allowed only a moment after the instance's termination.
+        aws::ec2::delete_security_group(aws, &id, Duration::from_secs(180)).await?;
         cx.ui.info(&format!("deleted security group {id}"));
     }
     cx.ui.println(&format!("Bastion `{}` removed.", n.instance));

@@ -1,6 +1,12 @@
 //! `bastion connect`: an SSM shell on this cluster's running bastion.
 
-use super::*;
+use super::names;
+use crate::aws::ec2::{Instance, find_bastions};
+use crate::aws::{self, Aws};
+use crate::context::Context;
+use crate::error::{UserError, exit};
+use anyhow::Result;
+use aws_sdk_ec2::types::InstanceStateName;
 
 pub(super) async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
     let n = names(&cx.settings.bastion_name, &cx.settings.cluster);

@@ -2,8 +2,25 @@
 //! access, its security group (one 443 rule into the cluster's group), role and profile, and
 //! an EKS access entry for the role.
 
-use super::*;
-use crate::aws::ec2::Subnets;
+use super::{Names, names, terminate, wait_state};
+use crate::aws::ec2::{CLUSTER_TAG, Launch, PURPOSE, Subnets, filter, find_bastions};
+use crate::aws::eks::Outcome;
+use crate::aws::ssm::Ping;
+use crate::aws::{self, Aws, ClusterInfo};
+use crate::context::Context;
+use crate::error::{UserError, exit};
+use crate::prompt::Prompter;
+use anyhow::{Context as _, Result, anyhow, bail};
+use aws_sdk_ec2::types::InstanceStateName;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+pub const AMI_PARAMETER: &str =
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+
+const SSM_CORE_POLICY: &str = "policy/AmazonSSMManagedInstanceCore";
+
+pub const USER_DATA_TEMPLATE: &str = "terraform/modules/bastion/user-data.sh.tmpl";
 
 /// The cluster's VPC: its own record, else the VPC of its subnets.
 pub(super) async fn cluster_vpc(aws: &Aws, c: &ClusterInfo) -> Result<String> {
@@ -53,7 +70,6 @@ pub(super) async fn ensure_security_group(
     vpc: &str,
     cluster: &str,
 ) -> Result<String> {
-    let ec2 = aws.ec2();
     let found = aws::ec2::security_groups(
         aws,
         vec![filter("group-name", &[&n.sg]), filter("vpc-id", &[vpc])],
@@ -64,24 +80,18 @@ pub(super) async fn ensure_security_group(
     }
     // A group of its own (never an EKS node group's), with egress only: new groups have no
     // ingress rule, and SSM needs none.
-    let out = ec2
-        .create_security_group()
-        .group_name(&n.sg)
-        .description("deployctl bastion: egress only (SSM)")
-        .vpc_id(vpc)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::SecurityGroup)
-                .tags(tag("Name", &n.sg))
-                .tags(tag(CLUSTER_TAG, cluster))
-                .tags(tag("managed-by", "deployctl"))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws::failed(format!("EC2 CreateSecurityGroup `{}`", n.sg)))?;
-    out.group_id
-        .ok_or_else(|| anyhow!("EC2 CreateSecurityGroup returned no id"))
+    aws::ec2::create_security_group(
+        aws,
+        &n.sg,
+        "deployctl bastion: egress only (SSM)",
+        vpc,
+        &[
+            ("Name", &n.sg),
+            (CLUSTER_TAG, cluster),
+            ("managed-by", "deployctl"),
+        ],
+    )
+    .await
 }
 
 pub(super) async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<String> {
@@ -93,7 +103,7 @@ pub(super) async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<Stri
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["eks:DescribeCluster", "eks:ListClusters"], "Resource": "*"}]
     });
-    let role_arn = crate::aws::iam::ensure_role(
+    let role_arn = aws::iam::ensure_role(
         aws,
         &n.role,
         "deployctl bastion: SSM access and EKS describe",
@@ -103,8 +113,8 @@ pub(super) async fn ensure_role_and_profile(aws: &Aws, n: &Names) -> Result<Stri
         &[],
     )
     .await?;
-    crate::aws::iam::attach_managed_policy(aws, &n.role, SSM_CORE_POLICY).await?;
-    crate::aws::iam::ensure_instance_profile(aws, &n.profile, &n.role).await?;
+    aws::iam::attach_managed_policy(aws, &n.role, SSM_CORE_POLICY).await?;
+    aws::iam::ensure_instance_profile(aws, &n.profile, &n.role).await?;
     Ok(role_arn)
 }
 
@@ -157,76 +167,25 @@ pub(super) async fn run_instance(
         &cx.settings.cluster,
         kubernetes_version,
     )?;
-    let started = Instant::now();
     crate::interrupt::changes_begin();
-    loop {
-        let result = aws
-            .ec2()
-            .run_instances()
-            .image_id(&ami)
-            .instance_type(aws_sdk_ec2::types::InstanceType::from(
-                cx.settings.instance_type.as_str(),
-            ))
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(subnet)
-            .security_group_ids(sg)
-            .iam_instance_profile(
-                IamInstanceProfileSpecification::builder()
-                    .name(&n.profile)
-                    .build(),
-            )
-            .user_data(crate::encoding::base64(user_data.as_bytes()))
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::Required)
-                    // As the Terraform bastion: nothing on it runs in a container.
-                    .http_put_response_hop_limit(1)
-                    .build(),
-            )
-            .block_device_mappings(
-                BlockDeviceMapping::builder()
-                    .device_name("/dev/xvda")
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .volume_size(20)
-                            .volume_type(VolumeType::Gp3)
-                            .encrypted(true)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Instance)
-                    .tags(tag("Name", &n.instance))
-                    .tags(tag(PURPOSE.0, PURPOSE.1))
-                    .tags(tag(CLUSTER_TAG, &cx.settings.cluster))
-                    .tags(tag("managed-by", "deployctl"))
-                    .build(),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                return out
-                    .instances()
-                    .first()
-                    .and_then(|i| i.instance_id.clone())
-                    .ok_or_else(|| anyhow!("EC2 RunInstances returned no instance"));
-            }
-            // A new instance profile takes a few seconds to be usable by EC2.
-            Err(e)
-                if e.as_service_error().and_then(|s| s.meta().code())
-                    == Some("InvalidParameterValue")
-                    && started.elapsed() < Duration::from_secs(60) =>
-            {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-            Err(e) => return Err(aws::failed("EC2 RunInstances")(e)),
-        }
-    }
+    aws::ec2::run_instance(
+        aws,
+        &Launch {
+            ami: &ami,
+            instance_type: &cx.settings.instance_type,
+            subnet,
+            security_group: sg,
+            instance_profile: &n.profile,
+            user_data: &user_data,
+            tags: &[
+                ("Name", &n.instance),
+                PURPOSE,
+                (CLUSTER_TAG, &cx.settings.cluster),
+                ("managed-by", "deployctl"),
+            ],
+        },
+    )
+    .await
 }
 
 pub(super) async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result<()> {
@@ -241,29 +200,13 @@ pub(super) async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result
         aws.region
     );
     loop {
-        let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
-            .key("InstanceIds")
-            .values(id)
-            .build()
-            .map_err(|e| anyhow!("invalid SSM filter: {e}"))?;
-        match aws
-            .ssm()
-            .describe_instance_information()
-            .filters(filter)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let online = out
-                    .instance_information_list()
-                    .iter()
-                    .any(|i| i.ping_status.as_ref().map(|p| p.as_str()) == Some("Online"));
-                if online {
-                    progress.finish();
-                    return Ok(());
-                }
+        match aws::ssm::ping(aws, id).await {
+            Ok(Ping::Online) => {
+                progress.finish();
+                return Ok(());
             }
-            Err(e) if not_implemented_ssm(&e) => {
+            Ok(Ping::NotYet) => {}
+            Ok(Ping::Unsupported) => {
                 progress.finish();
                 cx.ui.warn(&format!(
                     "this endpoint does not implement SSM DescribeInstanceInformation; check the agent yourself: `{manual}`"
@@ -272,7 +215,7 @@ pub(super) async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result
             }
             Err(e) => {
                 progress.finish();
-                return Err(aws::failed("SSM DescribeInstanceInformation")(e));
+                return Err(e);
             }
         }
         if started.elapsed() > timeout {
@@ -286,17 +229,6 @@ pub(super) async fn wait_ssm_online(cx: &Context, aws: &Aws, id: &str) -> Result
     }
 }
 
-pub(super) fn not_implemented_ssm<E>(
-    e: &aws_sdk_ssm::error::SdkError<E, aws_sdk_ssm::config::http::HttpResponse>,
-) -> bool {
-    use aws_sdk_ssm::error::SdkError;
-    match e {
-        SdkError::ServiceError(se) => unimplemented_status(se.raw().status().as_u16()),
-        SdkError::ResponseError(_) => true,
-        _ => false,
-    }
-}
-
 /// Give the bastion's role cluster access: an access entry when the cluster allows the API,
 /// else the aws-auth mapping to add by hand.
 pub(super) async fn grant_eks_access(
@@ -306,13 +238,13 @@ pub(super) async fn grant_eks_access(
     role_arn: &str,
 ) -> Result<()> {
     let mode = c.authentication_mode.clone().unwrap_or_default();
-    let partition = aws.partition();
     let manual = format!(
         "aws eks create-access-entry --cluster-name {cl} --principal-arn {role_arn} --region {r} && \
          aws eks associate-access-policy --cluster-name {cl} --principal-arn {role_arn} \
-         --policy-arn arn:{partition}:eks::aws:{EKS_ADMIN_POLICY} --access-scope type=cluster --region {r}",
+         --policy-arn {policy} --access-scope type=cluster --region {r}",
         cl = c.name,
-        r = aws.region
+        r = aws.region,
+        policy = aws::eks::cluster_admin_policy_arn(aws),
     );
     if mode == "CONFIG_MAP" {
         cx.ui.println(&format!(
@@ -320,38 +252,11 @@ pub(super) async fn grant_eks_access(
         ));
         return Ok(());
     }
-    let eks = aws.eks();
-    match eks
-        .create_access_entry()
-        .cluster_name(&c.name)
-        .principal_arn(role_arn)
-        .send()
-        .await
-    {
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-        Err(e) if not_implemented(&e) => {
-            cx.ui.warn(&format!(
-                "this endpoint does not implement EKS access entries; grant the bastion access yourself: `{manual}`"
-            ));
-            return Ok(());
-        }
-        Err(e) => return Err(aws::failed("EKS CreateAccessEntry")(e)),
+    if aws::eks::grant_cluster_admin(aws, &c.name, role_arn).await? == Outcome::Unsupported {
+        cx.ui.warn(&format!(
+            "this endpoint does not implement EKS access entries; grant the bastion access yourself: `{manual}`"
+        ));
     }
-    eks.associate_access_policy()
-        .cluster_name(&c.name)
-        .principal_arn(role_arn)
-        .policy_arn(format!("arn:{partition}:eks::aws:{EKS_ADMIN_POLICY}"))
-        .access_scope(
-            aws_sdk_eks::types::AccessScope::builder()
-                .r#type(aws_sdk_eks::types::AccessScopeType::Cluster)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws::failed("EKS AssociateAccessPolicy"))?;
     Ok(())
 }
 
@@ -370,41 +275,20 @@ pub(super) async fn open_api_port(
         ));
         return Ok(());
     };
-    let rule = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(443)
-        .to_port(443)
-        .user_id_group_pairs(
-            aws_sdk_ec2::types::UserIdGroupPair::builder()
-                .group_id(bastion_sg)
-                .description("deployctl bastion to the EKS API")
-                .build(),
-        )
-        .build();
-    match aws
-        .ec2()
-        .authorize_security_group_ingress()
-        .group_id(cluster_sg)
-        .ip_permissions(rule)
-        .send()
-        .await
+    if aws::ec2::allow_from_group(
+        aws,
+        cluster_sg,
+        bastion_sg,
+        443,
+        "deployctl bastion to the EKS API",
+    )
+    .await?
     {
-        Ok(_) => {
-            cx.ui.info(&format!(
-                "allowed 443 from {bastion_sg} to the cluster security group {cluster_sg}"
-            ));
-            Ok(())
-        }
-        Err(e)
-            if e.as_service_error().and_then(|s| s.meta().code())
-                == Some("InvalidPermission.Duplicate") =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws::failed(format!(
-            "EC2 AuthorizeSecurityGroupIngress on {cluster_sg}"
-        ))(e)),
+        cx.ui.info(&format!(
+            "allowed 443 from {bastion_sg} to the cluster security group {cluster_sg}"
+        ));
     }
+    Ok(())
 }
 
 pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
@@ -440,12 +324,7 @@ pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> 
                     )
                     .await?;
                 }
-                aws.ec2()
-                    .start_instances()
-                    .instance_ids(&inst.id)
-                    .send()
-                    .await
-                    .map_err(aws::failed("EC2 StartInstances"))?;
+                aws::ec2::start_instance(aws, &inst.id).await?;
                 cx.ui.info(&format!("started {}", inst.id));
             }
             wait_state(

@@ -6,28 +6,12 @@ mod cleanup;
 mod connect;
 mod create;
 
-use crate::aws::ec2::{CLUSTER_TAG, Instance, PURPOSE, filter, find_bastions};
-use crate::aws::{self, Aws, ClusterInfo};
+use crate::aws::ec2::Instance;
+use crate::aws::{self, Aws};
 use crate::context::Context;
-use crate::error::{UserError, exit};
-use crate::prompt::Prompter;
-use anyhow::{Context as _, Result, anyhow, bail};
-use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
-    InstanceMetadataOptionsRequest, InstanceStateName, ResourceType, Tag, TagSpecification,
-    VolumeType,
-};
-use serde_json::json;
-use std::time::{Duration, Instant};
-
-pub const AMI_PARAMETER: &str =
-    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-
-const SSM_CORE_POLICY: &str = "policy/AmazonSSMManagedInstanceCore";
-
-const EKS_ADMIN_POLICY: &str = "cluster-access-policy/AmazonEKSClusterAdminPolicy";
-
-pub const USER_DATA_TEMPLATE: &str = "terraform/modules/bastion/user-data.sh.tmpl";
+use anyhow::Result;
+use aws_sdk_ec2::types::InstanceStateName;
+use std::time::Duration;
 
 struct Names {
     instance: String,
@@ -43,34 +27,13 @@ fn names(base: &str, cluster: &str) -> Names {
     Names {
         instance: base.to_string(),
         sg: format!("{base}-sg"),
-        role: crate::aws::iam::cluster_scoped_name(cluster, &format!("{base}-ssm-role")),
-        profile: crate::aws::iam::cluster_scoped_name(cluster, &format!("{base}-profile")),
+        role: aws::iam::cluster_scoped_name(cluster, &format!("{base}-ssm-role")),
+        profile: aws::iam::cluster_scoped_name(cluster, &format!("{base}-profile")),
         inline: format!("{base}-eks-describe"),
     }
 }
 
-fn tag(k: &str, v: &str) -> Tag {
-    Tag::builder().key(k).value(v).build()
-}
-
-/// Whether an SDK error says the endpoint does not implement the operation (moto lacks
-/// some: EKS access entries, SSM DescribeInstanceInformation): an unmodeled answer with HTTP
-/// 404/405/501, or 500 after the SDK's retries. Decided from the status, never message text.
-fn unimplemented_status(status: u16) -> bool {
-    matches!(status, 404 | 405 | 500 | 501)
-}
-
-fn not_implemented<E>(
-    e: &aws_sdk_eks::error::SdkError<E, aws_sdk_eks::config::http::HttpResponse>,
-) -> bool {
-    use aws_sdk_eks::error::SdkError;
-    match e {
-        SdkError::ServiceError(se) => unimplemented_status(se.raw().status().as_u16()),
-        SdkError::ResponseError(_) => true,
-        _ => false,
-    }
-}
-
+/// Wait for an instance state, showing that we wait.
 async fn wait_state(
     cx: &Context,
     aws: &Aws,
@@ -78,41 +41,13 @@ async fn wait_state(
     want: InstanceStateName,
     timeout: Duration,
 ) -> Result<()> {
-    let started = Instant::now();
     let progress = cx.ui.step_started(
         "bastion",
         &format!("waiting for {id} to be {}", want.as_str()),
     );
-    loop {
-        let out = aws
-            .ec2()
-            .describe_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map_err(aws::failed("EC2 DescribeInstances"))?;
-        let state = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.state.as_ref()?.name.clone());
-        if state.as_ref() == Some(&want) {
-            progress.finish();
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            progress.finish();
-            bail!(
-                "instance {id} is {} after {}s, not {}",
-                state
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_else(|| "gone".into()),
-                timeout.as_secs(),
-                want.as_str()
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    let waited = aws::ec2::wait_for_state(aws, id, want, timeout).await;
+    progress.finish();
+    waited
 }
 
 /// What `deployctl bastion …` was asked to do.
@@ -147,12 +82,7 @@ async fn terminate(cx: &Context, aws: &Aws, instances: &[Instance]) -> Result<()
     }
     let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
     crate::interrupt::changes_begin();
-    aws.ec2()
-        .terminate_instances()
-        .set_instance_ids(Some(ids.clone()))
-        .send()
-        .await
-        .map_err(aws::failed("EC2 TerminateInstances"))?;
+    aws::ec2::terminate_instances(aws, ids.clone()).await?;
     for id in &ids {
         wait_state(
             cx,

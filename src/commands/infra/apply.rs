@@ -1,7 +1,14 @@
 //! `infrastructure` (and the first part of `complete`): plan, confirm, apply exactly that
 //! plan, read the outputs.
 
-use super::*;
+use super::vars::{check_api_path, check_kubernetes_version, check_secrets_prefix, var_file};
+use super::{Applied, Needs, TerraformOptions, plan_dir, preflight};
+use crate::config::Settings;
+use crate::error::UserError;
+use crate::prompt::Prompter;
+use crate::tools::terraform::{PlanSummary, Terraform};
+use crate::ui::Ui;
+use anyhow::Result;
 
 /// `infrastructure` (and the first part of `complete`).
 pub async fn apply(

@@ -1,7 +1,14 @@
 //! `infrastructure-destroy` behind the destroy gate; the key of a database's final snapshot
 //! is kept out of the destroy.
 
-use super::*;
+use super::vars::var_file;
+use super::{Needs, TerraformOptions, plan_dir, preflight};
+use crate::config::Settings;
+use crate::error::UserError;
+use crate::prompt::Prompter;
+use crate::tools::terraform::{DestroyFacts, Terraform};
+use crate::ui::Ui;
+use anyhow::Result;
 
 /// `infrastructure-destroy` behind the destroy gate.
 pub async fn destroy(

@@ -15,16 +15,15 @@ mod vars;
 pub use apply::apply;
 pub use destroy::destroy;
 pub use plan::plan;
-use vars::*;
-pub use vars::{check_api_path, check_kubernetes_version, check_secrets_prefix};
 
 use crate::config::Settings;
 use crate::error::UserError;
-use crate::prompt::Prompter;
-use crate::tools::terraform::*;
+
+use crate::tools::terraform::{Outputs, Terraform};
 use crate::ui::Ui;
 use anyhow::{Context as _, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use vars::{TfvarsMissing, tfvars_path};
 
 /// Which Terraform flow to run.
 #[derive(Debug, Clone)]

@@ -1,6 +1,12 @@
 //! `infrastructure-plan`: everything up to the plan; nothing is applied.
 
-use super::*;
+use super::vars::{check_kubernetes_version, check_secrets_prefix, var_file};
+use super::{Needs, TerraformOptions, plan_dir, preflight};
+use crate::config::Settings;
+use crate::prompt::Prompter;
+use crate::tools::terraform::{PlanSummary, Terraform};
+use crate::ui::Ui;
+use anyhow::Result;
 
 /// `infrastructure-plan`: everything up to the plan; nothing is applied.
 pub async fn plan(

@@ -2,7 +2,14 @@
 //! interactive run offers to create it from the example), and the checks read from it before
 //! anything is planned.
 
-use super::*;
+use super::TerraformOptions;
+use crate::config::Settings;
+use crate::error::UserError;
+use crate::prompt::Prompter;
+use crate::tools::terraform::Terraform;
+use crate::ui::Ui;
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
 
 pub(super) const TFVARS: &str = "terraform.tfvars";
 
@@ -55,7 +62,7 @@ pub(super) fn kubernetes_version(tf_dir: &Path, var_file: &Path) -> Option<(Stri
 /// `complete` goes on to the cluster steps: with a private endpoint and no bastion there is
 /// no way in from outside the VPC, which would stop the run after a long apply. Refused before
 /// anything is planned, with the three ways in.
-pub fn check_api_path(tf_dir: &Path, var_file: &Path, settings: &Settings) -> Result<()> {
+pub(super) fn check_api_path(tf_dir: &Path, var_file: &Path, settings: &Settings) -> Result<()> {
     if settings.api_access != crate::config::ApiAccess::Auto {
         // direct: the operator is inside the VPC; tunnel: they name a bastion of their own.
         return Ok(());
@@ -82,7 +89,7 @@ pub fn check_api_path(tf_dir: &Path, var_file: &Path, settings: &Settings) -> Re
 /// the ExternalSecrets and the IAM policy look. A SECRETS_PREFIX that differs is refused
 /// before anything is planned; without SECRETS_PREFIX the variables file decides (and
 /// `complete` carries it into the stack through the outputs).
-pub fn check_secrets_prefix(
+pub(super) fn check_secrets_prefix(
     tf_dir: &Path,
     var_file: &Path,
     settings: &Settings,
@@ -120,7 +127,7 @@ pub fn check_secrets_prefix(
 
 /// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
 /// extended support, and a version past standard support costs extended-support fees.
-pub fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) -> Result<()> {
+pub(super) fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) -> Result<()> {
     use crate::eks_versions::{self, Support};
     let Some((version, from)) = kubernetes_version(tf_dir, var_file) else {
         return Ok(());
