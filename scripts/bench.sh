@@ -29,7 +29,7 @@ export DEPLOYCTL_BENCH_BIN="$bin"
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
-cargo test --locked --no-fail-fast --features test-fakes --test stack --test infra_verify -- \
+cargo test --locked --no-fail-fast --features test-fakes --test suite -- \
   --ignored --nocapture --test-threads=1 bench 2>&1 | tee "$out" | grep -E '^BENCH|test result|panicked' -A2 >&2 || true
 
 # (d) `list`: 21 runs, the median; the binary's size.

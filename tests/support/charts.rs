@@ -1,7 +1,7 @@
 //! The real charts for tests: the real helm binary, and a charts directory copied from the
 //! chart sources (`../shared/charts`, else the cache `deployctl charts pull` fills once).
 
-use super::repo_root;
+use super::{Run, Sandbox, repo_root};
 use std::path::{Path, PathBuf};
 
 /// Where the real helm is expected (it may be missing: `real_helm` says so).
@@ -265,4 +265,40 @@ pub fn parse_rendered(stdout: &str) -> Vec<RenderedObject> {
     }
     flush(&release, &chunk, &mut out);
     out
+}
+
+/// A copy of the project (values, manifests, IAM policies, the bastion template) with one
+/// file changed by `edit` (which must change it).
+pub fn project_with(file: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for sub in ["helm-values", "manifests", "iam"] {
+        copy_dir(&repo_root().join(sub), &d.path().join(sub));
+    }
+    let tf = d.path().join("terraform/modules/bastion");
+    std::fs::create_dir_all(&tf).unwrap();
+    std::fs::copy(
+        repo_root().join("terraform/modules/bastion/user-data.sh.tmpl"),
+        tf.join("user-data.sh.tmpl"),
+    )
+    .unwrap();
+    let p = d.path().join(file);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let changed = edit(text.clone());
+    assert_ne!(text, changed, "the edit changed nothing in {file}");
+    std::fs::write(&p, changed).unwrap();
+    d
+}
+
+/// `deployctl charts render` of `project` with the real helm, offline.
+pub async fn render_project(charts: &ChartsDir, project: &Path) -> Run {
+    let mut sb = Sandbox::bare();
+    sb.with_real_helm();
+    sb.set("DEPLOYCTL_DIR", project.to_str().unwrap());
+    sb.run(&[
+        "charts",
+        "render",
+        "--charts-dir",
+        charts.path().to_str().unwrap(),
+    ])
+    .await
 }

@@ -522,3 +522,14 @@ pub fn assert_events_valid(stdout: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr),
     );
 }
+
+/// Whether an IAM resource pattern (`*` matches any run of characters) matches an ARN.
+pub fn arn_glob(pattern: &str, s: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == s,
+        Some((head, tail)) => {
+            s.starts_with(head)
+                && (0..=s.len() - head.len()).any(|i| arn_glob(tail, &s[head.len() + i..]))
+        }
+    }
+}

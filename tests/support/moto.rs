@@ -1,4 +1,4 @@
-//! moto's standalone server, one per test binary, reset between tests. Tests that use it
+//! moto's standalone server, one per test process (the suite is one binary), reset between tests. Tests that use it
 //! take `Moto::lock()` so they run one at a time against a clean account.
 
 use std::net::TcpListener;

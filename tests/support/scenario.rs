@@ -30,6 +30,17 @@ pub async fn stack(moto: &Moto) -> (FakeKube, Sandbox, ChartsDir) {
     (kube, sb, charts)
 }
 
+/// A cluster whose controllers answer quickly and the real helm installing from the charts,
+/// with no AWS: for the releases that need no account (gatekeeper, monitoring, jaeger).
+pub async fn helm_cluster() -> (FakeKube, Sandbox, ChartsDir) {
+    let mut kube = FakeKube::start().await;
+    kube.enable_controllers(Duration::from_millis(30));
+    let mut sb = Sandbox::new(&kube);
+    let charts = super::charts::charts_dir();
+    sb.with_charts(&charts);
+    (kube, sb, charts)
+}
+
 /// `all`, or — when the chart sources lack kube-prometheus-stack's subcharts, so validate
 /// rightly fails on Grafana — every step of `all` but validate (tests/charts.rs covers it).
 pub fn all_cmd(charts: &ChartsDir) -> Vec<&'static str> {

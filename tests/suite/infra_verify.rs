@@ -1,6 +1,6 @@
 //! `deployctl infrastructure-verify` against moto's server and the fake API server.
 
-mod support;
+use crate::support;
 
 use support::Sandbox;
 use support::kube_server::FakeKube;
@@ -153,7 +153,7 @@ async fn a_context_for_another_cluster_fails_the_kube_check() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: cargo test --features test-fakes --test infra_verify bench -- --ignored --nocapture"]
+#[ignore = "benchmark: cargo test --features test-fakes --test suite infra_verify::bench -- --ignored --nocapture"]
 async fn bench_infrastructure_verify_against_a_seeded_account() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;

@@ -1,6 +1,6 @@
 //! `deployctl secrets` against moto's server: creation, the safety gates, and no leaks.
 
-mod support;
+use crate::support;
 
 use rexpect::session::PtySession;
 use std::collections::BTreeMap;

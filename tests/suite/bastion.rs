@@ -1,6 +1,6 @@
 //! `deployctl bastion create | connect | cleanup` against moto's server.
 
-mod support;
+use crate::support;
 
 use aws_sdk_ec2::types::Filter;
 use support::Sandbox;

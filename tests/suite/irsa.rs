@@ -1,6 +1,6 @@
 //! `deployctl irsa` against moto's server.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::Sandbox;

@@ -1,6 +1,6 @@
 //! `deployctl kubeconfig` merges a context for the EKS cluster, keeping everything else.
 
-mod support;
+use crate::support;
 
 use support::Sandbox;
 use support::moto::{Moto, seed_cluster};

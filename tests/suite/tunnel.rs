@@ -4,7 +4,7 @@
 //! with TLS verified for the EKS endpoint's name, and closes it at the end of the run: after
 //! success, after a failure, and after Ctrl-C.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::path::PathBuf;

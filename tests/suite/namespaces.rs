@@ -1,6 +1,6 @@
 //! `deployctl namespaces` against the fake Kubernetes API server.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::kube_server::FakeKube;

@@ -1,6 +1,6 @@
 //! The real prompt, driven through a pseudo-terminal.
 
-mod support;
+use crate::support;
 
 use support::kube_server::FakeKube;
 use support::{REPOS, Sandbox, key, pty};

@@ -3,7 +3,7 @@
 //! Missing terraform, mirror or checkov fail these tests with a message; they never pass
 //! silently.
 
-mod support;
+use crate::support;
 
 use support::moto::Moto;
 use support::{Sandbox, copy_terraform, real_terraform, repo_root};

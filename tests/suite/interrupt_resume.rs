@@ -1,6 +1,6 @@
 //! Ctrl-C during a run, and `--resume` afterwards.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::kube_server::FakeKube;

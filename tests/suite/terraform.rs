@@ -1,7 +1,7 @@
 //! `infrastructure`, `infrastructure-plan`, `infrastructure-destroy` and `complete` against
 //! the terraform stand-in: the call sequence and the gates.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::moto::{Moto, seed_cluster};

@@ -1,7 +1,7 @@
 //! The fake Kubernetes API server behaves like the real one where deployctl relies on it:
 //! kube-rs talks to it unchanged (discovery, watch, apply, errors).
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};

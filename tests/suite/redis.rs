@@ -2,7 +2,7 @@
 //! the other branches, a broken release cannot be skipped, and a redis-password rotation is
 //! followed through (refresh, restart Redis then LiteLLM), even by the next run after a kill.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::moto::Moto;

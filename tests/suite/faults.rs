@@ -2,7 +2,7 @@
 //! release that a killed helm left pending is repaired, and interrupts before any change or
 //! twice stop at once.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -12,20 +12,6 @@ use support::kube_server::FakeKube;
 use support::{Run, Sandbox};
 
 const JAEGER: [&str; 4] = ["run", "helm-repos", "namespaces", "jaeger"];
-
-async fn client(kube: &FakeKube) -> kube::Client {
-    kube.client().await
-}
-
-/// A cluster whose controllers answer quickly, and the real helm installing from the charts.
-async fn cluster() -> (FakeKube, Sandbox, support::charts::ChartsDir) {
-    let mut kube = FakeKube::start().await;
-    kube.enable_controllers(Duration::from_millis(30));
-    let mut sb = Sandbox::new(&kube);
-    let charts = support::charts::charts_dir();
-    sb.with_charts(&charts);
-    (kube, sb, charts)
-}
 
 /// deployctl in a process group of its own (as a shell runs a job), output piped.
 fn spawn(sb: &Sandbox, args: &[&str]) -> tokio::process::Child {
@@ -91,7 +77,7 @@ fn history_if_any(sb: &Sandbox) -> Vec<Value> {
 /// minute to become ready, so the next run upgrades it and helm waits.
 async fn slow_and_unhealthy(kube: &FakeKube) {
     kube.set_controller_delay(Duration::from_secs(60));
-    let pods: Api<Pod> = Api::namespaced(client(kube).await, "monitoring");
+    let pods: Api<Pod> = Api::namespaced(kube.client().await, "monitoring");
     let lp = ListParams::default().labels("app.kubernetes.io/name=jaeger");
     for p in pods.list(&lp).await.unwrap() {
         pods.delete(&p.metadata.name.unwrap(), &DeleteParams::default())
@@ -110,7 +96,7 @@ fn upgrading(sb: &Sandbox) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_to_the_group_during_a_slow_upgrade_rolls_the_release_back_and_exits_130() {
-    let (kube, sb, _charts) = cluster().await;
+    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
     sb.run(&JAEGER).await.assert_code(0);
     assert_eq!(history(&sb).len(), 1);
     slow_and_unhealthy(&kube).await;
@@ -155,7 +141,7 @@ async fn sigint_to_the_group_during_a_slow_upgrade_rolls_the_release_back_and_ex
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_left_pending_by_a_killed_helm_is_repaired_by_the_next_run() {
-    let (kube, sb, charts) = cluster().await;
+    let (kube, sb, charts) = support::scenario::helm_cluster().await;
     sb.run(&JAEGER).await.assert_code(0);
     slow_and_unhealthy(&kube).await;
     // A helm upgrade killed outright mid-wait (SIGKILL, a closed laptop) leaves the release
@@ -209,7 +195,7 @@ async fn a_release_left_pending_by_a_killed_helm_is_repaired_by_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_before_any_change_stops_at_once_and_a_second_one_does_too() {
-    let (kube, sb, _charts) = cluster().await;
+    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
     // Assess is slow: the namespace list answers after 20 s.
     kube.delay_next("/api/v1/namespaces", 50, Duration::from_secs(20));
     let child = spawn(&sb, &["namespaces"]);
@@ -290,7 +276,7 @@ async fn a_persistent_429_or_a_black_hole_ends_in_a_named_timeout_within_the_bud
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_never_deployed_release_stuck_in_pending_install_is_uninstalled_only_when_allowed() {
-    let (kube, sb, charts) = cluster().await;
+    let (kube, sb, charts) = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces"])
         .await
         .assert_code(0);
@@ -342,30 +328,4 @@ async fn a_never_deployed_release_stuck_in_pending_install_is_uninstalled_only_w
     );
     let h = history(&sb);
     assert_eq!(h.last().unwrap()["status"], "deployed", "{h:#?}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn monitoring_without_its_grafana_admin_secret_is_unhealthy_and_repaired() {
-    use k8s_openapi::api::core::v1::Secret;
-    let (kube, sb, _charts) = cluster().await;
-    sb.run(&["run", "helm-repos", "namespaces", "monitoring"])
-        .await
-        .assert_code(0);
-    let secrets: Api<Secret> = Api::namespaced(client(&kube).await, "monitoring");
-    let name = deployctl::steps::release::GRAFANA_ADMIN_SECRET;
-    secrets
-        .delete(name, &DeleteParams::default())
-        .await
-        .unwrap();
-    let plan = sb.run(&["plan", "monitoring", "-v"]).await;
-    let all = plan.all();
-    assert!(
-        all.contains("grafana-admin-credentials is missing"),
-        "{all}"
-    );
-    // A run puts it back.
-    sb.run(&["monitoring"]).await.assert_code(0);
-    assert!(secrets.get_opt(name).await.unwrap().is_some());
-    let plan = sb.run(&["plan", "monitoring"]).await;
-    assert!(!plan.all().contains("repair"), "{}", plan.all());
 }

@@ -2,7 +2,7 @@
 //! non-compliant Pods and Deployments (the pod spec is read from `spec` for Pods and from
 //! `spec.template.spec` for controllers), with the parameters of our constraints.
 
-mod support;
+use crate::support;
 
 use deployctl::manifest::{Document, load};
 use serde_json::{Value, json};
@@ -401,4 +401,23 @@ fn the_application_namespaces_are_in_every_constraints_scope() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opa_policies_without_gatekeeper_names_the_fix_and_changes_nothing() {
+    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
+    sb.run(&["run", "helm-repos", "namespaces"])
+        .await
+        .assert_code(0);
+    kube.clear_log();
+    let run = sb.run(&["opa-policies"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "opa-policies needs gatekeeper, which is missing: run `deployctl gatekeeper`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
 }

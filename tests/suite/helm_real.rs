@@ -3,7 +3,7 @@
 //! `--wait`, upgrades, rolls back and uninstalls, with the objects and records a real
 //! server would hold.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -1,12 +1,12 @@
 //! The application stack end to end: `all` against the fake Kubernetes API (with its
 //! External Secrets / Gatekeeper / workload controllers), the helm stand-in and moto.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::time::Duration;
 use support::moto::Moto;
-use support::scenario::{REDIS_CHAIN, all_cmd, no_secret_leak, releases, stack, upgrades};
+use support::scenario::{all_cmd, no_secret_leak, releases, stack, upgrades};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
@@ -202,53 +202,9 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn litellm_without_redis_names_the_fix_and_changes_nothing() {
-    let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
-    // The chain up to the secret stores: everything redis needs.
-    sb.run(&REDIS_CHAIN[..7]).await.assert_code(0);
-    kube.clear_log();
-    let before = upgrades(&sb).len();
-    let run = sb.run(&["litellm"]).await;
-    run.assert_code(1);
-    assert!(
-        run.stderr
-            .contains("litellm needs redis, which is missing: run `deployctl redis`"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("--with-deps"), "{}", run.stderr);
-    assert_eq!(upgrades(&sb).len(), before);
-    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_external_secret_that_never_syncs_fails_with_its_condition() {
-    let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
-    sb.run(&["run", "irsa", "secrets", "helm-repos", "namespaces"])
-        .await
-        .assert_code(0);
-    kube.fail_external_secret(
-        "litellm-secrets",
-        "could not get secret data from provider: key litellm/database-url: ResourceNotFoundException",
-    );
-    sb.set("DEPLOYCTL_SYNC_TIMEOUT", "2");
-    let run = sb.run(&["external-secrets"]).await;
-    run.assert_code(1);
-    let all = run.all();
-    assert!(
-        all.contains("ExternalSecret litellm/litellm-secrets"),
-        "{all}"
-    );
-    assert!(all.contains("ResourceNotFoundException"), "{all}");
-    assert!(all.contains("timed out after 2s"), "{all}");
-}
-
 /// Benchmark, not a test: how long a healthy re-run of `all` takes (assess everything
 /// concurrently, skip, verify). Run with
-/// `cargo test --features test-fakes --test stack -- --ignored --nocapture bench`.
+/// `cargo test --features test-fakes --test suite stack::bench -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark"]
 async fn bench_healthy_rerun_of_all() {

@@ -2,7 +2,7 @@
 //! Kubernetes client, the AWS SDK, helm and terraform all go through it, and NO_PROXY is
 //! honoured. The proxy is a real forward proxy on a local port (tests/support/http_proxy.rs).
 
-mod support;
+use crate::support;
 
 use support::http_proxy::HttpProxy;
 use support::kube_server::FakeKube;

@@ -1,7 +1,7 @@
 //! `deployctl uninstall`: releases and objects removed in reverse graph order; AWS, data and
 //! namespaces kept.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::moto::Moto;

@@ -1,6 +1,6 @@
 //! `deployctl helm-repos` with the helm stand-in.
 
-mod support;
+use crate::support;
 
 use support::kube_server::FakeKube;
 use support::{REPOS, Sandbox};

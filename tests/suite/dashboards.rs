@@ -1,0 +1,62 @@
+//! `deployctl dashboards`: Grafana dashboards and the ServiceMonitors that feed them, after
+//! `monitoring`. A ServiceMonitor on a port its Service lacks is caught on the real charts.
+
+use crate::support;
+
+use support::charts::{charts_dir, project_with, render_project};
+use support::scenario::helm_cluster;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_monitor_on_a_port_the_service_lacks_is_caught() {
+    let charts = charts_dir();
+    let project = project_with("manifests/monitoring/servicemonitors.yaml", |t| {
+        t.replace("- port: http-exporter-port", "- port: exporter-port")
+    });
+    let run = render_project(&charts, project.path()).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("ServiceMonitor/redis-exporter scrapes port `exporter-port`")
+            && run.stderr.contains("http-exporter-port 9121"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboards_need_monitoring_then_land_where_grafana_finds_them() {
+    let (kube, sb, _charts) = helm_cluster().await;
+    sb.run(&["run", "helm-repos", "namespaces"])
+        .await
+        .assert_code(0);
+    kube.clear_log();
+    let run = sb.run(&["dashboards"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("dashboards needs monitoring, which is missing: run `deployctl monitoring`"),
+        "{}",
+        run.stderr
+    );
+    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+
+    sb.run(&["run", "monitoring", "dashboards"])
+        .await
+        .assert_code(0);
+    let mut docs = Vec::new();
+    for dir in ["manifests/dashboards", "manifests/monitoring"] {
+        for f in std::fs::read_dir(support::repo_root().join(dir)).unwrap() {
+            docs.extend(deployctl::manifest::load(&f.unwrap().path()).unwrap());
+        }
+    }
+    assert!(docs.iter().any(|d| d.kind() == "ServiceMonitor"));
+    for d in &docs {
+        let obj = kube
+            .get(d.api_version(), d.kind(), d.namespace(), d.name())
+            .unwrap_or_else(|| panic!("{} {} was not applied", d.kind(), d.name()));
+        if d.kind() == "ConfigMap" {
+            // The label Grafana's dashboard sidecar selects on.
+            assert_eq!(obj["metadata"]["labels"]["grafana_dashboard"], "1", "{obj}");
+        }
+    }
+}
