@@ -4,7 +4,7 @@
 use crate::support;
 
 use support::charts::{charts_dir, project_with, render_project};
-use support::scenario::helm_cluster;
+use support::scenario::{helm_cluster, refused_without};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_monitor_on_a_port_the_service_lacks_is_caught() {
@@ -29,16 +29,7 @@ async fn dashboards_need_monitoring_then_land_where_grafana_finds_them() {
     sb.run(&["run", "helm-repos", "namespaces"])
         .await
         .assert_code(0);
-    kube.clear_log();
-    let run = sb.run(&["dashboards"]).await;
-    run.assert_code(1);
-    assert!(
-        run.stderr
-            .contains("dashboards needs monitoring, which is missing: run `deployctl monitoring`"),
-        "{}",
-        run.stderr
-    );
-    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+    refused_without(&kube, &sb, "dashboards", "monitoring").await;
 
     sb.run(&["run", "monitoring", "dashboards"])
         .await

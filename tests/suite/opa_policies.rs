@@ -409,15 +409,5 @@ async fn opa_policies_without_gatekeeper_names_the_fix_and_changes_nothing() {
     sb.run(&["run", "helm-repos", "namespaces"])
         .await
         .assert_code(0);
-    kube.clear_log();
-    let run = sb.run(&["opa-policies"]).await;
-    run.assert_code(1);
-    assert!(
-        run.stderr.contains(
-            "opa-policies needs gatekeeper, which is missing: run `deployctl gatekeeper`"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+    support::scenario::refused_without(&kube, &sb, "opa-policies", "gatekeeper").await;
 }

@@ -7,7 +7,7 @@ use crate::support;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::json;
 use support::moto::Moto;
-use support::scenario::{REDIS_CHAIN, stack};
+use support::scenario::{REDIS_CHAIN, refused_without, stack};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_reading_another_region_is_repaired_and_without_the_operator_nothing_changes() {
@@ -18,17 +18,7 @@ async fn a_store_reading_another_region_is_repaired_and_without_the_operator_not
     sb.run(&["run", "irsa", "secrets", "helm-repos", "namespaces"])
         .await
         .assert_code(0);
-    kube.clear_log();
-    let run = sb.run(&["secret-stores"]).await;
-    run.assert_code(1);
-    assert!(
-        run.stderr.contains(
-            "secret-stores needs external-secrets, which is missing: run `deployctl external-secrets`"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+    refused_without(&kube, &sb, "secret-stores", "external-secrets").await;
 
     // Everything up to the stores, then the store is pointed at another region.
     sb.run(&REDIS_CHAIN[..7]).await.assert_code(0);

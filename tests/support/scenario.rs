@@ -72,6 +72,27 @@ pub const REDIS_CHAIN: [&str; 9] = [
     "litellm",
 ];
 
+/// `deployctl <step>` while its need `need` is missing: exit 1, the need and the command that
+/// supplies it named, and nothing written to the cluster. The run, for more checks.
+pub async fn refused_without(kube: &FakeKube, sb: &Sandbox, step: &str, need: &str) -> super::Run {
+    kube.clear_log();
+    let run = sb.run(&[step]).await;
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{step} needs {need}, which is missing: run `deployctl {need}`"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        kube.writes().is_empty(),
+        "`{step}` wrote: {:?}",
+        kube.writes()
+    );
+    run
+}
+
 pub fn upgrades(sb: &Sandbox) -> Vec<Value> {
     sb.helm_log_entries()
         .into_iter()
