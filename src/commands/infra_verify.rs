@@ -1,6 +1,7 @@
 //! `infrastructure-verify`: a read-only check of what the application needs from AWS and
 //! the cluster, every call made concurrently; ✓/✗ per line; exit 1 when anything is missing.
 
+use crate::aws::ec2::Subnets;
 use crate::aws::{self, Aws, iam, secrets as sm};
 use crate::context::Context;
 use crate::database_url::{database_host, database_sslmode};
@@ -95,40 +96,28 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
     out.push(version_check(&cluster.version));
 
     // VPC: the cluster's, else the VPC of its subnets.
-    let ec2 = aws.ec2();
     let vpc_id = match cluster.vpc_id.clone() {
         Some(v) => Some(v),
-        None if !cluster.subnet_ids.is_empty() => ec2
-            .describe_subnets()
-            .set_subnet_ids(Some(cluster.subnet_ids.clone()))
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.subnets?.first()?.vpc_id.clone()),
+        None if !cluster.subnet_ids.is_empty() => {
+            aws::ec2::subnets(aws, Subnets::Ids(&cluster.subnet_ids))
+                .await
+                .ok()
+                .and_then(|s| s.first()?.vpc_id.clone())
+        }
         None => None,
     };
     let vpc_check = async {
         match &vpc_id {
             None => check("VPC", false, "the cluster's VPC cannot be found"),
-            Some(vpc) => {
-                let filter = aws_sdk_ec2::types::Filter::builder()
-                    .name("vpc-id")
-                    .values(vpc)
-                    .build();
-                match ec2.describe_subnets().filters(filter).send().await {
-                    Ok(o) => {
-                        let n = o.subnets().len();
-                        let mut c = check("VPC", n > 0, format!("VPC {vpc}"));
-                        c.details.push(format!("Subnets: {n}"));
-                        c
-                    }
-                    Err(e) => check(
-                        "VPC",
-                        false,
-                        format!("cannot list subnets of {vpc}: {}", aws::describe(&e)),
-                    ),
+            Some(vpc) => match aws::ec2::subnets(aws, Subnets::InVpc(vpc)).await {
+                Ok(subnets) => {
+                    let n = subnets.len();
+                    let mut c = check("VPC", n > 0, format!("VPC {vpc}"));
+                    c.details.push(format!("Subnets: {n}"));
+                    c
                 }
-            }
+                Err(e) => check("VPC", false, format!("cannot list subnets of {vpc}: {e:#}")),
+            },
         }
     };
     let oidc_check = async {
