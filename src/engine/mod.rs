@@ -6,6 +6,8 @@ mod execute;
 mod report;
 mod schedule;
 
+pub use schedule::waits_for;
+
 use crate::preflight::preflight;
 use ask::{Decided, StepDecision, decide_all};
 use execute::execute;

@@ -33,6 +33,26 @@ pub struct Queue {
     cancelled: bool,
 }
 
+/// What `id` waits for in a run that decided `selected` and runs `to_run`: its graph needs
+/// among the selected; validate, when validate runs (the gate); and, for a runs-last step,
+/// every other selected step.
+pub fn waits_for(id: StepId, selected: &[StepId], to_run: &[StepId]) -> Vec<StepId> {
+    let mut needs: Vec<StepId> = id
+        .def()
+        .needs
+        .iter()
+        .copied()
+        .filter(|n| selected.contains(n))
+        .collect();
+    if to_run.contains(&StepId::Validate) && id != StepId::Validate {
+        needs.push(StepId::Validate);
+    }
+    if id.def().runs_last {
+        needs.extend(selected.iter().copied().filter(|s| !s.def().runs_last));
+    }
+    needs
+}
+
 impl Queue {
     /// `selected`: every decided step (run, skip or failed decision); `to_run`: those that
     /// run, in order; `settled`: the others and whether they satisfy dependents (a skip
@@ -43,25 +63,9 @@ impl Queue {
         settled: &[(StepId, bool)],
         limit: usize,
     ) -> Queue {
-        let gate = to_run.contains(&StepId::Validate);
         let needs = to_run
             .iter()
-            .map(|&id| {
-                let mut needs: Vec<StepId> = id
-                    .def()
-                    .needs
-                    .iter()
-                    .copied()
-                    .filter(|n| selected.contains(n))
-                    .collect();
-                if gate && id != StepId::Validate {
-                    needs.push(StepId::Validate);
-                }
-                if id.def().runs_last {
-                    needs.extend(selected.iter().copied().filter(|s| !s.def().runs_last));
-                }
-                (id, needs)
-            })
+            .map(|&id| (id, waits_for(id, selected, to_run)))
             .collect();
         Queue {
             pending: to_run.to_vec(),

@@ -119,23 +119,15 @@ async fn rendered(charts: &ChartsDir) -> Vec<(String, Value)> {
     out
 }
 
-fn is_builtin(v: &Value) -> bool {
-    let api = v["apiVersion"].as_str().unwrap_or("");
-    let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
-    group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rendered_built_in_objects_pass_kubernetes_validate() {
-    let tool = support::find_on_path("kubernetes-validate", &[repo_root().join(".venv/bin")])
-        .expect("kubernetes-validate is not installed: run scripts/test.sh (it installs tests/requirements.txt)");
     let charts = charts_dir();
     let objects = rendered(&charts).await;
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     let mut by_release: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
     for (rel, v) in &objects {
-        if is_builtin(v) {
+        if support::is_builtin_api(v["apiVersion"].as_str().unwrap_or("")) {
             by_release.entry(rel.clone()).or_default().push(v);
         }
     }
@@ -149,17 +141,7 @@ async fn the_rendered_built_in_objects_pass_kubernetes_validate() {
         std::fs::write(&path, text.join("\n---\n")).unwrap();
         files.push(path);
     }
-    let out = std::process::Command::new(&tool)
-        .args(["--kubernetes-version", "1.34.0", "--strict", "--quiet"])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubernetes-validate failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::kubernetes_validate(&files);
 }
 
 #[tokio::test(flavor = "multi_thread")]

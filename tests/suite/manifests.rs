@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use deployctl::manifest::{Document, load};
+use deployctl::manifest::load;
 use deployctl::releases::Releases;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -31,23 +31,15 @@ pub(crate) fn manifest_files() -> Vec<PathBuf> {
     out
 }
 
-fn is_builtin(doc: &Document) -> bool {
-    let group = doc
-        .api_version()
-        .split_once('/')
-        .map(|(g, _)| g)
-        .unwrap_or("");
-    group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
-}
-
 #[test]
 fn built_in_kinds_pass_kubernetes_validate() {
-    let tool = support::find_on_path("kubernetes-validate", &[repo_root().join(".venv/bin")])
-        .expect("kubernetes-validate is not installed: run scripts/test.sh (it installs tests/requirements.txt)");
     let mut builtin = Vec::new();
     for f in manifest_files() {
         let docs = load(&f).unwrap();
-        let kinds: Vec<bool> = docs.iter().map(is_builtin).collect();
+        let kinds: Vec<bool> = docs
+            .iter()
+            .map(|d| support::is_builtin_api(d.api_version()))
+            .collect();
         assert!(
             kinds.iter().all(|b| *b) || kinds.iter().all(|b| !*b),
             "{} mixes built-in and custom kinds",
@@ -69,17 +61,7 @@ fn built_in_kinds_pass_kubernetes_validate() {
         names.contains(&"manifests/dashboards/litellm.yaml".to_string()),
         "{names:?}"
     );
-    let out = std::process::Command::new(&tool)
-        .args(["--kubernetes-version", "1.31.0", "--strict", "--quiet"])
-        .args(&builtin)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubernetes-validate failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::kubernetes_validate(&builtin);
 }
 
 /// Every AWS secret name an ExternalSecret reads, with SECRETS_PREFIX=`prefix`.

@@ -245,23 +245,10 @@ fn critical_path(durations: &std::collections::HashMap<String, Duration>) -> Dur
         .into_iter()
         .filter(|s| durations.contains_key(s.name()))
         .collect();
-    let gate = selected.contains(&StepId::Validate);
     let mut finish: std::collections::HashMap<StepId, Duration> = Default::default();
     // all_steps() is in graph order: every step after its needs.
     for id in &selected {
-        let mut needs: Vec<StepId> = id
-            .def()
-            .needs
-            .iter()
-            .copied()
-            .filter(|n| selected.contains(n))
-            .collect();
-        if gate && *id != StepId::Validate {
-            needs.push(StepId::Validate);
-        }
-        if id.def().runs_last {
-            needs.extend(selected.iter().copied().filter(|s| !s.def().runs_last));
-        }
+        let needs = deployctl::engine::waits_for(*id, &selected, &selected);
         let start = needs.iter().map(|n| finish[n]).max().unwrap_or_default();
         finish.insert(*id, start + durations[id.name()]);
     }

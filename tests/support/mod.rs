@@ -533,3 +533,39 @@ pub fn arn_glob(pattern: &str, s: &str) -> bool {
         }
     }
 }
+
+/// Whether an apiVersion is Kubernetes' own (core, `apps`, `*.k8s.io`), which
+/// kubernetes-validate knows; CRD kinds (`external-secrets.io/…`) it does not.
+pub fn is_builtin_api(api_version: &str) -> bool {
+    let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+    group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
+}
+
+/// The Kubernetes schema the objects are checked against: the newest the pinned
+/// kubernetes-validate (tests/requirements.txt) ships. The clusters run 1.35
+/// (terraform/variables.tf), for which it has no schema yet.
+pub const SCHEMA_VERSION: &str = "1.34.0";
+
+/// kubernetes-validate (from the venv scripts/test.sh fills) over `files`, strict: panics
+/// with its output when any object fails.
+pub fn kubernetes_validate(files: &[PathBuf]) {
+    let tool = find_on_path("kubernetes-validate", &[repo_root().join(".venv/bin")]).expect(
+        "kubernetes-validate is not installed: run scripts/test.sh (it installs tests/requirements.txt)",
+    );
+    let out = std::process::Command::new(&tool)
+        .args([
+            "--kubernetes-version",
+            SCHEMA_VERSION,
+            "--strict",
+            "--quiet",
+        ])
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
