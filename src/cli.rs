@@ -115,7 +115,8 @@ pub struct GlobalArgs {
     /// deployed, so it can be installed again (interactive runs ask instead)
     #[arg(long, global = true)]
     pub repair_pending_installs: bool,
-    /// Directory holding helm-values/, manifests/ and terraform/ [env: DEPLOYCTL_DIR]
+    /// Project directory holding helm-values/, manifests/, iam/ and terraform/ (a copy needs
+    /// all four) [env: DEPLOYCTL_DIR]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Install each release from DIR/<chart> or DIR/<chart>-<version>.tgz (checked against

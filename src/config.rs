@@ -150,7 +150,7 @@ pub struct Settings {
     pub database_url: Option<secrecy::SecretString>,
     pub bastion_name: String,
     pub instance_type: String,
-    /// Where helm-values/, manifests/ and terraform/ live.
+    /// Where helm-values/, manifests/, iam/ and terraform/ live.
     pub project_dir: PathBuf,
     /// `--charts-dir` / DEPLOYCTL_CHARTS_DIR: install and render the releases from this
     /// directory of charts instead of their repositories.

@@ -113,20 +113,25 @@ fn names(ids: &[StepId]) -> String {
     ids.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
 }
 
+/// "litellm needs" / "litellm, openwebui need".
+fn need(ids: &[StepId]) -> String {
+    format!(
+        "{} {}",
+        names(ids),
+        if ids.len() == 1 { "needs" } else { "need" }
+    )
+}
+
 /// The warning to show before skipping, if any (the seed's WARN BEFORE SKIP).
 fn skip_warning(f: &Facts) -> Option<String> {
     match (f.critical, f.dependents.is_empty()) {
         (true, true) => Some(format!("{} is critical", f.step)),
         (true, false) => Some(format!(
-            "{} is critical: {} in this run need it",
+            "{} is critical: {} it in this run",
             f.step,
-            names(f.dependents)
+            need(f.dependents)
         )),
-        (false, false) => Some(format!(
-            "{} in this run need {}",
-            names(f.dependents),
-            f.step
-        )),
+        (false, false) => Some(format!("{} {} in this run", need(f.dependents), f.step)),
         (false, true) => None,
     }
 }
@@ -140,9 +145,9 @@ fn unhealthy_skip_refusal(f: &Facts) -> Option<String> {
         ))
     } else if !f.dependents.is_empty() {
         Some(format!(
-            "{} is unhealthy and {} in this run need it",
+            "{} is unhealthy and {} it in this run",
             f.step,
-            names(f.dependents)
+            need(f.dependents)
         ))
     } else {
         None

@@ -140,3 +140,42 @@ pub fn clear_pending(s: &Settings, account: Option<&str>, what: &str) -> Result<
         .collect();
     save_pending(s, account, &items)
 }
+
+/// Releases whose helm operation deployctl ended by force (a second interrupt), as
+/// `namespace/name`: their `pending-*` record belongs to no live helm, so the next run repairs
+/// it at once instead of waiting for an operation that is not running.
+fn stopped_path(s: &Settings, account: Option<&str>) -> PathBuf {
+    keyed(s, account, "helm-stopped")
+}
+
+pub fn helm_stopped(s: &Settings, account: Option<&str>) -> Vec<String> {
+    std::fs::read_to_string(stopped_path(s, account))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+pub fn mark_helm_stopped(s: &Settings, account: Option<&str>, release: &str) -> Result<()> {
+    let mut items = helm_stopped(s, account);
+    if !items.iter().any(|i| i == release) {
+        items.push(release.to_string());
+    }
+    write_atomic(&stopped_path(s, account), &serde_json::to_string(&items)?)
+}
+
+pub fn clear_helm_stopped(s: &Settings, account: Option<&str>, release: &str) -> Result<()> {
+    let items: Vec<String> = helm_stopped(s, account)
+        .into_iter()
+        .filter(|i| i != release)
+        .collect();
+    let p = stopped_path(s, account);
+    if items.is_empty() {
+        return match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove `{}`", p.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    write_atomic(&p, &serde_json::to_string(&items)?)
+}

@@ -47,9 +47,9 @@ use std::sync::Arc;
 
 fn print_error(err: &anyhow::Error) {
     let red = console::style("error:").red().bold();
-    eprintln!("{red} {err:#}");
+    crate::ui::err_line(&format!("{red} {err:#}"));
     if let Some(help) = error::help_of(err) {
-        eprintln!("{} {help}", console::style("help:").cyan().bold());
+        crate::ui::err_line(&format!("{} {help}", console::style("help:").cyan().bold()));
     }
 }
 
@@ -153,7 +153,7 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
             let cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
-                eprintln!("error: cannot render the manual page: {e}");
+                crate::ui::err_line(&format!("error: cannot render the manual page: {e}"));
                 return Code(exit::FAILED);
             }
             return Code(write_stdout(&out, "the manual page"));
@@ -177,7 +177,7 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::ui::err_line(&format!("error: cannot start the async runtime: {e}"));
             return Code(exit::FAILED);
         }
     };
@@ -208,13 +208,12 @@ fn quit(json: bool, changes_began: bool) -> i32 {
     }
     let text = "Quit: nothing has been changed.";
     if json {
-        eprintln!("{text}");
-        println!(
-            "{}",
-            serde_json::json!({"event": "quit", "exit_code": exit::OK})
+        crate::ui::err_line(text);
+        crate::ui::out_line(
+            &serde_json::json!({"event": "quit", "exit_code": exit::OK}).to_string(),
         );
     } else {
-        println!("{text}");
+        crate::ui::out_line(text);
     }
     exit::OK
 }
@@ -227,7 +226,7 @@ fn write_stdout(bytes: &[u8], what: &str) -> i32 {
         Ok(()) => exit::OK,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
         Err(e) => {
-            eprintln!("error: cannot write {what}: {e}");
+            crate::ui::err_line(&format!("error: cannot write {what}: {e}"));
             exit::FAILED
         }
     }

@@ -6,10 +6,12 @@ fn main() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
+        // Never `eprintln!` here: on a closed pipe or terminal it panics inside the panic,
+        // which aborts the process (and leaves helm running).
+        deployctl::interrupt::stderr_line(&format!(
             "error: internal error (a bug in deployctl){at}: {}",
             deployctl::engine::panic_message(info.payload())
-        );
+        ));
     }));
     let code = std::panic::catch_unwind(|| {
         deployctl::run(std::env::args_os(), deployctl::config::Env::from_process())

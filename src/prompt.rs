@@ -372,7 +372,7 @@ impl Prompter for NonInteractive {
         bail!("cannot ask for `{message}` in non-interactive mode")
     }
     fn say(&self, text: &str) {
-        eprintln!("{text}");
+        crate::ui::err_line(text);
     }
 }
 

@@ -26,6 +26,13 @@ pub struct ReleaseDef {
     pub release: &'static str,
     pub workloads: &'static [Workload],
     pub extra: Extra,
+    /// PersistentVolumeClaims the chart templates that hold what people made (chats,
+    /// dashboards): the values keep them through `uninstall` (`helm.sh/resource-policy:
+    /// keep`) and the release step sets their volumes' reclaim policy to Retain.
+    pub data_claims: &'static [&'static str],
+    /// API groups of the CRDs the release installs (they stay after `uninstall`; helm never
+    /// deletes CRDs).
+    pub crd_groups: &'static [&'static str],
     /// The run values layered over helm-values/<release>.yaml. One that names IAM roles
     /// needs the account: its step's row says `uses_aws` (tested below).
     pub overlay: fn(&OverlayInputs) -> Result<Value>,
@@ -61,6 +68,8 @@ pub const RELEASES: &[ReleaseDef] = &[
             Workload::Deployment("external-secrets-cert-controller"),
         ],
         extra: Extra::None,
+        data_claims: &[],
+        crd_groups: &["external-secrets.io"],
         overlay: external_secrets_overlay,
     },
     ReleaseDef {
@@ -71,6 +80,8 @@ pub const RELEASES: &[ReleaseDef] = &[
             Workload::Pods("control-plane=audit-controller"),
         ],
         extra: Extra::None,
+        data_claims: &[],
+        crd_groups: &["gatekeeper.sh"],
         overlay: no_overlay,
     },
     ReleaseDef {
@@ -82,6 +93,8 @@ pub const RELEASES: &[ReleaseDef] = &[
             Workload::Pods("app.kubernetes.io/name=alertmanager"),
         ],
         extra: Extra::GrafanaAdmin,
+        data_claims: &["kube-prometheus-grafana"],
+        crd_groups: &["monitoring.coreos.com"],
         overlay: no_overlay,
     },
     ReleaseDef {
@@ -89,6 +102,8 @@ pub const RELEASES: &[ReleaseDef] = &[
         release: "jaeger",
         workloads: &[Workload::Pods("app.kubernetes.io/name=jaeger")],
         extra: Extra::None,
+        data_claims: &[],
+        crd_groups: &[],
         overlay: no_overlay,
     },
     ReleaseDef {
@@ -105,6 +120,8 @@ pub const RELEASES: &[ReleaseDef] = &[
             },
         ],
         extra: Extra::None,
+        data_claims: &[],
+        crd_groups: &[],
         overlay: no_overlay,
     },
     ReleaseDef {
@@ -112,6 +129,8 @@ pub const RELEASES: &[ReleaseDef] = &[
         release: "litellm",
         workloads: &[Workload::Pods("app.kubernetes.io/name=litellm")],
         extra: Extra::Liveliness,
+        data_claims: &[],
+        crd_groups: &[],
         overlay: litellm_overlay,
     },
     ReleaseDef {
@@ -119,6 +138,8 @@ pub const RELEASES: &[ReleaseDef] = &[
         release: "open-webui",
         workloads: &[Workload::Pods("app.kubernetes.io/name=open-webui")],
         extra: Extra::None,
+        data_claims: &["open-webui"],
+        crd_groups: &[],
         overlay: no_overlay,
     },
 ];

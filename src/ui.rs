@@ -16,6 +16,10 @@ pub struct Ui {
     fancy: bool,
     verbosity: i8,
     multi: Option<MultiProgress>,
+    /// The spinners are drawn (stdout is a terminal too): lines go above them.
+    bars_drawn: bool,
+    /// The spinner of each running step, by step name (for `note`).
+    bars: Mutex<std::collections::HashMap<String, ProgressBar>>,
     lock: Mutex<()>,
     /// Print nothing (unit tests).
     silent: bool,
@@ -30,6 +34,34 @@ impl Progress {
     pub fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// Whether a failed write means the reader is gone (a closed pipe, a closed terminal).
+fn reader_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(libc::EIO)
+}
+
+/// One line to stdout. Never panics: a reader that is gone is an interrupt
+/// (`interrupt::output_lost`), any other failure is ignored.
+pub fn out_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        drop(out);
+        if reader_gone(&e) {
+            crate::interrupt::output_lost();
+        }
+    }
+}
+
+/// One line to stderr; as `out_line`.
+pub fn err_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    if let Err(e) = writeln!(err, "{text}").and_then(|()| err.flush()) {
+        drop(err);
+        if reader_gone(&e) {
+            crate::interrupt::output_lost();
         }
     }
 }
@@ -71,8 +103,9 @@ pub fn final_summary(command: &str, code: i32, error: Option<(&str, Option<&str>
             "message": message, "help": help, "check": crate::error::failed_checks(),
         });
     }
+    // Written where it still can be: a lost stdout is not an error here.
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
+    let _ = writeln!(out, "{v}").and_then(|()| out.flush());
 }
 
 pub fn timestamp() -> String {
@@ -100,6 +133,8 @@ impl Ui {
             fancy,
             verbosity: settings.verbosity,
             multi,
+            bars_drawn: fancy && console::Term::stdout().is_term(),
+            bars: Mutex::new(Default::default()),
             lock: Mutex::new(()),
             silent: false,
         }
@@ -112,6 +147,8 @@ impl Ui {
             fancy: false,
             verbosity: -1,
             multi: None,
+            bars_drawn: false,
+            bars: Mutex::new(Default::default()),
             lock: Mutex::new(()),
             silent: true,
         }
@@ -132,21 +169,23 @@ impl Ui {
         }
         let _guard = self.lock.lock();
         if let Some(multi) = &self.multi {
-            let _ = multi.println(text);
+            if let Err(e) = multi.println(text)
+                && reader_gone(&e)
+            {
+                crate::interrupt::output_lost();
+            }
             return;
         }
         if self.json {
-            eprintln!("{text}");
+            err_line(text);
         } else {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
+            out_line(text);
         }
     }
 
     /// Machine output that must reach stdout whatever the mode (exec credentials).
     pub fn stdout_raw(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
+        out_line(text);
     }
 
     /// A normal-verbosity line.
@@ -170,9 +209,38 @@ impl Ui {
         }
         let _guard = self.lock.lock();
         let line = format!("{} {text}", style("warning:").yellow().bold());
+        // Above the spinners when they are drawn on this terminal (never through indicatif's
+        // `suspend`, which panics when the terminal is gone); straight to stderr otherwise.
         match &self.multi {
-            Some(m) => m.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+            Some(m) if self.bars_drawn => {
+                if let Err(e) = m.println(&line)
+                    && reader_gone(&e)
+                {
+                    crate::interrupt::output_lost();
+                }
+            }
+            _ => err_line(&line),
+        }
+    }
+
+    /// What a running step is doing now: its spinner's text on a terminal, a timestamped line
+    /// otherwise (e.g. "waiting for the live helm operation on redis, at most 4m").
+    pub fn note(&self, step: &str, text: &str) {
+        if self.silent {
+            return;
+        }
+        let bar = self
+            .bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(step)
+            .cloned();
+        match bar {
+            Some(bar) => bar.set_message(format!("{step}: {text}")),
+            None if self.verbosity >= 0 => {
+                self.println(&format!("[{}] {step}: {text}", timestamp()))
+            }
+            None => {}
         }
     }
 
@@ -183,17 +251,18 @@ impl Ui {
         }
         if self.json {
             let _guard = self.lock.lock();
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{value}");
+            out_line(&value.to_string());
         }
     }
 
-    /// Run `f` with the spinners hidden (prompts).
+    /// Run `f` with the spinners cleared (prompts; they are asked before any step runs, so
+    /// no spinner redraws over them). Not indicatif's `suspend`: it panics on a closed
+    /// terminal.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
-        match &self.multi {
-            Some(m) => m.suspend(f),
-            None => f(),
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
         }
+        f()
     }
 
     pub fn step_started(&self, step: &str, what: &str) -> Progress {
@@ -206,6 +275,10 @@ impl Ui {
             );
             bar.set_message(format!("{step}: {what}"));
             bar.enable_steady_tick(Duration::from_millis(120));
+            self.bars
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(step.to_string(), bar.clone());
             Progress { bar: Some(bar) }
         } else {
             if self.verbosity >= 0 {
@@ -216,6 +289,10 @@ impl Ui {
     }
 
     pub fn step_finished(&self, step: &str, ok: bool, text: &str, took: Duration) {
+        self.bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(step);
         self.event(json!({
             "event": "step_finished", "step": step, "ok": ok, "message": text,
             "duration_ms": took.as_millis() as u64,

@@ -117,11 +117,11 @@ async fn render_cmd(settings: &Settings, ui: &Ui, names: &[String]) -> Result<i3
     }
     if report.problems.is_empty() {
         if ui.verbosity() >= 0 {
-            eprintln!(
+            crate::ui::err_line(&format!(
                 "rendered {} releases from {}: no unknown values keys, wiring consistent",
                 report.releases.len(),
                 dir.display()
-            );
+            ));
         }
         return Ok(exit::OK);
     }

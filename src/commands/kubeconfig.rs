@@ -157,7 +157,7 @@ pub async fn write(s: &Settings, aws: &Aws, home: Option<&Path>) -> Result<Strin
     };
     let (command, warning) = exec_command();
     if let Some(w) = warning {
-        eprintln!("warning: {w}");
+        crate::ui::err_line(&format!("warning: {w}"));
     }
     merge(
         &mut doc,

@@ -1,19 +1,28 @@
 //! `deployctl uninstall [STEP…]`: the application stack comes off the cluster — helm
 //! releases and the objects deployctl applied — in reverse graph order (dependents first),
 //! behind the same gate as `infrastructure-destroy`: the proven cluster's name, typed in a
-//! terminal or given as `--confirm-destroy` in CI. What holds data or lives in AWS stays.
+//! terminal or given as `--confirm-destroy` in CI. What holds data or lives in AWS stays,
+//! and the screen says what stays by name, read from the cluster before and after.
+//!
+//! Phases: `gate` → `survey` (what goes, what stays) → `confirm` → `remove_all` → `report`.
 
 use crate::context::Context;
 use crate::error::{UserError, exit};
 use crate::graph::{self, StepId};
 use crate::prompt::Prompter;
+use crate::steps::Step;
 use anyhow::Result;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams};
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What `uninstall` never touches, said before asking and after removing.
-pub const KEPT: &str = "Kept: the namespaces and their PersistentVolumeClaims (Redis, Prometheus, Grafana and OpenWebUI data), the Grafana admin Secret, the AWS Secrets Manager secrets, the IAM roles, the database and all Terraform infrastructure.";
+/// What stays in AWS whatever is uninstalled.
+pub const KEPT_IN_AWS: &str =
+    "the AWS Secrets Manager secrets, the IAM roles, the database and all Terraform infrastructure";
 
 /// The steps to remove, in removal order (the reverse of the graph's order).
 pub fn removal_order(cx: &Context, names: &[String]) -> Result<Vec<StepId>> {
@@ -72,67 +81,320 @@ pub struct Args {
 pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
     let (cx, prompter) = inv.context();
     let cx = Arc::new(cx);
-    let done = remove(
-        cx.clone(),
-        prompter.as_ref(),
-        &args.steps,
-        args.confirm_destroy.as_deref(),
-    )
-    .await;
+    let done = uninstall(cx.clone(), prompter.as_ref(), &args).await;
     cx.close().await;
     done
 }
 
-async fn remove(
-    cx: Arc<Context>,
-    prompter: &dyn Prompter,
-    names: &[String],
-    confirm_destroy: Option<&str>,
-) -> Result<i32> {
-    let cluster = cx.settings.cluster.clone();
-    // The gate first: CI without the name changes nothing and asks nothing.
-    if !prompter.interactive() {
-        match confirm_destroy {
-            None => {
-                return Err(UserError::usage(
-                    "a non-interactive uninstall needs --confirm-destroy <cluster-name>; nothing was removed",
-                    format!("run it in a terminal, or pass --confirm-destroy {cluster}"),
-                )
-                .into());
-            }
-            Some(given) if given != cluster => {
-                return Err(UserError::usage(
-                    format!(
-                        "--confirm-destroy `{given}` does not match the cluster `{cluster}`; nothing was removed"
-                    ),
-                    format!("pass --confirm-destroy {cluster} (or select the cluster with --cluster)"),
-                )
-                .into());
-            }
-            Some(_) => {}
-        }
-    }
-    let order = removal_order(&cx, names)?;
+/// The command as typed, for "run it again" hints (no stray space without steps).
+fn command_line(names: &[String]) -> String {
+    std::iter::once("deployctl uninstall".to_string())
+        .chain(names.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn uninstall(cx: Arc<Context>, prompter: &dyn Prompter, args: &Args) -> Result<i32> {
+    gate(&cx, prompter, args.confirm_destroy.as_deref())?;
+    let order = removal_order(&cx, &args.steps)?;
     // The cluster is proven (context guard) and helm is there before anything is shown.
     crate::preflight::preflight(&cx, &order).await?;
-    let steps: Vec<(StepId, Arc<dyn crate::steps::Step>)> = order
+    let steps: Vec<(StepId, Arc<dyn Step>)> = order
         .iter()
         .map(|id| (*id, crate::steps::build(*id)))
         .collect();
+    let goes = going_with_releases(&cx, &order).await?;
+    let before = kept(&cx, &order, &goes).await?;
+    if !goes.data_claims.is_empty() {
+        return Err(UserError::failed(
+            format!(
+                "uninstall would delete data: {} belong to a release installed before deployctl kept data volumes, so helm would delete them with it; nothing was removed",
+                goes.data_claims.join(", ")
+            ),
+            format!(
+                "run `deployctl {}` first (it upgrades the release so its data volume is kept), then `{}` again",
+                goes.data_steps.join("`, `deployctl "),
+                command_line(&args.steps)
+            ),
+        )
+        .into());
+    }
+    cx.ui.println(&plan_text(&cx, &steps, &order, &before));
+    confirm(&cx, prompter, &args.steps)?;
+    let rows = remove_all(&cx, &steps).await;
+    let after = kept(&cx, &order, &goes).await.unwrap_or(before);
+    Ok(report(&cx, &args.steps, &rows, &after))
+}
 
+/// CI without the name, or with another cluster's, changes nothing and asks nothing.
+fn gate(cx: &Context, prompter: &dyn Prompter, confirm_destroy: Option<&str>) -> Result<()> {
+    if prompter.interactive() {
+        return Ok(());
+    }
+    let cluster = &cx.settings.cluster;
+    match confirm_destroy {
+        None => Err(UserError::usage(
+            "a non-interactive uninstall needs --confirm-destroy <cluster-name>; nothing was removed",
+            format!("run it in a terminal, or pass --confirm-destroy {cluster}"),
+        )
+        .into()),
+        Some(given) if given != cluster => Err(UserError::usage(
+            format!(
+                "--confirm-destroy `{given}` does not match the cluster `{cluster}`; nothing was removed"
+            ),
+            format!("pass --confirm-destroy {cluster} (or select the cluster with --cluster)"),
+        )
+        .into()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// In a terminal, the cluster's name typed out.
+fn confirm(cx: &Context, prompter: &dyn Prompter, names: &[String]) -> Result<()> {
+    if !prompter.interactive() {
+        return Ok(());
+    }
+    let cluster = &cx.settings.cluster;
+    let typed = cx.ui.suspend(|| {
+        prompter.typed(
+            "This removes the releases and objects listed above.",
+            cluster,
+        )
+    })?;
+    if typed {
+        return Ok(());
+    }
+    Err(UserError::failed(
+        format!("the name typed is not the cluster's (`{cluster}`): nothing was removed"),
+        format!("run `{}` again and type `{cluster}`", command_line(names)),
+    )
+    .into())
+}
+
+/// What helm deletes with the releases being removed: the objects of their records, and the
+/// data claims among them that carry no keep policy (releases installed by an older
+/// deployctl).
+struct Goes {
+    /// (kind, namespace, name) of every object helm deletes.
+    objects: BTreeSet<(String, String, String)>,
+    /// "namespace/name" of data claims helm would delete.
+    data_claims: Vec<String>,
+    /// The steps whose run re-installs those releases with the keep policy.
+    data_steps: Vec<String>,
+}
+
+async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
+    let mut goes = Goes {
+        objects: BTreeSet::new(),
+        data_claims: Vec::new(),
+        data_steps: Vec::new(),
+    };
+    let rels = crate::releases::Releases::load(&cx.settings.project_dir)?;
+    for id in order {
+        let Some(row) = crate::release_table::RELEASES
+            .iter()
+            .find(|r| r.step == *id)
+        else {
+            continue;
+        };
+        let Some(rel) = rels.releases.iter().find(|r| r.name == row.release) else {
+            continue;
+        };
+        let Some(manifest) = release_manifest(cx, &rel.name, &rel.namespace).await? else {
+            continue;
+        };
+        let docs = crate::manifest::parse_documents(std::path::Path::new(&rel.name), &manifest)
+            .map_err(|p| anyhow::anyhow!("reading the manifest of release {}: {p}", rel.name))?;
+        for doc in docs {
+            let keep = doc.str_at("/metadata/annotations/helm.sh~1resource-policy") == Some("keep");
+            if keep {
+                continue;
+            }
+            let ns = doc.namespace().unwrap_or(&rel.namespace).to_string();
+            if doc.kind() == "PersistentVolumeClaim" {
+                goes.data_claims.push(format!("PVC {ns}/{}", doc.name()));
+                if !goes.data_steps.contains(&id.name().to_string()) {
+                    goes.data_steps.push(id.name().to_string());
+                }
+            }
+            goes.objects
+                .insert((doc.kind().to_string(), ns, doc.name().to_string()));
+        }
+    }
+    Ok(goes)
+}
+
+/// The manifest of a release's latest revision (None: not installed).
+async fn release_manifest(cx: &Context, name: &str, namespace: &str) -> Result<Option<String>> {
+    let client = cx.kube()?;
+    match crate::kube::helm_storage::release_record(&client, name, namespace).await? {
+        Some(record) => Ok(record.map(|r| r.manifest)),
+        None => {
+            if cx
+                .helm
+                .status(name, namespace, cx.kube_context())
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            Ok(Some(
+                cx.helm.manifest(name, namespace, cx.kube_context()).await?,
+            ))
+        }
+    }
+}
+
+/// What stays, read from the cluster: by name.
+#[derive(Debug, Clone, Default)]
+struct Kept {
+    namespaces: Vec<String>,
+    claims: Vec<String>,
+    crds: Vec<String>,
+    secrets: Vec<String>,
+}
+
+/// The objects that stay when `order` is removed: the stack's namespaces, every claim in them
+/// that no removed release deletes, the removed releases' CRDs (helm never deletes CRDs),
+/// and the Secrets nothing removed takes with it.
+async fn kept(cx: &Context, order: &[StepId], goes: &Goes) -> Result<Kept> {
+    let client = cx.kube()?;
+    let gone = |kind: &str, ns: &str, name: &str| {
+        goes.objects
+            .contains(&(kind.to_string(), ns.to_string(), name.to_string()))
+    };
+    let mut kept = Kept::default();
+    let lp = ListParams::default();
+    // ExternalSecrets go when their step is removed, or with their CRD.
+    let external_secrets_go = order.contains(&StepId::SecretStores)
+        || gone(
+            "CustomResourceDefinition",
+            "",
+            "externalsecrets.external-secrets.io",
+        );
+    for ns in crate::steps::verify::NAMESPACES {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        if crate::kube::errors::retry("reading the namespaces", || namespaces.get_opt(ns))
+            .await?
+            .is_none()
+        {
+            continue;
+        }
+        kept.namespaces.push(ns.to_string());
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+        let list =
+            crate::kube::errors::retry("listing PersistentVolumeClaims", || claims.list(&lp))
+                .await?;
+        for c in list.items {
+            let name = c.metadata.name.unwrap_or_default();
+            if !gone("PersistentVolumeClaim", ns, &name) {
+                kept.claims.push(format!("{ns}/{name}"));
+            }
+        }
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let list = crate::kube::errors::retry("listing Secrets", || secrets.list(&lp)).await?;
+        for s in list.items {
+            let name = s.metadata.name.clone().unwrap_or_default();
+            let kind = s.type_.as_deref().unwrap_or("Opaque");
+            if kind == "helm.sh/release.v1"
+                || kind == "kubernetes.io/service-account-token"
+                || gone("Secret", ns, &name)
+            {
+                continue;
+            }
+            // A Secret an ExternalSecret owns goes with it (garbage collection) when the
+            // ExternalSecrets are removed; one owned by anything else goes with its owner.
+            let owners = s.metadata.owner_references.unwrap_or_default();
+            let goes_with_owner = owners
+                .iter()
+                .any(|o| o.kind != "ExternalSecret" || external_secrets_go);
+            if !goes_with_owner {
+                kept.secrets.push(format!("{ns}/{name}"));
+            }
+        }
+    }
+    let groups: Vec<&str> = crate::release_table::RELEASES
+        .iter()
+        .filter(|r| order.contains(&r.step))
+        .flat_map(|r| r.crd_groups.iter().copied())
+        .collect();
+    if !groups.is_empty() {
+        let crds: Api<CustomResourceDefinition> = Api::all(client);
+        let list =
+            crate::kube::errors::retry("listing CustomResourceDefinitions", || crds.list(&lp))
+                .await?;
+        for crd in list.items {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            let group = &crd.spec.group;
+            let ours = groups
+                .iter()
+                .any(|g| group == g || group.ends_with(&format!(".{g}")));
+            // Owned CRDs (Gatekeeper's constraint kinds, made from their templates) go with
+            // their owner.
+            let owned = crd
+                .metadata
+                .owner_references
+                .as_ref()
+                .is_some_and(|o| !o.is_empty());
+            if ours && !owned && !gone("CustomResourceDefinition", "", &name) {
+                kept.crds.push(name);
+            }
+        }
+        kept.crds.sort();
+    }
+    Ok(kept)
+}
+
+/// "Kept: …" by name.
+fn kept_text(k: &Kept) -> String {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let mut lines = vec!["Kept (uninstall does not remove these):".to_string()];
+    lines.push(format!("  namespaces: {}", list(&k.namespaces)));
+    lines.push(format!(
+        "  PersistentVolumeClaims (data, with their volumes): {}",
+        list(&k.claims)
+    ));
+    lines.push(format!("  Secrets: {}", list(&k.secrets)));
+    if !k.crds.is_empty() {
+        lines.push(format!(
+            "  CustomResourceDefinitions ({}, helm never deletes them): {}",
+            k.crds.len(),
+            list(&k.crds)
+        ));
+    }
+    lines.push(format!("  in AWS: {KEPT_IN_AWS}"));
+    lines.join("\n")
+}
+
+/// What goes, in order; what stays; which steps left behind stop working.
+fn plan_text(
+    cx: &Context,
+    steps: &[(StepId, Arc<dyn Step>)],
+    order: &[StepId],
+    kept: &Kept,
+) -> String {
     let context = cx
         .kube_context()
         .unwrap_or("the current context")
         .to_string();
-    let mut text =
-        format!("Uninstall from cluster `{cluster}` (kube context `{context}`), in this order:");
-    for (id, step) in &steps {
+    let mut text = format!(
+        "Uninstall from cluster `{}` (kube context `{context}`), in this order:",
+        cx.settings.cluster
+    );
+    for (id, step) in steps {
         text.push_str(&format!(
             "\n  {id}: {}",
-            step.removes(&cx).unwrap_or_default()
+            step.removes(cx).unwrap_or_default()
         ));
     }
-    text.push_str(&format!("\n{KEPT}"));
+    text.push('\n');
+    text.push_str(&kept_text(kept));
     // Steps left installed that need one being removed stop working.
     for id in graph::all_steps() {
         let needs_removed: Vec<&str> = id
@@ -142,7 +404,7 @@ async fn remove(
             .filter(|n| order.contains(n))
             .map(|n| n.name())
             .collect();
-        let left = crate::steps::build(id).removes(&cx).is_some() && !order.contains(&id);
+        let left = crate::steps::build(id).removes(cx).is_some() && !order.contains(&id);
         if left && !needs_removed.is_empty() {
             text.push_str(&format!(
                 "\nwarning: {id} stays and needs {}: it stops working (add it to the list to remove it too)",
@@ -150,28 +412,20 @@ async fn remove(
             ));
         }
     }
-    cx.ui.println(&text);
-    if prompter.interactive() {
-        let typed = cx.ui.suspend(|| {
-            prompter.typed(
-                "This removes the releases and objects listed above.",
-                &cluster,
-            )
-        })?;
-        if !typed {
-            return Err(UserError::failed(
-                "the cluster name was not typed: nothing was removed",
-                format!("run `deployctl uninstall` again and type `{cluster}`"),
-            )
-            .into());
-        }
-    }
+    text
+}
 
+/// One step after another, stopping at the first failure or an interrupt (a running helm
+/// uninstall is left to finish: half an uninstall is worse than a whole one).
+async fn remove_all(cx: &Context, steps: &[(StepId, Arc<dyn Step>)]) -> Vec<Row> {
     let _graceful = crate::interrupt::graceful();
     crate::interrupt::changes_begin();
     let mut rows: Vec<Row> = Vec::new();
     let mut stopped: Option<String> = None;
-    for (id, step) in &steps {
+    for (id, step) in steps {
+        if stopped.is_none() && crate::interrupt::requested() {
+            stopped = Some("interrupted".into());
+        }
         if let Some(why) = &stopped {
             rows.push(Row {
                 step: *id,
@@ -181,19 +435,34 @@ async fn remove(
             });
             continue;
         }
-        if crate::interrupt::requested() {
-            stopped = Some("interrupted".into());
-            rows.push(Row {
-                step: *id,
-                result: "not run",
-                message: "interrupted".into(),
-                took: Duration::ZERO,
-            });
-            continue;
-        }
         let started = Instant::now();
         let progress = cx.ui.step_started(id.name(), "uninstall");
-        let result = step.remove(&cx).await;
+        let removal = step.remove(cx);
+        tokio::pin!(removal);
+        let (mut told, mut hard_since) = (false, None::<Instant>);
+        let result = loop {
+            tokio::select! {
+                r = &mut removal => break r,
+                _ = crate::interrupt::wait(), if !told => {
+                    told = true;
+                    cx.ui.warn(&crate::interrupt::first_notice());
+                }
+                _ = crate::interrupt::wait_hard(), if told && hard_since.is_none() => {
+                    hard_since = Some(Instant::now());
+                    cx.ui.warn(&crate::interrupt::hard_notice());
+                }
+                // After the second interrupt: once its children are gone (or their grace is
+                // over), what is left waits on the cluster and is stopped.
+                _ = tokio::time::sleep(Duration::from_millis(100)), if hard_since.is_some() => {
+                    let waited = hard_since.map(|t| t.elapsed()).unwrap_or_default();
+                    if crate::interrupt::running().is_empty()
+                        || waited > crate::interrupt::GRACE + Duration::from_secs(2)
+                    {
+                        break Err(anyhow::anyhow!("stopped by the second interrupt"));
+                    }
+                }
+            }
+        };
         progress.finish();
         let took = started.elapsed();
         match result {
@@ -207,21 +476,37 @@ async fn remove(
                 });
             }
             Err(e) => {
+                let interrupted = crate::interrupt::requested();
                 let message = format!("{e:#}");
-                cx.ui.step_finished(id.name(), false, &message, took);
-                stopped = Some(format!("{id} failed to uninstall"));
+                let (result, word) = if interrupted {
+                    ("interrupted", "interrupted")
+                } else {
+                    ("failed", "failed")
+                };
+                cx.ui
+                    .step_finished(id.name(), false, &format!("{word}: {message}"), took);
+                stopped = Some(if interrupted {
+                    "interrupted".to_string()
+                } else {
+                    format!("{id} failed to uninstall")
+                });
                 rows.push(Row {
                     step: *id,
-                    result: "failed",
+                    result,
                     message,
                     took,
                 });
             }
         }
     }
+    rows
+}
 
+/// The summary (JSON event and table), what stayed, and the next command.
+fn report(cx: &Context, names: &[String], rows: &[Row], kept: &Kept) -> i32 {
     let failed: Vec<&Row> = rows.iter().filter(|r| r.result == "failed").collect();
-    let code = if crate::interrupt::requested() {
+    let interrupted = crate::interrupt::requested();
+    let code = if interrupted {
         exit::INTERRUPTED
     } else if failed.is_empty() && rows.iter().all(|r| r.result == "removed") {
         exit::OK
@@ -237,25 +522,27 @@ async fn remove(
             "message": r.message, "duration_ms": r.took.as_millis() as u64,
         })).collect::<Vec<_>>(),
     });
-    let next = format!(
-        "fix the cause above, then run `deployctl uninstall {}` again (what is already gone is skipped)",
-        names.join(" ")
+    let again = format!(
+        "`{}` again (what is already gone is skipped)",
+        command_line(names)
     );
+    let next = if interrupted {
+        format!("run {again}")
+    } else {
+        format!("fix the cause above, then run {again}")
+    };
     if code != exit::OK {
-        let check = if failed.is_empty() {
-            "interrupted".to_string()
+        let (message, check) = if interrupted {
+            ("interrupted".to_string(), "interrupted".to_string())
         } else {
-            failed
+            let check = failed
                 .iter()
                 .map(|r| r.step.name())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", ");
+            (format!("failed to uninstall: {check}"), check)
         };
-        summary["error"] = json!({
-            "message": if failed.is_empty() { "interrupted".to_string() } else { format!("failed to uninstall: {check}") },
-            "help": next.trim_end(),
-            "check": check,
-        });
+        summary["error"] = json!({"message": message, "help": next, "check": check});
     }
     cx.ui.event(summary);
     let table_rows: Vec<Vec<String>> = rows
@@ -273,12 +560,27 @@ async fn remove(
         &["step", "result", "details"],
         &table_rows,
     ));
-    cx.ui.println(KEPT);
+    cx.ui.println(&kept_text(kept));
     for r in &failed {
-        cx.ui.println(&format!(
-            "\n{} failed:\n  {}\nnext: {next}",
-            r.step, r.message
-        ));
+        cx.ui
+            .println(&format!("\n{} failed:\n  {}", r.step, r.message));
     }
-    Ok(code)
+    if code != exit::OK {
+        cx.ui.println(&format!("\nnext: {next}"));
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_has_no_stray_space() {
+        assert_eq!(command_line(&[]), "deployctl uninstall");
+        assert_eq!(
+            command_line(&["jaeger".into(), "redis".into()]),
+            "deployctl uninstall jaeger redis"
+        );
+    }
 }

@@ -38,6 +38,8 @@ pub(super) async fn decide_all(
         skip_all: cx.settings.skip_all,
     };
     let mut out = Vec::new();
+    // Skipping healthy steps that others need is worth one warning, not one per step.
+    let mut skip_warnings: Vec<String> = Vec::new();
     for id in selected {
         let state = match &survey.states[id] {
             Ok(s) => s,
@@ -109,7 +111,7 @@ pub(super) async fn decide_all(
                     if let Some(w) = warning
                         && mode == Mode::Run
                     {
-                        cx.ui.warn(&format!("skipping {id}: {w}"));
+                        skip_warnings.push(w);
                     }
                     out.push(StepDecision {
                         id: *id,
@@ -193,6 +195,12 @@ pub(super) async fn decide_all(
                 }
             }
         }
+    }
+    if !skip_warnings.is_empty() {
+        cx.ui.warn(&format!(
+            "skipping without a change: {}",
+            skip_warnings.join("; ")
+        ));
     }
     Ok(Some(out))
 }

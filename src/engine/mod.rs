@@ -48,6 +48,8 @@ pub struct Request {
 pub enum Outcome {
     Succeeded(String),
     Failed(String),
+    /// It was running when the run was interrupted and did not finish.
+    Interrupted(String),
     Skipped(String),
     NotRun(String),
 }
@@ -57,6 +59,7 @@ impl Outcome {
         match self {
             Outcome::Succeeded(_) => "ok",
             Outcome::Failed(_) => "FAILED",
+            Outcome::Interrupted(_) => "interrupted",
             Outcome::Skipped(_) => "skipped",
             Outcome::NotRun(_) => "not run",
         }
@@ -65,6 +68,7 @@ impl Outcome {
         match self {
             Outcome::Succeeded(t)
             | Outcome::Failed(t)
+            | Outcome::Interrupted(t)
             | Outcome::Skipped(t)
             | Outcome::NotRun(t) => t,
         }
@@ -276,10 +280,30 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
             .collect();
         cx.ui.println(&format!("Plan: {}", plan.join(", ")));
     }
-    let (rows, interrupted) = execute(&cx, &built, decided).await;
+    // The journal is written as steps end (exit code 130 = unfinished), then once more with
+    // the run's end: a run stopped by force still leaves what `--resume` needs.
+    let mut journal_failed = false;
+    let mut record = |rows: &[&Row]| {
+        if !journal_failed && let Err(e) = save_journal(&cx, &req.command, rows, exit::INTERRUPTED)
+        {
+            journal_failed = true;
+            cx.ui
+                .warn(&format!("cannot record this run for --resume: {e:#}"));
+        }
+    };
+    let (rows, interrupted) = execute(&cx, &built, decided, &mut record).await;
     let code = report(&cx, &req, &rows, interrupted);
+    if let Err(e) = save_journal(&cx, &req.command, &rows.iter().collect::<Vec<_>>(), code) {
+        cx.ui
+            .warn(&format!("cannot record this run for --resume: {e:#}"));
+    }
+    Ok(code)
+}
+
+/// The run journal (`--resume`): each step's result so far.
+fn save_journal(cx: &Context, command: &str, rows: &[&Row], code: i32) -> Result<()> {
     let journal = crate::journal::Journal {
-        command: req.command.clone(),
+        command: command.to_string(),
         cluster: cx.settings.cluster.clone(),
         finished_at: crate::ui::timestamp(),
         exit_code: code,
@@ -288,11 +312,7 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
             .map(|r| (r.step.name().to_string(), r.outcome.label().to_lowercase()))
             .collect(),
     };
-    if let Err(e) = crate::journal::save(&cx.settings, cx.known_account().as_deref(), &journal) {
-        cx.ui
-            .warn(&format!("cannot record this run for --resume: {e:#}"));
-    }
-    Ok(code)
+    crate::journal::save(&cx.settings, cx.known_account().as_deref(), &journal)
 }
 
 #[cfg(test)]
@@ -394,7 +414,8 @@ mod tests {
                 state: "missing",
             })
             .collect();
-        let (rows, interrupted) = execute(&context(concurrency), &built, decided).await;
+        let (rows, interrupted) =
+            execute(&context(concurrency), &built, decided, &mut |_| {}).await;
         assert!(!interrupted);
         (rows.into_iter().map(|r| (r.step, r)).collect(), log)
     }

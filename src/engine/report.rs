@@ -55,7 +55,12 @@ pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: boo
         cx.ui
             .println(&format!("\n{} failed:\n  {}", r.step, r.outcome.text()));
     }
-    let next = if !failed.is_empty() {
+    let resume = format!("`deployctl {} --resume`", req.command);
+    let next = if interrupted {
+        Some(format!(
+            "{resume} finishes the run (steps that succeeded are skipped while they stay healthy)"
+        ))
+    } else if !failed.is_empty() {
         let fix: Vec<String> = failed
             .iter()
             .map(|r| format!("`deployctl {}`", r.step))
@@ -67,8 +72,7 @@ pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: boo
                 String::new()
             } else {
                 format!(
-                    " and `deployctl {}` for what did not run ({})",
-                    req.command,
+                    ", then {resume} for what did not run ({})",
                     not_run
                         .iter()
                         .map(|r| r.step.name())
@@ -77,8 +81,8 @@ pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: boo
                 )
             }
         ))
-    } else if interrupted || !not_run.is_empty() {
-        Some(format!("run `deployctl {}` again to finish", req.command))
+    } else if !not_run.is_empty() {
+        Some(format!("{resume} runs what did not run"))
     } else {
         None
     };
@@ -98,27 +102,19 @@ pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: boo
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let message = if interrupted {
-            "interrupted".to_string()
+        // Every interrupt has the same error: message and check "interrupted".
+        let (message, check) = if interrupted {
+            ("interrupted".to_string(), "interrupted".to_string())
         } else if failed.is_empty() {
-            format!("did not run: {}", names(&not_run))
+            (format!("did not run: {}", names(&not_run)), names(&not_run))
         } else {
-            format!("failed: {}", names(&failed))
-        };
-        let check = if failed.is_empty() {
-            names(&not_run)
-        } else {
-            names(&failed)
+            (format!("failed: {}", names(&failed)), names(&failed))
         };
         summary["error"] = json!({"message": message, "help": next, "check": check});
     }
     cx.ui.event(summary);
     if let Some(next) = &next {
-        if interrupted && failed.is_empty() {
-            cx.ui.println(&format!("\ninterrupted: {next}"));
-        } else if !failed.is_empty() {
-            cx.ui.println(&format!("\nnext: {next}"));
-        }
+        cx.ui.println(&format!("\nnext: {next}"));
     }
     code
 }

@@ -72,7 +72,9 @@ pub async fn discover(
         }
         if !said && started.elapsed() >= Duration::from_secs(2) {
             said = true;
-            eprintln!("  … waiting for the cluster to serve {api_version} {kind}");
+            crate::ui::err_line(&format!(
+                "  … waiting for the cluster to serve {api_version} {kind}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -182,4 +184,80 @@ pub async fn delete_documents(client: &kube::Client, docs: &[Document]) -> Resul
         }
     }
     Ok(deleted)
+}
+
+/// What a server-side apply of `docs` would change in the objects that exist: a dry run
+/// (`dryRun=All`) of each, compared with the live object — metadata the server keeps for
+/// itself (managed fields, versions, timestamps) and `status` left out. "Kind/name: the
+/// changed field paths" for each object that would change; objects that do not exist yet
+/// are not drift (the caller reports them missing). Values are never shown: paths only.
+pub async fn drift(client: &kube::Client, docs: &[Document]) -> Result<Vec<String>> {
+    // Resolve each kind once, then look at the objects eight at a time.
+    let mut resolver = Resolver::default();
+    let mut apis = Vec::new();
+    for doc in docs {
+        if let Ok(api) = resolver.api(client, doc).await {
+            apis.push((doc.clone(), api));
+        }
+    }
+    let mut out = Vec::new();
+    for chunk in apis.chunks(8) {
+        let found = futures::future::join_all(
+            chunk
+                .iter()
+                .cloned()
+                .map(|(doc, api)| async move { drift_of(doc, api).await }),
+        )
+        .await;
+        for f in found {
+            out.extend(f?);
+        }
+    }
+    Ok(out)
+}
+
+/// One document's drift: "Kind/name (paths)" when an apply would change it.
+async fn drift_of(doc: Document, api: Api<DynamicObject>) -> Result<Option<String>> {
+    let what = format!("{} {}", doc.kind(), doc.name());
+    let params = PatchParams::apply(FIELD_MANAGER).dry_run();
+    let Some(live) = retry(&format!("reading {what}"), || api.get_opt(doc.name())).await? else {
+        return Ok(None);
+    };
+    let obj: DynamicObject = serde_json::from_value(doc.value.clone())
+        .with_context(|| format!("{what} is not a Kubernetes object"))?;
+    let patch = Patch::Apply(&obj);
+    let would = retry(&format!("dry-run apply of {what}"), || {
+        api.patch(doc.name(), &params, &patch)
+    })
+    .await?;
+    let comparable = |o: &DynamicObject| {
+        let mut v = serde_json::to_value(o).unwrap_or_default();
+        if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            for k in [
+                "managedFields",
+                "resourceVersion",
+                "generation",
+                "creationTimestamp",
+                "uid",
+                "selfLink",
+            ] {
+                m.remove(k);
+            }
+        }
+        if let Some(o) = v.as_object_mut() {
+            o.remove("status");
+        }
+        v
+    };
+    let changes = crate::render::values::diff(&comparable(&live), &comparable(&would));
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let paths: Vec<&str> = changes.iter().take(4).map(|c| c.path.as_str()).collect();
+    let more = if changes.len() > 4 {
+        format!(" and {} more", changes.len() - 4)
+    } else {
+        String::new()
+    };
+    Ok(Some(format!("{what} ({}{more})", paths.join(", "))))
 }

@@ -107,11 +107,11 @@ where
                 }
                 if !said && elapsed + wait >= Duration::from_secs(3) {
                     said = true;
-                    eprintln!(
+                    crate::ui::err_line(&format!(
                         "  … still trying: {what} ({}); retrying for up to {}s more",
                         describe(&e),
                         budget.saturating_sub(elapsed).as_secs()
-                    );
+                    ));
                 }
                 tokio::time::sleep(wait).await;
                 delay = (delay * 2).min(Duration::from_secs(8));

@@ -303,7 +303,14 @@ where
         if remaining.is_zero() {
             return Err(timed_out());
         }
-        match tokio::time::timeout(remaining, events.next()).await {
+        // A read-only wait: an interrupt ends it at once (nothing is left half-done).
+        let next = tokio::select! {
+            next = tokio::time::timeout(remaining, events.next()) => next,
+            _ = crate::interrupt::wait() => {
+                bail!("interrupted while waiting for {what} (last seen: {last})")
+            }
+        };
+        match next {
             Err(_) => {
                 // One last look: the change may have landed with the deadline.
                 if let Ready::Yes(t) = check().await? {

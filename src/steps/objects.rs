@@ -87,7 +87,14 @@ impl Step for Objects {
         Ok(if n == 0 {
             State::Missing
         } else if n == docs.len() {
-            State::Healthy(format!("{n} of {n} objects exist"))
+            // Present is not enough: what an apply would change (an edited dashboard, a
+            // manifest changed since) makes it unhealthy.
+            let drift = crate::kube::apply::drift(&cx.kube()?, &docs).await?;
+            if drift.is_empty() {
+                State::Healthy(format!("{n} of {n} objects exist, as the manifests say"))
+            } else {
+                State::Unhealthy(format!("an apply would change {}", drift.join("; ")))
+            }
         } else {
             let missing: Vec<String> = docs
                 .iter()

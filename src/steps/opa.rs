@@ -144,6 +144,17 @@ impl Step for OpaPolicies {
                 problems.push(format!("constraint {kind}/{name} missing"));
             }
         }
+        if problems.is_empty() {
+            // Every object there: what an apply would change (an edited constraint, a policy
+            // changed in the manifests since) makes it unhealthy.
+            let client = cx.kube()?;
+            let mut docs = load_manifests(cx, TEMPLATES_FILE)?;
+            docs.extend(load_manifests(cx, CONSTRAINTS_FILE)?);
+            let drift = crate::kube::apply::drift(&client, &docs).await?;
+            if !drift.is_empty() {
+                problems.push(format!("an apply would change {}", drift.join("; ")));
+            }
+        }
         Ok(if problems.is_empty() {
             State::Healthy(format!(
                 "{} templates, {} constraints",
@@ -229,8 +240,10 @@ fn render(f: &Found) -> String {
             "  template {name:<22} {}",
             match obj {
                 None => "missing",
-                Some(o) if created(o) => "created",
-                Some(_) => "not created yet",
+                // Gatekeeper's `status.created`: its constraint kind exists. Not "created",
+                // which reads as if this run had made it.
+                Some(o) if created(o) => "ready (its constraint kind is served)",
+                Some(_) => "not ready yet (Gatekeeper has not made its constraint kind)",
             }
         ));
     }

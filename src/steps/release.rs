@@ -18,7 +18,7 @@ use crate::releases::{Release, Releases};
 use crate::tools::helm::{ChartRef, Install, parse_duration};
 use anyhow::{Context as _, Result, anyhow, bail};
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
 use kube::Api;
 use std::time::Duration;
 
@@ -28,6 +28,12 @@ pub use crate::release_table::{
 };
 
 pub struct ReleaseStep(pub ReleaseDef);
+
+/// What `repair_pending` did, and whether the release has no record now.
+struct Repair {
+    note: Option<String>,
+    fresh: bool,
+}
 
 impl ReleaseStep {
     fn release(&self, cx: &Context) -> Result<Release> {
@@ -70,6 +76,143 @@ impl ReleaseStep {
             region: cx.settings.region.clone(),
             cluster: cx.settings.cluster.clone(),
         })
+    }
+
+    /// helm's install or upgrade failed (or was ended by an interrupt): say which, and what it
+    /// left. An install ended by force may leave objects without a release record (helm's
+    /// cancel races its own clean-up): those are found and named with the command that
+    /// installs over them. A helm ended by force is recorded, so the next run does not wait for
+    /// its pending record as if it were still working.
+    async fn install_failed(
+        &self,
+        cx: &Context,
+        rel: &Release,
+        verb: &str,
+        fresh: bool,
+        e: anyhow::Error,
+    ) -> anyhow::Error {
+        let e = e.context(format!("helm could not {verb} release {}", rel.name));
+        if !crate::interrupt::requested() {
+            return e;
+        }
+        if crate::interrupt::hard() {
+            let _ = crate::journal::mark_helm_stopped(
+                &cx.settings,
+                cx.known_account().as_deref(),
+                &format!("{}/{}", rel.namespace, rel.name),
+            );
+        }
+        if !fresh {
+            return e.context(format!(
+                "helm was asked to stop and roll {} back to its last revision",
+                rel.name
+            ));
+        }
+        let Ok(client) = cx.kube() else { return e };
+        let recorded =
+            crate::kube::helm_storage::release_status(&client, &rel.name, &rel.namespace)
+                .await
+                .ok()
+                .flatten()
+                .flatten();
+        if recorded.is_some() {
+            return e;
+        }
+        let left = crate::kube::helm_storage::leftovers(&client, &rel.name, &rel.namespace).await;
+        if left.is_empty() {
+            return e;
+        }
+        anyhow::Error::new(UserError::failed(
+            format!(
+                "{e:#}; the install was ended part-way and left {} object(s) without a release record: {}",
+                left.len(),
+                left.join(", ")
+            ),
+            format!(
+                "run `deployctl {}`: its install takes them over (helm adopts the objects it labelled)",
+                self.0.step
+            ),
+        ))
+    }
+
+    /// The release's data claims that are bound, each with its volume and that volume's
+    /// reclaim policy (`release_table::ReleaseDef::data_claims`).
+    async fn data_volumes(&self, cx: &Context, ns: &str) -> Result<Vec<(String, String, String)>> {
+        if self.0.data_claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = cx.kube()?;
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+        let volumes: Api<PersistentVolume> = Api::all(client);
+        let mut out = Vec::new();
+        for claim in self.0.data_claims {
+            let Some(pvc) = retry(&format!("reading PVC {ns}/{claim}"), || {
+                claims.get_opt(claim)
+            })
+            .await?
+            else {
+                continue;
+            };
+            let Some(pv) = pvc
+                .spec
+                .and_then(|s| s.volume_name)
+                .filter(|v| !v.is_empty())
+            else {
+                continue;
+            };
+            let Some(volume) = retry(&format!("reading PersistentVolume {pv}"), || {
+                volumes.get_opt(&pv)
+            })
+            .await?
+            else {
+                continue;
+            };
+            let policy = volume
+                .spec
+                .and_then(|s| s.persistent_volume_reclaim_policy)
+                .unwrap_or_else(|| "Delete".into());
+            out.push((claim.to_string(), pv, policy));
+        }
+        Ok(out)
+    }
+
+    /// Set the data claims' volumes to Retain: deleting the claim (by mistake, or a
+    /// `helm uninstall` outside deployctl) then leaves the disk and its data. Says what it
+    /// changed.
+    async fn retain_volumes(&self, cx: &Context, ns: &str) -> Result<Option<String>> {
+        let volumes: Api<PersistentVolume> = Api::all(cx.kube()?);
+        let mut changed = Vec::new();
+        for (claim, pv, policy) in self.data_volumes(cx, ns).await? {
+            if policy == "Retain" {
+                continue;
+            }
+            let patch = kube::api::Patch::Merge(
+                serde_json::json!({"spec": {"persistentVolumeReclaimPolicy": "Retain"}}),
+            );
+            let pp = kube::api::PatchParams::default();
+            retry(&format!("setting PersistentVolume {pv} to Retain"), || {
+                volumes.patch(&pv, &pp, &patch)
+            })
+            .await?;
+            changed.push(format!("{ns}/{claim}"));
+        }
+        Ok((!changed.is_empty()).then(|| {
+            format!(
+                "volume of {} set to Retain (its data outlives the claim)",
+                changed.join(", ")
+            )
+        }))
+    }
+
+    /// The values a run installs: the values file with this run's overlay on top.
+    async fn desired_values(&self, cx: &Context, rel: &Release) -> Result<serde_json::Value> {
+        let inputs = self.overlay_inputs(cx).await?;
+        let values = cx
+            .settings
+            .project_dir
+            .join("helm-values")
+            .join(&rel.values);
+        crate::render::values::desired(&values, &(self.0.overlay)(&inputs)?)
     }
 
     /// The Grafana admin Secret: created once with a random password, never overwritten.
@@ -128,20 +271,58 @@ impl ReleaseStep {
         })
     }
 
-    /// A release stuck in `pending-install`/`pending-upgrade`/`pending-rollback` (helm was
-    /// killed mid-operation) refuses every upgrade ("another operation is in progress"). Roll
-    /// it back to its last deployed revision; one that was never deployed is uninstalled
-    /// (its StatefulSets' volumes stay: helm does not own them). Says what it did.
-    async fn repair_pending(&self, cx: &Context, rel: &Release) -> Result<Option<String>> {
-        let Some(status) = cx
+    /// A release stuck in `pending-install`/`pending-upgrade`/`pending-rollback` refuses every
+    /// upgrade ("another operation is in progress"). A pending record may belong to a helm
+    /// that is still working (another operator, another run): one younger than the release's
+    /// time limit is waited for, bounded and said, unless deployctl itself ended that helm. A
+    /// dead one is rolled back to its last deployed revision; one that was never deployed is
+    /// uninstalled (its StatefulSets' volumes stay: helm does not own them). Says what it did,
+    /// and whether the release now has no record (the install that follows is a fresh one).
+    async fn repair_pending(&self, cx: &Context, rel: &Release) -> Result<Repair> {
+        let Some(mut status) = cx
             .helm
             .status(&rel.name, &rel.namespace, cx.kube_context())
             .await?
         else {
-            return Ok(None);
+            return Ok(Repair {
+                note: None,
+                fresh: true,
+            });
         };
         if !status.status.starts_with("pending-") {
-            return Ok(None);
+            return Ok(Repair {
+                note: None,
+                fresh: false,
+            });
+        }
+        let key = format!("{}/{}", rel.namespace, rel.name);
+        let account = cx.known_account();
+        let ours = crate::journal::helm_stopped(&cx.settings, account.as_deref()).contains(&key);
+        if !ours && let Some(age) = self.pending_age(cx, rel).await {
+            let limit = crate::tools::helm::process_limit(&rel.timeout);
+            if age < limit {
+                let wait = limit - age;
+                cx.ui.note(
+                    self.0.step.name(),
+                    &format!(
+                        "release {} is {} since {} ago: another helm may still be working on it; waiting for it, at most {}",
+                        rel.name,
+                        status.status,
+                        crate::ui::human_duration(age),
+                        crate::ui::human_duration(wait)
+                    ),
+                );
+                status = self.wait_not_pending(cx, rel, wait).await?;
+                if !status.status.starts_with("pending-") {
+                    return Ok(Repair {
+                        note: Some(format!(
+                            "waited for another helm operation on {} to end (it ended {})",
+                            rel.name, status.status
+                        )),
+                        fresh: false,
+                    });
+                }
+            }
         }
         let history = cx
             .helm
@@ -152,7 +333,7 @@ impl ReleaseStep {
             .rev()
             .find(|r| r.status == "deployed" || r.status == "superseded")
             .map(|r| r.revision);
-        match last_good {
+        let repaired = match last_good {
             Some(rev) => {
                 cx.helm
                     .rollback(
@@ -169,10 +350,13 @@ impl ReleaseStep {
                             rel.name, status.status
                         )
                     })?;
-                Ok(Some(format!(
-                    "repaired: release was {} (revision {}), rolled back to revision {rev}",
-                    status.status, status.revision
-                )))
+                Repair {
+                    note: Some(format!(
+                        "repaired: release was {} (revision {}), rolled back to revision {rev}",
+                        status.status, status.revision
+                    )),
+                    fresh: false,
+                }
             }
             None => {
                 cx.helm
@@ -184,10 +368,59 @@ impl ReleaseStep {
                             rel.name, status.status
                         )
                     })?;
-                Ok(Some(format!(
-                    "repaired: release was {} and never deployed, uninstalled it before installing again",
-                    status.status
-                )))
+                Repair {
+                    note: Some(format!(
+                        "repaired: release was {} and never deployed, uninstalled it before installing again",
+                        status.status
+                    )),
+                    fresh: true,
+                }
+            }
+        };
+        let _ = crate::journal::clear_helm_stopped(&cx.settings, account.as_deref(), &key);
+        Ok(repaired)
+    }
+
+    /// How long ago the pending operation started (`info.last_deployed` of helm's record).
+    async fn pending_age(&self, cx: &Context, rel: &Release) -> Option<Duration> {
+        let client = cx.kube().ok()?;
+        let record = crate::kube::helm_storage::release_record(&client, &rel.name, &rel.namespace)
+            .await
+            .ok()???;
+        let started = record.last_deployed?;
+        let age = jiff::Timestamp::now().duration_since(started);
+        Some(Duration::from_secs(age.as_secs().max(0) as u64))
+    }
+
+    /// Poll helm's record until the release is no longer pending, at most `limit`.
+    async fn wait_not_pending(
+        &self,
+        cx: &Context,
+        rel: &Release,
+        limit: Duration,
+    ) -> Result<crate::tools::helm::ReleaseStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let status = cx
+                .helm
+                .status(&rel.name, &rel.namespace, cx.kube_context())
+                .await?;
+            let Some(status) = status else {
+                bail!(
+                    "release {} disappeared while another helm operation ran on it; run `deployctl {}` again",
+                    rel.name,
+                    self.0.step
+                )
+            };
+            if !status.status.starts_with("pending-") || std::time::Instant::now() >= deadline {
+                return Ok(status);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = crate::interrupt::wait() => bail!(
+                    "interrupted while waiting for another helm operation on {} to end",
+                    rel.name
+                ),
             }
         }
     }
@@ -288,23 +521,39 @@ impl Step for ReleaseStep {
     async fn assess(&self, cx: &Context) -> Result<State> {
         let rel = self.release(cx)?;
         // helm's own record through the API client (no helm process); helm itself when that
-        // record cannot be read this way.
-        let stored = match cx.kube() {
-            Ok(client) => {
-                crate::kube::helm_storage::release_status(&client, &rel.name, &rel.namespace)
-                    .await?
+        // record cannot be read this way (then the recorded values are not compared).
+        let client = cx.kube().ok();
+        let stored = match &client {
+            Some(client) => {
+                crate::kube::helm_storage::release_record(client, &rel.name, &rel.namespace).await?
             }
-            Err(_) => None,
+            None => None,
         };
-        let status = match stored {
-            Some(s) => s,
-            None => {
+        let (status, config) = match stored {
+            Some(Some(r)) => (Some(r.status), Some(r.config)),
+            Some(None) => (None, None),
+            None => (
                 cx.helm
                     .status(&rel.name, &rel.namespace, cx.kube_context())
-                    .await?
-            }
+                    .await?,
+                None,
+            ),
         };
         let Some(status) = status else {
+            // No record; objects of an interrupted install may still run (its cancel raced
+            // helm's clean-up). An install adopts them.
+            if let Some(client) = &client {
+                let left =
+                    crate::kube::helm_storage::leftovers(client, &rel.name, &rel.namespace).await;
+                if !left.is_empty() {
+                    return Ok(State::Unhealthy(format!(
+                        "no helm release record, but {} object(s) of release {} remain from an interrupted install ({}); a run installs over them (helm adopts what it labelled), `deployctl uninstall` cannot see them",
+                        left.len(),
+                        rel.name,
+                        left.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
             return Ok(State::Missing);
         };
         if status.status != "deployed" {
@@ -325,6 +574,15 @@ impl Step for ReleaseStep {
                 status.chart_version, rel.version
             ));
         }
+        // Installed with other values than a run would install: not healthy (the drift is
+        // named, so Skip is a choice made knowingly).
+        if let Some(live) = &config {
+            let desired = self.desired_values(cx, &rel).await?;
+            let changes = crate::render::values::diff(live, &desired);
+            if !changes.is_empty() {
+                problems.push(crate::render::values::describe(&changes, 6));
+            }
+        }
         if self.0.extra == Extra::GrafanaAdmin {
             let api: Api<Secret> = Api::namespaced(cx.kube()?, &rel.namespace);
             if retry("reading the Grafana admin Secret", || {
@@ -338,6 +596,14 @@ impl Step for ReleaseStep {
                 ));
             }
         }
+        for (claim, _, policy) in self.data_volumes(cx, &rel.namespace).await? {
+            if policy != "Retain" {
+                problems.push(format!(
+                    "the volume of PVC {}/{claim} has reclaim policy {policy}: its data would go with the claim",
+                    rel.namespace
+                ));
+            }
+        }
         let ready = self.readiness(cx, &rel.namespace).await?;
         problems.extend(
             ready
@@ -347,7 +613,7 @@ impl Step for ReleaseStep {
         );
         if problems.is_empty() {
             Ok(State::Healthy(format!(
-                "deployed, chart {} (revision {}); {}",
+                "deployed, chart {} (revision {}), values as configured; {}",
                 status.chart_version,
                 status.revision,
                 ready
@@ -387,8 +653,9 @@ impl Step for ReleaseStep {
                 version: &rel.version,
             },
         };
-        let repaired = self.repair_pending(cx, &rel).await?;
-        notes.extend(repaired);
+        let repair = self.repair_pending(cx, &rel).await?;
+        notes.extend(repair.note);
+        let verb = if repair.fresh { "install" } else { "upgrade" };
         let installed = cx
             .helm
             .upgrade_install(&Install {
@@ -399,10 +666,13 @@ impl Step for ReleaseStep {
                 overlay: &overlay_path,
                 timeout: &rel.timeout,
                 kube_context: cx.kube_context(),
+                fresh: repair.fresh,
             })
             .await;
         drop(dir);
-        installed.with_context(|| format!("helm could not install release {}", rel.name))?;
+        if let Err(e) = installed {
+            return Err(self.install_failed(cx, &rel, verb, repair.fresh, e).await);
+        }
         let timeout = parse_duration(&rel.timeout).unwrap_or(Duration::from_secs(300));
         let client = cx.kube()?;
         for w in self.0.workloads {
@@ -411,6 +681,7 @@ impl Step for ReleaseStep {
         if self.0.extra == Extra::Liveliness {
             notes.push(self.liveliness(cx, &rel.namespace).await?);
         }
+        notes.extend(self.retain_volumes(cx, &rel.namespace).await?);
         let from = match &local {
             Some(l) => l.path.display().to_string(),
             None => rel.chart.clone(),

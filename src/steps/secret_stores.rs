@@ -199,6 +199,16 @@ impl Step for SecretStores {
                 }
             }
         }
+        if problems.is_empty() {
+            // Ready and reading the right keys: what an apply would still change (an edited
+            // refresh interval, a target changed in the manifests) makes it unhealthy.
+            let mut all = load_manifests(cx, STORE_FILE)?;
+            all.extend(docs.iter().cloned());
+            let drift = crate::kube::apply::drift(&client, &all).await?;
+            if !drift.is_empty() {
+                problems.push(format!("an apply would change {}", drift.join("; ")));
+            }
+        }
         Ok(if problems.is_empty() {
             State::Healthy(format!(
                 "store ready; {} ExternalSecrets synced",

@@ -215,11 +215,15 @@ pub struct Install<'a> {
     pub overlay: &'a std::path::Path,
     pub timeout: &'a str,
     pub kube_context: Option<&'a str>,
+    /// The release does not exist yet: at a first interrupt helm is left to finish (or roll
+    /// back) by itself, since cancelling an install races helm's own clean-up and can leave
+    /// objects without a release record.
+    pub fresh: bool,
 }
 
 /// The limit on a helm process that waits (`--timeout T`): helm enforces T itself; two more
 /// minutes only guard against a hung process.
-fn process_limit(helm_timeout: &str) -> std::time::Duration {
+pub fn process_limit(helm_timeout: &str) -> std::time::Duration {
     parse_duration(helm_timeout).unwrap_or(std::time::Duration::from_secs(300))
         + std::time::Duration::from_secs(120)
 }
@@ -280,6 +284,20 @@ impl Helm {
             }
         }
         Ok(Some(status))
+    }
+
+    /// `helm get manifest NAME -n NS`: what helm applied for the release's latest revision.
+    pub async fn manifest(
+        &self,
+        name: &str,
+        namespace: &str,
+        kube_context: Option<&str>,
+    ) -> Result<String> {
+        let p = self.with_context(
+            self.cmd().args(["get", "manifest", name, "-n", namespace]),
+            kube_context,
+        );
+        Ok(p.run().await?.stdout)
     }
 
     /// `helm template NAME CHART -n NS -f values -f overlay`: the rendered manifests.
@@ -356,6 +374,8 @@ impl Helm {
                 .args(["--wait", "--timeout", timeout]),
             kube_context,
         )
+        .label(format!("helm rollback {name}"))
+        .finish_on_interrupt()
         .timeout(process_limit(timeout))
         .run()
         .await?;
@@ -378,6 +398,8 @@ impl Helm {
             ]),
             kube_context,
         )
+        .label(format!("helm uninstall {name}"))
+        .finish_on_interrupt()
         .timeout(process_limit(timeout))
         .run()
         .await?;
@@ -406,6 +428,12 @@ impl Helm {
                 .args(["--wait", rollback, "--timeout", i.timeout]),
             i.kube_context,
         );
+        let p = if i.fresh {
+            p.label(format!("helm install {}", i.name))
+                .finish_on_interrupt()
+        } else {
+            p.label(format!("helm upgrade {}", i.name))
+        };
         Ok(p.timeout(process_limit(i.timeout)).run().await?.stdout)
     }
 }

@@ -20,6 +20,10 @@ pub struct Process {
     remove: Vec<String>,
     cwd: Option<PathBuf>,
     timeout: Option<Duration>,
+    /// What the interrupt notice calls it (default: the program and its first two words).
+    label: Option<String>,
+    /// What the first, graceful interrupt does to it.
+    on_interrupt: crate::interrupt::OnInterrupt,
 }
 
 /// Secrets deployctl reads from its environment that no child needs: never inherited.
@@ -117,6 +121,8 @@ impl Process {
             remove: Vec::new(),
             cwd: None,
             timeout: None,
+            label: None,
+            on_interrupt: crate::interrupt::OnInterrupt::Stop,
         }
     }
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
@@ -144,6 +150,38 @@ impl Process {
         self
     }
 
+    /// Its time limit, if it has one.
+    pub fn limit(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// What the interrupt notice calls this process ("helm upgrade redis").
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// At the first interrupt, let it finish by itself within its timeout instead of asking
+    /// it to stop (see `interrupt::OnInterrupt::Finish`).
+    pub fn finish_on_interrupt(mut self) -> Self {
+        self.on_interrupt = crate::interrupt::OnInterrupt::Finish;
+        self
+    }
+
+    /// The name of this process in the interrupt notice.
+    fn what(&self) -> String {
+        self.label.clone().unwrap_or_else(|| {
+            let mut words = vec![self.program.clone()];
+            words.extend(
+                self.args
+                    .iter()
+                    .take(2)
+                    .map(|a| a.to_string_lossy().into_owned()),
+            );
+            words.join(" ")
+        })
+    }
+
     /// Leave `key` out of the child's environment (on top of `NEVER_INHERITED`).
     pub fn env_remove(mut self, key: impl Into<String>) -> Self {
         self.remove.push(key.into());
@@ -161,7 +199,12 @@ impl Process {
             .process_group(0)
             .kill_on_drop(true);
         let child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
-        let known = crate::interrupt::child(child.id().unwrap_or(0));
+        let known = crate::interrupt::child(
+            child.id().unwrap_or(0),
+            &self.what(),
+            self.on_interrupt,
+            self.timeout,
+        );
         Ok((child, known))
     }
 

@@ -191,15 +191,23 @@ impl<'a> Terraform<'a> {
         let _graceful = crate::interrupt::graceful();
         let ctrl_c = crate::interrupt::wait();
         tokio::pin!(ctrl_c);
-        let mut interrupted = false;
+        let hard = crate::interrupt::wait_hard();
+        tokio::pin!(hard);
+        let (mut interrupted, mut ended) = (false, false);
         let out = loop {
             tokio::select! {
                 out = &mut run => break out,
                 _ = &mut ctrl_c, if !interrupted => {
                     interrupted = true;
                     self.ui.warn(&format!(
-                        "interrupted: waiting for terraform {what} to stop cleanly (it saves its state)"
+                        "interrupted ({}): waiting for terraform {what} to stop cleanly (it saves its state; at most {}). Interrupt again to stop it now.",
+                        crate::interrupt::reason(),
+                        crate::ui::human_duration(p.limit().unwrap_or_default()),
                     ));
+                }
+                _ = &mut hard, if interrupted && !ended => {
+                    ended = true;
+                    self.ui.warn(&crate::interrupt::hard_notice());
                 }
             }
         };

@@ -50,4 +50,40 @@ async fn dashboards_need_monitoring_then_land_where_grafana_finds_them() {
             assert_eq!(obj["metadata"]["labels"]["grafana_dashboard"], "1", "{obj}");
         }
     }
+
+    // A dashboard edited in the cluster is drift: present is not healthy. `plan` names the
+    // object and the field (never its value), and an auto-skipping run puts it back.
+    let run = sb.run(&["plan", "dashboards"]).await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("dashboards  healthy"), "{}", run.stdout);
+    let mut cm = kube
+        .get("v1", "ConfigMap", Some("monitoring"), "litellm-dashboard")
+        .expect("the dashboard ConfigMap");
+    let key = cm["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let original = cm["data"][&key].clone();
+    cm["data"][&key] = serde_json::json!("{\"title\": \"edited by hand\"}");
+    kube.insert(cm);
+    let run = sb.run(&["plan", "dashboards"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "an apply would change ConfigMap litellm-dashboard (data.{key})"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("edited by hand"), "{}", run.stdout);
+    let mut sb = sb;
+    sb.set("AUTO_SKIP_HEALTHY", "true");
+    sb.run(&["dashboards"]).await.assert_code(0);
+    let cm = kube
+        .get("v1", "ConfigMap", Some("monitoring"), "litellm-dashboard")
+        .unwrap();
+    assert_eq!(cm["data"][&key], original, "the edit was not put back");
 }

@@ -170,6 +170,9 @@ async fn a_release_left_pending_by_a_killed_helm_is_repaired_by_the_next_run() {
     helm.kill().unwrap();
     let _ = helm.wait();
     kube.set_controller_delay(Duration::from_millis(30));
+    // It was killed longer ago than the release's time limit: no helm can still be working
+    // on it (a younger pending record is waited for: interrupt_resume.rs).
+    support::charts::backdate_release(&kube, "monitoring", "jaeger", 3600);
 
     // `plan` reports it, naming the state.
     let plan = sb.run(&["plan", "jaeger"]).await;
@@ -305,6 +308,7 @@ async fn a_never_deployed_release_stuck_in_pending_install_is_uninstalled_only_w
     helm.kill().unwrap();
     let _ = helm.wait();
     kube.set_controller_delay(Duration::from_millis(30));
+    support::charts::backdate_release(&kube, "monitoring", "jaeger", 3600);
 
     // Without a terminal and without the flag: refused, naming the flag; nothing changed.
     let run = sb.run(&["jaeger"]).await;

@@ -109,7 +109,12 @@ async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_a
         .map(|s| s["step"].as_str().unwrap())
         .collect();
     assert_eq!(order, ["jaeger", "opa-policies", "gatekeeper"]);
-    assert!(run.stderr.contains("Kept:"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Kept (uninstall does not remove these):"),
+        "{}",
+        run.stderr
+    );
     // Namespaces stay; AWS is untouched: every secret and both IRSA roles are still there.
     for ns in support::NAMESPACES {
         assert!(kube.get("v1", "Namespace", None, ns).is_some(), "{ns}");
@@ -131,7 +136,8 @@ async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_a
     // In a terminal the cluster's name is typed; another name removes nothing (exit 1).
     let before = sb.helm_calls().len();
     let code = pty(&sb, &["uninstall", "jaeger"], |p| {
-        p.exp_string("Kept:").unwrap();
+        p.exp_string("Kept (uninstall does not remove these):")
+            .unwrap();
         p.exp_string(&format!("Type `{CLUSTER}` to confirm: "))
             .unwrap();
         p.send_line("not-this-one").unwrap();
@@ -147,4 +153,155 @@ async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_a
         "{:?}",
         &sb.helm_calls()[before..]
     );
+}
+
+/// The "Kept" block of uninstall's screen: (what, names) per line.
+fn kept_lines(text: &str) -> Vec<(String, Vec<String>)> {
+    let start = text
+        .rfind("Kept (uninstall does not remove these):")
+        .expect("a Kept block");
+    text[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| {
+            let (what, names) = l.trim().split_once(": ")?;
+            let names = names
+                .split(", ")
+                .map(str::to_string)
+                .filter(|n| n != "none")
+                .collect();
+            Some((what.to_string(), names))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uninstall_keeps_every_object_it_lists_and_a_reinstall_finds_the_same_data() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, sb, _charts) = stack(moto).await;
+    let chain = [
+        "run",
+        "irsa",
+        "secrets",
+        "helm-repos",
+        "namespaces",
+        "external-secrets",
+        "secret-stores",
+        "redis",
+        "litellm",
+        "openwebui",
+        "monitoring",
+    ];
+    sb.run(&chain).await.assert_code(0);
+    // The data volumes: each claim bound, its volume set to Retain by deployctl.
+    let data = [
+        ("open-webui", "open-webui"),
+        ("monitoring", "kube-prometheus-grafana"),
+    ];
+    let identity = |ns: &str, name: &str| {
+        let pvc = kube
+            .get("v1", "PersistentVolumeClaim", Some(ns), name)
+            .unwrap_or_else(|| panic!("no PVC {ns}/{name}"));
+        let volume = pvc["spec"]["volumeName"].as_str().unwrap().to_string();
+        let pv = kube
+            .get("v1", "PersistentVolume", None, &volume)
+            .unwrap_or_else(|| panic!("no volume {volume}"));
+        (
+            pvc["metadata"]["uid"].as_str().unwrap().to_string(),
+            volume,
+            pv["spec"]["csi"]["volumeHandle"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            pv["spec"]["persistentVolumeReclaimPolicy"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    let before: Vec<_> = data.iter().map(|(ns, n)| identity(ns, n)).collect();
+    for (id, (ns, n)) in before.iter().zip(data) {
+        assert_eq!(id.3, "Retain", "the volume of {ns}/{n}");
+    }
+
+    kube.clear_log();
+    let run = sb.run(&["uninstall", "--confirm-destroy", CLUSTER]).await;
+    run.assert_code(0);
+    let deletes: Vec<String> = kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path)
+        .collect();
+    assert!(!deletes.is_empty());
+    // Before and after: every object named as kept was never deleted.
+    let text = run.stdout.clone();
+    let first = text.find("Kept (uninstall").unwrap();
+    for block in [
+        &text[first..],
+        &text[text.rfind("Kept (uninstall").unwrap()..],
+    ] {
+        let kept = kept_lines(block);
+        let names = |what: &str| {
+            kept.iter()
+                .find(|(w, _)| w.starts_with(what))
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| panic!("no `{what}` line: {block}"))
+        };
+        let claims = names("PersistentVolumeClaims");
+        for (ns, n) in data {
+            assert!(claims.contains(&format!("{ns}/{n}")), "{claims:?}");
+        }
+        for c in &claims {
+            let (ns, n) = c.split_once('/').unwrap();
+            let path = format!("/api/v1/namespaces/{ns}/persistentvolumeclaims/{n}");
+            assert!(!deletes.contains(&path), "kept {c} was deleted");
+        }
+        let namespaces = names("namespaces");
+        assert_eq!(namespaces.len(), 5, "{namespaces:?}");
+        for ns in &namespaces {
+            assert!(!deletes.contains(&format!("/api/v1/namespaces/{ns}")));
+        }
+        let secrets = names("Secrets");
+        assert!(
+            secrets.contains(&"monitoring/grafana-admin-credentials".to_string()),
+            "{secrets:?}"
+        );
+        for s in &secrets {
+            let (ns, n) = s.split_once('/').unwrap();
+            assert!(
+                !deletes.contains(&format!("/api/v1/namespaces/{ns}/secrets/{n}")),
+                "kept Secret {s} was deleted"
+            );
+        }
+        let crds = names("CustomResourceDefinitions");
+        assert!(
+            crds.iter().any(|c| c.ends_with(".monitoring.coreos.com")),
+            "{crds:?}"
+        );
+        for c in &crds {
+            assert!(
+                !deletes
+                    .iter()
+                    .any(|d| d.ends_with(&format!("/customresourcedefinitions/{c}"))),
+                "kept CRD {c} was deleted"
+            );
+        }
+    }
+    // The releases are gone; the claims and their volumes are not.
+    for (i, (ns, n)) in data.iter().enumerate() {
+        assert_eq!(identity(ns, n), before[i], "{ns}/{n} changed");
+    }
+
+    // A re-install takes the same claims over: the same claim, volume and disk.
+    let run = sb.run(&chain).await;
+    run.assert_code(0);
+    for (i, (ns, n)) in data.iter().enumerate() {
+        assert_eq!(
+            identity(ns, n),
+            before[i],
+            "{ns}/{n} is not the same after a re-install"
+        );
+    }
 }

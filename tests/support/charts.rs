@@ -194,6 +194,33 @@ pub fn set_release_status(
     name: &str,
     status: &str,
 ) {
+    edit_release_record(kube, namespace, name, |release| {
+        release["info"]["status"] = status.into();
+    });
+}
+
+/// Move the start of the latest record's operation (`info.last_deployed`) `secs` seconds
+/// into the past: a helm that was killed that long ago.
+pub fn backdate_release(
+    kube: &super::kube_server::FakeKube,
+    namespace: &str,
+    name: &str,
+    secs: i64,
+) {
+    let then = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(secs);
+    edit_release_record(kube, namespace, name, |release| {
+        release["info"]["last_deployed"] = then.to_string().into();
+    });
+}
+
+/// Change the JSON of a release's latest record in the cluster (the status label follows
+/// `info.status`).
+pub fn edit_release_record(
+    kube: &super::kube_server::FakeKube,
+    namespace: &str,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
     use std::io::{Read, Write};
     let latest = kube
         .list("v1", "Secret")
@@ -217,14 +244,15 @@ pub fn set_release_status(
         .read_to_string(&mut json)
         .unwrap();
     let mut release: serde_json::Value = serde_json::from_str(&json).unwrap();
-    release["info"]["status"] = status.into();
+    edit(&mut release);
+    let status = release["info"]["status"].clone();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     enc.write_all(release.to_string().as_bytes()).unwrap();
     let gz = enc.finish().unwrap();
     let inner = deployctl::encoding::base64(&gz);
     let mut secret = latest.clone();
     secret["data"]["release"] = deployctl::encoding::base64(inner.as_bytes()).into();
-    secret["metadata"]["labels"]["status"] = status.into();
+    secret["metadata"]["labels"]["status"] = status;
     kube.insert(secret);
 }
 

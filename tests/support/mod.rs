@@ -569,3 +569,62 @@ pub fn kubernetes_validate(files: &[PathBuf]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+impl Sandbox {
+    /// The pids of processes started for this sandbox that are still alive (helm and its
+    /// stand-in carry `FAKE_HELM_STATE=<this sandbox's state file>` in their environment).
+    pub fn live_children(&self) -> Vec<u32> {
+        let marker = format!("FAKE_HELM_STATE={}", self.helm_state.display());
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            // A zombie (exited, not yet reaped) is not running.
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            {
+                continue;
+            }
+            let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            let is_deployctl =
+                std::fs::read_link(entry.path().join("exe")).is_ok_and(|p| p == deployctl_bin());
+            if !is_deployctl && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    /// The run journal `--resume` reads (None: no run was recorded).
+    pub fn journal(&self) -> Option<Value> {
+        let dir = self.home.join(".local/state/deployctl");
+        let entry = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("last-run-"))?;
+        serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok()
+    }
+}
+
+/// Wait (polling) until `cond` holds, at most `secs` seconds; panics naming `what`.
+pub async fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {secs}s waiting for {what}");
+}
+
+/// Send `signal` (e.g. libc::SIGINT) to `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    let rc = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+}

@@ -50,7 +50,51 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                     "accessModes": obj.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
                     "capacity": {"storage": size}
                 });
-                updated["spec"]["volumeName"] = json!(format!("pvc-{}", key.3));
+                // As the EBS CSI provisioner: a PersistentVolume named after the claim's UID,
+                // with the reclaim policy of the claim's StorageClass (or the default one).
+                let volume = format!(
+                    "pvc-{}",
+                    obj.pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&key.3)
+                );
+                let class = obj
+                    .pointer("/spec/storageClassName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or_else(|| default_storage_class(&store));
+                let reclaim = class
+                    .as_deref()
+                    .and_then(|c| {
+                        store.objects.iter().find_map(|(k, o)| {
+                            (k.1 == "storageclasses" && k.3 == c).then(|| {
+                                o["reclaimPolicy"].as_str().unwrap_or("Delete").to_string()
+                            })
+                        })
+                    })
+                    .unwrap_or_else(|| "Delete".into());
+                insert_new(
+                    shared,
+                    &mut store,
+                    "",
+                    "v1",
+                    "persistentvolumes",
+                    "",
+                    json!({
+                        "apiVersion": "v1", "kind": "PersistentVolume",
+                        "metadata": {"name": volume},
+                        "spec": {
+                            "capacity": {"storage": size},
+                            "accessModes": obj.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
+                            "persistentVolumeReclaimPolicy": reclaim,
+                            "storageClassName": class,
+                            "claimRef": {"namespace": key.2, "name": key.3, "uid": obj.pointer("/metadata/uid")},
+                            "csi": {"driver": "ebs.csi.aws.com", "volumeHandle": format!("vol-{}", volume.trim_start_matches("pvc-"))}
+                        },
+                        "status": {"phase": "Bound"}
+                    }),
+                );
+                updated["spec"]["volumeName"] = json!(volume);
             }
             ("batch", "jobs") => {
                 // Jobs (chart hooks) run to completion.
@@ -472,7 +516,12 @@ pub(super) fn reconcile_stack(shared: &Arc<Shared>) {
                     "customresourcedefinitions",
                     "",
                     json!({
-                        "metadata": {"name": format!("{plural}.constraints.gatekeeper.sh")},
+                        // Gatekeeper owns the constraint CRDs it makes: deleting the template
+                        // takes its CRD (and the constraints) with it.
+                        "metadata": {"name": format!("{plural}.constraints.gatekeeper.sh"),
+                            "ownerReferences": [{"apiVersion": "templates.gatekeeper.sh/v1",
+                                "kind": "ConstraintTemplate", "name": key.3,
+                                "uid": obj.pointer("/metadata/uid"), "controller": true}]},
                         "spec": {"group": "constraints.gatekeeper.sh", "scope": "Cluster",
                             "names": {"kind": kind, "plural": plural, "singular": plural},
                             "versions": [
@@ -551,4 +600,15 @@ pub(super) fn reconcile_stack(shared: &Arc<Shared>) {
             _ => {}
         }
     }
+}
+
+/// The StorageClass marked default, if any.
+fn default_storage_class(store: &Store) -> Option<String> {
+    store.objects.iter().find_map(|(k, o)| {
+        (k.1 == "storageclasses"
+            && o.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
+                .and_then(Value::as_str)
+                == Some("true"))
+        .then(|| k.3.clone())
+    })
 }

@@ -72,8 +72,9 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
+    /// A read, or a dry run (`dryRun=All`: the server changes nothing).
     pub fn is_read(&self) -> bool {
-        self.method == "GET"
+        self.method == "GET" || self.query.contains("dryRun=All")
     }
 }
 
@@ -227,7 +228,7 @@ impl FakeKube {
         self.shared.log.lock().unwrap().clone()
     }
 
-    /// Requests that could change something (anything but GET).
+    /// Requests that could change something (anything but GET and dry runs).
     pub fn writes(&self) -> Vec<RequestRecord> {
         self.requests()
             .into_iter()

@@ -823,6 +823,33 @@ pub(super) fn delete(shared: &Shared, t: &Target) -> Response {
             }
         }
     }
+    // As the volume's reclaim policy says: a deleted claim's volume is deleted (its disk and
+    // data gone) or kept, released.
+    if t.rt.kind == "PersistentVolumeClaim" {
+        let uid = old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
+        let volume = store
+            .objects
+            .iter()
+            .find(|(k, o)| {
+                k.1 == "persistentvolumes" && o.pointer("/spec/claimRef/uid") == Some(&uid)
+            })
+            .map(|(k, o)| (k.clone(), o.clone()));
+        if let Some((k, mut pv)) = volume {
+            store.next_rv();
+            if pv
+                .pointer("/spec/persistentVolumeReclaimPolicy")
+                .and_then(Value::as_str)
+                == Some("Retain")
+            {
+                pv["status"] = json!({"phase": "Released"});
+                store.objects.insert(k.clone(), pv.clone());
+                store.record(&shared.events, "MODIFIED", &k, pv);
+            } else {
+                store.objects.remove(&k);
+                store.record(&shared.events, "DELETED", &k, pv);
+            }
+        }
+    }
     if t.rt.kind == "Namespace" {
         let inside: Vec<Key> = store
             .objects

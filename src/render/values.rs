@@ -1,0 +1,186 @@
+//! What a release is installed *with*: our values file with the run's overlay on top, merged
+//! as helm merges `-f` files (maps key by key, recursively; anything else: the later file
+//! wins) — and how that differs from the values helm recorded for the live release. A
+//! release whose recorded values differ from what a run would install is not healthy.
+
+use anyhow::{Context as _, Result};
+use serde_json::Value;
+use std::path::Path;
+
+/// `-f a -f b`: `b` over `a`, maps merged key by key.
+pub fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// The values a run installs: `helm-values/<file>` with the overlay on top.
+pub fn desired(values_file: &Path, overlay: &Value) -> Result<Value> {
+    let text = std::fs::read_to_string(values_file)
+        .with_context(|| format!("reading {}", values_file.display()))?;
+    let mut v: Value = if text.trim().is_empty() {
+        Value::Object(Default::default())
+    } else {
+        serde_saphyr::from_str(&text)
+            .with_context(|| format!("parsing {}", values_file.display()))?
+    };
+    if v.is_null() {
+        v = Value::Object(Default::default());
+    }
+    merge(&mut v, overlay);
+    Ok(v)
+}
+
+/// One difference between the recorded values and those a run installs, by dotted path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub path: String,
+    pub live: Option<Value>,
+    pub desired: Option<Value>,
+}
+
+/// Every leaf that differs (lists compare whole). Numbers compare by value (helm stores
+/// them as JSON floats).
+pub fn diff(live: &Value, desired: &Value) -> Vec<Change> {
+    let mut out = Vec::new();
+    walk("", Some(live), Some(desired), &mut out);
+    out
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn walk(path: &str, live: Option<&Value>, desired: Option<&Value>, out: &mut Vec<Change>) {
+    match (live, desired) {
+        (Some(Value::Object(l)), Some(Value::Object(d))) => {
+            let mut keys: Vec<&String> = l.keys().chain(d.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(&p, l.get(k), d.get(k), out);
+            }
+        }
+        (Some(l), Some(d)) if same(l, d) => {}
+        (l, d) => out.push(Change {
+            path: path.to_string(),
+            live: l.cloned(),
+            desired: d.cloned(),
+        }),
+    }
+}
+
+/// Whether a key's value may be a secret: its value is never shown.
+fn secret_like(path: &str) -> bool {
+    let p = path.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "masterkey",
+        "credential",
+        "key",
+    ]
+    .iter()
+    .any(|w| p.rsplit('.').next().is_some_and(|last| last.contains(w)))
+}
+
+fn show(path: &str, v: &Option<Value>) -> String {
+    match v {
+        None => "(unset)".into(),
+        Some(_) if secret_like(path) => "(masked)".into(),
+        Some(v) => {
+            let t = v.to_string();
+            if t.chars().count() > 40 {
+                format!("{}…", t.chars().take(39).collect::<String>())
+            } else {
+                t
+            }
+        }
+    }
+}
+
+/// "values changed: a.b (1 → 2), c (unset → "x")": the keys, their old and new values
+/// (masked where the key may hold a secret), at most `max` of them.
+pub fn describe(changes: &[Change], max: usize) -> String {
+    let mut items: Vec<String> = changes
+        .iter()
+        .take(max)
+        .map(|c| {
+            format!(
+                "{} ({} → {})",
+                c.path,
+                show(&c.path, &c.live),
+                show(&c.path, &c.desired)
+            )
+        })
+        .collect();
+    if changes.len() > max {
+        items.push(format!("and {} more", changes.len() - max));
+    }
+    format!("values changed: {}", items.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn later_files_win_and_maps_merge() {
+        let mut base = json!({"a": {"x": 1, "y": [1, 2]}, "b": "keep"});
+        merge(&mut base, &json!({"a": {"x": 2, "y": [3]}, "c": true}));
+        assert_eq!(
+            base,
+            json!({"a": {"x": 2, "y": [3]}, "b": "keep", "c": true})
+        );
+    }
+
+    #[test]
+    fn differences_are_named_by_path_and_secrets_masked() {
+        let live = json!({"resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}, "replicas": 3.0, "auth": {"password": "old"}});
+        let want = json!({"resources": {"requests": {"cpu": "300m", "memory": "128Mi"}}, "replicas": 3, "auth": {"password": "new"}, "extra": [1]});
+        let d = diff(&live, &want);
+        let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["auth.password", "extra", "resources.requests.cpu"]);
+        let text = describe(&d, 10);
+        assert!(
+            text.contains(r#"resources.requests.cpu ("100m" → "300m")"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("auth.password ((masked) → (masked))"),
+            "{text}"
+        );
+        assert!(!text.contains("old") && !text.contains("new"), "{text}");
+        assert!(text.contains("extra ((unset) → [1])"), "{text}");
+        assert!(diff(&want, &want).is_empty());
+        assert!(describe(&d, 1).ends_with("and 2 more"));
+    }
+}
