@@ -188,6 +188,97 @@ pub fn invoke_statements(
     out
 }
 
+/// Before anything changes: every configured model is offered in the region and ACTIVE, and
+/// every inference profile exists there (Bedrock's control plane, `aws::bedrock`). A model
+/// missing or LEGACY stops the run with the models the region does offer. Returns warnings:
+/// a model the account has not agreed to on Marketplace (its first chat would fail), or
+/// Bedrock not answering the checks (the operator may lack the read permissions).
+pub async fn check_offered(aws: &crate::aws::Aws, models: &[Model]) -> Result<Vec<String>> {
+    use crate::aws::bedrock as api;
+    let region = aws.region.clone();
+    let looked = futures::future::join_all(models.iter().map(|m| async move {
+        let found = api::foundation_model(aws, &m.base).await?;
+        let profile = match &m.geography {
+            Some(_) => Some(api::inference_profile(aws, &m.id).await?),
+            None => None,
+        };
+        let agreement = match &found {
+            Some(_) => api::agreement(aws, &m.base).await.ok().flatten(),
+            None => None,
+        };
+        anyhow::Ok((m, found, profile, agreement))
+    }))
+    .await;
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    for r in looked {
+        let (m, found, profile, agreement) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                return Ok(vec![format!(
+                    "could not check the Bedrock models in {region} ({e:#}); `deployctl verify` proves them with a chat"
+                )]);
+            }
+        };
+        match &found {
+            None => problems.push(format!("{} is not offered in {region}", m.base)),
+            Some(o) if o.lifecycle != "ACTIVE" => problems.push(format!(
+                "{} is {} in {region} (new accounts cannot use it, existing ones lose it after a while)",
+                m.base, o.lifecycle
+            )),
+            Some(_) => {}
+        }
+        if matches!(profile, Some(None)) {
+            problems.push(format!(
+                "the inference profile {} does not exist in {region}",
+                m.id
+            ));
+        }
+        if let Some(a) = agreement
+            && a != "AVAILABLE"
+        {
+            warnings.push(format!(
+                "{} is not enabled for this account yet (Marketplace agreement {a}): its first chat fails until `deployctl bedrock enable` (with your credentials) subscribes the account",
+                m.base
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(warnings);
+    }
+    let offered = api::offered(aws, "Anthropic")
+        .await
+        .map(|list| {
+            list.iter()
+                .map(|o| format!("{} ({})", o.id, o.lifecycle))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| format!("(cannot list them: {e:#})"));
+    let profiles = api::profiles(aws)
+        .await
+        .map(|p| {
+            p.into_iter()
+                .filter(|id| id.contains("anthropic."))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    Err(UserError::failed(
+        format!(
+            "helm-values/litellm.yaml names models {region} cannot serve; nothing was changed:\n    {}\n  {region} offers (Anthropic): {offered}{}",
+            problems.join("\n    "),
+            if profiles.is_empty() {
+                String::new()
+            } else {
+                format!("\n  inference profiles: {profiles}")
+            }
+        ),
+        format!("use ACTIVE models from that list in proxy_config.model_list (their `{}.` profile where the model needs one), then run the command again", geography_for(&region)),
+    )
+    .into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,12 @@ pub struct GlobalArgs {
     /// deployed, so it can be installed again (interactive runs ask instead)
     #[arg(long, global = true)]
     pub repair_pending_installs: bool,
+    /// `verify` (and so `all` and `complete`) proves a chat works by sending each configured
+    /// model one short completion (a prompt of a few words, at most 5 tokens back: well under
+    /// a cent per model at Bedrock's on-demand prices); this skips those calls (models are
+    /// still listed) [env: VERIFY_MODEL_CALLS=false]
+    #[arg(long, global = true)]
+    pub no_model_call: bool,
     /// Project directory holding helm-values/, manifests/, iam/ and terraform/ (a copy needs
     /// all four) [env: DEPLOYCTL_DIR]
     #[arg(long, global = true, value_name = "DIR")]
@@ -222,6 +228,21 @@ pub enum Command {
         #[command(subcommand)]
         action: BastionAction,
     },
+    /// Amazon Bedrock access for the configured models
+    #[command(arg_required_else_help = true)]
+    Bedrock {
+        #[command(subcommand)]
+        action: BedrockAction,
+    },
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum BedrockAction {
+    /// With YOUR credentials (aws-marketplace:Subscribe, ViewSubscriptions, Unsubscribe):
+    /// subscribe the account to each configured model's Marketplace offer, the one-time step
+    /// a model's first call needs, and check Anthropic's first-time-use form. LiteLLM's own
+    /// role gets no Marketplace permission.
+    Enable,
 }
 
 /// The options of `deployctl secrets`.
@@ -245,14 +266,19 @@ pub struct SecretsArgs {
     /// instead of stopping; interactive runs ask
     #[arg(long)]
     pub restore_deleted: bool,
+    /// Show a secret meant for a person (openwebui-admin: the OpenWebUI admin's first
+    /// password) on this terminal; refused when stdout is not a terminal. Changes nothing.
+    #[arg(long, value_name = "NAME", value_parser = ["openwebui-admin"])]
+    pub reveal: Option<String>,
 }
 
 /// `--rotate NAME`: salt-key and database-url are accepted (to say why not) but not offered.
 fn secret_name() -> impl TypedValueParser<Value = SecretName> {
-    PossibleValuesParser::new(SecretName::ALL.iter().map(|n| {
-        PossibleValue::new(n.name())
-            .hide(matches!(n, SecretName::SaltKey | SecretName::DatabaseUrl))
-    }))
+    PossibleValuesParser::new(
+        SecretName::ALL
+            .iter()
+            .map(|n| PossibleValue::new(n.name()).hide(!n.rotatable())),
+    )
     .map(|s| {
         SecretName::ALL
             .into_iter()
@@ -392,6 +418,7 @@ impl GlobalArgs {
             with_deps: self.with_deps,
             resume: self.resume,
             repair_pending_installs: self.repair_pending_installs,
+            no_model_call: self.no_model_call,
             dir: self.dir.clone(),
             charts_dir: self.charts_dir.clone(),
         }
@@ -425,6 +452,9 @@ impl Command {
                 BastionAction::Create => "bastion create",
                 BastionAction::Connect => "bastion connect",
                 BastionAction::Cleanup { .. } => "bastion cleanup",
+            },
+            Command::Bedrock { action } => match action {
+                BedrockAction::Enable => "bedrock enable",
             },
         }
     }

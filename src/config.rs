@@ -69,6 +69,7 @@ pub struct Flags {
     pub with_deps: bool,
     pub resume: bool,
     pub repair_pending_installs: bool,
+    pub no_model_call: bool,
     pub dir: Option<PathBuf>,
     pub charts_dir: Option<PathBuf>,
 }
@@ -139,6 +140,9 @@ pub struct Settings {
     /// `--repair-pending-installs`: non-interactive runs may uninstall a never-deployed
     /// release stuck in pending-install.
     pub repair_pending_installs: bool,
+    /// `verify` sends each configured model one short completion (`--no-model-call`,
+    /// VERIFY_MODEL_CALLS=false: not).
+    pub model_calls: bool,
     /// Where the run journal lives ($XDG_STATE_HOME/deployctl or ~/.local/state/deployctl).
     pub state_dir: PathBuf,
     pub secrets_prefix: String,
@@ -175,6 +179,10 @@ pub struct Settings {
     /// DEPLOYCTL_SYNC_TIMEOUT (seconds): how long to wait for the secret store, each
     /// ExternalSecret and each constraint CRD.
     pub sync_timeout: std::time::Duration,
+    /// Who reaches the stack and how they sign in (`access.yaml` + variables).
+    pub access: crate::access::Access,
+    /// OIDC_CLIENT_SECRET: value for a missing `<prefix>/openwebui-oidc` (`secrets`).
+    pub oidc_client_secret: Option<secrecy::SecretString>,
 }
 
 /// Parse a boolean environment value: true/false/1/0/yes/no in any case.
@@ -256,6 +264,9 @@ impl Settings {
         };
 
         let project_dir = resolve_project_dir(args.dir.as_deref(), env)?;
+        let access = crate::access::load(&project_dir, &region, &|k: &str| {
+            env.get(k).map(str::to_string)
+        })?;
         let charts_dir = resolve_charts_dir(args.charts_dir.as_deref(), env)?;
 
         let sync_timeout = match env.get("DEPLOYCTL_SYNC_TIMEOUT") {
@@ -299,6 +310,7 @@ impl Settings {
             verbosity,
             with_deps: args.with_deps,
             repair_pending_installs: args.repair_pending_installs,
+            model_calls: !args.no_model_call && env_bool(env, "VERIFY_MODEL_CALLS", true)?,
             resume: args.resume,
             state_dir: env
                 .get("XDG_STATE_HOME")
@@ -340,6 +352,11 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
             sync_timeout: std::time::Duration::from_secs(sync_timeout),
+            access,
+            oidc_client_secret: env
+                .get("OIDC_CLIENT_SECRET")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| secrecy::SecretString::from(v.trim().to_string())),
             editor: env
                 .get("VISUAL")
                 .or_else(|| env.get("EDITOR"))

@@ -20,6 +20,8 @@ pub enum StepId {
     Redis,
     Litellm,
     Openwebui,
+    LoadBalancerController,
+    Ingress,
     Verify,
     OpaVerify,
 }
@@ -122,6 +124,10 @@ impl StepDef {
         self.needs = needs;
         self
     }
+    const fn alias(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
     const fn with(mut self, companions: &'static [StepId]) -> Self {
         self.companions = companions;
         self
@@ -217,6 +223,27 @@ pub static STEPS: &[StepDef] = &[
     step(Openwebui, "openwebui", ResourceKind::HelmRelease)
         .help("OpenWebUI frontend", "Deploy the OpenWebUI frontend")
         .needs(&[Litellm, SecretStores]),
+    // The entry point (off until access.yaml names a certificate): the controller that makes
+    // the ALB, then the Ingresses — after OpenWebUI, whose admin must exist first.
+    step(
+        LoadBalancerController,
+        "load-balancer-controller",
+        ResourceKind::HelmRelease,
+    )
+    .alias(&["alb-controller"])
+    .help(
+        "AWS Load Balancer Controller (with an entry point)",
+        "Deploy the AWS Load Balancer Controller (only with an entry point in access.yaml)",
+    )
+    .needs(&[Irsa, HelmRepos])
+    .aws(),
+    step(Ingress, "ingress", ResourceKind::KubeObjects)
+        .alias(&["entry-point"])
+        .help(
+            "HTTPS entry point: ALB Ingresses for OpenWebUI and the LiteLLM API",
+            "Create the HTTPS entry point (only with an entry point in access.yaml)",
+        )
+        .needs(&[LoadBalancerController, Openwebui]),
     step(Verify, "verify", ResourceKind::Check)
         .help("Deployment verification", "Verify deployment status")
         .last(),

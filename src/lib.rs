@@ -1,6 +1,7 @@
 //! deployctl: stands up LiteLLM + OpenWebUI and their platform on AWS EKS.
 //! The pipeline is arguments → settings → engine (preflight, assess, decide, execute, report).
 
+pub mod access;
 pub mod aws;
 
 pub mod bedrock;
@@ -266,6 +267,7 @@ fn secrets_options(
         database_url,
         database_url_file,
         restore_deleted,
+        reveal: _,
     } = args;
     for name in rotate {
         match name {
@@ -280,6 +282,20 @@ fn secrets_options(
                 return Err(UserError::usage(
                     "database-url is not rotated: it names your database",
                     "change it interactively with `deployctl secrets` (Proceed, then confirm twice)",
+                )
+                .into());
+            }
+            secret_names::SecretName::OpenwebuiAdmin => {
+                return Err(UserError::usage(
+                    "openwebui-admin is not rotated: OpenWebUI made its admin from it once and keeps its own copy of the password",
+                    "change the admin's password in OpenWebUI (Settings → Account); `deployctl secrets --reveal openwebui-admin` shows the first one",
+                )
+                .into());
+            }
+            secret_names::SecretName::OpenwebuiOidc => {
+                return Err(UserError::usage(
+                    "openwebui-oidc is not rotated: the identity provider issues it",
+                    "change it interactively with `deployctl secrets` (Proceed), or with `aws secretsmanager put-secret-value`, then `deployctl openwebui`",
                 )
                 .into());
             }
@@ -385,6 +401,10 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::Plan { steps } => (step_ids(&steps)?, Mode::Plan),
         Command::Run { steps } => (step_ids(&steps)?, Mode::Run),
         Command::All => (graph::all_steps(), Mode::Run),
+        Command::Step(step) if step.secrets.reveal.is_some() => {
+            return commands::reveal::run(inv, step.secrets.reveal.as_deref().unwrap_or_default())
+                .await;
+        }
         Command::Step(step) => (graph::single(step.id), Mode::Run),
         Command::Kubeconfig => return commands::kubeconfig::run(inv).await,
         Command::EksToken => return commands::eks_token::run(inv).await,
@@ -401,6 +421,9 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::InfrastructureVerify => return commands::infra_verify::run(inv).await,
         Command::Charts { action } => return commands::charts::run(inv, action.action()).await,
         Command::Bastion { action } => return commands::bastion::run(inv, action.action()).await,
+        Command::Bedrock {
+            action: cli::BedrockAction::Enable,
+        } => return commands::bedrock::enable(inv).await,
         Command::Infrastructure { tf, auto_approve } => {
             let action = commands::infra::Action::Apply { auto_approve };
             return commands::infra::run(inv, tf.args(action)).await;

@@ -10,6 +10,11 @@ pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
     let helm = assessed.iter().any(|s| s.def().uses_helm);
     let kube = assessed.iter().any(|s| s.def().uses_kube);
     let aws = assessed.iter().any(|s| s.def().uses_aws);
+    // The steps that call or grant Bedrock: their models must be offered, ACTIVE, with their
+    // profiles, before anything changes.
+    let bedrock = assessed
+        .iter()
+        .any(|s| matches!(s, StepId::Litellm | StepId::Irsa));
     let aws_check = async {
         if aws {
             let account = cx.aws().await.account_id().await?;
@@ -17,6 +22,15 @@ pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
                 "AWS account {account}, region {}",
                 cx.settings.region
             ));
+        }
+        anyhow::Ok(())
+    };
+    let bedrock_check = async {
+        if aws && bedrock {
+            let models = crate::bedrock::load(&cx.settings.project_dir)?;
+            for w in crate::bedrock::check_offered(cx.aws().await, &models).await? {
+                cx.ui.warn(&w);
+            }
         }
         anyhow::Ok(())
     };
@@ -48,9 +62,10 @@ pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
         let all = crate::releases::Releases::load(&cx.settings.project_dir)?;
         let mut problems = Vec::new();
         let mut help = None;
+        let entry = cx.settings.access.entry_point().is_some();
         for def in crate::release_table::RELEASES
             .iter()
-            .filter(|d| assessed.contains(&d.step))
+            .filter(|d| assessed.contains(&d.step) && (entry || !d.entry_point_only))
         {
             let Some(rel) = all.releases.iter().find(|r| r.name == def.release) else {
                 continue;
@@ -73,14 +88,31 @@ pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
             .into()),
         }
     };
-    let (h, k, a, c) = tokio::join!(helm_check, kube_check, aws_check, charts_check);
-    for (name, r) in [("aws", &a), ("kube", &k), ("helm", &h), ("charts", &c)] {
+    let (h, k, a, c, b) = tokio::join!(
+        helm_check,
+        kube_check,
+        aws_check,
+        charts_check,
+        bedrock_check
+    );
+    // Bedrock is looked at only with working credentials (its errors would repeat them).
+    let b = if a.is_err() { Ok(()) } else { b };
+    for (name, r) in [
+        ("aws", &a),
+        ("kube", &k),
+        ("helm", &h),
+        ("charts", &c),
+        ("bedrock", &b),
+    ] {
         if r.is_err() {
             crate::error::failed_check(name);
         }
     }
     // Report every preflight problem at once: fixing one to discover the next is slow.
-    let errors: Vec<anyhow::Error> = [a, k, h, c].into_iter().filter_map(Result::err).collect();
+    let errors: Vec<anyhow::Error> = [a, k, h, c, b]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors.into_iter().next().expect("one error")),

@@ -36,6 +36,9 @@ pub struct ReleaseDef {
     /// The run values layered over helm-values/<release>.yaml. One that names IAM roles
     /// needs the account: its step's row says `uses_aws` (tested below).
     pub overlay: fn(&OverlayInputs) -> Result<Value>,
+    /// Installed only when an entry point is configured (`access::Access::entry_point`);
+    /// otherwise the step is skipped, saying how to add one.
+    pub entry_point_only: bool,
 }
 
 impl ReleaseDef {
@@ -71,6 +74,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         data_claims: &[],
         crd_groups: &["external-secrets.io"],
         overlay: external_secrets_overlay,
+        entry_point_only: false,
     },
     ReleaseDef {
         step: StepId::Gatekeeper,
@@ -83,6 +87,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         data_claims: &[],
         crd_groups: &["gatekeeper.sh"],
         overlay: no_overlay,
+        entry_point_only: false,
     },
     ReleaseDef {
         step: StepId::Monitoring,
@@ -96,6 +101,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         data_claims: &["kube-prometheus-grafana"],
         crd_groups: &["monitoring.coreos.com"],
         overlay: no_overlay,
+        entry_point_only: false,
     },
     ReleaseDef {
         step: StepId::Jaeger,
@@ -105,6 +111,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         data_claims: &[],
         crd_groups: &[],
         overlay: no_overlay,
+        entry_point_only: false,
     },
     ReleaseDef {
         step: StepId::Redis,
@@ -123,6 +130,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         data_claims: &[],
         crd_groups: &[],
         overlay: no_overlay,
+        entry_point_only: false,
     },
     ReleaseDef {
         step: StepId::Litellm,
@@ -132,6 +140,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         data_claims: &[],
         crd_groups: &[],
         overlay: litellm_overlay,
+        entry_point_only: false,
     },
     ReleaseDef {
         step: StepId::Openwebui,
@@ -140,7 +149,18 @@ pub const RELEASES: &[ReleaseDef] = &[
         extra: Extra::None,
         data_claims: &["open-webui"],
         crd_groups: &[],
-        overlay: no_overlay,
+        overlay: openwebui_overlay,
+        entry_point_only: false,
+    },
+    ReleaseDef {
+        step: StepId::LoadBalancerController,
+        release: "aws-load-balancer-controller",
+        workloads: &[Workload::Deployment("aws-load-balancer-controller")],
+        extra: Extra::None,
+        data_claims: &[],
+        crd_groups: &["elbv2.k8s.aws", "aga.k8s.aws", "gateway.k8s.aws"],
+        overlay: lb_controller_overlay,
+        entry_point_only: true,
     },
 ];
 
@@ -157,6 +177,10 @@ pub struct OverlayInputs {
     pub region: String,
     /// The cluster: the IRSA role names carry it.
     pub cluster: String,
+    /// The cluster's VPC (EKS DescribeCluster), for the load balancer controller.
+    pub vpc_id: String,
+    /// Who reaches the stack and how they sign in.
+    pub access: crate::access::Access,
 }
 
 fn role_arn(i: &OverlayInputs, service_account: &str) -> Result<String> {
@@ -185,6 +209,84 @@ fn no_overlay(_: &OverlayInputs) -> Result<Value> {
 fn external_secrets_overlay(i: &OverlayInputs) -> Result<Value> {
     role_annotation(i, "external-secrets")
 }
+
+fn lb_controller_overlay(i: &OverlayInputs) -> Result<Value> {
+    let mut v = role_annotation(i, "aws-load-balancer-controller")?;
+    v["clusterName"] = json!(i.cluster);
+    v["region"] = json!(i.region);
+    v["vpcId"] = json!(i.vpc_id);
+    Ok(v)
+}
+
+/// `name=value` environment entries.
+fn env(pairs: &[(&str, String)]) -> Vec<Value> {
+    pairs
+        .iter()
+        .map(|(n, v)| json!({"name": n, "value": v}))
+        .collect()
+}
+
+/// OpenWebUI's run values, as the chart's `commonEnvVars` (the values file keeps
+/// `extraEnvVars`; a list in an overlay would replace the file's): the admin made at
+/// start-up, and — with an entry point — its URL and single sign-on. Variable names as
+/// OpenWebUI 0.11.0 reads them (`open_webui/env.py`, `open_webui/config.py`).
+fn openwebui_overlay(i: &OverlayInputs) -> Result<Value> {
+    let a = &i.access;
+    let mut vars = env(&[
+        ("WEBUI_ADMIN_EMAIL", a.admin_email.clone()),
+        ("DEFAULT_USER_ROLE", a.default_role.clone()),
+    ]);
+    if let Some(url) = a.openwebui_url() {
+        vars.extend(env(&[("WEBUI_URL", url)]));
+    }
+    if let (Some(o), Some(redirect)) = (&a.oidc, a.redirect_url()) {
+        vars.extend(env(&[
+            ("ENABLE_OAUTH_SIGNUP", "true".into()),
+            ("OAUTH_CLIENT_ID", o.client_id.clone()),
+            ("OPENID_PROVIDER_URL", o.provider_url.clone()),
+            ("OPENID_REDIRECT_URI", redirect),
+            ("OAUTH_SCOPES", o.scopes.clone()),
+            ("OAUTH_PROVIDER_NAME", o.provider_name.clone()),
+        ]));
+        if !o.allowed_domains.is_empty() {
+            vars.extend(env(&[("OAUTH_ALLOWED_DOMAINS", o.allowed_domains.clone())]));
+        }
+        if !o.roles_claim.is_empty() {
+            vars.extend(env(&[
+                ("ENABLE_OAUTH_ROLE_MANAGEMENT", "true".into()),
+                ("OAUTH_ROLES_CLAIM", o.roles_claim.clone()),
+            ]));
+            if !o.allowed_roles.is_empty() {
+                vars.extend(env(&[("OAUTH_ALLOWED_ROLES", o.allowed_roles.clone())]));
+            }
+            if !o.admin_roles.is_empty() {
+                vars.extend(env(&[("OAUTH_ADMIN_ROLES", o.admin_roles.clone())]));
+            }
+        }
+        if !o.groups_claim.is_empty() {
+            vars.extend(env(&[
+                ("ENABLE_OAUTH_GROUP_MANAGEMENT", "true".into()),
+                ("OAUTH_GROUPS_CLAIM", o.groups_claim.clone()),
+            ]));
+        }
+        // The client secret from Secrets Manager, synced by External Secrets
+        // (manifests/openwebui-oidc.yaml); never a value in the release.
+        vars.push(
+            json!({"name": "OAUTH_CLIENT_SECRET", "valueFrom": {"secretKeyRef": {
+            "name": OIDC_SECRET, "key": "client-secret"}}}),
+        );
+        if !a.password_login {
+            vars.extend(env(&[
+                ("ENABLE_PASSWORD_AUTH", "false".into()),
+                ("ENABLE_LOGIN_FORM", "false".into()),
+            ]));
+        }
+    }
+    Ok(json!({ "commonEnvVars": vars }))
+}
+
+/// The Kubernetes Secret (namespace open-webui) holding the OIDC client secret.
+pub const OIDC_SECRET: &str = "openwebui-oidc";
 
 fn litellm_overlay(i: &OverlayInputs) -> Result<Value> {
     let mut v = role_annotation(i, "litellm-sa")?;
@@ -251,6 +353,8 @@ mod tests {
             account: "111122223333".into(),
             region: "eu-west-1".into(),
             cluster: "prod-eks".into(),
+            vpc_id: "vpc-1".into(),
+            access: Default::default(),
         };
         let eso = overlay("external-secrets", &i).unwrap();
         assert_eq!(
@@ -269,6 +373,8 @@ mod tests {
             account: "111122223333".into(),
             region: "eu-west-1".into(),
             cluster: "c".into(),
+            vpc_id: "vpc-1".into(),
+            access: Default::default(),
         };
         for def in RELEASES {
             let text = (def.overlay)(&i).unwrap().to_string();

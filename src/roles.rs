@@ -18,6 +18,8 @@ pub struct RoleDef {
     /// The inline policy also grants the Bedrock models of helm-values/litellm.yaml
     /// (`bedrock::invoke_statements`): the model list is the one source of what may be called.
     pub invokes_bedrock: bool,
+    /// Made only when an entry point is configured (`access::Access::entry_point`).
+    pub entry_point_only: bool,
 }
 
 pub const ROLES: &[RoleDef] = &[
@@ -29,6 +31,7 @@ pub const ROLES: &[RoleDef] = &[
         inline_name: "litellm-bedrock",
         description: "LiteLLM calls Amazon Bedrock (managed by deployctl)",
         invokes_bedrock: true,
+        entry_point_only: false,
     },
     RoleDef {
         suffix: "external-secrets",
@@ -38,8 +41,31 @@ pub const ROLES: &[RoleDef] = &[
         inline_name: "external-secrets-read",
         description: "External Secrets Operator reads the stack's secrets (managed by deployctl)",
         invokes_bedrock: false,
+        entry_point_only: false,
+    },
+    // The AWS Load Balancer Controller makes the entry point's ALB. Its policy is the
+    // controller's published one (v3.5.0) with every tag condition narrowed to this cluster.
+    RoleDef {
+        suffix: "lb-controller",
+        namespace: "kube-system",
+        service_account: "aws-load-balancer-controller",
+        policy_file: "iam/aws-load-balancer-controller-policy.json",
+        inline_name: "load-balancer-controller",
+        description: "AWS Load Balancer Controller makes the entry point's load balancer (managed by deployctl)",
+        invokes_bedrock: false,
+        entry_point_only: true,
     },
 ];
+
+/// The roles this configuration needs (the load balancer controller's only with an entry
+/// point).
+pub fn active(access: &crate::access::Access) -> Vec<&'static RoleDef> {
+    let entry = access.entry_point().is_some();
+    ROLES
+        .iter()
+        .filter(|r| entry || !r.entry_point_only)
+        .collect()
+}
 
 /// The tag that says which cluster a role was created for; deployctl changes no role
 /// without it (`deployctl-cluster=<cluster>`).

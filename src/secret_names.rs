@@ -12,15 +12,22 @@ pub enum SecretName {
     /// Changed interactively (it points LiteLLM at another database), not by `--rotate`.
     DatabaseUrl,
     WebuiSecretKey,
+    /// OpenWebUI's first admin, made at its start-up: changing the secret later does not
+    /// change the admin's password (OpenWebUI keeps its own), so it is not rotated.
+    OpenwebuiAdmin,
+    /// The OIDC client secret the identity provider issued (only with single sign-on).
+    OpenwebuiOidc,
 }
 
 impl SecretName {
-    pub const ALL: [SecretName; 5] = [
+    pub const ALL: [SecretName; 7] = [
         SecretName::MasterKey,
         SecretName::SaltKey,
         SecretName::RedisPassword,
         SecretName::DatabaseUrl,
         SecretName::WebuiSecretKey,
+        SecretName::OpenwebuiAdmin,
+        SecretName::OpenwebuiOidc,
     ];
 
     /// The short name, as `--rotate` takes it and as the secret is named under the prefix.
@@ -31,14 +38,31 @@ impl SecretName {
             SecretName::RedisPassword => "redis-password",
             SecretName::DatabaseUrl => "database-url",
             SecretName::WebuiSecretKey => "webui-secret-key",
+            SecretName::OpenwebuiAdmin => "openwebui-admin",
+            SecretName::OpenwebuiOidc => "openwebui-oidc",
         }
+    }
+
+    /// Whether `--rotate` offers it (salt-key and database-url are accepted only to say why
+    /// not; the OpenWebUI admin and the OIDC client secret are not rotated by deployctl).
+    pub fn rotatable(self) -> bool {
+        matches!(
+            self,
+            SecretName::MasterKey | SecretName::RedisPassword | SecretName::WebuiSecretKey
+        )
+    }
+
+    /// Whether this configuration uses it (the OIDC client secret only with single sign-on).
+    pub fn used(self, access: &crate::access::Access) -> bool {
+        self != SecretName::OpenwebuiOidc || access.oidc.is_some()
     }
 }
 
-/// The AWS secret names of the stack, for `prefix`.
-pub fn managed_names(prefix: &str) -> Vec<String> {
+/// The AWS secret names of the stack, for `prefix`, that this configuration uses.
+pub fn managed_names(prefix: &str, access: &crate::access::Access) -> Vec<String> {
     SecretName::ALL
         .iter()
+        .filter(|n| n.used(access))
         .map(|n| format!("{prefix}/{}", n.name()))
         .collect()
 }

@@ -2,6 +2,7 @@
 //! region, `AWS_ENDPOINT_URL` — no special path for tests), thin per-service clients, and
 //! "not found" as `Ok(None)` decided from each operation's service error.
 
+pub mod bedrock;
 pub mod ec2;
 pub mod eks;
 pub mod iam;
@@ -119,6 +120,10 @@ impl Aws {
     pub fn sts(&self) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::new(&self.config)
     }
+    pub fn bedrock(&self) -> aws_sdk_bedrock::Client {
+        aws_sdk_bedrock::Client::new(&self.config)
+    }
+
     pub fn eks(&self) -> aws_sdk_eks::Client {
         aws_sdk_eks::Client::new(&self.config)
     }

@@ -6,7 +6,6 @@ use crate::aws::{self, Aws, iam, secrets as sm};
 use crate::context::Context;
 use crate::database_url::{database_host, database_sslmode};
 use crate::error::exit;
-use crate::roles::ROLES;
 use crate::secret_names::managed_names;
 use anyhow::Result;
 use serde_json::json;
@@ -161,34 +160,42 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
     out
 }
 
-async fn role_checks(aws: &Aws, cluster: &str) -> Vec<Check> {
-    futures::future::join_all(ROLES.iter().map(|r| async move {
-        let name = r.name(cluster);
-        match iam::get_role(aws, &name, r.inline_name).await {
-            Ok(Some(role)) => check("IAM roles", true, format!("{name} ({})", role.arn)),
-            Ok(None) => check(
-                "IAM roles",
-                false,
-                format!("{name} is missing (run `deployctl irsa`)"),
-            ),
-            Err(e) => check("IAM roles", false, format!("{name}: {e:#}")),
-        }
-    }))
+async fn role_checks(aws: &Aws, cluster: &str, access: &crate::access::Access) -> Vec<Check> {
+    futures::future::join_all(
+        crate::roles::active(access)
+            .into_iter()
+            .map(|r| async move {
+                let name = r.name(cluster);
+                match iam::get_role(aws, &name, r.inline_name).await {
+                    Ok(Some(role)) => check("IAM roles", true, format!("{name} ({})", role.arn)),
+                    Ok(None) => check(
+                        "IAM roles",
+                        false,
+                        format!("{name} is missing (run `deployctl irsa`)"),
+                    ),
+                    Err(e) => check("IAM roles", false, format!("{name}: {e:#}")),
+                }
+            }),
+    )
     .await
 }
 
-async fn secret_checks(aws: &Aws, prefix: &str) -> Vec<Check> {
-    futures::future::join_all(managed_names(prefix).into_iter().map(|name| async move {
-        match sm::describe_secret(aws, &name).await {
-            Ok(Some(_)) => check("AWS secrets", true, name),
-            Ok(None) => check(
-                "AWS secrets",
-                false,
-                format!("{name} is missing (run `deployctl secrets`)"),
-            ),
-            Err(e) => check("AWS secrets", false, format!("{name}: {e:#}")),
-        }
-    }))
+async fn secret_checks(aws: &Aws, prefix: &str, access: &crate::access::Access) -> Vec<Check> {
+    futures::future::join_all(
+        managed_names(prefix, access)
+            .into_iter()
+            .map(|name| async move {
+                match sm::describe_secret(aws, &name).await {
+                    Ok(Some(_)) => check("AWS secrets", true, name),
+                    Ok(None) => check(
+                        "AWS secrets",
+                        false,
+                        format!("{name} is missing (run `deployctl secrets`)"),
+                    ),
+                    Err(e) => check("AWS secrets", false, format!("{name}: {e:#}")),
+                }
+            }),
+    )
     .await
 }
 
@@ -289,8 +296,8 @@ async fn checks(cx: &Context) -> Result<i32> {
     let prefix = cx.settings.secrets_prefix.clone();
     let (cluster, roles, secrets, db, kube) = tokio::join!(
         cluster_checks(aws, cx),
-        role_checks(aws, &cx.settings.cluster),
-        secret_checks(aws, &prefix),
+        role_checks(aws, &cx.settings.cluster, &cx.settings.access),
+        secret_checks(aws, &prefix, &cx.settings.access),
         database_check(aws, &prefix),
         kube_check(cx),
     );

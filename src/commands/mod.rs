@@ -4,12 +4,14 @@
 //! the engine or the CLI.
 
 pub mod bastion;
+pub mod bedrock;
 pub mod charts;
 pub mod complete;
 pub mod eks_token;
 pub mod infra;
 pub mod infra_verify;
 pub mod kubeconfig;
+pub mod reveal;
 pub mod uninstall;
 
 use crate::config::Settings;

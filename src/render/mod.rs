@@ -29,6 +29,8 @@ pub struct Inputs {
     pub cluster: String,
     /// The account in the role ARNs of the overlay (a sample when unknown offline).
     pub account: String,
+    /// Who reaches the stack (the entry point, OpenWebUI's admin and single sign-on).
+    pub access: crate::access::Access,
 }
 
 impl Inputs {
@@ -45,9 +47,13 @@ impl Inputs {
                 .account_id
                 .clone()
                 .unwrap_or_else(|| SAMPLE_ACCOUNT.to_string()),
+            access: settings.access.clone(),
         }
     }
 }
+
+/// The VPC in overlays when rendering offline (the real one comes from EKS at install).
+pub const SAMPLE_VPC: &str = "vpc-00000000000000000";
 
 /// The account used in overlays when none is known (validate runs offline).
 pub const SAMPLE_ACCOUNT: &str = "000000000000";
@@ -76,6 +82,8 @@ fn overlay_inputs(i: &Inputs) -> OverlayInputs {
         account: i.account.clone(),
         region: i.region.clone(),
         cluster: i.cluster.clone(),
+        vpc_id: SAMPLE_VPC.into(),
+        access: i.access.clone(),
     }
 }
 
@@ -167,11 +175,26 @@ async fn render_release(
 /// Our manifests, with the run's values filled in, as objects.
 fn our_manifests(inputs: &Inputs) -> Result<Vec<Object>> {
     let mut out = Vec::new();
-    for rel in [
+    let mut files = vec![
         "manifests/secret-store.yaml",
         "manifests/external-secrets.yaml",
         "manifests/monitoring/servicemonitors.yaml",
-    ] {
+    ];
+    // The OIDC client secret's ExternalSecret, when single sign-on is configured.
+    if inputs.access.oidc.is_some() {
+        files.push(crate::steps::secret_stores::OIDC_FILE);
+    }
+    // The entry point's Ingresses, when one is configured.
+    out.extend(
+        crate::steps::ingress::documents(&inputs.access, &inputs.cluster)
+            .into_iter()
+            .map(|d| Object {
+                origin: format!("{} (the ingress step)", crate::access::FILE),
+                namespace: d.namespace().unwrap_or("default").to_string(),
+                value: d.value,
+            }),
+    );
+    for rel in files {
         let docs = crate::manifest::fill(
             &inputs.project_dir,
             rel,
@@ -206,6 +229,14 @@ fn deployctl_refs(project_dir: &Path) -> Vec<ServiceRef> {
                 port: PortRef::Number(remote),
             });
         }
+    }
+    for (ns, name, svc, port, _) in crate::steps::ingress::INGRESSES {
+        out.push(ServiceRef {
+            from: format!("deployctl ingress (Ingress {ns}/{name})"),
+            namespace: ns.to_string(),
+            service: svc.to_string(),
+            port: PortRef::Number(*port),
+        });
     }
     out.push(ServiceRef {
         from: "deployctl litellm (liveliness through the service proxy)".into(),

@@ -11,7 +11,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::roles::{CLUSTER_TAG, ROLES, RoleDef};
+use crate::roles::{CLUSTER_TAG, RoleDef};
 
 pub struct Irsa;
 
@@ -70,13 +70,14 @@ async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
         ("REGION", aws.region.clone()),
         ("ACCOUNT_ID", account.clone()),
         ("SECRETS_PREFIX", cx.settings.secrets_prefix.clone()),
+        ("CLUSTER", cx.settings.cluster.clone()),
     ]
     .into_iter()
     .collect();
     let models = crate::bedrock::load(&cx.settings.project_dir)?;
     crate::bedrock::check_region(&models, &aws.region)?;
-    ROLES
-        .iter()
+    crate::roles::active(&cx.settings.access)
+        .into_iter()
         .map(|def| {
             let mut inline = policy::load(&cx.settings.project_dir.join(def.policy_file), &vars)?;
             if def.invokes_bedrock
@@ -116,7 +117,7 @@ impl Step for Irsa {
     fn resource(&self, cx: &Context) -> String {
         format!(
             "IAM roles {}",
-            ROLES
+            crate::roles::active(&cx.settings.access)
                 .iter()
                 .map(|r| r.name(&cx.settings.cluster))
                 .collect::<Vec<_>>()
@@ -172,10 +173,11 @@ impl Step for Irsa {
                 }
             }
         }
-        Ok(if missing.len() == ROLES.len() {
+        let total = wanted.len();
+        Ok(if missing.len() == total {
             State::Missing
         } else if missing.is_empty() && drift.is_empty() {
-            State::Healthy(format!("{} of {} roles match", ROLES.len(), ROLES.len()))
+            State::Healthy(format!("{total} of {total} roles match"))
         } else {
             let mut why = Vec::new();
             if !missing.is_empty() {
@@ -216,7 +218,7 @@ impl Step for Irsa {
     async fn view(&self, cx: &Context) -> Result<String> {
         let aws = cx.aws().await;
         let mut lines = Vec::new();
-        for def in ROLES {
+        for def in crate::roles::active(&cx.settings.access) {
             let name = def.name(&cx.settings.cluster);
             match iam::get_role(aws, &name, def.inline_name).await? {
                 None => lines.push(format!("  {name:<24} missing")),
@@ -246,11 +248,9 @@ impl Step for Irsa {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn role_names_carry_the_cluster_and_fit_iam() {
-        let es = ROLES
+        let es = crate::roles::ROLES
             .iter()
             .find(|r| r.suffix == "external-secrets")
             .unwrap();

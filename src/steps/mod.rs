@@ -1,7 +1,9 @@
 //! One file per step: `assess` (read-only), `apply`, `view`. Steps never prompt and never
 //! print: they return states, summaries and details; the engine asks and reports.
 
+pub mod chat;
 mod helm_repos;
+pub mod ingress;
 pub mod irsa;
 mod namespaces;
 pub mod objects;
@@ -145,12 +147,14 @@ pub fn build(id: StepId) -> Arc<dyn Step> {
         StepId::OpaVerify => Arc::new(opa::OpaVerify),
         StepId::Dashboards => Arc::new(objects::DASHBOARDS),
         StepId::Verify => Arc::new(verify::Verify),
+        StepId::Ingress => Arc::new(ingress::Ingress),
         StepId::ExternalSecrets
         | StepId::Gatekeeper
         | StepId::Monitoring
         | StepId::Jaeger
         | StepId::Redis
         | StepId::Litellm
-        | StepId::Openwebui => Arc::new(release::ReleaseStep(release::of(id))),
+        | StepId::Openwebui
+        | StepId::LoadBalancerController => Arc::new(release::ReleaseStep(release::of(id))),
     }
 }

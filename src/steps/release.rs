@@ -70,11 +70,28 @@ impl ReleaseStep {
                 String::new(),
             )
         };
+        // Only the load balancer controller needs the VPC (EKS DescribeCluster).
+        let vpc_id = if self.0.step == StepId::LoadBalancerController {
+            let aws = cx.aws().await;
+            crate::aws::describe_cluster(aws, &cx.settings.cluster)
+                .await?
+                .and_then(|c| c.vpc_id)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "EKS reports no VPC for cluster {}: the load balancer controller needs it",
+                        cx.settings.cluster
+                    )
+                })?
+        } else {
+            String::new()
+        };
         Ok(OverlayInputs {
             partition,
             account,
             region: cx.settings.region.clone(),
             cluster: cx.settings.cluster.clone(),
+            vpc_id,
+            access: cx.settings.access.clone(),
         })
     }
 
@@ -473,6 +490,10 @@ impl Step for ReleaseStep {
         prompter: Option<&dyn crate::prompt::Prompter>,
         _chose_proceed: bool,
     ) -> Result<super::Prepared> {
+        // Off until an entry point is configured (access.yaml).
+        if self.0.entry_point_only && cx.settings.access.entry_point().is_none() {
+            return Ok(super::Prepared::Skip(crate::access::HOW_TO_ADD.into()));
+        }
         let rel = self.release(cx)?;
         if let Some(dir) = &cx.settings.charts_dir {
             crate::charts::find_local(dir, &rel)?;
@@ -656,19 +677,31 @@ impl Step for ReleaseStep {
         let repair = self.repair_pending(cx, &rel).await?;
         notes.extend(repair.note);
         let verb = if repair.fresh { "install" } else { "upgrade" };
-        let installed = cx
-            .helm
-            .upgrade_install(&Install {
-                name: &rel.name,
-                namespace: &rel.namespace,
-                chart,
-                values: &values,
-                overlay: &overlay_path,
-                timeout: &rel.timeout,
-                kube_context: cx.kube_context(),
-                fresh: repair.fresh,
-            })
-            .await;
+        let install = Install {
+            name: &rel.name,
+            namespace: &rel.namespace,
+            chart,
+            values: &values,
+            overlay: &overlay_path,
+            timeout: &rel.timeout,
+            kube_context: cx.kube_context(),
+            fresh: repair.fresh,
+        };
+        let mut installed = cx.helm.upgrade_install(&install).await;
+        // helm makes a chart's CRDs, waits for them to be established, then looks the new
+        // kinds up once: an API server whose discovery lags a moment behind ("no matches for
+        // kind") fails the first try. Nothing of the release was made; the next finds them.
+        if let Err(e) = &installed
+            && format!("{e:#}").contains("no matches for kind")
+            && !crate::interrupt::requested()
+        {
+            cx.ui.note(
+                self.0.step.name(),
+                "the cluster's discovery lagged behind the chart's new CRDs: trying again",
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            installed = cx.helm.upgrade_install(&install).await;
+        }
         drop(dir);
         if let Err(e) = installed {
             return Err(self.install_failed(cx, &rel, verb, repair.fresh, e).await);

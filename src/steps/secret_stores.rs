@@ -19,6 +19,17 @@ use serde_json::{Value, json};
 
 pub const STORE_FILE: &str = "manifests/secret-store.yaml";
 pub const EXTERNAL_SECRETS_FILE: &str = "manifests/external-secrets.yaml";
+/// The OIDC client secret's ExternalSecret: applied only with single sign-on configured.
+pub const OIDC_FILE: &str = "manifests/openwebui-oidc.yaml";
+
+/// The ExternalSecrets this configuration wants (the OIDC one only with single sign-on).
+pub fn external_secret_docs(cx: &Context) -> Result<Vec<crate::manifest::Document>> {
+    let mut docs = load_manifests(cx, EXTERNAL_SECRETS_FILE)?;
+    if cx.settings.access.oidc.is_some() {
+        docs.extend(load_manifests(cx, OIDC_FILE)?);
+    }
+    Ok(docs)
+}
 pub const STORE_NAME: &str = "aws-secrets-manager";
 
 fn store_api(client: &kube::Client) -> Api<DynamicObject> {
@@ -131,7 +142,7 @@ impl Step for SecretStores {
         StepId::SecretStores
     }
     fn resource(&self, cx: &Context) -> String {
-        let names = load_manifests(cx, EXTERNAL_SECRETS_FILE)
+        let names = external_secret_docs(cx)
             .map(|d| d.iter().map(|d| d.name().to_string()).collect::<Vec<_>>())
             .unwrap_or_default();
         format!(
@@ -145,7 +156,7 @@ impl Step for SecretStores {
 
     async fn assess(&self, cx: &Context) -> Result<State> {
         let client = cx.kube()?;
-        let docs = load_manifests(cx, EXTERNAL_SECRETS_FILE)?;
+        let docs = external_secret_docs(cx)?;
         let sapi = store_api(&client);
         let store = retry("reading the ClusterSecretStore", || {
             sapi.get_opt(STORE_NAME)
@@ -231,7 +242,7 @@ impl Step for SecretStores {
             timeout,
         )
         .await?;
-        let docs = load_manifests(cx, EXTERNAL_SECRETS_FILE)?;
+        let docs = external_secret_docs(cx)?;
         apply_documents(&client, &docs).await?;
         let waits = docs.iter().map(|d| {
             let api = es_api(&client, d.namespace().unwrap_or("default"));
@@ -254,6 +265,8 @@ impl Step for SecretStores {
     async fn remove(&self, cx: &Context) -> Result<String> {
         let mut docs = load_manifests(cx, STORE_FILE)?;
         docs.extend(load_manifests(cx, EXTERNAL_SECRETS_FILE)?);
+        // An earlier configuration's OIDC ExternalSecret goes too (absent: nothing to do).
+        docs.extend(load_manifests(cx, OIDC_FILE)?);
         let deleted = crate::kube::apply::delete_documents(&cx.kube()?, &docs).await?;
         Ok(super::objects::removed_summary(&deleted))
     }
@@ -270,7 +283,7 @@ impl Step for SecretStores {
             "  {}",
             object_ready(&format!("ClusterSecretStore {STORE_NAME}"), store.as_ref()).text()
         ));
-        for d in load_manifests(cx, EXTERNAL_SECRETS_FILE)? {
+        for d in external_secret_docs(cx)? {
             let api = es_api(&client, d.namespace().unwrap_or("default"));
             let obj = retry("reading ExternalSecrets", || api.get_opt(d.name())).await?;
             lines.push(format!(

@@ -30,7 +30,7 @@ enum Source {
         prefix: &'static str,
         hex_bytes: usize,
     },
-    /// Given by the operator (database-url).
+    /// Given by the operator (database-url, the OIDC client secret).
     Given,
 }
 
@@ -88,11 +88,47 @@ const DEFS: &[Def] = &[
         },
         description: "OpenWebUI session secret (managed by deployctl)",
     },
+    Def {
+        kind: SecretName::OpenwebuiAdmin,
+        legacy: None,
+        source: Source::Random {
+            prefix: "",
+            hex_bytes: 24,
+        },
+        description: "OpenWebUI's first admin password, used once at its start-up (managed by deployctl)",
+    },
+    Def {
+        kind: SecretName::OpenwebuiOidc,
+        legacy: None,
+        source: Source::Given,
+        description: "OpenWebUI's OIDC client secret, as the identity provider issued it (managed by deployctl)",
+    },
 ];
+
+/// The secrets this configuration uses.
+fn defs(access: &crate::access::Access) -> Vec<Def> {
+    DEFS.iter()
+        .copied()
+        .filter(|d| d.kind.used(access))
+        .collect()
+}
 
 impl Def {
     fn name(&self, prefix: &str) -> String {
         format!("{prefix}/{}", self.kind.name())
+    }
+}
+
+/// The operator's value for a `Given` secret: the database URL (with TLS required) or the
+/// OIDC client secret.
+fn given_value(kind: SecretName, plan: &Plan) -> Option<SecretString> {
+    match kind {
+        SecretName::DatabaseUrl => plan.database_url.as_ref().map(with_tls),
+        SecretName::OpenwebuiOidc => plan
+            .oidc_client_secret
+            .as_ref()
+            .map(|v| SecretString::from(v.expose_secret().to_string())),
+        _ => None,
     }
 }
 
@@ -122,6 +158,8 @@ struct Plan {
     found: Vec<(Def, Option<SecretMeta>)>,
     rotate: Vec<SecretName>,
     database_url: Option<SecretString>,
+    /// The OIDC client secret to store (missing, or changed at the operator's request).
+    oidc_client_secret: Option<SecretString>,
     /// Scheduled for deletion, to be restored (RestoreSecret) instead of created.
     restore: Vec<SecretName>,
 }
@@ -183,6 +221,22 @@ impl Secrets {
                         plan.rotate.push(def.kind);
                     }
                 }
+                SecretName::OpenwebuiAdmin => p.say(&format!(
+                    "  {name} stays as it is: OpenWebUI made its admin from it once and keeps its own copy; change the password in OpenWebUI."
+                )),
+                SecretName::OpenwebuiOidc => {
+                    if p.confirm(&format!(
+                        "Change {name}? (the client secret your identity provider issued; OpenWebUI is restarted by `deployctl openwebui`)"
+                    ))? {
+                        match p.secret("New OIDC client secret (input hidden)")? {
+                            None => p.say(&format!("  nothing entered: {name} is kept.")),
+                            Some(v) => {
+                                plan.oidc_client_secret = Some(v);
+                                plan.rotate.push(def.kind);
+                            }
+                        }
+                    }
+                }
                 SecretName::DatabaseUrl => {
                     if p.confirm(&format!("Change {name}? (LiteLLM will use another database)"))?
                         && p.confirm(
@@ -241,7 +295,7 @@ impl Step for Secrets {
     fn resource(&self, cx: &Context) -> String {
         format!(
             "secrets {}",
-            managed_names(&cx.settings.secrets_prefix).join(", ")
+            managed_names(&cx.settings.secrets_prefix, &cx.settings.access).join(", ")
         )
     }
     fn proceed_does(&self, state: &State) -> &'static str {
@@ -254,11 +308,12 @@ impl Step for Secrets {
     async fn survey(&self, cx: &Context) -> Result<Assessed> {
         let aws = cx.aws().await;
         let prefix = cx.settings.secrets_prefix.clone();
-        let names: Vec<String> = DEFS.iter().map(|d| d.name(&prefix)).collect();
+        let wanted = defs(&cx.settings.access);
+        let names: Vec<String> = wanted.iter().map(|d| d.name(&prefix)).collect();
         let metas =
             futures::future::try_join_all(names.iter().map(|n| sm::describe_secret(aws, n)))
                 .await?;
-        let found: Vec<(Def, Option<SecretMeta>)> = DEFS.iter().copied().zip(metas).collect();
+        let found: Vec<(Def, Option<SecretMeta>)> = wanted.iter().copied().zip(metas).collect();
         // A missing secret may be scheduled for deletion: CreateSecret of its name is then
         // refused for up to 30 days, so it has to be restored instead.
         let deleted: Vec<(Def, String)> =
@@ -286,7 +341,7 @@ impl Step for Secrets {
                 }
             })
             .collect();
-        let total = DEFS.len();
+        let total = wanted.len();
         let state = if missing.len() == total {
             State::Missing
         } else if missing.is_empty() {
@@ -341,6 +396,7 @@ impl Step for Secrets {
                 .filter(|k| exists(&found, *k))
                 .collect(),
             database_url: None,
+            oidc_client_secret: None,
             restore: Vec::new(),
             found: Vec::new(),
         };
@@ -399,6 +455,34 @@ impl Step for Secrets {
                 .into());
             }
             plan.database_url = Some(url);
+        }
+        // A missing OIDC client secret, likewise (only with single sign-on configured).
+        if found
+            .iter()
+            .any(|(d, m)| d.kind == SecretName::OpenwebuiOidc && m.is_none())
+            && !plan.restore.contains(&SecretName::OpenwebuiOidc)
+        {
+            let name = format!("{prefix}/openwebui-oidc");
+            let value = match (&cx.settings.oidc_client_secret, prompter) {
+                (Some(v), _) => Some(SecretString::from(v.expose_secret().to_string())),
+                (None, Some(p)) => p.secret(&format!(
+                    "{name} does not exist. The OIDC client secret your identity provider issued for client `{}` (input hidden)",
+                    cx.settings.access.oidc.as_ref().map(|o| o.client_id.as_str()).unwrap_or("")
+                ))?,
+                (None, None) => None,
+            };
+            let Some(value) = value else {
+                return Err(UserError::failed(
+                    format!(
+                        "{name} does not exist and no value was given (OIDC_CLIENT_SECRET); nothing was created"
+                    ),
+                    format!(
+                        "run `OIDC_CLIENT_SECRET=… deployctl secrets` (or interactively, it asks), or `aws secretsmanager create-secret --name {name} --secret-string file://secret.txt`"
+                    ),
+                )
+                .into());
+            };
+            plan.oidc_client_secret = Some(value);
         }
         if let Some(p) = prompter.filter(|_| chose_proceed) {
             self.ask(cx, p, &found, &mut plan)?;
@@ -493,9 +577,9 @@ impl Step for Secrets {
                             v
                         }
                         Source::Random { prefix, hex_bytes } => random_value(prefix, hex_bytes)?,
-                        Source::Given => match &plan.database_url {
-                            Some(v) => with_tls(v),
-                            None => bail!("internal error: no database URL for a missing {name}"),
+                        Source::Given => match given_value(def.kind, plan) {
+                            Some(v) => v,
+                            None => bail!("internal error: no value for a missing {name}"),
                         },
                     };
                     sm::create_secret(aws, &name, def.description, &value, stack_key.as_deref())
@@ -512,8 +596,8 @@ impl Step for Secrets {
                             Source::Random { prefix, hex_bytes } => {
                                 random_value(prefix, hex_bytes)?
                             }
-                            Source::Given => match &plan.database_url {
-                                Some(v) => with_tls(v),
+                            Source::Given => match given_value(def.kind, plan) {
+                                Some(v) => v,
                                 None => continue,
                             },
                         };
@@ -584,7 +668,7 @@ impl Step for Secrets {
     async fn view(&self, cx: &Context) -> Result<String> {
         let aws = cx.aws().await;
         let mut lines = Vec::new();
-        for def in DEFS {
+        for def in defs(&cx.settings.access) {
             let name = def.name(&cx.settings.secrets_prefix);
             match sm::describe_secret(aws, &name).await? {
                 None => lines.push(format!("  {name:<32} missing")),
@@ -625,13 +709,14 @@ mod tests {
     #[test]
     fn every_name_follows_the_prefix() {
         assert_eq!(
-            managed_names("acme"),
+            managed_names("acme", &Default::default()),
             [
                 "acme/master-key",
                 "acme/salt-key",
                 "acme/redis-password",
                 "acme/database-url",
-                "acme/webui-secret-key"
+                "acme/webui-secret-key",
+                "acme/openwebui-admin"
             ]
         );
     }

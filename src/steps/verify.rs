@@ -22,6 +22,56 @@ pub const NAMESPACES: &[&str] = &[
 
 use crate::release_table::ACCESS;
 
+/// Where people go: with an entry point, its addresses (each Ingress's load balancer; an
+/// Ingress without one fails, with the controller's reason); without one, the port-forwards
+/// and how to add an entry point.
+pub async fn way_in(cx: &Context) -> Result<String> {
+    let docs = super::ingress::documents(&cx.settings.access, &cx.settings.cluster);
+    if docs.is_empty() {
+        return Ok(format!(
+            "Access (from this machine):\n{}\n  To give others an address: {}",
+            access_hints(),
+            crate::access::HOW_TO_ADD
+        ));
+    }
+    let client = cx.kube()?;
+    let mut lines = vec!["Addresses:".to_string()];
+    for d in &docs {
+        let ns = d.namespace().unwrap_or_default();
+        let host = d.value["spec"]["rules"][0]["host"].as_str().unwrap_or("");
+        let api: Api<k8s_openapi::api::networking::v1::Ingress> =
+            Api::namespaced(client.clone(), ns);
+        let ing = retry("reading the entry point's Ingresses", || {
+            api.get_opt(d.name())
+        })
+        .await?;
+        let what = if d.name() == "open-webui" {
+            "OpenWebUI"
+        } else {
+            "LiteLLM API"
+        };
+        match ing.as_ref().and_then(super::ingress::address) {
+            Some(lb) => lines.push(format!(
+                "  {what:<12} https://{host}{}  (load balancer {lb}: point {host} at it, a CNAME or an alias record)",
+                if what == "OpenWebUI" { "" } else { "/v1" }
+            )),
+            None => {
+                let why = match &ing {
+                    None => "its Ingress does not exist: run `deployctl ingress`".to_string(),
+                    Some(_) => super::ingress::controller_reason(&client, ns, d.name())
+                        .await
+                        .map(|r| format!("the load balancer controller says {r}"))
+                        .unwrap_or_else(|| {
+                            "the load balancer controller has not reported yet (`kubectl -n kube-system logs deploy/aws-load-balancer-controller`)".into()
+                        }),
+                };
+                bail!("{what} at https://{host} has no address: {why}");
+            }
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
 pub fn access_hints() -> String {
     ACCESS
         .iter()
@@ -131,11 +181,21 @@ impl Step for Verify {
                 not_ready.join(", ")
             );
         }
+        // The way in: the entry point's addresses, or how to reach the UIs without one.
+        let way_in = way_in(cx).await?;
+        // A chat, as a user would have it.
+        let chat = super::chat::prove(cx, cx.settings.model_calls)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}\n{table}\n{way_in}"))?;
         Ok(format!(
-            "every pod ready\n{table}\nAccess:\n{}",
-            access_hints()
+            "every pod ready, a chat works\n{table}\n{}\n{way_in}",
+            chat.iter()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         ))
     }
+
     async fn view(&self, _cx: &Context) -> Result<String> {
         Ok(access_hints())
     }

@@ -27,7 +27,7 @@ pub struct Process {
 }
 
 /// Secrets deployctl reads from its environment that no child needs: never inherited.
-pub const NEVER_INHERITED: &[&str] = &["DATABASE_URL"];
+pub const NEVER_INHERITED: &[&str] = &["DATABASE_URL", "OIDC_CLIENT_SECRET"];
 
 /// AWS credentials: a child that talks to no AWS API (the editor) does not get them. helm
 /// and terraform keep them (the kubeconfig's exec credential and the AWS provider need them).

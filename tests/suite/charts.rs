@@ -96,7 +96,7 @@ async fn validate_renders_the_charts_when_they_are_at_hand() {
     assert_clean(&charts, &run, true);
     if charts.degraded.is_empty() {
         assert!(
-            run.all().contains("7 releases rendered from"),
+            run.all().contains("8 releases rendered from"),
             "{}",
             run.all()
         );

@@ -46,7 +46,7 @@ fn install_args<'a>(
     let chart = charts
         .path()
         .join(deployctl::charts::chart_name(&rel.chart));
-    vec![
+    let mut args = vec![
         "upgrade".into(),
         "--install".into(),
         rel.name.clone(),
@@ -58,7 +58,23 @@ fn install_args<'a>(
         "--wait".into(),
         "--timeout".into(),
         "90s".into(),
-    ]
+    ];
+    // The run values deployctl layers on top (the controller cannot be installed without
+    // its cluster name), as a second -f file.
+    let inputs = deployctl::release_table::OverlayInputs {
+        partition: "aws".into(),
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        cluster: support::CLUSTER.into(),
+        vpc_id: "vpc-0123456789abcdef0".into(),
+        access: Default::default(),
+    };
+    let overlay = deployctl::release_table::overlay(&rel.name, &inputs).unwrap();
+    let path = charts.path().join(format!("{}-overlay.json", rel.name));
+    std::fs::write(&path, overlay.to_string()).unwrap();
+    args.push("-f".into());
+    args.push(path.display().to_string());
+    args
 }
 
 async fn metadata(sb: &Sandbox, name: &str, ns: &str) -> Value {
@@ -275,7 +291,8 @@ async fn wait_times_out_when_nothing_becomes_ready_and_the_release_is_failed() {
         .unwrap();
     let values = repo_root().join("helm-values/jaeger.yaml");
     let mut args = install_args(&charts, rel, values.to_str().unwrap());
-    *args.last_mut().unwrap() = "3s".into();
+    let timeout = args.iter().position(|a| a == "--timeout").unwrap() + 1;
+    args[timeout] = "3s".into();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = helm(&sb, &argv).await;
     run.assert_code(1);

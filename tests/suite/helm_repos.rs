@@ -20,7 +20,7 @@ fn repo_pairs(sb: &Sandbox) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn adds_the_six_repositories_then_updates_them() {
+async fn adds_the_seven_repositories_then_updates_them() {
     let sb = Sandbox::bare();
     let run = sb.run(&["helm-repos"]).await;
     run.assert_code(0);
@@ -33,7 +33,7 @@ async fn adds_the_six_repositories_then_updates_them() {
     }
     let calls = sb.helm_calls();
     let adds = calls.iter().filter(|c| c[..2] == ["repo", "add"]).count();
-    assert_eq!(adds, 6);
+    assert_eq!(adds, 7);
     let last = calls.last().unwrap();
     assert_eq!(
         last[..2],

@@ -77,7 +77,7 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
     // The models of helm-values/litellm.yaml: each profile in the region, the model behind it
     // in any region but only through that profile.
     let profile = format!(
-        "arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        "arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.anthropic.claude-sonnet-4-6"
     );
     let invoke = doc["Statement"]
         .as_array()
@@ -99,9 +99,10 @@ async fn creates_both_roles_with_trust_policies_and_tags() {
         .find(|s| s["Sid"] == "ModelsBehindTheProfiles")
         .unwrap_or_else(|| panic!("{text}"));
     assert!(
-        behind["Resource"].as_array().unwrap().contains(
-            &"arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0".into()
-        ),
+        behind["Resource"]
+            .as_array()
+            .unwrap()
+            .contains(&"arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-6".into()),
         "{text}"
     );
     assert_eq!(

@@ -8,6 +8,7 @@
 mod support;
 
 mod bastion;
+mod bedrock;
 mod charts;
 mod cli;
 mod dashboards;
@@ -17,6 +18,7 @@ mod gatekeeper;
 mod helm_real;
 mod helm_repos;
 mod infra_verify;
+mod ingress;
 mod interrupt_resume;
 mod irsa;
 mod jaeger;

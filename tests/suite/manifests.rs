@@ -66,9 +66,9 @@ fn built_in_kinds_pass_kubernetes_validate() {
 
 /// Every AWS secret name an ExternalSecret reads, with SECRETS_PREFIX=`prefix`.
 fn external_secret_keys(prefix: &str) -> Vec<String> {
-    load(&repo_root().join("manifests/external-secrets.yaml"))
-        .unwrap()
-        .iter()
+    let mut docs = load(&repo_root().join("manifests/external-secrets.yaml")).unwrap();
+    docs.extend(load(&repo_root().join("manifests/openwebui-oidc.yaml")).unwrap());
+    docs.iter()
         .flat_map(deployctl::steps::secret_stores::remote_keys)
         .map(|k| k.replace("${SECRETS_PREFIX}", prefix))
         .collect()
@@ -87,7 +87,22 @@ fn every_secret_an_external_secret_reads_is_created_by_deployctl_or_terraform() 
         "modules/secrets no longer names <secrets_prefix>/database-url"
     );
     for prefix in ["litellm", "team-a/llm"] {
-        let managed = deployctl::secret_names::managed_names(prefix);
+        // With single sign-on configured, so the OIDC client secret is among them.
+        let access = deployctl::access::Access {
+            oidc: Some(deployctl::access::Oidc {
+                provider_url: "https://idp.example.com/.well-known/openid-configuration".into(),
+                client_id: "openwebui".into(),
+                scopes: "openid".into(),
+                provider_name: "SSO".into(),
+                allowed_domains: String::new(),
+                roles_claim: String::new(),
+                allowed_roles: String::new(),
+                admin_roles: String::new(),
+                groups_claim: String::new(),
+            }),
+            ..Default::default()
+        };
+        let managed = deployctl::secret_names::managed_names(prefix, &access);
         let terraform = format!("{prefix}/database-url");
         for key in external_secret_keys(prefix) {
             assert!(
@@ -146,6 +161,8 @@ fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
         account: "111122223333".into(),
         region: "eu-west-1".into(),
         cluster: "prod-eks".into(),
+        vpc_id: "vpc-1".into(),
+        access: Default::default(),
     };
     let mut seen = 0;
     for rel in Releases::load(&repo_root()).unwrap().releases {
@@ -179,7 +196,10 @@ fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
         );
         assert_eq!(rel.namespace, def.namespace, "{}", rel.name);
     }
-    assert_eq!(seen, 2, "external-secrets and litellm carry role ARNs");
+    assert_eq!(
+        seen, 3,
+        "external-secrets, litellm and the load balancer controller carry role ARNs"
+    );
 }
 
 // Which Service and port each reference names is checked on the charts as helm renders
@@ -196,5 +216,64 @@ fn the_check_is_not_vacuous() {
         "arn:aws:secret:openwebui/x"
     ));
     assert!(Path::new(&repo_root().join("manifests/external-secrets.yaml")).is_file());
-    assert_eq!(external_secret_keys("p").len(), 6);
+    assert_eq!(external_secret_keys("p").len(), 8);
+}
+
+/// The load balancer controller's role grants every action the controller's published policy
+/// (v3.5.0, ../shared/aws) does — nothing it needs is missing — and every condition on the
+/// `elbv2.k8s.aws/cluster` tag names this cluster, not "any cluster".
+#[test]
+fn the_load_balancer_controller_policy_covers_the_published_one_for_this_cluster_only() {
+    let published: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("../shared/aws/aws-load-balancer-controller-v3.5.0-iam-policy.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let ours: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("iam/aws-load-balancer-controller-policy.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let actions = |p: &Value| -> Vec<String> {
+        p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                _ => vec![],
+            })
+            .collect()
+    };
+    let ours_actions = actions(&ours);
+    let missing: Vec<String> = actions(&published)
+        .into_iter()
+        .filter(|a| !ours_actions.contains(a))
+        .collect();
+    assert!(missing.is_empty(), "not granted: {missing:?}");
+    let mut narrowed = 0;
+    for s in ours["Statement"].as_array().unwrap() {
+        let text = s["Condition"].to_string();
+        for (op, cond) in s["Condition"].as_object().into_iter().flatten() {
+            for (key, value) in cond.as_object().unwrap() {
+                if key.ends_with("elbv2.k8s.aws/cluster") && op != "Null" {
+                    assert_eq!(value, "${CLUSTER}", "{text}");
+                    narrowed += 1;
+                }
+                // "the tag is present" is never the only check on an existing resource.
+                if key.starts_with("aws:ResourceTag/elbv2.k8s.aws/cluster") {
+                    assert_ne!(op, "Null", "{text}");
+                }
+            }
+        }
+    }
+    assert!(narrowed >= 7, "only {narrowed} conditions name the cluster");
+    // Every ARN names the partition through the placeholder.
+    assert!(
+        !ours.to_string().contains("arn:aws:"),
+        "a partition is hard-coded"
+    );
 }

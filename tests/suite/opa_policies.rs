@@ -411,3 +411,47 @@ async fn opa_policies_without_gatekeeper_names_the_fix_and_changes_nothing() {
         .assert_code(0);
     support::scenario::refused_without(&kube, &sb, "opa-policies", "gatekeeper").await;
 }
+
+/// The load balancer controller runs in kube-system, which the constraints leave out (and
+/// Gatekeeper exempts): its pods pass every constraint all the same, as if they were in scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_load_balancer_controllers_pods_would_pass_every_constraint_in_scope_too() {
+    let objects: Vec<Value> = rendered_objects()
+        .await
+        .into_iter()
+        .filter(|(ns, o)| {
+            ns == "kube-system"
+                && o["metadata"]["labels"]["app.kubernetes.io/name"]
+                    == "aws-load-balancer-controller"
+        })
+        .map(|(_, o)| o)
+        .collect();
+    assert!(
+        objects.iter().any(|o| o["kind"] == "Deployment"),
+        "the controller's Deployment was not rendered"
+    );
+    let constraints = load(&repo_root().join("manifests/opa/constraints.yaml")).unwrap();
+    let templates = templates();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for c in &constraints {
+        let template = templates
+            .iter()
+            .find(|t| t.value["spec"]["crd"]["spec"]["names"]["kind"] == c.kind())
+            .unwrap()
+            .name()
+            .to_string();
+        for o in &objects {
+            // Judged as if the controller ran in an application namespace.
+            if !applies(&c.value, o, "litellm") {
+                continue;
+            }
+            checked += 1;
+            for v in violations(&template, o) {
+                failures.push(format!("{} {}: {v}", c.name(), o["kind"]));
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} pairs judged");
+    assert!(failures.is_empty(), "violations:\n{}", failures.join("\n"));
+}

@@ -23,3 +23,147 @@ async fn openwebui_without_litellm_as_its_base_url_is_caught_on_the_rendered_pod
         run.stderr
     );
 }
+
+/// An access.yaml with an entry point and single sign-on, every key set.
+fn with_sso(text: String) -> String {
+    let _ = text;
+    "entry_point:\n  certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n  openwebui_host: chat.example.com\n  api_host: llm-api.example.com\nopenwebui:\n  admin_email: ops@example.com\n  password_login: false\n  oidc:\n    provider_url: https://login.example.com/realms/acme\n    client_id: openwebui\n    allowed_domains: example.com\n    roles_claim: roles\n    allowed_roles: user,admin\n    admin_roles: admin\n    groups_claim: groups\n".into()
+}
+
+/// The env of the rendered OpenWebUI workload, by name.
+fn openwebui_env(stdout: &str) -> Vec<serde_json::Value> {
+    support::charts::parse_rendered(stdout)
+        .into_iter()
+        .find(|o| o.release == "open-webui" && o.value["kind"] == "StatefulSet")
+        .expect("the OpenWebUI StatefulSet")
+        .value["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn single_sign_on_renders_with_the_client_secret_from_a_secret_and_passes_the_checks() {
+    let charts = charts_dir();
+    let project = project_with("access.yaml", with_sso);
+    let run = render_project(&charts, project.path()).await;
+    // The wiring checks pass: the Secret the client secret comes from is one an ExternalSecret
+    // makes (manifests/openwebui-oidc.yaml, applied with single sign-on).
+    run.assert_code(0);
+    let env = openwebui_env(&run.stdout);
+    let value = |n: &str| {
+        env.iter()
+            .find(|e| e["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} in {env:?}"))
+            .clone()
+    };
+    assert_eq!(value("WEBUI_ADMIN_EMAIL")["value"], "ops@example.com");
+    assert_eq!(
+        value("WEBUI_ADMIN_PASSWORD")["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "openwebui-secrets", "key": "admin-password"})
+    );
+    assert_eq!(value("ENABLE_SIGNUP")["value"], "false");
+    assert_eq!(value("WEBUI_URL")["value"], "https://chat.example.com");
+    assert_eq!(value("OAUTH_CLIENT_ID")["value"], "openwebui");
+    assert_eq!(
+        value("OPENID_PROVIDER_URL")["value"],
+        "https://login.example.com/realms/acme/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        value("OPENID_REDIRECT_URI")["value"],
+        "https://chat.example.com/oauth/oidc/callback"
+    );
+    assert_eq!(value("OAUTH_ALLOWED_DOMAINS")["value"], "example.com");
+    assert_eq!(value("ENABLE_OAUTH_ROLE_MANAGEMENT")["value"], "true");
+    assert_eq!(value("ENABLE_PASSWORD_AUTH")["value"], "false");
+    assert_eq!(
+        value("OAUTH_CLIENT_SECRET")["valueFrom"]["secretKeyRef"],
+        serde_json::json!({"name": "openwebui-oidc", "key": "client-secret"})
+    );
+    // No secret value in the release: the client secret is only a reference.
+    assert!(!run.stdout.contains("client-secret-value"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_a_sign_on_configuration_is_refused_before_anything_runs() {
+    let charts = charts_dir();
+    let mut sb = support::Sandbox::bare();
+    sb.with_real_helm();
+    sb.set("OIDC_CLIENT_ID", "openwebui");
+    let run = sb
+        .run(&["validate", "--charts-dir", charts.path().to_str().unwrap()])
+        .await;
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("single sign-on is half configured: a client id but no provider URL"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("OIDC_PROVIDER_URL"), "{}", run.stderr);
+}
+
+/// Every variable our values and overlay set for OpenWebUI is one OpenWebUI 0.11.0 reads
+/// (its `config.py` and `env.py`, the appVersion of the pinned chart): a misspelt name would be
+/// silently ignored.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_variable_we_set_for_openwebui_is_one_it_reads() {
+    let apps = support::repo_root().join("../shared/apps/open-webui-0.11.0");
+    let source = ["config.py", "env.py"]
+        .iter()
+        .map(|f| std::fs::read_to_string(apps.join(f)).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let charts = charts_dir();
+    let project = project_with("access.yaml", with_sso);
+    let run = render_project(&charts, project.path()).await;
+    run.assert_code(0);
+    let ours: Vec<String> = {
+        let values: serde_json::Value = serde_saphyr::from_str(
+            &std::fs::read_to_string(support::repo_root().join("helm-values/openwebui.yaml"))
+                .unwrap(),
+        )
+        .unwrap();
+        let mut names: Vec<String> = values["extraEnvVars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect();
+        let settings = deployctl::access::load(project.path(), "us-east-1", &|_| None).unwrap();
+        let inputs = deployctl::release_table::OverlayInputs {
+            partition: "aws".into(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            cluster: "c".into(),
+            vpc_id: String::new(),
+            access: settings,
+        };
+        let overlay = deployctl::release_table::overlay("open-webui", &inputs).unwrap();
+        names.extend(
+            overlay["commonEnvVars"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["name"].as_str().unwrap().to_string()),
+        );
+        names
+    };
+    assert!(ours.len() > 15, "{ours:?}");
+    let unknown: Vec<&String> = ours
+        .iter()
+        .filter(|n| !source.contains(&format!("'{n}'")) && !source.contains(&format!("\"{n}\"")))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "OpenWebUI 0.11.0 reads none of {unknown:?}"
+    );
+    // Each is really in the rendered pod.
+    let env = openwebui_env(&run.stdout);
+    for n in &ours {
+        assert!(
+            env.iter().any(|e| e["name"] == n.as_str()),
+            "{n} not rendered"
+        );
+    }
+}

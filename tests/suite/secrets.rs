@@ -18,6 +18,7 @@ const NAMES: &[&str] = &[
     "litellm/redis-password",
     "litellm/database-url",
     "litellm/webui-secret-key",
+    "litellm/openwebui-admin",
 ];
 
 async fn values(sdk: &aws_config::SdkConfig) -> BTreeMap<String, String> {
@@ -41,15 +42,18 @@ fn sandbox(moto: &Moto) -> Sandbox {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_fresh_account_gets_five_tagged_secrets_of_the_right_shape() {
+async fn a_fresh_account_gets_six_tagged_secrets_of_the_right_shape() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;
     let mut sb = sandbox(moto);
     sb.set("DATABASE_URL", DB_URL);
     sb.run(&["secrets"]).await.assert_code(0);
     let v = values(&sdk).await;
-    assert_eq!(v.len(), 5, "{:?}", v.keys());
+    assert_eq!(v.len(), 6, "{:?}", v.keys());
     let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    // OpenWebUI's first admin: a random password, made before OpenWebUI ever starts.
+    let admin = &v["litellm/openwebui-admin"];
+    assert!(admin.len() == 48 && hex(admin), "{}", admin.len());
     let mk = &v["litellm/master-key"];
     assert!(mk.starts_with("sk-") && mk.len() == 67 && hex(&mk[3..]));
     assert!(v["litellm/salt-key"].len() == 64 && hex(&v["litellm/salt-key"]));
@@ -496,7 +500,7 @@ async fn an_interactive_fresh_run_asks_for_the_database_url_without_echo() {
     .await;
     assert_eq!(code, 0);
     let v = values(&sdk).await;
-    assert_eq!(v.len(), 5);
+    assert_eq!(v.len(), 6);
     assert_eq!(v["litellm/database-url"], STORED_DB_URL);
 }
 
@@ -773,6 +777,91 @@ async fn a_secret_scheduled_for_deletion_is_restored_not_recreated() {
     assert!(run.all().contains("restored salt-key"), "{}", run.all());
     assert!(!run.all().contains(&salt), "a value was printed");
     let v = values(&sdk).await;
-    assert_eq!(v.len(), 5, "{:?}", v.keys());
+    assert_eq!(v.len(), 6, "{:?}", v.keys());
     assert_eq!(v["litellm/salt-key"], salt, "the salt-key was replaced");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openwebui_admin_password_is_shown_only_on_a_terminal() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL);
+    sb.run(&["secrets"]).await.assert_code(0);
+    let password = values(&sdk).await["litellm/openwebui-admin"].clone();
+
+    // stdout a pipe (a log, `| tee`): refused before the value is read, naming another way.
+    let run = sb.run(&["secrets", "--reveal", "openwebui-admin"]).await;
+    run.assert_code(2);
+    assert!(
+        !run.all().contains(&password),
+        "the password reached a pipe"
+    );
+    assert!(
+        run.stderr
+            .contains("refusing to write litellm/openwebui-admin anywhere but a terminal")
+            && run.stderr.contains(
+                "aws secretsmanager get-secret-value --secret-id litellm/openwebui-admin"
+            ),
+        "{}",
+        run.stderr
+    );
+    // Only openwebui-admin can be revealed.
+    let run = sb.run(&["secrets", "--reveal", "master-key"]).await;
+    run.assert_code(2);
+
+    // On a terminal: shown, with the admin's e-mail.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let out = seen.clone();
+    let code = pty(&sb, &["secrets", "--reveal", "openwebui-admin"], move |p| {
+        out.lock().unwrap().push_str(&p.exp_eof().unwrap());
+    })
+    .await;
+    assert_eq!(code, 0);
+    let shown = seen.lock().unwrap().clone();
+    assert!(
+        shown.contains("OpenWebUI admin admin@localhost") && shown.contains(&password),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_single_sign_on_the_oidc_client_secret_is_stored_from_the_environment_only() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut sb = sandbox(moto);
+    sb.set("DATABASE_URL", DB_URL)
+        .set(
+            "ENTRY_CERTIFICATE_ARN",
+            "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+        )
+        .set("OPENWEBUI_HOST", "chat.example.com")
+        .set("OIDC_PROVIDER_URL", "https://login.example.com/realms/acme")
+        .set("OIDC_CLIENT_ID", "openwebui");
+    // Without the client secret: nothing is created, the variable is named.
+    let run = sb.run(&["secrets"]).await;
+    run.assert_code(1);
+    assert!(
+        run.all().contains(
+            "litellm/openwebui-oidc does not exist and no value was given (OIDC_CLIENT_SECRET)"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(values(&sdk).await.is_empty());
+    // With it: stored, never shown, never passed on to a child.
+    sb.set("OIDC_CLIENT_SECRET", "oidc-client-secret-never-shown");
+    let run = sb.run(&["secrets", "-v"]).await;
+    run.assert_code(0);
+    assert!(!run.all().contains("oidc-client-secret-never-shown"));
+    let v = values(&sdk).await;
+    assert_eq!(v.len(), 6, "{:?}", v.keys());
+    let oidc = aws_sdk_secretsmanager::Client::new(&sdk)
+        .get_secret_value()
+        .secret_id("litellm/openwebui-oidc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oidc.secret_string(), Some("oidc-client-secret-never-shown"));
+    assert!(deployctl::tools::NEVER_INHERITED.contains(&"OIDC_CLIENT_SECRET"));
 }

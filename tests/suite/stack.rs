@@ -15,11 +15,41 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     let run = sb.run(&all_cmd(&charts)).await;
     run.assert_code(0);
     no_secret_leak(&run, &sb);
+    // OpenWebUI's admin password lives in Secrets Manager (and the cluster Secret synced from
+    // it), nowhere else: no output, no helm child, no file.
+    let admin = aws_sdk_secretsmanager::Client::new(&moto.sdk().await)
+        .get_secret_value()
+        .secret_id("litellm/openwebui-admin")
+        .send()
+        .await
+        .unwrap();
+    support::scenario::nowhere(
+        &run,
+        &sb,
+        admin.secret_string().unwrap(),
+        "the OpenWebUI admin password",
+    );
 
     // Every release, with its pinned version and both -f files (values, then a private
     // overlay that is gone afterwards).
     let ups = upgrades(&sb);
-    for rel in releases() {
+    // Without an entry point (no certificate configured), the load balancer controller is
+    // not installed: its row says so, and how to add one.
+    let only_with_entry =
+        |name: &str| deployctl::release_table::named(name).is_some_and(|r| r.entry_point_only);
+    for rel in releases().into_iter().filter(|r| only_with_entry(&r.name)) {
+        assert!(
+            !ups.iter().any(|u| u["argv"][2] == rel.name.as_str()),
+            "{} was installed without an entry point",
+            rel.name
+        );
+    }
+    assert!(
+        run.stdout.contains("skipped: no entry point is configured"),
+        "{}",
+        run.stdout
+    );
+    for rel in releases().into_iter().filter(|r| !only_with_entry(&r.name)) {
         let call = ups
             .iter()
             .find(|u| u["argv"][2] == rel.name.as_str())
@@ -133,6 +163,34 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
         .is_some()
     );
     assert!(run.all().contains("--address 127.0.0.1"), "access hints");
+    // A chat works, through the service proxy to LiteLLM, with every configured model.
+    assert!(
+        run.all().contains("every pod ready, a chat works"),
+        "{}",
+        run.all()
+    );
+    // OpenWebUI had its admin before its release was ready: the Secret holding the admin's
+    // password was synced before the release was installed.
+    let log = kube.requests();
+    // (The ExternalSecret was applied, and secret-stores waited for it to sync, before the
+    // openwebui step could start.)
+    let secret_synced = log.iter().position(|r| {
+        r.method == "PATCH"
+            && !r.query.contains("dryRun")
+            && r.path
+                .ends_with("/namespaces/open-webui/externalsecrets/openwebui-secrets")
+    });
+    let workload = log
+        .iter()
+        .position(|r| r.method != "GET" && r.path.contains("/namespaces/open-webui/statefulsets"));
+    assert!(
+        matches!((secret_synced, workload), (Some(s), Some(w)) if s < w),
+        "the admin Secret was not there before OpenWebUI: {secret_synced:?} {workload:?}"
+    );
+    let synced = kube
+        .get("v1", "Secret", Some("open-webui"), "openwebui-secrets")
+        .unwrap();
+    assert!(synced["data"]["admin-password"].is_string(), "{synced}");
     assert!(
         run.all().contains("/health/liveliness answered"),
         "{}",

@@ -119,7 +119,7 @@ fn terraform_test_passes_in_every_module_with_tests() {
     tested.sort();
     assert_eq!(
         tested,
-        ["bastion", "eks", "rds", "secrets"],
+        ["bastion", "eks", "rds", "secrets", "vpc"],
         "modules with terraform tests"
     );
 }

@@ -121,7 +121,7 @@ async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_a
     }
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let secrets = sm.list_secrets().send().await.unwrap();
-    assert_eq!(secrets.secret_list().len(), 5);
+    assert_eq!(secrets.secret_list().len(), 6);
     let iam = aws_sdk_iam::Client::new(&sdk);
     let roles = iam.list_roles().send().await.unwrap();
     assert!(roles.roles().len() >= 2, "{:?}", roles.roles());

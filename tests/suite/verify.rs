@@ -1,6 +1,8 @@
-//! `deployctl verify`: the stack's pods and services with ready counts and the access hints
-//! (port-forwards bound to 127.0.0.1). It reads only, and fails naming the Service an access
-//! hint points at that is not deployed, or the pod that is not ready.
+//! `deployctl verify`: the stack's pods and services with ready counts, the way in (the entry
+//! point's addresses, or port-forwards bound to 127.0.0.1 and how to add one), and a chat
+//! proven end to end through the API server's service proxy against a LiteLLM stand-in that
+//! answers as LiteLLM does — each Bedrock refusal named with its fix, the master key in no
+//! output. It reads only.
 
 use crate::support;
 
@@ -8,17 +10,20 @@ use deployctl::release_table::ACCESS;
 use serde_json::{Value, json};
 use support::Sandbox;
 use support::kube_server::FakeKube;
+use support::litellm_standin::{LitellmStandin, Refusal};
 
-fn service(ns: &str, name: &str) -> Value {
+const MASTER_KEY: &str = "sk-verify-master-key-0123456789";
+
+fn service(ns: &str, name: &str, port: u16) -> Value {
     json!({"apiVersion": "v1", "kind": "Service",
            "metadata": {"name": name, "namespace": ns},
-           "spec": {"ports": [{"port": 80}]}})
+           "spec": {"selector": {"app": name}, "ports": [{"port": port}]}})
 }
 
 /// A pod as the kubelet reports it: Running and Ready (or not), or a finished Job's pod.
-fn pod(ns: &str, name: &str, ready: bool, succeeded: bool) -> Value {
+fn pod(ns: &str, name: &str, app: &str, ready: bool, succeeded: bool) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
-    "metadata": {"name": name, "namespace": ns},
+    "metadata": {"name": name, "namespace": ns, "labels": {"app": app}},
     "spec": {"containers": [{"name": "c", "image": "example/c:1"}]},
     "status": {
         "phase": if succeeded { "Succeeded" } else { "Running" },
@@ -26,10 +31,49 @@ fn pod(ns: &str, name: &str, ready: bool, succeeded: bool) -> Value {
     }})
 }
 
+fn b64(s: &str) -> String {
+    deployctl::encoding::base64(s.as_bytes())
+}
+
+/// What the releases and the secret stores leave for verify to look at: LiteLLM's master key
+/// Secret and config (the models of helm-values/litellm.yaml), OpenWebUI's workload with its
+/// LiteLLM URL and its admin from a Secret.
+fn deploy_apps(kube: &FakeKube) {
+    let models: Vec<Value> = deployctl::steps::chat::configured_models(&support::repo_root())
+        .unwrap()
+        .iter()
+        .map(|m| json!({"model_name": m, "litellm_params": {"model": format!("bedrock/{m}")}}))
+        .collect();
+    kube.insert(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "litellm-secrets", "namespace": "litellm"},
+        "data": {"master-key": b64(MASTER_KEY)}}));
+    kube.insert(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "litellm-config", "namespace": "litellm"},
+        "data": {"config.yaml": serde_json::to_string(&json!({"model_list": models})).unwrap()}}));
+    kube.insert(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "openwebui-secrets", "namespace": "open-webui"},
+        "data": {"admin-password": b64("first-admin-password")}}));
+    kube.insert(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "open-webui", "namespace": "open-webui"},
+        "spec": {"selector": {"matchLabels": {"app": "open-webui"}}, "serviceName": "open-webui",
+          "template": {"metadata": {"labels": {"app": "open-webui"}}, "spec": {"containers": [{
+            "name": "open-webui", "image": "ghcr.io/open-webui/open-webui:0.11.0",
+            "env": [
+              {"name": "OPENAI_API_BASE_URLS", "value": "http://litellm.litellm.svc.cluster.local:4000/v1"},
+              {"name": "WEBUI_ADMIN_EMAIL", "value": "admin@localhost"},
+              {"name": "WEBUI_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "openwebui-secrets", "key": "admin-password"}}}
+            ]}]}}}}));
+}
+
+fn port_of(ports: &str) -> u16 {
+    ports.split(':').nth(1).unwrap().parse().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn verify_names_what_is_not_deployed_or_not_ready_and_passes_when_all_is() {
+async fn verify_names_what_is_not_deployed_or_not_ready_and_proves_a_chat_when_all_is() {
     let kube = FakeKube::start().await;
     let sb = Sandbox::new(&kube);
+    let litellm = LitellmStandin::start(&kube).await;
 
     // Nothing deployed: each access hint's Service is named, with the command to run.
     let run = sb.run(&["verify"]).await;
@@ -44,12 +88,25 @@ async fn verify_names_what_is_not_deployed_or_not_ready_and_passes_when_all_is()
     assert!(all.contains("run `deployctl all`"), "{all}");
 
     // Deployed, but one pod is not ready (a finished Job's pod does not count).
-    for (_, ns, svc, _) in ACCESS {
-        kube.insert(service(ns, svc));
+    for (_, ns, svc, ports) in ACCESS {
+        kube.insert(service(ns, svc, port_of(ports)));
+        kube.insert(pod(ns, &format!("{svc}-0"), svc, true, false));
     }
-    kube.insert(pod("litellm", "litellm-0", true, false));
-    kube.insert(pod("open-webui", "open-webui-0", false, false));
-    kube.insert(pod("monitoring", "grafana-test", false, true));
+    kube.insert(pod(
+        "open-webui",
+        "open-webui-0",
+        "open-webui",
+        false,
+        false,
+    ));
+    kube.insert(pod(
+        "monitoring",
+        "grafana-test",
+        "grafana-test",
+        false,
+        true,
+    ));
+    deploy_apps(&kube);
     kube.clear_log();
     let run = sb.run(&["verify"]).await;
     run.assert_code(1);
@@ -64,14 +121,14 @@ async fn verify_names_what_is_not_deployed_or_not_ready_and_passes_when_all_is()
         kube.writes()
     );
 
-    // Every pod ready: the table and the access hints, on loopback only.
-    kube.insert(pod("open-webui", "open-webui-0", true, false));
+    // Every pod ready: the table, the way in (port-forwards on loopback, and how to add an
+    // entry point), and a chat with each model through the service proxy.
+    kube.insert(pod("open-webui", "open-webui-0", "open-webui", true, false));
     let run = sb.run(&["verify"]).await;
     run.assert_code(0);
     let all = run.all();
-    assert!(all.contains("every pod ready"), "{all}");
+    assert!(all.contains("every pod ready, a chat works"), "{all}");
     assert!(all.contains("open-webui         pods 1/1 ready"), "{all}");
-    assert!(all.contains("monitoring         pods 0/0 ready"), "{all}");
     for (_, ns, svc, ports) in ACCESS {
         assert!(
             all.contains(&format!(
@@ -81,4 +138,90 @@ async fn verify_names_what_is_not_deployed_or_not_ready_and_passes_when_all_is()
         );
     }
     assert!(!all.contains("0.0.0.0"), "{all}");
+    assert!(all.contains("no entry point is configured"), "{all}");
+    assert!(
+        all.contains("LiteLLM /health/readiness: {") && all.contains("\"status\":\"healthy\""),
+        "{all}"
+    );
+    let models = deployctl::steps::chat::configured_models(&support::repo_root()).unwrap();
+    assert!(
+        all.contains(&format!("LiteLLM /v1/models lists {}", models.join(", "))),
+        "{all}"
+    );
+    for m in &models {
+        assert!(
+            all.contains(&format!("chat with {m}: answered \"OK\" (16 tokens)")),
+            "{all}"
+        );
+    }
+    assert_eq!(litellm.chats(), models.len());
+    assert!(
+        all.contains("OpenWebUI /health: {\"status\":true}"),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "OpenWebUI's OpenAI base URL http://litellm.litellm.svc.cluster.local:4000/v1 answers"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains(MASTER_KEY), "the master key was printed");
+    // Every call carried the master key; none of it through Authorization.
+    assert!(
+        litellm
+            .state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .all(|(_, _, ok)| *ok)
+    );
+    assert!(
+        kube.writes().is_empty(),
+        "verify wrote: {:?}",
+        kube.writes()
+    );
+
+    // --no-model-call: the models are listed, no completion is asked for.
+    let before = litellm.chats();
+    let run = sb.run(&["verify", "--no-model-call"]).await;
+    run.assert_code(0);
+    assert!(run.all().contains("model calls skipped (--no-model-call)"));
+    assert_eq!(litellm.chats(), before);
+
+    // Each way Bedrock refuses a model is named with its cause and its fix.
+    let cases = [
+        (
+            Refusal::marketplace(),
+            "no AWS Marketplace subscription",
+            "deployctl bedrock enable",
+        ),
+        (
+            Refusal::use_case_form(),
+            "first-time-use form",
+            "Submit use case details",
+        ),
+        (
+            Refusal::invalid_model(),
+            "does not know this model ID in this region",
+            "this region offers",
+        ),
+        (Refusal::legacy(), "Legacy lifecycle", "ACTIVE model"),
+        (Refusal::throttled(), "throttled", "quota"),
+    ];
+    let model = &models[0];
+    for (refusal, cause, fix) in cases {
+        litellm.refuse(model, refusal.clone());
+        let run = sb.run(&["verify", "--output", "json"]).await;
+        run.assert_code(1);
+        let all = run.all();
+        assert!(
+            all.contains(&format!("chat with {model} failed")) && all.contains(cause),
+            "{cause}: {all}"
+        );
+        assert!(all.contains(fix), "{fix}: {all}");
+        // Bedrock's own words are shown.
+        assert!(all.contains(&refusal.message[..30]), "{all}");
+        assert!(!all.contains(MASTER_KEY), "the master key was printed");
+    }
 }

@@ -302,6 +302,11 @@ pub fn project_with(file: &str, edit: impl Fn(String) -> String) -> tempfile::Te
     for sub in ["helm-values", "manifests", "iam"] {
         copy_dir(&repo_root().join(sub), &d.path().join(sub));
     }
+    std::fs::copy(
+        repo_root().join("access.yaml"),
+        d.path().join("access.yaml"),
+    )
+    .unwrap();
     let tf = d.path().join("terraform/modules/bastion");
     std::fs::create_dir_all(&tf).unwrap();
     std::fs::copy(

@@ -15,6 +15,7 @@ pub struct EksFront {
     backend: Arc<Mutex<String>>,
     api_server: Arc<Mutex<String>>,
     cluster_sg: Arc<Mutex<Option<String>>>,
+    vpc: Arc<Mutex<Option<String>>>,
     access: Arc<Mutex<Access>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -40,6 +41,8 @@ impl EksFront {
         let backend = Arc::new(Mutex::new(moto_url.to_string()));
         let api_server = Arc::new(Mutex::new(api_server.to_string()));
         let cluster_sg: Arc<Mutex<Option<String>>> = Arc::default();
+        let vpc: Arc<Mutex<Option<String>>> = Arc::default();
+        let vpc_of_cluster = vpc.clone();
         let to = backend.clone();
         let served_at = api_server.clone();
         let sg_of_cluster = cluster_sg.clone();
@@ -57,6 +60,7 @@ impl EksFront {
                 let moto = to.lock().unwrap().clone();
                 let api_server = served_at.lock().unwrap().clone();
                 let cluster_sg = sg_of_cluster.lock().unwrap().clone();
+                let vpc_id = vpc_of_cluster.lock().unwrap().clone();
                 let access = access_of_cluster.lock().unwrap().clone();
                 async move {
                     let resp =
@@ -88,6 +92,18 @@ impl EksFront {
                             vpc.insert("endpointPrivateAccess".into(), access.private.into());
                             vpc.insert("publicAccessCidrs".into(), access.cidrs.clone().into());
                         }
+                        // moto leaves out the VPC its subnets are in, which EKS reports.
+                        if let (Some(id), Some(vpc)) = (
+                            vpc_id,
+                            c.get_mut("resourcesVpcConfig")
+                                .and_then(Value::as_object_mut),
+                        ) && vpc
+                            .get("vpcId")
+                            .and_then(Value::as_str)
+                            .is_none_or(str::is_empty)
+                        {
+                            vpc.insert("vpcId".into(), Value::String(id));
+                        }
                         // moto leaves out the group EKS makes for every cluster.
                         if let (Some(sg), Some(vpc)) = (
                             cluster_sg,
@@ -116,9 +132,15 @@ impl EksFront {
             backend,
             api_server,
             cluster_sg,
+            vpc,
             access,
             task,
         }
+    }
+
+    /// The cluster's VPC, as DescribeCluster reports it (moto leaves it out).
+    pub fn set_vpc_id(&self, id: &str) {
+        *self.vpc.lock().unwrap() = Some(id.to_string());
     }
 
     /// Who may reach the endpoint, as DescribeCluster reports it.

@@ -4,12 +4,14 @@
 #![allow(dead_code)]
 
 pub mod aws_front;
+pub mod bedrock_front;
 pub mod charts;
 pub mod eks_front;
 pub mod http_proxy;
 pub mod kube_openapi;
 pub mod kube_proto;
 pub mod kube_server;
+pub mod litellm_standin;
 pub mod moto;
 pub mod scenario;
 pub mod ssm_proxy;
@@ -176,6 +178,11 @@ pub struct Sandbox {
     /// EKS as deployctl sees it (`AWS_ENDPOINT_URL_EKS`): moto, with the fake API server as
     /// the cluster's endpoint.
     pub eks: Option<eks_front::EksFront>,
+    /// Bedrock's control plane (`AWS_ENDPOINT_URL_BEDROCK`; moto has none): the project's
+    /// models offered and ACTIVE, set up with moto.
+    pub bedrock: Option<bedrock_front::BedrockFront>,
+    /// LiteLLM behind the service proxy (`scenario::stack` starts it).
+    pub litellm: Option<litellm_standin::LitellmStandin>,
 }
 
 impl Sandbox {
@@ -221,12 +228,22 @@ impl Sandbox {
             ],
             dir,
             eks: None,
+            bedrock: None,
+            litellm: None,
         }
     }
 
     /// Point deployctl's AWS SDK at moto.
     pub fn with_moto(&mut self, moto: &moto::Moto) -> &mut Self {
         self.set("AWS_ENDPOINT_URL", &moto.url);
+        if self.bedrock.is_none() {
+            let front = bedrock_front::BedrockFront::start(
+                moto::REGION,
+                bedrock_front::catalog_for_project(),
+            );
+            self.set("AWS_ENDPOINT_URL_BEDROCK", &front.url.clone());
+            self.bedrock = Some(front);
+        }
         if let Some(front) = &self.eks {
             front.set_backend(&moto.url);
         }
@@ -430,7 +447,7 @@ impl Run {
     }
 }
 
-/// The six repositories of helm-values/releases.yaml.
+/// The seven repositories of helm-values/releases.yaml.
 pub const REPOS: &[(&str, &str)] = &[
     ("external-secrets", "https://charts.external-secrets.io"),
     (
@@ -447,6 +464,7 @@ pub const REPOS: &[(&str, &str)] = &[
     ),
     ("dandydev", "https://dandydeveloper.github.io/charts"),
     ("open-webui", "https://helm.openwebui.com/"),
+    ("eks", "https://aws.github.io/eks-charts"),
 ];
 
 pub const NAMESPACES: &[&str] = &[

@@ -15,7 +15,7 @@ pub const DB_URL: &str = "postgresql://litellm:s3cr3t-db-pass@db.internal:5432/l
 /// charts' sources as the charts directory: the real helm installs every release.
 pub async fn stack(moto: &Moto) -> (FakeKube, Sandbox, ChartsDir) {
     let sdk = moto.sdk().await;
-    seed_cluster(&sdk, CLUSTER, true).await;
+    let seeded = seed_cluster(&sdk, CLUSTER, true).await;
     let mut kube = FakeKube::start().await;
     kube.enable_controllers(Duration::from_millis(30));
     // New CRDs (the charts', Gatekeeper's constraint kinds) reach discovery only a moment
@@ -23,10 +23,14 @@ pub async fn stack(moto: &Moto) -> (FakeKube, Sandbox, ChartsDir) {
     kube.set_discovery_lag(Duration::from_millis(400));
     let mut sb = Sandbox::new(&kube);
     sb.with_moto(moto);
+    if let Some(front) = &sb.eks {
+        front.set_vpc_id(&seeded.vpc_id);
+    }
     sb.set("DATABASE_URL", DB_URL);
     sb.set("DEPLOYCTL_SYNC_TIMEOUT", "20");
     let charts = super::charts::charts_dir();
     sb.with_charts(&charts);
+    sb.litellm = Some(super::litellm_standin::LitellmStandin::start(&kube).await);
     (kube, sb, charts)
 }
 
@@ -132,4 +136,26 @@ pub fn no_secret_leak(run: &super::Run, sb: &Sandbox) {
         !all.contains("fake-value-of-"),
         "a synced secret value leaked"
     );
+}
+
+/// `value` appears in no output of `run`, no helm child's record (argv, environment, values
+/// files) and no file in the sandbox (HOME, TMPDIR, the working directory).
+pub fn nowhere(run: &super::Run, sb: &Sandbox, value: &str, what: &str) {
+    assert!(value.len() >= 8, "{what}: too short to search for");
+    assert!(!run.all().contains(value), "{what} was printed");
+    let mut stack = vec![sb.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(value),
+                    "{what} is in {}",
+                    p.display()
+                );
+            }
+        }
+    }
 }

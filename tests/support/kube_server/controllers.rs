@@ -96,6 +96,80 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                 );
                 updated["spec"]["volumeName"] = json!(volume);
             }
+            ("networking.k8s.io", "ingresses") => {
+                // The AWS Load Balancer Controller: an Ingress of class alb gets its load
+                // balancer's DNS name once the controller runs — or, when it cannot build the
+                // load balancer, a Warning event saying why (as the real one reports it).
+                if obj
+                    .pointer("/spec/ingressClassName")
+                    .and_then(Value::as_str)
+                    != Some("alb")
+                    || obj.pointer("/status/loadBalancer/ingress").is_some()
+                    || !old_enough
+                {
+                    continue;
+                }
+                let controller_ready = store
+                    .objects
+                    .get(&(
+                        "apps".to_string(),
+                        "deployments".to_string(),
+                        "kube-system".to_string(),
+                        "aws-load-balancer-controller".to_string(),
+                    ))
+                    .and_then(|d| d.pointer("/status/readyReplicas").and_then(Value::as_i64))
+                    .is_some_and(|n| n > 0);
+                if !controller_ready {
+                    continue;
+                }
+                if let Some(message) = shared.ingress_fail.lock().unwrap().clone() {
+                    let event = format!("{}.alb", key.3);
+                    let exists = store
+                        .objects
+                        .keys()
+                        .any(|k| k.1 == "events" && k.3 == event);
+                    if !exists {
+                        insert_new(
+                            shared,
+                            &mut store,
+                            "",
+                            "v1",
+                            "events",
+                            &key.2,
+                            json!({
+                                "metadata": {"name": event, "namespace": key.2},
+                                "involvedObject": {"kind": "Ingress", "name": key.3, "namespace": key.2,
+                                    "apiVersion": "networking.k8s.io/v1"},
+                                "type": "Warning", "reason": "FailedBuildModel",
+                                "message": format!("Failed build model due to {message}"),
+                                "source": {"component": "ingress"},
+                                "lastTimestamp": now_rfc3339(),
+                            }),
+                        );
+                    }
+                    continue;
+                }
+                let scheme = obj
+                    .pointer("/metadata/annotations/alb.ingress.kubernetes.io~1scheme")
+                    .and_then(Value::as_str)
+                    .unwrap_or("internal");
+                let group = obj
+                    .pointer("/metadata/annotations/alb.ingress.kubernetes.io~1group.name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&key.3)
+                    .to_string();
+                let host = format!(
+                    "{}k8s-{}-4f1c2d3e5a-1234567890.us-east-1.elb.amazonaws.com",
+                    if scheme == "internal" {
+                        "internal-"
+                    } else {
+                        ""
+                    },
+                    group.chars().take(16).collect::<String>()
+                );
+                updated["status"] = json!({"loadBalancer": {"ingress": [{"hostname": host,
+                    "ports": [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]}]}});
+            }
             ("batch", "jobs") => {
                 // Jobs (chart hooks) run to completion.
                 if obj.pointer("/status/succeeded").and_then(Value::as_i64) == Some(1)

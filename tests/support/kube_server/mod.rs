@@ -72,9 +72,12 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    /// A read, or a dry run (`dryRun=All`: the server changes nothing).
+    /// A read, a dry run (`dryRun=All`: the server changes nothing), or a request to an
+    /// application through the service proxy (it changes nothing in the cluster).
     pub fn is_read(&self) -> bool {
-        self.method == "GET" || self.query.contains("dryRun=All")
+        self.method == "GET"
+            || self.query.contains("dryRun=All")
+            || (self.path.contains("/services/") && self.path.contains("/proxy/"))
     }
 }
 
@@ -117,6 +120,10 @@ struct Shared {
     es_fail: Mutex<HashMap<String, String>>,
     /// Service proxy requests answer 503.
     proxy_down: Mutex<bool>,
+    /// The load balancer controller cannot build load balancers (its event message).
+    ingress_fail: Mutex<Option<String>>,
+    /// Service proxy backends: (namespace, service) → base URL of a stand-in.
+    routes: Mutex<HashMap<(String, String), String>>,
     /// How long a changed workload or a new pod takes to become ready (controllers).
     delay: Mutex<Duration>,
 }
@@ -163,6 +170,8 @@ impl FakeKube {
             log: Mutex::new(Vec::new()),
             es_fail: Mutex::new(HashMap::new()),
             proxy_down: Mutex::new(false),
+            routes: Mutex::new(HashMap::new()),
+            ingress_fail: Mutex::new(None),
             delay: Mutex::new(Duration::ZERO),
         });
         // Every cluster has these.
@@ -352,6 +361,20 @@ impl FakeKube {
 
     /// From now on, a new CRD's types appear in discovery (and are served) `lag` after the
     /// CRD is created, as on a real API server.
+    /// The load balancer controller fails every Ingress with this reason (None: it works).
+    pub fn fail_ingresses(&self, reason: Option<&str>) {
+        *self.shared.ingress_fail.lock().unwrap() = reason.map(str::to_string);
+    }
+
+    /// The service proxy forwards requests for `namespace/service` to `url` (a stand-in of
+    /// the application behind it).
+    pub fn route_service(&self, namespace: &str, service: &str, url: &str) {
+        self.shared.routes.lock().unwrap().insert(
+            (namespace.to_string(), service.to_string()),
+            url.to_string(),
+        );
+    }
+
     pub fn set_discovery_lag(&self, lag: Duration) {
         self.shared.store.lock().unwrap().discovery_lag = lag;
     }

@@ -102,6 +102,13 @@ pub(super) fn builtin_types() -> Vec<ResourceType> {
             true,
         ),
         t("networking.k8s.io", "v1", "ingresses", "Ingress", true),
+        t(
+            "networking.k8s.io",
+            "v1",
+            "ingressclasses",
+            "IngressClass",
+            false,
+        ),
         t("coordination.k8s.io", "v1", "leases", "Lease", true),
         t(
             "storage.k8s.io",
@@ -377,10 +384,22 @@ pub(super) async fn handle(
         None => {}
     }
 
-    if method == Method::GET
-        && let Some(resp) = service_proxy(&shared, &path)
-    {
+    if let Some(resp) = service_proxy(&shared, &method, &uri, &headers, &body).await {
         return resp;
+    }
+    // The legacy OpenAPI v2 document, which client-go falls back to for a kind no v3 document
+    // has (a `kind: List` in a chart): an empty one (protobuf of an empty Document), so the
+    // kind is validated by nothing, as on a real server for a kind it publishes no schema of.
+    if method == Method::GET && path == "/openapi/v2" {
+        return (
+            StatusCode::OK,
+            [(
+                "content-type",
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )],
+            Vec::<u8>::new(),
+        )
+            .into_response();
     }
     if method == Method::GET && (path == "/openapi/v3" || path.starts_with("/openapi/v3/")) {
         let store = shared.store.lock().unwrap();

@@ -1,0 +1,471 @@
+//! `ingress`: the HTTPS entry point — an Ingress of class `alb` for OpenWebUI and, when a
+//! hostname is configured for it, one for the LiteLLM API, both in one load balancer
+//! (`alb.ingress.kubernetes.io/group.name`). Made from `access.yaml` (see `access`): HTTPS
+//! only with the named ACM certificate, HTTP redirected, `internal` or `internet-facing`, the
+//! allowed source CIDRs, an idle timeout long enough for streamed answers, health checks on
+//! the apps' own health paths. Without a certificate there is no entry point: the step is
+//! skipped, saying how to add one.
+//!
+//! It is never created while OpenWebUI would make the first visitor its admin: apply first
+//! asks OpenWebUI itself (`/api/config` through the API server's service proxy) and stops when
+//! it still offers the first sign-up.
+
+use super::{Findings, Prepared, Step};
+use crate::access::{Access, EntryPoint, HOW_TO_ADD};
+use crate::context::Context;
+use crate::decide::{Action, State};
+use crate::graph::StepId;
+use crate::kube::errors::retry;
+use crate::manifest::Document;
+use anyhow::{Context as _, Result, bail};
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::networking::v1::Ingress as K8sIngress;
+use kube::api::{Api, ListParams};
+use serde_json::json;
+use std::time::Duration;
+
+/// The Ingresses of the entry point: (namespace, name, Service, port, health path).
+pub const INGRESSES: &[(&str, &str, &str, u16, &str)] = &[
+    ("open-webui", "open-webui", "open-webui", 80, "/health"),
+    (
+        "litellm",
+        "litellm-api",
+        "litellm",
+        4000,
+        "/health/liveliness",
+    ),
+];
+
+/// How long the load balancer may take to get its address (an ALB is usually ready in two
+/// to three minutes).
+const ADDRESS_WAIT: Duration = Duration::from_secs(300);
+
+/// The load balancer group both Ingresses share: lower case, at most 63 characters.
+pub fn group_name(cluster: &str) -> String {
+    let base: String = cluster
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let name = format!("{base}-entry");
+    if name.len() <= 63 {
+        return name;
+    }
+    // Long cluster names: cut, and keep them apart with a short hash of the whole name.
+    let hash = crate::aws::iam::cluster_scoped_name(&base, "x");
+    let tail: String = hash.chars().rev().take(8).collect::<String>();
+    format!("{}-{tail}-entry", &base[..63 - 15])
+}
+
+/// The Ingress documents this configuration wants (none without an entry point).
+pub fn documents(access: &Access, cluster: &str) -> Vec<Document> {
+    let Some(entry) = access.entry_point() else {
+        return Vec::new();
+    };
+    INGRESSES
+        .iter()
+        .filter_map(|(ns, name, svc, port, health)| {
+            let host = match *name {
+                "open-webui" => entry.openwebui_host,
+                _ => entry.api_host?,
+            };
+            Some(document(
+                access, &entry, cluster, ns, name, svc, *port, health, host,
+            ))
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn document(
+    access: &Access,
+    entry: &EntryPoint<'_>,
+    cluster: &str,
+    ns: &str,
+    name: &str,
+    svc: &str,
+    port: u16,
+    health: &str,
+    host: &str,
+) -> Document {
+    let p = "alb.ingress.kubernetes.io";
+    let mut annotations = serde_json::Map::new();
+    let mut set = |k: &str, v: String| {
+        annotations.insert(format!("{p}/{k}"), json!(v));
+    };
+    set("scheme", access.scheme.as_str().into());
+    set("target-type", "ip".into());
+    set("certificate-arn", entry.certificate_arn.into());
+    set("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into());
+    set("ssl-redirect", "443".into());
+    set("ssl-policy", access.ssl_policy.clone());
+    if !access.allowed_cidrs.is_empty() {
+        set("inbound-cidrs", access.allowed_cidrs.join(","));
+    }
+    set(
+        "load-balancer-attributes",
+        format!(
+            "idle_timeout.timeout_seconds={}",
+            access.idle_timeout_seconds
+        ),
+    );
+    set("healthcheck-path", health.into());
+    set("success-codes", "200".into());
+    set("group.name", group_name(cluster));
+    set(
+        "tags",
+        format!("app=litellm-stack,deployctl-cluster={cluster}"),
+    );
+    let value = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {
+                "app.kubernetes.io/name": name,
+                "app.kubernetes.io/part-of": "litellm-stack",
+                "app.kubernetes.io/managed-by": "deployctl",
+            },
+            "annotations": annotations,
+        },
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [{
+                "host": host,
+                "http": {"paths": [{
+                    "path": "/", "pathType": "Prefix",
+                    "backend": {"service": {"name": svc, "port": {"number": port}}},
+                }]},
+            }],
+        },
+    });
+    Document {
+        path: std::path::PathBuf::from(crate::access::FILE),
+        line: 1,
+        text: serde_json::to_string_pretty(&value).unwrap_or_default(),
+        value,
+    }
+}
+
+/// The address of a live Ingress (its load balancer's hostname), if it has one.
+pub fn address(ing: &K8sIngress) -> Option<String> {
+    ing.status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .iter()
+        .find_map(|i| i.hostname.clone().or_else(|| i.ip.clone()))
+}
+
+/// Why the controller has not given `name` an address: its latest warning event about it
+/// (e.g. `FailedBuildModel: Failed build model due to couldn't auto-discover subnets…`).
+pub async fn controller_reason(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().fields(&format!(
+        "involvedObject.kind=Ingress,involvedObject.name={name}"
+    ));
+    let events = retry("reading the Ingress's events", || api.list(&lp))
+        .await
+        .ok()?;
+    events
+        .items
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .max_by_key(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        })
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.reason.as_deref().unwrap_or("Warning"),
+                e.message.as_deref().unwrap_or("")
+            )
+        })
+}
+
+/// Whether OpenWebUI would make the first visitor its admin: `/api/config` through the API
+/// server's service proxy carries `"onboarding": true` while it has no user.
+async fn hands_admin_to_first_visitor(cx: &Context) -> Result<bool> {
+    let client = cx.kube()?;
+    let path = "/api/v1/namespaces/open-webui/services/open-webui:80/proxy/api/config";
+    let req = http::Request::get(path)
+        .body(Vec::new())
+        .context("building OpenWebUI's config request")?;
+    let body = retry("asking OpenWebUI whether it has an admin", || {
+        client.request_text(req.clone())
+    })
+    .await?;
+    let v: serde_json::Value = serde_json::from_str(&body)
+        .with_context(|| "OpenWebUI's /api/config did not answer JSON".to_string())?;
+    Ok(v["onboarding"].as_bool() == Some(true))
+}
+
+pub struct Ingress;
+
+#[async_trait]
+impl Step for Ingress {
+    fn id(&self) -> StepId {
+        StepId::Ingress
+    }
+    fn resource(&self, cx: &Context) -> String {
+        match cx.settings.access.entry_point() {
+            Some(e) => format!(
+                "the entry point https://{}{}",
+                e.openwebui_host,
+                e.api_host
+                    .map(|h| format!(" and https://{h}"))
+                    .unwrap_or_default()
+            ),
+            None => "the entry point (not configured)".into(),
+        }
+    }
+    fn exists(&self) -> &'static str {
+        "exists"
+    }
+
+    async fn assess(&self, cx: &Context) -> Result<State> {
+        let docs = documents(&cx.settings.access, &cx.settings.cluster);
+        let client = cx.kube()?;
+        if docs.is_empty() {
+            // Not configured: say whether Ingresses of an earlier configuration remain.
+            let mut left = Vec::new();
+            for (ns, name, ..) in INGRESSES {
+                let api: Api<K8sIngress> = Api::namespaced(client.clone(), ns);
+                if retry("reading the entry point's Ingresses", || api.get_opt(name))
+                    .await?
+                    .is_some()
+                {
+                    left.push(format!("{ns}/{name}"));
+                }
+            }
+            return Ok(if left.is_empty() {
+                State::Missing
+            } else {
+                State::Unhealthy(format!(
+                    "Ingress {} remain, but no entry point is configured (`deployctl uninstall ingress` removes them)",
+                    left.join(", ")
+                ))
+            });
+        }
+        let mut present = 0;
+        let mut problems = Vec::new();
+        let mut addresses = Vec::new();
+        for d in &docs {
+            let ns = d.namespace().unwrap_or_default();
+            let api: Api<K8sIngress> = Api::namespaced(client.clone(), ns);
+            match retry("reading the entry point's Ingresses", || {
+                api.get_opt(d.name())
+            })
+            .await?
+            {
+                None => problems.push(format!("Ingress {ns}/{} missing", d.name())),
+                Some(ing) => {
+                    present += 1;
+                    match address(&ing) {
+                        Some(a) => addresses.push(a),
+                        None => problems.push(format!(
+                            "Ingress {ns}/{} has no address yet{}",
+                            d.name(),
+                            controller_reason(&client, ns, d.name())
+                                .await
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default()
+                        )),
+                    }
+                }
+            }
+        }
+        if present == 0 {
+            return Ok(State::Missing);
+        }
+        let drift = crate::kube::apply::drift(&client, &docs).await?;
+        if !drift.is_empty() {
+            problems.push(format!("an apply would change {}", drift.join("; ")));
+        }
+        addresses.dedup();
+        Ok(if problems.is_empty() {
+            State::Healthy(format!("load balancer {}", addresses.join(", ")))
+        } else {
+            State::Unhealthy(problems.join("; "))
+        })
+    }
+
+    async fn prepare(
+        &self,
+        cx: &Context,
+        _state: &State,
+        found: &Findings,
+        _prompter: Option<&dyn crate::prompt::Prompter>,
+        _chose_proceed: bool,
+    ) -> Result<Prepared> {
+        if cx.settings.access.entry_point().is_none() {
+            return Ok(Prepared::Skip(HOW_TO_ADD.into()));
+        }
+        Ok(Prepared::Run(found.clone()))
+    }
+
+    async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
+        let docs = documents(&cx.settings.access, &cx.settings.cluster);
+        let client = cx.kube()?;
+        // The first admin must exist before anyone but the operator can reach OpenWebUI.
+        if hands_admin_to_first_visitor(cx).await? {
+            bail!(crate::error::UserError::failed(
+                "OpenWebUI has no user yet, so the first visitor would become its admin: the entry point was not created",
+                "OpenWebUI makes its admin at start-up from WEBUI_ADMIN_EMAIL and WEBUI_ADMIN_PASSWORD (openwebui-secrets, key admin-password): check `deployctl plan secret-stores openwebui`, run `deployctl openwebui`, then `deployctl ingress`",
+            ));
+        }
+        let applied = crate::kube::apply::apply_documents(&client, &docs).await?;
+        // The load balancer takes a few minutes; its address is what people are sent to.
+        let mut addresses = Vec::new();
+        for d in &docs {
+            let ns = d.namespace().unwrap_or_default().to_string();
+            let api: Api<K8sIngress> = Api::namespaced(client.clone(), &ns);
+            let what = format!(
+                "Ingress {ns}/{} to get its load balancer's address",
+                d.name()
+            );
+            cx.ui.note(
+                self.id().name(),
+                &format!(
+                    "waiting for the load balancer of {ns}/{} (at most {})",
+                    d.name(),
+                    crate::ui::human_duration(ADDRESS_WAIT)
+                ),
+            );
+            let cfg = kube::runtime::watcher::Config::default()
+                .fields(&format!("metadata.name={}", d.name()));
+            let get = api.clone();
+            let name = d.name().to_string();
+            let reason_client = client.clone();
+            let found = crate::kube::wait::until(api, cfg, &what, ADDRESS_WAIT, || {
+                let get = get.clone();
+                let name = name.clone();
+                let ns = ns.clone();
+                let reason_client = reason_client.clone();
+                async move {
+                    let ing = retry(&format!("reading Ingress {name}"), || get.get_opt(&name)).await?;
+                    if let Some(a) = ing.as_ref().and_then(address) {
+                        return Ok(crate::kube::wait::Ready::Yes(a));
+                    }
+                    // The controller said why it cannot build the load balancer: that does not
+                    // pass by waiting (it retries, but the cause needs a change).
+                    if let Some(reason) = controller_reason(&reason_client, &ns, &name).await {
+                        anyhow::bail!(crate::error::UserError::failed(
+                            format!("the load balancer controller cannot make the load balancer of Ingress {ns}/{name}: {reason}"),
+                            "fix the cause (subnet tags kubernetes.io/role/elb or internal-elb, the certificate, the controller's IAM role), then `deployctl ingress`; `kubectl -n kube-system logs deploy/aws-load-balancer-controller` has the details",
+                        ));
+                    }
+                    Ok(crate::kube::wait::Ready::No(
+                        "the controller has not reported yet".into(),
+                    ))
+                }
+            })
+            .await?;
+            addresses.push(found);
+        }
+        addresses.dedup();
+        Ok(format!(
+            "applied {}; load balancer {}",
+            applied.join(", "),
+            addresses.join(", ")
+        ))
+    }
+
+    fn removes(&self, _cx: &Context) -> Option<String> {
+        Some("the entry point's Ingresses (the load balancer goes with them)".into())
+    }
+
+    async fn remove(&self, cx: &Context) -> Result<String> {
+        let client = cx.kube()?;
+        let mut deleted = Vec::new();
+        for (ns, name, ..) in INGRESSES {
+            let api: Api<K8sIngress> = Api::namespaced(client.clone(), ns);
+            let gone = retry(&format!("deleting Ingress {ns}/{name}"), || async {
+                match api.delete(name, &Default::default()).await {
+                    Ok(_) => Ok(false),
+                    Err(e) if crate::kube::errors::is_not_found(&e) => Ok(true),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+            if !gone {
+                deleted.push(format!("Ingress/{name}"));
+            }
+        }
+        Ok(super::objects::removed_summary(&deleted))
+    }
+
+    async fn view(&self, cx: &Context) -> Result<String> {
+        let docs = documents(&cx.settings.access, &cx.settings.cluster);
+        if docs.is_empty() {
+            return Ok(format!("  {HOW_TO_ADD}"));
+        }
+        let client = cx.kube()?;
+        let mut lines = Vec::new();
+        for d in &docs {
+            let ns = d.namespace().unwrap_or_default();
+            let api: Api<K8sIngress> = Api::namespaced(client.clone(), ns);
+            let host = d.value["spec"]["rules"][0]["host"].as_str().unwrap_or("");
+            let state = match retry("reading Ingress", || api.get_opt(d.name())).await? {
+                None => "missing".to_string(),
+                Some(i) => address(&i).unwrap_or_else(|| "no address yet".into()),
+            };
+            lines.push(format!(
+                "  https://{host}  Ingress {ns}/{}  {state}",
+                d.name()
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_names_fit_and_stay_apart() {
+        assert_eq!(group_name("Prod_EKS"), "prod-eks-entry");
+        let a = group_name(&"a".repeat(100));
+        let b = group_name(&format!("{}b", "a".repeat(99)));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn no_certificate_no_ingress_and_the_api_only_with_its_host() {
+        let mut a = Access::default();
+        assert!(documents(&a, "c").is_empty());
+        a.certificate_arn = Some("arn:aws:acm:us-east-1:123456789012:certificate/x".into());
+        a.openwebui_host = Some("chat.example.com".into());
+        a.allowed_cidrs = vec!["10.0.0.0/8".into(), "192.0.2.0/24".into()];
+        let docs = documents(&a, "c");
+        assert_eq!(docs.len(), 1);
+        let an = &docs[0].value["metadata"]["annotations"];
+        assert_eq!(an["alb.ingress.kubernetes.io/scheme"], "internal");
+        assert_eq!(an["alb.ingress.kubernetes.io/ssl-redirect"], "443");
+        assert_eq!(
+            an["alb.ingress.kubernetes.io/inbound-cidrs"],
+            "10.0.0.0/8,192.0.2.0/24"
+        );
+        assert_eq!(
+            an["alb.ingress.kubernetes.io/load-balancer-attributes"],
+            "idle_timeout.timeout_seconds=600"
+        );
+        assert_eq!(an["alb.ingress.kubernetes.io/healthcheck-path"], "/health");
+        a.api_host = Some("llm-api.example.com".into());
+        let docs = documents(&a, "c");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(
+            docs[1].value["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"],
+            json!({"name": "litellm", "port": {"number": 4000}})
+        );
+    }
+}
