@@ -33,7 +33,8 @@ pub fn presigned_url(
     cluster: &str,
     now: SystemTime,
 ) -> Result<String> {
-    let host = format!("sts.{region}.amazonaws.com");
+    // The regional STS host of the region's partition (sts.cn-north-1.amazonaws.com.cn in China).
+    let host = format!("sts.{region}.{}", crate::aws::dns_suffix_of(region));
     let base = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;

@@ -401,6 +401,8 @@ mod tests {
                 "redis",
                 "litellm",
                 "openwebui",
+                "load-balancer-controller",
+                "ingress",
                 "verify",
                 "opa-verify"
             ]

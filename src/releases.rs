@@ -64,7 +64,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_checked_in_file_lists_the_six_repos() {
+    fn the_checked_in_file_lists_the_seven_repos() {
         let r = Releases::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
         let names: Vec<_> = r.repos.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
@@ -75,7 +75,8 @@ mod tests {
                 "prometheus-community",
                 "jaegertracing",
                 "dandydev",
-                "open-webui"
+                "open-webui",
+                "eks"
             ]
         );
         assert!(r.repos.iter().all(|r| r.url.starts_with("https://")));

@@ -179,8 +179,9 @@ pub async fn open(
     why: String,
 ) -> Result<Tunnel> {
     let endpoint = parse_endpoint(&c.endpoint)?;
-    if let Err(e) = ssm::check_plugin("the tunnel to the private API endpoint").await {
-        if crate::error::help_of(&e).is_some() {
+    match ssm::plugin_problem().await {
+        None => {}
+        Some(ssm::PluginProblem::Missing) => {
             return Err(UserError::failed(
                 format!(
                     "cannot reach EKS cluster `{}`'s API from here ({why}): `{}` is not installed, and deployctl tunnels through the bastion with it",
@@ -194,7 +195,10 @@ pub async fn open(
             )
             .into());
         }
-        return Err(e);
+        Some(ssm::PluginProblem::TooOld(found)) => {
+            return Err(ssm::too_old(&found, "the tunnel to the private API endpoint").into());
+        }
+        Some(ssm::PluginProblem::Other(e)) => return Err(e),
     }
     let mut bastions = crate::aws::ec2::find_bastions(aws, &s.cluster).await?;
     bastions.sort_by(|a, b| a.id.cmp(&b.id));

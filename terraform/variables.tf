@@ -10,12 +10,22 @@ variable "project_name" {
   description = "Prefix of resource names (<project>-<environment>-...)."
   type        = string
   default     = "litellm"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*$", var.project_name)) && length("${var.project_name}-${var.environment}") <= 50 && !strcontains("${var.project_name}-${var.environment}", "--")
+    error_message = "project_name starts with a letter and holds lowercase letters, digits and single hyphens; <project_name>-<environment> is at most 50 characters (it names the database, whose identifier RDS limits to 63)."
+  }
 }
 
 variable "environment" {
   description = "Environment name, e.g. dev or prod."
   type        = string
   default     = "prod"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]+(-[a-z0-9]+)*$", var.environment))
+    error_message = "environment holds lowercase letters, digits and single hyphens, e.g. dev or prod."
+  }
 }
 
 variable "tags" {
@@ -44,7 +54,7 @@ variable "az_count" {
 }
 
 variable "exclude_zone_ids" {
-  description = "Availability Zone IDs (e.g. use1-az3) never to use: zones EKS refuses for this account (its UnsupportedAvailabilityZoneException lists the valid ones)."
+  description = "More Availability Zone IDs (e.g. use1-az6) never to use, beside the zones EKS documents as unsupported, which are always left out (use1-az3, usw1-az2, cac1-az3)."
   type        = list(string)
   default     = []
 }
@@ -73,6 +83,12 @@ variable "cluster_name" {
   description = "EKS cluster name (deployctl's EKS_CLUSTER_NAME)."
   type        = string
   default     = "litellm-eks"
+
+  validation {
+    # EKS CreateCluster: 1-100 characters, ^[0-9A-Za-z][A-Za-z0-9\-_]*$ (EKS API reference).
+    condition     = can(regex("^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$", var.cluster_name))
+    error_message = "cluster_name is 1-100 letters, digits, hyphens and underscores, starting with a letter or digit (EKS's rule)."
+  }
 }
 
 variable "kubernetes_version" {
@@ -110,9 +126,22 @@ variable "public_access_cidrs" {
 }
 
 variable "cluster_admin_arns" {
-  description = "IAM principal ARNs given cluster-admin through EKS access entries (the creator is admin already)."
+  description = "IAM role or user ARNs given cluster-admin through EKS access entries (the creator is admin already: do not list it)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for a in var.cluster_admin_arns : !can(regex("^arn:[a-z-]+:sts::[0-9]{12}:assumed-role/", a))])
+    error_message = "cluster_admin_arns lists an assumed-role session ARN (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION): a session is not a principal. Name its role instead: arn:aws:iam::ACCOUNT:role/ROLE (with the role's path, if it has one; `aws iam get-role --role-name ROLE` shows it)."
+  }
+  validation {
+    condition     = alltrue([for a in var.cluster_admin_arns : can(regex("^arn:[a-z-]+:iam::[0-9]{12}:(role|user)/.+$", a))])
+    error_message = "cluster_admin_arns holds IAM role or user ARNs: arn:aws:iam::ACCOUNT:role/NAME or arn:aws:iam::ACCOUNT:user/NAME."
+  }
+  validation {
+    condition     = length(distinct([for a in var.cluster_admin_arns : lower(a)])) == length(var.cluster_admin_arns)
+    error_message = "cluster_admin_arns lists a principal twice: EKS has one access entry per principal."
+  }
 }
 
 variable "eks_node_groups" {

@@ -1,12 +1,14 @@
 terraform {
-  # 1.11: write-only attributes keep the database password out of state and plans.
-  required_version = ">= 1.11.0"
+  # 1.11: write-only attributes keep the database password out of state and plans; 1.11.1
+  # fixed write-only values passed through modules (our password reaches RDS and Secrets
+  # Manager through modules/rds and modules/secrets).
+  required_version = ">= 1.11.1"
 
   required_providers {
     # Only the AWS provider: the module validates and plans offline against a local mirror.
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.100.0, < 7.0.0"
+      version = "~> 5.100.0"
     }
   }
 

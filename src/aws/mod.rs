@@ -221,20 +221,58 @@ impl Aws {
         Ok(id.clone())
     }
 
-    /// The partition of the region (aws, aws-cn, aws-us-gov), for ARNs.
+    /// The partition of the region (aws, aws-cn, aws-us-gov, ...), for ARNs.
     pub fn partition(&self) -> &'static str {
         partition_of(&self.region)
     }
+
+    /// The DNS suffix of the region's partition, for AWS host names.
+    pub fn dns_suffix(&self) -> String {
+        dns_suffix_of(&self.region)
+    }
 }
 
+/// The partition of a region, by the region-name patterns of the SDK's partition data
+/// (`endpoint_lib` in every aws-sdk crate: `regionRegex` per partition). The unit test below
+/// checks each against the DNS suffix the SDK itself resolves.
 pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
+    const BY_PREFIX: &[(&str, &str)] = &[
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("eusc-", "aws-eusc"),
+    ];
+    BY_PREFIX
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, p)| p)
+}
+
+/// The DNS suffix of a region's partition (amazonaws.com, amazonaws.com.cn, ...), from the
+/// SDK's own partition data: the regional STS endpoint the SDK resolves for the region, less
+/// `sts.<region>.`.
+pub fn dns_suffix_of(region: &str) -> String {
+    use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use futures::FutureExt;
+    let url = Params::builder()
+        .region(region)
+        .use_global_endpoint(false)
+        .build()
+        .ok()
+        .and_then(|params| {
+            DefaultResolver::new()
+                .resolve_endpoint(&params)
+                .now_or_never()?
+                .ok()
+                .map(|e| e.url().to_string())
+        });
+    url.as_deref()
+        .and_then(|u| u.strip_prefix(&format!("https://sts.{region}.")))
+        .map(|s| s.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "amazonaws.com".to_string())
 }
 
 /// What EKS says about the cluster (the fields deployctl uses).
@@ -500,5 +538,26 @@ mod tests {
         let creds = "[dev]\naws_access_key_id = x\n";
         assert!(defines_profile(creds, "dev", false));
         assert!(!defines_profile(creds, "profile dev", false));
+    }
+
+    /// The partitions and suffixes match the SDK's partition data: one region of each.
+    #[test]
+    fn partitions_and_dns_suffixes_come_from_the_sdks_partition_data() {
+        let cases = [
+            ("us-east-1", "aws", "amazonaws.com"),
+            ("eu-west-1", "aws", "amazonaws.com"),
+            ("cn-north-1", "aws-cn", "amazonaws.com.cn"),
+            ("cn-northwest-1", "aws-cn", "amazonaws.com.cn"),
+            ("us-gov-west-1", "aws-us-gov", "amazonaws.com"),
+            ("us-iso-east-1", "aws-iso", "c2s.ic.gov"),
+            ("us-isob-east-1", "aws-iso-b", "sc2s.sgov.gov"),
+            ("eu-isoe-west-1", "aws-iso-e", "cloud.adc-e.uk"),
+            ("us-isof-south-1", "aws-iso-f", "csp.hci.ic.gov"),
+            ("eusc-de-east-1", "aws-eusc", "amazonaws.eu"),
+        ];
+        for (region, partition, suffix) in cases {
+            assert_eq!(partition_of(region), partition, "{region}");
+            assert_eq!(dns_suffix_of(region), suffix, "{region}");
+        }
     }
 }

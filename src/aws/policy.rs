@@ -72,6 +72,8 @@ pub fn trust_policy(
             "Principal": {"Federated": format!("arn:{partition}:iam::{account}:oidc-provider/{host}")},
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {
+                // The token audience, "sts.amazonaws.com" in every partition (China's too): the
+                // EKS pod identity webhook's default, not a host name.
                 format!("{host}:aud"): "sts.amazonaws.com",
                 format!("{host}:sub"): format!("system:serviceaccount:{namespace}:{sa}"),
             }}

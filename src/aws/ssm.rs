@@ -36,16 +36,76 @@ pub enum StartError {
     Other(anyhow::Error),
 }
 
-/// The plugin is installed (it answers `--version`); else a clear error that says how to get it.
-pub async fn check_plugin(needed_for: &str) -> Result<()> {
+/// The first plugin that reads the session response from the environment variable named in
+/// its argv (AWS's session-manager-plugin release notes, 1.2.536.0: the aws CLI passes
+/// `AWS_SSM_START_SESSION_RESPONSE` to it from then on). Older plugins want the response, and
+/// its session token, in argv -- where every user of the machine can read it with `ps` -- so
+/// deployctl refuses them rather than hand the token over the old way.
+pub const PLUGIN_MIN_VERSION: [u32; 4] = [1, 2, 536, 0];
+
+/// A plugin version such as `1.2.650.0` (what `--version` prints).
+pub fn parse_plugin_version(text: &str) -> Option<[u32; 4]> {
+    let word = text.split_whitespace().find(|w| w.contains('.'))?;
+    let mut parts = word.trim().split('.').map(|p| p.parse::<u32>().ok());
+    let mut v = [0u32; 4];
+    for slot in &mut v {
+        *slot = match parts.next() {
+            Some(Some(n)) => n,
+            Some(None) => return None,
+            None => 0,
+        };
+    }
+    Some(v)
+}
+
+/// What is wrong with the installed plugin, if anything.
+pub enum PluginProblem {
+    Missing,
+    /// Older than PLUGIN_MIN_VERSION: the version found.
+    TooOld(String),
+    Other(anyhow::Error),
+}
+
+/// Ask the plugin its version (`--version`): `None` when it is installed and new enough to
+/// take the session response from its environment. A version deployctl cannot read (a future
+/// format) passes: the plugin's own error, if any, says more than a guess would.
+pub async fn plugin_problem() -> Option<PluginProblem> {
     match Process::new(PLUGIN).arg("--version").output().await {
-        Err(ProcessError::NotFound { .. }) => Err(UserError::failed(
+        Err(ProcessError::NotFound { .. }) => Some(PluginProblem::Missing),
+        Err(e) => Some(PluginProblem::Other(e.into())),
+        Ok(out) => match parse_plugin_version(&out.stdout) {
+            Some(v) if v < PLUGIN_MIN_VERSION => {
+                Some(PluginProblem::TooOld(v.map(|n| n.to_string()).join(".")))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// The error for a plugin older than PLUGIN_MIN_VERSION.
+pub fn too_old(found: &str, needed_for: &str) -> UserError {
+    UserError::failed(
+        format!(
+            "`{PLUGIN}` is version {found}; {needed_for} needs 1.2.536.0 or later, the first that reads the session from its environment (older ones want the session token in argv, visible to every user through `ps`, which deployctl does not do); no session was started"
+        ),
+        format!(
+            "upgrade the plugin, then run the command again: {PLUGIN_INSTALL} (`{PLUGIN} --version` shows the version)"
+        ),
+    )
+}
+
+/// The plugin is installed and new enough (see `plugin_problem`); else a clear error that
+/// says how to get or upgrade it. Checked before any session is started.
+pub async fn check_plugin(needed_for: &str) -> Result<()> {
+    match plugin_problem().await {
+        None => Ok(()),
+        Some(PluginProblem::Missing) => Err(UserError::failed(
             format!("`{PLUGIN}` was not found on PATH; {needed_for} needs it"),
             PLUGIN_INSTALL,
         )
         .into()),
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(()),
+        Some(PluginProblem::TooOld(found)) => Err(too_old(&found, needed_for).into()),
+        Some(PluginProblem::Other(e)) => Err(e),
     }
 }
 
@@ -133,7 +193,7 @@ impl Session {
                 "StartSession".to_string(),
                 profile.unwrap_or_default().to_string(),
                 self.request.to_string(),
-                format!("https://ssm.{}.amazonaws.com", aws.region),
+                format!("https://ssm.{}.{}", aws.region, aws.dns_suffix()),
             ])
     }
 }
@@ -196,5 +256,21 @@ pub async fn ping(aws: &Aws, instance: &str) -> Result<Ping> {
         ),
         Err(e) if super::not_implemented(&e) => Ok(Ping::Unsupported),
         Err(e) => Err(super::failed("SSM DescribeInstanceInformation")(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_versions_are_read_and_compared() {
+        assert_eq!(parse_plugin_version("1.2.536.0\n"), Some([1, 2, 536, 0]));
+        assert_eq!(parse_plugin_version("1.2.707.0"), Some([1, 2, 707, 0]));
+        assert!(parse_plugin_version("1.2.497.0").unwrap() < PLUGIN_MIN_VERSION);
+        assert!(parse_plugin_version("1.2.536.0").unwrap() >= PLUGIN_MIN_VERSION);
+        assert!(parse_plugin_version("1.10.0.0").unwrap() > PLUGIN_MIN_VERSION);
+        assert_eq!(parse_plugin_version("no version here"), None);
+        assert_eq!(parse_plugin_version("1.x.3"), None);
     }
 }

@@ -71,6 +71,74 @@ where
     retry_within(what, RETRY_BUDGET, f).await
 }
 
+/// Why a retried call failed: what was attempted, how often, for how long, and the last
+/// error (none when the server did not answer in time). Its message is the one line callers
+/// show; `answered` tells a server that answered with an error from one that did not answer.
+#[derive(Debug)]
+pub struct RetryFailure {
+    pub what: String,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub budget: Duration,
+    /// The last error; `None`: no answer within the budget.
+    pub last: Option<kube::Error>,
+    /// Whether the retries ran out (the last error was transient) rather than a
+    /// non-transient error ending them.
+    pub exhausted: bool,
+}
+
+impl RetryFailure {
+    /// The HTTP status the server answered with, when it answered.
+    pub fn answered(&self) -> Option<u16> {
+        match &self.last {
+            Some(kube::Error::Api(s)) => Some(s.code),
+            _ => None,
+        }
+    }
+
+    /// "N attempts over Ns".
+    pub fn tries(&self) -> String {
+        format!(
+            "{} attempt{} over {}s",
+            self.attempts,
+            if self.attempts == 1 { "" } else { "s" },
+            self.elapsed.as_secs()
+        )
+    }
+}
+
+impl std::fmt::Display for RetryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = &self.what;
+        match &self.last {
+            None => write!(
+                f,
+                "{what} failed: no answer from the Kubernetes API within {}s ({} attempt{})",
+                self.elapsed.as_secs(),
+                self.attempts,
+                if self.attempts == 1 { "" } else { "s" }
+            ),
+            Some(e) if self.exhausted => write!(
+                f,
+                "{what} failed: gave up after {} attempts in {}s (retry budget {}s): {}",
+                self.attempts,
+                self.elapsed.as_secs(),
+                self.budget.as_secs(),
+                describe(e)
+            ),
+            Some(e) if self.attempts > 1 => write!(
+                f,
+                "{what} failed (after {} attempts): {}",
+                self.attempts,
+                describe(e)
+            ),
+            Some(e) => write!(f, "{what} failed: {}", describe(e)),
+        }
+    }
+}
+
+impl std::error::Error for RetryFailure {}
+
 pub async fn retry_within<T, F, Fut>(what: &str, budget: Duration, mut f: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
@@ -80,17 +148,23 @@ where
     let mut delay = Duration::from_millis(200);
     let mut attempt = 1u32;
     let mut said = false;
+    let failure = |attempts: u32, last: Option<kube::Error>, exhausted: bool| {
+        anyhow::Error::new(RetryFailure {
+            what: what.to_string(),
+            attempts,
+            elapsed: started.elapsed(),
+            budget,
+            last,
+            exhausted,
+        })
+    };
     loop {
         // A black-holed server answers nothing: each attempt gets what is left of the budget.
         let left = budget
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
         let Ok(answer) = tokio::time::timeout(left, f()).await else {
-            return Err(anyhow::anyhow!(
-                "{what} failed: no answer from the Kubernetes API within {}s ({attempt} attempt{})",
-                started.elapsed().as_secs(),
-                if attempt == 1 { "" } else { "s" }
-            ));
+            return Err(failure(attempt, None, true));
         };
         match answer {
             Ok(v) => return Ok(v),
@@ -98,12 +172,7 @@ where
                 let wait = retry_after(&e).unwrap_or_else(|| jitter(delay));
                 let elapsed = started.elapsed();
                 if elapsed + wait > budget {
-                    return Err(anyhow::anyhow!(
-                        "{what} failed: gave up after {attempt} attempts in {}s (retry budget {}s): {}",
-                        elapsed.as_secs(),
-                        budget.as_secs(),
-                        describe(&e)
-                    ));
+                    return Err(failure(attempt, Some(e), true));
                 }
                 if !said && elapsed + wait >= Duration::from_secs(3) {
                     said = true;
@@ -117,14 +186,7 @@ where
                 delay = (delay * 2).min(Duration::from_secs(8));
                 attempt += 1;
             }
-            Err(e) => {
-                let tries = if attempt > 1 {
-                    format!(" (after {attempt} attempts)")
-                } else {
-                    String::new()
-                };
-                return Err(anyhow::anyhow!("{what} failed{tries}: {}", describe(&e)));
-            }
+            Err(e) => return Err(failure(attempt, Some(e), false)),
         }
     }
 }

@@ -287,12 +287,68 @@ pub async fn connect(
             },
         )
     };
-    match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
-        Err(_) => return Err(unreachable("no answer within 15s".into()).into()),
-        Ok(Err(e)) => return Err(unreachable(e.to_string()).into()),
-        Ok(Ok(_)) => {}
+    // The first call goes through the same bounded retry as every other: a control plane
+    // that answers 503 for a few seconds (an upgrade, a busy API server) is ridden out.
+    let first = errors::retry_within("GET /version", PREFLIGHT_BUDGET, || {
+        client.apiserver_version()
+    })
+    .await;
+    if let Err(e) = first {
+        let Some(f) = e.downcast_ref::<errors::RetryFailure>() else {
+            return Err(unreachable(e.to_string()).into());
+        };
+        return Err(match (f.answered(), &f.last) {
+            (Some(code), Some(last)) => answered_with_error(&t, code, last, f, s),
+            // Nothing answered: a network path, a private endpoint, a black hole.
+            (_, Some(last)) => unreachable(format!("{} ({})", last, f.tries())),
+            (_, None) => unreachable(format!("no answer within {}s", f.elapsed.as_secs())),
+        }
+        .into());
     }
     Ok((client, t))
+}
+
+/// How long the first call to the API server may keep retrying.
+const PREFLIGHT_BUDGET: Duration = errors::RETRY_BUDGET;
+
+/// The API server answered, with an error: named as such, with a hint that fits the answer
+/// (the private-endpoint hint is for no answer at all).
+fn answered_with_error(
+    t: &Target,
+    code: u16,
+    last: &kube::Error,
+    f: &errors::RetryFailure,
+    s: &Settings,
+) -> UserError {
+    let what = format!(
+        "the API server at {} (context `{}`) answered {code}: {}",
+        t.server,
+        t.context,
+        errors::describe(last)
+    );
+    match code {
+        401 | 403 => UserError::failed(
+            what,
+            format!(
+                "your AWS identity is not admitted to the cluster: check `aws sts get-caller-identity`, then the cluster's access entries (`aws eks list-access-entries --cluster-name {} --region {}`), or refresh the kubeconfig with `aws eks update-kubeconfig --name {} --region {}`",
+                s.cluster, s.region, s.cluster, s.region
+            ),
+        ),
+        429 | 500..=599 => UserError::failed(
+            format!("{what}; retried {}", f.tries()),
+            format!(
+                "the control plane is busy or being upgraded: check `aws eks describe-cluster --name {} --region {} --query cluster.status` and `aws eks list-updates --name {} --region {}`, then run the command again",
+                s.cluster, s.region, s.cluster, s.region
+            ),
+        ),
+        _ => UserError::failed(
+            what,
+            format!(
+                "check the cluster with `kubectl --context {} cluster-info`, or choose another context with --context",
+                t.context
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

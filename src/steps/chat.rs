@@ -116,7 +116,7 @@ pub fn bedrock_refusal(status: u16, body: &str) -> Option<(String, String)> {
     if has("on-demand throughput isn") {
         return Some((
             "Bedrock refused the model ID: this model is called only through an inference profile".into(),
-            "use the profile ID (`us.`/`eu.`/`apac.`/`global.` + the model ID) in helm-values/litellm.yaml, then `deployctl irsa litellm`".into(),
+            "use the inference profile ID (`us.`/`eu.`/`apac.`/`global.` + the model ID) in helm-values/litellm.yaml, then `deployctl irsa litellm`".into(),
         ));
     }
     if has("provided model identifier is invalid") {

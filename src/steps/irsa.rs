@@ -68,6 +68,7 @@ async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
     let vars: policy::Vars = [
         ("PARTITION", aws.partition().to_string()),
         ("REGION", aws.region.clone()),
+        ("DNS_SUFFIX", aws.dns_suffix()),
         ("ACCOUNT_ID", account.clone()),
         ("SECRETS_PREFIX", cx.settings.secrets_prefix.clone()),
         ("CLUSTER", cx.settings.cluster.clone()),

@@ -524,6 +524,18 @@ pub fn classify_failure(output: &str) -> Option<(&'static str, &'static str)> {
             "check terraform/backend.hcl (bucket, key, region) and that the bucket exists and is readable with these credentials; a stale lock: `terraform -chdir=terraform force-unlock <id>`",
         ));
     }
+    // The committed lock file pins the provider's checksums: a provider (or mirror) whose
+    // package does not match them is refused.
+    if has(&[
+        "doesn't match any of the checksums previously recorded in the dependency lock file",
+        "does not match any of the checksums",
+        "the current package for registry.terraform.io/hashicorp/aws",
+    ]) {
+        return Some((
+            "the AWS provider package does not match the checksums in terraform/.terraform.lock.hcl",
+            "use the provider the lock file pins (hashicorp/aws 5.100.0 from the registry or an unaltered mirror); to move to another version on purpose, see \"The provider lock file\" in the README (`terraform providers lock -platform=...`)",
+        ));
+    }
     if has(&[
         "Failed to query available provider packages",
         "Failed to install provider",
@@ -544,6 +556,14 @@ pub fn classify_failure(output: &str) -> Option<(&'static str, &'static str)> {
         return Some((
             "the provider registry could not be reached (network, proxy or firewall)",
             "check the network or proxy (HTTPS_PROXY/NO_PROXY are passed to terraform), or point terraform at a provider mirror (`provider_installation` in ~/.terraformrc or TF_CLI_CONFIG_FILE), then re-run",
+        ));
+    }
+    // RDS refused the change that carried a new master password: the provider records the new
+    // password version anyway, so the next apply would not re-send it (modules/secrets).
+    if has(&["updating RDS DB Instance", "modifying RDS DB Instance"]) {
+        return Some((
+            "RDS refused a change to the database; if it carried a new master password, RDS may still have the old one",
+            "fix the cause above, then give both sides a new password in one apply: `terraform -chdir=terraform apply -var-file=<your tfvars> -replace=module.secrets.aws_secretsmanager_secret_version.database_password` (then `deployctl litellm` to restart LiteLLM on it)",
         ));
     }
     None
@@ -738,6 +758,18 @@ mod tests {
             (
                 "Error: Error acquiring the state lock\n\nLock Info:\n  ID: 1b2c",
                 backend,
+            ),
+            (
+                "Error: Failed to install provider\n\nError while installing hashicorp/aws v5.100.0: the local package for registry.terraform.io/hashicorp/aws 5.100.0 doesn't match any of the checksums previously recorded in the dependency lock file",
+                Some(
+                    "the AWS provider package does not match the checksums in terraform/.terraform.lock.hcl",
+                ),
+            ),
+            (
+                "Error: updating RDS DB Instance (litellm-prod): operation error RDS: ModifyDBInstance, https response error StatusCode: 400, api error InvalidDBInstanceState: Database instance is not in available state.",
+                Some(
+                    "RDS refused a change to the database; if it carried a new master password, RDS may still have the old one",
+                ),
             ),
             (
                 "Error: Unsupported argument\n\n  on main.tf line 12: An argument named \"foo\" is not expected here.",

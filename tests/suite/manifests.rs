@@ -118,6 +118,7 @@ fn the_external_secrets_policy_covers_every_secret_it_must_read() {
     let mut vars = deployctl::aws::policy::Vars::new();
     vars.insert("PARTITION", "aws".into());
     vars.insert("REGION", "eu-west-1".into());
+    vars.insert("DNS_SUFFIX", deployctl::aws::dns_suffix_of("eu-west-1"));
     vars.insert("ACCOUNT_ID", "111122223333".into());
     vars.insert("SECRETS_PREFIX", "litellm".into());
     let policy =
@@ -149,6 +150,28 @@ fn the_external_secrets_policy_covers_every_secret_it_must_read() {
             .iter()
             .any(|s| s["Action"].to_string().contains("kms:Decrypt")),
         "no kms:Decrypt for customer-managed keys"
+    );
+    // ... and only through Secrets Manager, named by its host in the region's partition.
+    assert!(
+        policy
+            .to_string()
+            .contains("\"kms:ViaService\":\"secretsmanager.eu-west-1.amazonaws.com\""),
+        "{policy}"
+    );
+    vars.insert("REGION", "cn-north-1".into());
+    vars.insert("DNS_SUFFIX", deployctl::aws::dns_suffix_of("cn-north-1"));
+    vars.insert(
+        "PARTITION",
+        deployctl::aws::partition_of("cn-north-1").into(),
+    );
+    let china =
+        deployctl::aws::policy::load(&repo_root().join("iam/external-secrets-policy.json"), &vars)
+            .unwrap()
+            .to_string();
+    assert!(
+        china.contains("\"kms:ViaService\":\"secretsmanager.cn-north-1.amazonaws.com.cn\"")
+            && china.contains("arn:aws-cn:secretsmanager:cn-north-1:"),
+        "{china}"
     );
 }
 

@@ -311,6 +311,41 @@ async fn transient_api_errors_are_retried() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(2));
 }
 
+/// The first call (`GET /version`) rides out a control plane that answers 503 for a few
+/// seconds; one that answers 503 for good is named as an answer (not as an unreachable or
+/// private endpoint), with the retries, within the retry budget.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_server_answering_503_is_retried_then_named_as_an_answer() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    kube.fail_next("GET /version", 4, 503);
+    sb.run(&["namespaces"]).await.assert_code(0);
+    assert_eq!(kube.user_namespaces().len(), 5, "the run went on");
+
+    kube.fail_next("GET /version", 100_000, 503);
+    let before = kube.resource_version();
+    let started = std::time::Instant::now();
+    let run = sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    let said = run.all();
+    for needle in [
+        "the API server at",
+        "answered 503",
+        "ServiceUnavailable",
+        "retried",
+        "busy or being upgraded",
+        "aws eks describe-cluster",
+    ] {
+        assert!(said.contains(needle), "{needle}: {said}");
+    }
+    for wrong in ["cannot reach", "inside the VPC", "endpoint is private"] {
+        assert!(!said.contains(wrong), "{wrong}: {said}");
+    }
+    // Bounded by the retry budget (30s), with room for a slow machine.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(kube.resource_version(), before, "nothing was changed");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_only_reads() {
     let kube = FakeKube::start().await;

@@ -119,7 +119,9 @@ fn terraform_test_passes_in_every_module_with_tests() {
     tested.sort();
     assert_eq!(
         tested,
-        ["bastion", "eks", "rds", "secrets", "vpc"],
+        // (modules/secrets opens ephemeral resources, which Terraform 1.11 cannot mock: it is
+        // applied against moto instead, below.)
+        ["bastion", "eks", "rds", "vpc", "zones"],
         "modules with terraform tests"
     );
 }
@@ -412,4 +414,429 @@ async fn dev_and_prod_plans_share_no_resource_name() {
         shared.is_empty(),
         "dev and prod would collide in one account: {shared:?}"
     );
+}
+
+/// One scenario of the database-password test: its own moto (moto gives every RDS instance of
+/// an account the same resource id, so two databases cannot share one), a front that keeps
+/// what Terraform sent, and its own Terraform directory.
+struct DbScenario {
+    _moto: Moto,
+    front: support::aws_front::AwsFront,
+    secrets: aws_sdk_secretsmanager::Client,
+    dir: std::path::PathBuf,
+    tf: std::path::PathBuf,
+    rc: std::path::PathBuf,
+    name: &'static str,
+}
+
+impl DbScenario {
+    async fn new(
+        root: &std::path::Path,
+        tf: &std::path::Path,
+        rc: &std::path::Path,
+        name: &'static str,
+    ) -> DbScenario {
+        let moto = tokio::task::spawn_blocking(|| {
+            let moto = Moto::dedicated();
+            moto.warm(&[
+                "sts",
+                "iam",
+                "kms",
+                "ec2",
+                "rds",
+                "secretsmanager",
+                "monitoring",
+            ]);
+            moto
+        })
+        .await
+        .unwrap();
+        let front = support::aws_front::AwsFront::start(&moto.url).await;
+        let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk().await);
+        let dir = root.join(format!("fixture-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            repo_root().join("tests/support/terraform-database.tf"),
+            dir.join("main.tf"),
+        )
+        .unwrap();
+        let s = DbScenario {
+            _moto: moto,
+            front,
+            secrets,
+            dir,
+            tf: tf.to_path_buf(),
+            rc: rc.to_path_buf(),
+            name,
+        };
+        let init = s.terraform(&["init", "-input=false", "-no-color"]).await;
+        DbScenario::ok(&init, "init");
+        s
+    }
+
+    async fn terraform(&self, args: &[&str]) -> std::process::Output {
+        let (tf, rc, dir, url) = (
+            self.tf.clone(),
+            self.rc.clone(),
+            self.dir.clone(),
+            self.front.url.clone(),
+        );
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&tf)
+                .args(&args)
+                .current_dir(&dir)
+                .env("TF_CLI_CONFIG_FILE", &rc)
+                .env("TF_IN_AUTOMATION", "1")
+                .env("CHECKPOINT_DISABLE", "1")
+                .env("AWS_ENDPOINT_URL", &url)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .output()
+                .expect("run terraform")
+        })
+        .await
+        .unwrap()
+    }
+
+    fn vars(&self, prefix: &str, db: &str, version: u32) -> Vec<String> {
+        vec![
+            format!("-var=name={}", self.name),
+            format!("-var=secrets_prefix={prefix}"),
+            format!("-var=db_name={db}"),
+            format!("-var=db_password_version={version}"),
+        ]
+    }
+
+    async fn apply(&self, prefix: &str, db: &str, version: u32) -> std::process::Output {
+        let vars = self.vars(prefix, db, version);
+        let mut args = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
+        args.extend(vars.iter().map(String::as_str));
+        self.terraform(&args).await
+    }
+
+    fn ok(out: &std::process::Output, what: &str) {
+        assert!(
+            out.status.success(),
+            "{what}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The passwords RDS accepted, in order, with the operation that carried each.
+    fn sent_to_rds(&self) -> Vec<(String, String)> {
+        use support::aws_front::query_param;
+        self.front
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(op, _)| op == "CreateDBInstance" || op == "ModifyDBInstance")
+            .filter_map(|(op, body)| {
+                query_param(body, "MasterUserPassword").map(|p| (op.clone(), p))
+            })
+            .collect()
+    }
+
+    fn last_sent(&self) -> Option<String> {
+        self.sent_to_rds().last().map(|s| s.1.clone())
+    }
+
+    async fn read(&self, secret: &str) -> String {
+        self.secrets
+            .get_secret_value()
+            .secret_id(secret)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{secret}: {e:?}"))
+            .secret_string()
+            .unwrap()
+            .to_string()
+    }
+
+    /// (stored password, the URL), after checking the URL carries the stored password.
+    async fn stored(&self, prefix: &str) -> (String, String) {
+        let pw = self.read(&format!("{prefix}/database-password")).await;
+        let url = self.read(&format!("{prefix}/database-url")).await;
+        let in_url = url
+            .strip_prefix("postgresql://litellm:")
+            .and_then(|r| r.split_once('@'))
+            .map(|(p, _)| p.to_string())
+            .unwrap_or_default();
+        assert!(
+            pw.len() == 40 && in_url == pw,
+            "{}: the database URL does not carry the stored password",
+            self.name
+        );
+        (pw, url)
+    }
+}
+
+/// The database password has one source of truth (`<prefix>/database-password`), and RDS and
+/// `<prefix>/database-url` always hold what it holds: applied for real against moto (through a
+/// front that keeps the password Terraform sent RDS, which no AWS API reads back), through a
+/// replaced secret, a replaced database and a new password version.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_password_and_its_url_never_disagree_through_replacements() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tf, rc) = real_terraform(tmp.path());
+    let root = copy_terraform(tmp.path());
+    let (a, b, c) = tokio::join!(
+        DbScenario::new(&root, &tf, &rc, "tfa"),
+        DbScenario::new(&root, &tf, &rc, "tfb"),
+        DbScenario::new(&root, &tf, &rc, "tfc"),
+    );
+
+    // A: the secret is replaced (a new prefix): a new password, and RDS is sent it.
+    let secret_replaced = async {
+        DbScenario::ok(&a.apply("tfa-one", "litellm", 1).await, "tfa create");
+        let (first, _) = a.stored("tfa-one").await;
+        assert_eq!(
+            a.last_sent(),
+            Some(first.clone()),
+            "tfa: RDS was created with another password"
+        );
+        DbScenario::ok(&a.apply("tfa-two", "litellm", 1).await, "tfa new prefix");
+        let (second, _) = a.stored("tfa-two").await;
+        assert_ne!(first, second, "a replaced secret holds a new password");
+        assert_eq!(
+            a.sent_to_rds().last(),
+            Some(&("ModifyDBInstance".to_string(), second.clone())),
+            "tfa: the replaced secret's password was not sent to RDS"
+        );
+        // The old secrets went at once (no recovery window: a re-create can make them again),
+        // the new ones are encrypted with the stack's key, which outlives a destroy longest.
+        for old in ["tfa-one/database-password", "tfa-one/database-url"] {
+            let gone = a.secrets.describe_secret().secret_id(old).send().await;
+            assert!(gone.is_err(), "{old} is still there");
+        }
+        let show = a.terraform(&["show", "-json"]).await;
+        DbScenario::ok(&show, "tfa show");
+        let state: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        let secrets = state["values"]["root_module"]["child_modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["address"] == "module.secrets")
+            .unwrap()["resources"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let key = secrets
+            .iter()
+            .find(|r| r["address"] == "module.secrets.aws_kms_key.secrets")
+            .unwrap();
+        assert_eq!(key["values"]["deletion_window_in_days"], 30);
+        for name in ["database_password", "database_url"] {
+            let secret = secrets
+                .iter()
+                .find(|r| {
+                    r["address"] == format!("module.secrets.aws_secretsmanager_secret.{name}")
+                })
+                .unwrap();
+            assert_eq!(secret["values"]["recovery_window_in_days"], 0, "{name}");
+            assert_eq!(
+                secret["values"]["kms_key_id"], key["values"]["arn"],
+                "{name}"
+            );
+        }
+        // Nothing secret reached the state.
+        let text = show.stdout.iter().map(|b| *b as char).collect::<String>();
+        assert!(!text.contains(&second), "the password is in the state");
+    };
+    // B: the database is replaced (a new database name forces it): created with the stored
+    // password, and the URL names the new database with that same password.
+    let database_replaced = async {
+        DbScenario::ok(&b.apply("tfb", "litellm", 1).await, "tfb create");
+        let (first, _) = b.stored("tfb").await;
+        DbScenario::ok(&b.apply("tfb", "litellm2", 1).await, "tfb new database");
+        let (after, url) = b.stored("tfb").await;
+        assert_eq!(
+            first, after,
+            "replacing the database does not change the stored password"
+        );
+        assert!(
+            url.ends_with("/litellm2?sslmode=require"),
+            "the URL names the old database"
+        );
+        let sent = b.sent_to_rds();
+        let creates: Vec<_> = sent
+            .iter()
+            .filter(|(op, _)| op == "CreateDBInstance")
+            .collect();
+        assert_eq!(
+            creates.len(),
+            2,
+            "tfb: the database was not replaced: {:?}",
+            sent.iter().map(|s| &s.0).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            &creates[1].1, &after,
+            "tfb: the new database got another password"
+        );
+    };
+    // C: a new password (db_password_version bumped): stored, sent to RDS, written into the
+    // URL; and a re-plan after it sends nothing again.
+    let version_bumped = async {
+        DbScenario::ok(&c.apply("tfc", "litellm", 1).await, "tfc create");
+        let (first, _) = c.stored("tfc").await;
+        DbScenario::ok(&c.apply("tfc", "litellm", 2).await, "tfc version 2");
+        let (after, _) = c.stored("tfc").await;
+        assert_ne!(after, first, "version 2 stored a new password");
+        assert_eq!(
+            c.sent_to_rds().last(),
+            Some(&("ModifyDBInstance".to_string(), after)),
+            "tfc: the new password was not sent to RDS"
+        );
+        // Nothing changed since: the plan writes neither secret nor the password.
+        let vars = c.vars("tfc", "litellm", 2);
+        let mut args = vec!["plan", "-input=false", "-no-color", "-out=again.tfplan"];
+        args.extend(vars.iter().map(String::as_str));
+        DbScenario::ok(&c.terraform(&args).await, "tfc plan");
+        let show = c.terraform(&["show", "-json", "again.tfplan"]).await;
+        DbScenario::ok(&show, "tfc show");
+        let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        for rc in json["resource_changes"].as_array().unwrap() {
+            let actions = &rc["change"]["actions"];
+            if actions == &serde_json::json!(["no-op"]) || actions == &serde_json::json!(["read"]) {
+                continue;
+            }
+            let addr = rc["address"].as_str().unwrap();
+            assert!(
+                !addr.contains("aws_secretsmanager_secret"),
+                "a re-plan changes {addr}"
+            );
+            if addr.ends_with("aws_db_instance.this") {
+                assert_eq!(
+                    rc["change"]["before"]["password_wo_version"],
+                    rc["change"]["after"]["password_wo_version"],
+                    "a re-plan re-sends the password"
+                );
+            }
+        }
+    };
+    tokio::join!(secret_replaced, database_replaced, version_bumped);
+}
+
+/// China and GovCloud: the root module plans (against moto) with every ARN in the region's
+/// partition and CloudWatch Logs' principal under China's DNS suffix; and Terraform itself
+/// refuses cluster admins EKS would refuse at apply (a session ARN, a principal twice).
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_in_china_and_govcloud_use_their_partition_and_bad_admins_are_refused() {
+    let (moto, _guard) = Moto::lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (tf, rc) = real_terraform(tmp.path());
+    let dir = copy_terraform(tmp.path());
+    std::fs::write(
+        dir.join("backend_override.tf"),
+        "terraform {\n  backend \"local\" {}\n}\n",
+    )
+    .unwrap();
+    let run = |region: &str, args: &[&str]| {
+        std::process::Command::new(&tf)
+            .args(args)
+            .current_dir(&dir)
+            .env("TF_CLI_CONFIG_FILE", &rc)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", region)
+            .output()
+            .expect("run terraform")
+    };
+    let init = run("us-east-1", &["init", "-input=false", "-no-color"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    // moto has no public AMI parameters in these regions: the bastion (whose ARNs come from
+    // the same partition variable) is left out.
+    for (region, partition) in [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
+        let out = format!("-out={region}.tfplan");
+        let var = format!("-var=aws_region={region}");
+        let plan = run(
+            region,
+            &[
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-var-file=environments/dev.tfvars",
+                &var,
+                "-var=create_bastion=false",
+                &out,
+            ],
+        );
+        assert!(
+            plan.status.success(),
+            "{region}: {}{}",
+            String::from_utf8_lossy(&plan.stdout),
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        let show = run(region, &["show", "-json", &format!("{region}.tfplan")]);
+        assert!(show.status.success());
+        let text =
+            serde_json::from_slice::<serde_json::Value>(&show.stdout).unwrap()["planned_values"]
+                .to_string();
+        let arns: Vec<&str> = text
+            .match_indices("arn:")
+            .map(|(i, _)| &text[i..])
+            .map(|a| a.split(['"', '\\', ' ']).next().unwrap())
+            .collect();
+        assert!(arns.len() >= 8, "{region}: too few ARNs to judge: {arns:?}");
+        let wrong: Vec<_> = arns
+            .iter()
+            .filter(|a| a.split(':').nth(1) != Some(partition))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{region}: ARNs outside {partition}: {wrong:?}"
+        );
+        let logs = format!("logs.{region}.{}", deployctl::aws::dns_suffix_of(region));
+        assert!(
+            text.contains(&logs),
+            "{region}: the logs key policy does not name {logs}"
+        );
+    }
+
+    for (admins, needle) in [
+        (
+            r#"["arn:aws:sts::123456789012:assumed-role/Admin/alice"]"#,
+            "assumed-role session ARN",
+        ),
+        (
+            r#"["arn:aws:iam::123456789012:role/Ops", "arn:aws:iam::123456789012:role/ops"]"#,
+            "lists a principal twice",
+        ),
+    ] {
+        let var = format!("-var=cluster_admin_arns={admins}");
+        let plan = run(
+            "us-east-1",
+            &[
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-var-file=environments/dev.tfvars",
+                &var,
+            ],
+        );
+        // Terraform wraps its messages: compare with the whitespace folded.
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&plan.stdout),
+            String::from_utf8_lossy(&plan.stderr)
+        )
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+        assert!(
+            !plan.status.success() && said.contains(needle),
+            "{admins}: {said}"
+        );
+    }
 }

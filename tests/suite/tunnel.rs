@@ -389,3 +389,35 @@ async fn without_a_bastion_or_the_plugin_the_error_names_both_ways_in() {
         run.stderr
     );
 }
+
+/// The aws CLI hands the session to session-manager-plugin in an environment variable only
+/// from 1.2.536.0 on; an older plugin is refused before any session is started, naming the
+/// version found and the upgrade; a new enough one opens the tunnel.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_too_old_for_the_session_in_its_environment_is_refused_before_any_session() {
+    let (moto, _guard) = Moto::lock().await;
+    let mut s = private_cluster(moto).await;
+    let before = s.kube.resource_version();
+    s.sb.set("TEST_PLUGIN_VERSION", "1.2.497.0");
+    let run = s.sb.run(&["namespaces"]).await;
+    run.assert_code(1);
+    for needle in [
+        "version 1.2.497.0",
+        "1.2.536.0",
+        "upgrade the plugin",
+        "no session was started",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    assert!(
+        s.ssm.sessions.lock().unwrap().is_empty(),
+        "a session was started"
+    );
+    assert_eq!(s.kube.resource_version(), before, "nothing was changed");
+
+    // The first version that reads its environment: the tunnel opens and closes.
+    s.sb.set("TEST_PLUGIN_VERSION", "1.2.536.0");
+    let run = s.sb.run(&["namespaces"]).await;
+    run.assert_code(0);
+    assert_opened_and_closed(&s, 1);
+}

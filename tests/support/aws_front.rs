@@ -2,7 +2,9 @@
 //! front to throttle or fail that operation (by its JSON-protocol target, e.g.
 //! `secretsmanager.PutSecretValue`, or its query-protocol `Action=`), as AWS answers: a
 //! ThrottlingException (HTTP 400) or an internal error (HTTP 500), which the SDK retries.
-//! deployctl reaches it through a service's `AWS_ENDPOINT_URL_<SERVICE>`.
+//! deployctl reaches it through a service's `AWS_ENDPOINT_URL_<SERVICE>`. It also keeps the
+//! operation and body of every request it passes on, for tests that check what a client sent (e.g. the password
+//! Terraform gave RDS, which no AWS API reads back).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -27,6 +29,8 @@ pub struct AwsFront {
     rules: Arc<Mutex<Vec<Rule>>>,
     /// Operations answered with a fault, in order.
     pub faulted: Arc<Mutex<Vec<String>>>,
+    /// Every request passed on to moto (not those answered with a fault): (operation, body).
+    pub requests: Arc<Mutex<Vec<(String, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -51,12 +55,20 @@ impl AwsFront {
     pub async fn start(moto_url: &str) -> AwsFront {
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let faulted: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (r, f, moto) = (rules.clone(), faulted.clone(), moto_url.to_string());
+        let requests: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let (r, f, q, moto) = (
+            rules.clone(),
+            faulted.clone(),
+            requests.clone(),
+            moto_url.to_string(),
+        );
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (rules, faulted, moto) = (r.clone(), f.clone(), moto.clone());
+                let (rules, faulted, requests, moto) =
+                    (r.clone(), f.clone(), q.clone(), moto.clone());
                 async move {
                     let op = operation_of(&headers, &body);
+                    let text = String::from_utf8_lossy(&body).into_owned();
                     let hit = {
                         let mut rules = rules.lock().unwrap();
                         rules
@@ -93,6 +105,7 @@ impl AwsFront {
                                 .into_response()
                         }
                         None => {
+                            requests.lock().unwrap().push((op, text));
                             super::ssm_proxy::forward(&moto, &method, &uri, &headers, &body).await
                         }
                     }
@@ -108,6 +121,7 @@ impl AwsFront {
             url,
             rules,
             faulted,
+            requests,
             task,
         }
     }
@@ -125,4 +139,27 @@ impl AwsFront {
             fault,
         });
     }
+}
+
+/// A query-protocol request's parameter (`Name=value` in the form body), percent-decoded.
+pub fn query_param(body: &str, name: &str) -> Option<String> {
+    let raw = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))?;
+    let bytes = raw.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }

@@ -142,7 +142,6 @@ pub fn copy_terraform(dest: &Path) -> PathBuf {
             if n == ".terraform"
                 || n == "terraform.tfvars"
                 || n == "backend.hcl"
-                || n == ".terraform.lock.hcl"
                 || n.ends_with(".tfstate")
             {
                 continue;

@@ -78,6 +78,53 @@ impl Moto {
         })
     }
 
+    /// A server of the test's own, never shared: for a test that keeps an account busy for
+    /// minutes (real Terraform applies) without holding up every other test's `lock()`.
+    pub fn dedicated() -> Moto {
+        start()
+    }
+
+    /// moto makes a service's account backend on its first request, and two first requests at
+    /// once can race (one's writes are then lost). A test that drives several clients at once
+    /// touches each service first, one at a time: a read-only call per service.
+    pub fn warm(&self, services: &[&str]) {
+        for service in services {
+            let (target, body) = match *service {
+                "kms" => (Some("TrentService.ListKeys"), "{}"),
+                "secretsmanager" => (Some("secretsmanager.ListSecrets"), "{}"),
+                "rds" => (None, "Action=DescribeDBInstances&Version=2014-10-31"),
+                "ec2" => (None, "Action=DescribeVpcs&Version=2016-11-15"),
+                "iam" => (None, "Action=ListRoles&Version=2010-05-08"),
+                "monitoring" => (None, "Action=DescribeAlarms&Version=2010-08-01"),
+                "sts" => (None, "Action=GetCallerIdentity&Version=2011-06-15"),
+                other => panic!("warm: no read-only call known for {other}"),
+            };
+            let addr = self.url.trim_start_matches("http://");
+            let mut s = std::net::TcpStream::connect(addr).expect("connect moto");
+            let (ctype, target) = match target {
+                Some(t) => (
+                    "application/x-amz-json-1.1",
+                    format!("X-Amz-Target: {t}\r\n"),
+                ),
+                None => ("application/x-www-form-urlencoded", String::new()),
+            };
+            use std::io::{Read, Write};
+            write!(
+                s,
+                "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\n{target}\
+                 Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let mut resp = String::new();
+            let _ = s.read_to_string(&mut resp);
+            assert!(
+                resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+                "moto {service} warm-up failed: {resp}"
+            );
+        }
+    }
+
     /// The server (started on first use), reset, and held for this test.
     pub async fn lock() -> (&'static Moto, tokio::sync::MutexGuard<'static, ()>) {
         let guard = LOCK.lock().await;

@@ -9,6 +9,9 @@ as the bastion would reach it: the bastion's DNS inside the VPC is TEST_VPC_HOST
 from "host:port" to the local address the test serves it on. It prints what the real plugin
 prints, and stops on SIGTERM or SIGINT.
 
+`--version` prints the version, as the real plugin does: TEST_PLUGIN_VERSION, else a current
+one.
+
 Every start and stop is appended, one JSON object per line, to TEST_PLUGIN_LOG.
 """
 
@@ -31,6 +34,9 @@ def log(entry):
 
 def main():
     args = sys.argv[1:]
+    if args == ["--version"]:
+        print(os.environ.get("TEST_PLUGIN_VERSION") or "1.2.707.0")
+        return 0
     if len(args) != 6 or args[0] != "AWS_SSM_START_SESSION_RESPONSE" or args[2] != "StartSession":
         print("Invalid arguments: " + " ".join(args[:1]), file=sys.stderr)
         return 1

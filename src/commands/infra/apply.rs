@@ -1,7 +1,9 @@
 //! `infrastructure` (and the first part of `complete`): plan, confirm, apply exactly that
 //! plan, read the outputs.
 
-use super::vars::{check_api_path, check_kubernetes_version, check_secrets_prefix, var_file};
+use super::vars::{
+    check_api_path, check_cluster_admins, check_kubernetes_version, check_secrets_prefix, var_file,
+};
 use super::{Applied, Needs, TerraformOptions, plan_dir, preflight};
 use crate::config::Settings;
 use crate::error::UserError;
@@ -24,6 +26,7 @@ pub async fn apply(
     let var_file = var_file(&tf, args, settings, prompter)?;
     check_kubernetes_version(tf.dir(), &var_file, ui)?;
     check_secrets_prefix(tf.dir(), &var_file, settings, ui)?;
+    check_cluster_admins(&var_file, settings).await?;
     if needs.cluster {
         check_api_path(tf.dir(), &var_file, settings)?;
     }

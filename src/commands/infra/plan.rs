@@ -1,6 +1,6 @@
 //! `infrastructure-plan`: everything up to the plan; nothing is applied.
 
-use super::vars::{check_kubernetes_version, check_secrets_prefix, var_file};
+use super::vars::{check_cluster_admins, check_kubernetes_version, check_secrets_prefix, var_file};
 use super::{Needs, TerraformOptions, plan_dir, preflight};
 use crate::config::Settings;
 use crate::prompt::Prompter;
@@ -20,6 +20,7 @@ pub async fn plan(
     let var_file = var_file(&tf, args, settings, prompter)?;
     check_kubernetes_version(tf.dir(), &var_file, ui)?;
     check_secrets_prefix(tf.dir(), &var_file, settings, ui)?;
+    check_cluster_admins(&var_file, settings).await?;
     tf.init_if_needed().await?;
     tf.validate().await?;
     let dir = plan_dir()?;

@@ -125,6 +125,160 @@ pub(super) fn check_secrets_prefix(
     Ok(())
 }
 
+/// The quoted strings of a `name = [ ... ]` list in an HCL file (one line or several).
+pub(super) fn hcl_list(text: &str, name: &str) -> Option<Vec<String>> {
+    let start = text.lines().scan(0usize, |offset, line| {
+        let at = *offset;
+        *offset += line.len() + 1;
+        Some((at, line))
+    });
+    let (at, _) = start
+        .filter(|(_, line)| !line.trim_start().starts_with('#'))
+        .find(|(_, line)| {
+            line.split_once('=')
+                .is_some_and(|(k, v)| k.trim() == name && v.trim_start().starts_with('['))
+        })?;
+    let rest = &text[at..];
+    let open = rest.find('[')?;
+    let close = rest[open..].find(']')? + open;
+    let body: String = rest[open + 1..close]
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(
+        body.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// An `assumed-role` session ARN's role, as an IAM role ARN (without the role's path, which
+/// the session ARN does not carry).
+fn role_of_session(arn: &str) -> Option<String> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, partition, service, _, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
+    (service == "sts").then(|| format!("arn:{partition}:iam::{account}:role/{role}"))
+}
+
+/// `(account, kind, name)` of an IAM role or user ARN (the name without its path).
+fn principal(arn: &str) -> Option<(String, String, String)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, _, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if service != "iam" {
+        return None;
+    }
+    let (kind, path_name) = resource.split_once('/')?;
+    let name = path_name.rsplit('/').next()?;
+    matches!(kind, "role" | "user").then(|| {
+        (
+            account.to_string(),
+            kind.to_string(),
+            name.to_ascii_lowercase(),
+        )
+    })
+}
+
+/// The identity Terraform will run as (STS GetCallerIdentity), when AWS answers; `None`
+/// otherwise (Terraform's own precondition then checks the creator).
+async fn caller_arn(settings: &Settings) -> Option<String> {
+    let aws = crate::aws::Aws::load(settings).await;
+    aws.sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.arn)
+}
+
+/// `cluster_admin_arns` as Terraform will get them: IAM role or user ARNs, no session ARN
+/// (`assumed-role/…`: not a principal), none twice, and not the identity running the apply
+/// (EKS gives the creator an access entry already: a second one fails the apply). Checked
+/// before anything is planned; Terraform checks the same (variables.tf, modules/eks).
+pub(super) async fn check_cluster_admins(var_file: &Path, settings: &Settings) -> Result<()> {
+    let admins = std::fs::read_to_string(var_file)
+        .ok()
+        .and_then(|t| hcl_list(&t, "cluster_admin_arns"))
+        .unwrap_or_default();
+    if admins.is_empty() {
+        return Ok(());
+    }
+    check_admin_list(var_file, &admins, caller_arn(settings).await.as_deref())
+}
+
+fn check_admin_list(var_file: &Path, admins: &[String], caller_arn: Option<&str>) -> Result<()> {
+    let file = var_file.display();
+    let mut seen: Vec<String> = Vec::new();
+    for arn in admins {
+        if let Some(role) = role_of_session(arn) {
+            return Err(UserError::usage(
+                format!(
+                    "cluster_admin_arns in {file} lists `{arn}`, a role session: EKS access entries name principals, and a session is not one; nothing was planned"
+                ),
+                format!(
+                    "list the role instead: `{role}` (with the role's path if it has one: `aws iam get-role --role-name {} --query Role.Arn`)",
+                    role.rsplit('/').next().unwrap_or_default()
+                ),
+            )
+            .into());
+        }
+        let Some(p) = principal(arn) else {
+            return Err(UserError::usage(
+                format!(
+                    "cluster_admin_arns in {file} lists `{arn}`, which is not an IAM role or user ARN; nothing was planned"
+                ),
+                "write arn:aws:iam::ACCOUNT:role/NAME or arn:aws:iam::ACCOUNT:user/NAME",
+            )
+            .into());
+        };
+        let key = format!("{}:{}:{}", p.0, p.1, p.2);
+        if seen.contains(&key) {
+            return Err(UserError::usage(
+                format!(
+                    "cluster_admin_arns in {file} lists `{arn}` twice: EKS has one access entry per principal; nothing was planned"
+                ),
+                "keep one of them",
+            )
+            .into());
+        }
+        seen.push(key);
+        let creator = caller_arn.and_then(|c| {
+            role_of_session(c)
+                .as_deref()
+                .and_then(principal)
+                .or_else(|| principal(c))
+        });
+        if creator.as_ref() == Some(&p) {
+            return Err(UserError::usage(
+                format!(
+                    "cluster_admin_arns in {file} lists `{arn}`, the identity running Terraform (`{}`): whoever creates the cluster is its admin already, and a second access entry for it fails the apply; nothing was planned",
+                    caller_arn.unwrap_or_default()
+                ),
+                "take it out of cluster_admin_arns (it stays admin as the creator)",
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
 /// extended support, and a version past standard support costs extended-support fees.
 pub(super) fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) -> Result<()> {
@@ -293,6 +447,80 @@ pub(super) fn edit(settings: &Settings, file: &Path) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod admin_tests {
+    use super::*;
+
+    fn check_cluster_admins(f: &Path, caller: Option<&str>) -> Result<()> {
+        let text = std::fs::read_to_string(f).unwrap();
+        check_admin_list(f, &hcl_list(&text, "cluster_admin_arns").unwrap(), caller)
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.tfvars");
+        std::fs::write(&f, text).unwrap();
+        (dir, f)
+    }
+
+    #[test]
+    fn lists_are_read_on_one_line_or_several() {
+        let t = "a = 1\ncluster_admin_arns = [\n  \"arn:aws:iam::1:role/x\", # ops\n  # \"arn:aws:iam::1:role/commented\"\n  \"arn:aws:iam::1:user/y\"\n]\n";
+        assert_eq!(
+            hcl_list(t, "cluster_admin_arns").unwrap(),
+            ["arn:aws:iam::1:role/x", "arn:aws:iam::1:user/y"]
+        );
+        assert_eq!(
+            hcl_list("cluster_admin_arns = []", "cluster_admin_arns").unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(hcl_list("# cluster_admin_arns = [\"x\"]", "cluster_admin_arns").is_none());
+    }
+
+    #[test]
+    fn session_arns_duplicates_and_the_creator_are_refused() {
+        let (_d, f) =
+            file("cluster_admin_arns = [\"arn:aws:sts::111122223333:assumed-role/Admin/alice\"]\n");
+        let e = check_cluster_admins(&f, None).unwrap_err().to_string();
+        assert!(e.contains("a role session"), "{e}");
+        let e = check_cluster_admins(&f, None).unwrap_err();
+        let help = e.downcast_ref::<UserError>().unwrap().help.clone().unwrap();
+        assert!(
+            help.contains("`arn:aws:iam::111122223333:role/Admin`"),
+            "{help}"
+        );
+
+        let (_d, f) = file(
+            "cluster_admin_arns = [\"arn:aws:iam::111122223333:role/Ops\", \"arn:aws:iam::111122223333:role/ops\"]\n",
+        );
+        assert!(
+            check_cluster_admins(&f, None)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+
+        let (_d, f) =
+            file("cluster_admin_arns = [\"arn:aws:iam::111122223333:role/team/Platform\"]\n");
+        let me = "arn:aws:sts::111122223333:assumed-role/Platform/bob";
+        let e = check_cluster_admins(&f, Some(me)).unwrap_err().to_string();
+        assert!(e.contains("the identity running Terraform"), "{e}");
+        // Another role, or the same name in another account, is fine.
+        assert!(
+            check_cluster_admins(&f, Some("arn:aws:sts::111122223333:assumed-role/Other/bob"))
+                .is_ok()
+        );
+        assert!(
+            check_cluster_admins(
+                &f,
+                Some("arn:aws:sts::999999999999:assumed-role/Platform/bob")
+            )
+            .is_ok()
+        );
+        assert!(check_cluster_admins(&f, Some("arn:aws:iam::111122223333:user/Platform")).is_ok());
+    }
 }
 
 #[cfg(test)]

@@ -5,18 +5,23 @@ data "aws_ssm_parameter" "al2023" {
   name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 }
 
+data "aws_service_principal" "ec2" {
+  service_name = "ec2"
+}
+
 data "aws_iam_policy_document" "assume" {
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
+      identifiers = [data.aws_service_principal.ec2.name]
     }
   }
 }
 
 resource "aws_iam_role" "this" {
-  name               = "${var.name}-bastion-role"
+  # At most 64 characters: a long name is cut and hashed (as in modules/eks).
+  name               = length("${var.name}-bastion-role") <= 64 ? "${var.name}-bastion-role" : "${substr(var.name, 0, 42)}-${substr(sha256(var.name), 0, 8)}-bastion-role"
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
@@ -39,7 +44,7 @@ resource "aws_iam_role_policy" "eks_describe" {
 }
 
 resource "aws_iam_instance_profile" "this" {
-  name = "${var.name}-bastion-profile"
+  name = "${var.name}-bastion-profile" # at most 128 characters: no cut needed
   role = aws_iam_role.this.name
 }
 

@@ -5,6 +5,32 @@ locals {
   eks_versions         = jsondecode(file("${path.module}/../../eks-versions.json")).versions
   version_support      = lookup(local.eks_versions, var.kubernetes_version, null)
   newest_known_version = max([for v in keys(local.eks_versions) : tonumber(split(".", v)[1])]...)
+
+  # IAM names are account-wide and at most 64 characters: <cluster>-<suffix>, or -- for a
+  # cluster name too long for that (EKS allows 100) -- the name cut, 8 hex characters of its
+  # SHA-256 and the suffix, so two clusters never share a role (deployctl cuts its own
+  # roles the same way, src/aws/iam.rs).
+  role_names = {
+    for key, suffix in {
+      cluster = "cluster-role"
+      node    = "node-role"
+      ebs_csi = "ebs-csi-driver-role"
+    } :
+    key => (
+      length("${var.cluster_name}-${suffix}") <= 64
+      ? "${var.cluster_name}-${suffix}"
+      : "${substr(var.cluster_name, 0, 64 - length(suffix) - 10)}-${substr(sha256(var.cluster_name), 0, 8)}-${suffix}"
+    )
+  }
+}
+
+# Service principals as the provider knows them for the region's partition.
+data "aws_service_principal" "eks" {
+  service_name = "eks"
+}
+
+data "aws_service_principal" "ec2" {
+  service_name = "ec2"
 }
 
 data "aws_iam_policy_document" "cluster_assume" {
@@ -12,13 +38,13 @@ data "aws_iam_policy_document" "cluster_assume" {
     actions = ["sts:AssumeRole", "sts:TagSession"]
     principals {
       type        = "Service"
-      identifiers = ["eks.amazonaws.com"]
+      identifiers = [data.aws_service_principal.eks.name]
     }
   }
 }
 
 resource "aws_iam_role" "cluster" {
-  name               = "${var.cluster_name}-cluster-role"
+  name               = local.role_names.cluster
   assume_role_policy = data.aws_iam_policy_document.cluster_assume.json
 }
 
@@ -136,6 +162,9 @@ check "kubernetes_version_in_standard_support" {
 
 # IRSA. IAM no longer uses thumbprints for OIDC providers with a well-known CA, so none is
 # pinned (and no tls provider is needed to fetch one).
+# The audience is "sts.amazonaws.com" in every partition, China's included: it is the token
+# audience the EKS pod identity webhook writes (its --token-audience default), not a host name
+# (terraform-aws-modules/terraform-aws-eks#1704 and eksctl-io/eksctl#1910 fixed the opposite).
 resource "aws_iam_openid_connect_provider" "this" {
   url            = aws_eks_cluster.this.identity[0].oidc[0].issuer
   client_id_list = ["sts.amazonaws.com"]
@@ -147,11 +176,27 @@ locals {
 
 # ---- Access entries ------------------------------------------------------------------------
 
+# Whoever creates the cluster is its admin already (bootstrap_cluster_creator_admin_permissions),
+# through an access entry of the role behind their session: listing that role again fails the
+# apply (one entry per principal), so it is refused at plan time.
+data "aws_caller_identity" "current" {}
+
+data "aws_iam_session_context" "current" {
+  arn = data.aws_caller_identity.current.arn
+}
+
 resource "aws_eks_access_entry" "admin" {
   for_each = toset(var.cluster_admin_arns)
 
   cluster_name  = aws_eks_cluster.this.name
   principal_arn = each.value
+
+  lifecycle {
+    precondition {
+      condition     = lower(each.value) != lower(data.aws_iam_session_context.current.issuer_arn)
+      error_message = "cluster_admin_arns lists ${each.value}, the principal creating the cluster: it is cluster admin already (the creator's access entry); take it out of the list."
+    }
+  }
 }
 
 resource "aws_eks_access_policy_association" "admin" {
@@ -175,13 +220,13 @@ data "aws_iam_policy_document" "node_assume" {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
+      identifiers = [data.aws_service_principal.ec2.name]
     }
   }
 }
 
 resource "aws_iam_role" "node" {
-  name               = "${var.cluster_name}-node-role"
+  name               = local.role_names.node
   assume_role_policy = data.aws_iam_policy_document.node_assume.json
 }
 
@@ -202,7 +247,9 @@ resource "aws_iam_role_policy_attachment" "node" {
 resource "aws_launch_template" "node" {
   for_each = var.node_groups
 
-  name_prefix            = "${var.cluster_name}-${each.key}-"
+  # A launch template's name prefix is at most 99 characters (the provider's limit: 125 less
+  # its unique suffix).
+  name_prefix            = "${substr(var.cluster_name, 0, 97 - length(each.key))}-${each.key}-"
   update_default_version = true
 
   metadata_options {
@@ -293,7 +340,7 @@ data "aws_iam_policy_document" "ebs_csi_assume" {
 }
 
 resource "aws_iam_role" "ebs_csi" {
-  name               = "${var.cluster_name}-ebs-csi-driver-role"
+  name               = local.role_names.ebs_csi
   assume_role_policy = data.aws_iam_policy_document.ebs_csi_assume.json
 }
 

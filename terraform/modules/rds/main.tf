@@ -49,13 +49,18 @@ data "aws_iam_policy_document" "monitoring_assume" {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["monitoring.rds.amazonaws.com"]
+      identifiers = [data.aws_service_principal.monitoring.name]
     }
   }
 }
 
+data "aws_service_principal" "monitoring" {
+  service_name = "monitoring.rds"
+}
+
 resource "aws_iam_role" "monitoring" {
-  name               = "${var.name}-rds-monitoring-role"
+  # At most 64 characters: a long name is cut and hashed (as in modules/eks).
+  name               = length("${var.name}-rds-monitoring-role") <= 64 ? "${var.name}-rds-monitoring-role" : "${substr(var.name, 0, 35)}-${substr(sha256(var.name), 0, 8)}-rds-monitoring-role"
   assume_role_policy = data.aws_iam_policy_document.monitoring_assume.json
 }
 

@@ -8,16 +8,29 @@ variable "secrets_prefix" {
   type        = string
 }
 
-variable "database_url" {
-  description = "postgresql:// URL including the password (ephemeral: never stored in state)."
-  type        = string
-  sensitive   = true
-  ephemeral   = true
+variable "password_version" {
+  description = "Changing it writes a new random master password (db_password_version)."
+  type        = number
 }
 
-variable "database_version" {
-  description = "Changing it rewrites the secret (follows db_password_version)."
+variable "database_host" {
+  description = "Database host name, for the URL."
+  type        = string
+}
+
+variable "database_port" {
+  description = "Database port, for the URL."
   type        = number
+}
+
+variable "database_name" {
+  description = "Database name, for the URL."
+  type        = string
+}
+
+variable "database_user" {
+  description = "Master user, for the URL."
+  type        = string
 }
 
 variable "partition" {

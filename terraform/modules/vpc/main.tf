@@ -150,15 +150,20 @@ data "aws_iam_policy_document" "flow_logs_assume" {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
+      identifiers = [data.aws_service_principal.flow_logs.name]
     }
   }
+}
+
+data "aws_service_principal" "flow_logs" {
+  service_name = "vpc-flow-logs"
 }
 
 resource "aws_iam_role" "flow_logs" {
   count = var.enable_flow_logs ? 1 : 0
 
-  name               = "${var.name}-vpc-flow-logs-role"
+  # At most 64 characters: a long name is cut and hashed (as in modules/eks).
+  name               = length("${var.name}-vpc-flow-logs-role") <= 64 ? "${var.name}-vpc-flow-logs-role" : "${substr(var.name, 0, 36)}-${substr(sha256(var.name), 0, 8)}-vpc-flow-logs-role"
   assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
 }
 

@@ -4,6 +4,16 @@
 # encrypted default, manifests/storage-class.yaml).
 
 mock_provider "aws" {
+  mock_data "aws_iam_session_context" {
+    defaults = {
+      issuer_arn = "arn:aws:iam::123456789012:role/Admin"
+    }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = {
+      arn = "arn:aws:sts::123456789012:assumed-role/Admin/operator"
+    }
+  }
   mock_data "aws_iam_policy_document" {
     defaults = {
       json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"

@@ -53,3 +53,21 @@ run "encrypted_tls_and_a_unique_final_snapshot_name" {
     error_message = "the database does not force TLS"
   }
 }
+
+run "a_long_name_still_fits_the_monitoring_role_in_64_characters" {
+  command = plan
+
+  variables {
+    # 50 characters: the longest <project>-<environment> the root module accepts.
+    name = "a-project-with-a-long-name-in-an-environment-01234"
+  }
+
+  assert {
+    condition     = length(var.name) == 50 && length(aws_iam_role.monitoring.name) <= 64
+    error_message = "the monitoring role name is over 64 characters: ${aws_iam_role.monitoring.name}"
+  }
+  assert {
+    condition     = strcontains(aws_iam_role.monitoring.name, substr(sha256(var.name), 0, 8)) && endswith(aws_iam_role.monitoring.name, "-rds-monitoring-role")
+    error_message = "a cut name carries the name's hash and keeps its suffix: ${aws_iam_role.monitoring.name}"
+  }
+}
