@@ -450,6 +450,23 @@ pub fn check(a: &Access, region: &str) -> Result<(), UserError> {
             "configure openwebui.oidc in access.yaml, or set password_login back to true",
         ));
     }
+    if let Some(o) = &a.oidc {
+        if (!o.admin_roles.is_empty() || !o.allowed_roles.is_empty()) && o.roles_claim.is_empty() {
+            return Err(UserError::usage(
+                "openwebui.oidc lists admin_roles or allowed_roles but no roles_claim: OpenWebUI reads roles only from the claim roles_claim names, so they would be ignored",
+                "set openwebui.oidc.roles_claim to the claim your provider puts roles in (e.g. `roles` or `groups`)",
+            ));
+        }
+        // The start-up admin signs in with a password; with that off, only the provider's
+        // roles can make an admin (OpenWebUI does not merge an SSO sign-in into the start-up
+        // account: OAUTH_MERGE_ACCOUNTS_BY_EMAIL is off).
+        if !a.password_login && (o.roles_claim.is_empty() || o.admin_roles.is_empty()) {
+            return Err(UserError::usage(
+                "password sign-in is off, and single sign-on names no admin role: the start-up admin could not sign in and every SSO user would be a plain user, so nobody could administer OpenWebUI",
+                "set openwebui.oidc.roles_claim and admin_roles (the provider's role that makes an OpenWebUI admin), or keep password_login true",
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -540,6 +557,26 @@ mod tests {
         assert!(
             refused("openwebui:\n  password_login: false\n", &[]).contains("nobody could sign in")
         );
+        let sso = |extra: &str, password_login: bool| {
+            format!(
+                "entry_point:\n  certificate_arn: {CERT}\n  openwebui_host: chat.example.com\nopenwebui:\n  password_login: {password_login}\n  oidc:\n    provider_url: https://idp.example.com\n    client_id: openwebui\n{extra}"
+            )
+        };
+        assert!(
+            refused(&sso("", false), &[]).contains("names no admin role"),
+            "SSO only, and no role makes an admin"
+        );
+        assert!(
+            refused(&sso("    admin_roles: admins\n", true), &[]).contains("but no roles_claim")
+        );
+        assert!(
+            load_with(
+                &sso("    roles_claim: roles\n    admin_roles: admins\n", false),
+                &[]
+            )
+            .is_ok()
+        );
+        assert!(load_with(&sso("", true), &[]).is_ok());
         assert!(
             refused(
                 "",

@@ -181,6 +181,10 @@ pub struct Settings {
     pub sync_timeout: std::time::Duration,
     /// Who reaches the stack and how they sign in (`access.yaml` + variables).
     pub access: crate::access::Access,
+    /// Why access.yaml (or its environment overrides) could not be used: reported by the
+    /// commands that read it, never by those that do not (`eks-token`, kubectl's credential
+    /// plugin, must work whatever the entry point's settings say).
+    pub access_problem: Option<UserError>,
     /// OIDC_CLIENT_SECRET: value for a missing `<prefix>/openwebui-oidc` (`secrets`).
     pub oidc_client_secret: Option<secrecy::SecretString>,
 }
@@ -264,9 +268,13 @@ impl Settings {
         };
 
         let project_dir = resolve_project_dir(args.dir.as_deref(), env)?;
-        let access = crate::access::load(&project_dir, &region, &|k: &str| {
-            env.get(k).map(str::to_string)
-        })?;
+        let (access, access_problem) =
+            match crate::access::load(&project_dir, &region, &|k: &str| {
+                env.get(k).map(str::to_string)
+            }) {
+                Ok(a) => (a, None),
+                Err(e) => (Default::default(), Some(e)),
+            };
         let charts_dir = resolve_charts_dir(args.charts_dir.as_deref(), env)?;
 
         let sync_timeout = match env.get("DEPLOYCTL_SYNC_TIMEOUT") {
@@ -342,7 +350,10 @@ impl Settings {
                 .or_else(|| env.get("XDG_CACHE_HOME").map(|d| Path::new(d).join("helm")))
                 .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".cache/helm")))
                 .map(|d| d.join("repository")),
-            fancy_output: term.stderr && output == OutputFormat::Text && !in_ci,
+            // Spinners draw on stdout: only when stdout *and* stderr are the terminal. With
+            // stdout redirected (`plan > plan.txt`, `all | tee log`) every line is plain text
+            // on stdout.
+            fancy_output: term.stdout && term.stderr && output == OutputFormat::Text && !in_ci,
             tfvars_file: env
                 .get("TFVARS_FILE")
                 .filter(|v| !v.is_empty())
@@ -353,6 +364,7 @@ impl Settings {
                 .map(PathBuf::from),
             sync_timeout: std::time::Duration::from_secs(sync_timeout),
             access,
+            access_problem,
             oidc_client_secret: env
                 .get("OIDC_CLIENT_SECRET")
                 .filter(|v| !v.trim().is_empty())
@@ -633,6 +645,8 @@ mod tests {
         };
         let s = Settings::resolve(&Flags::default(), &Env::default(), teed).unwrap();
         assert!(s.interactive);
+        // ... and no spinners: they draw on stdout, which is the pipe.
+        assert!(!s.fancy_output);
         // stderr redirected to a file: nowhere to draw a prompt.
         let logged = Terminal {
             stdin: true,

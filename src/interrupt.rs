@@ -36,6 +36,13 @@ static TERMINAL: Mutex<Option<libc::termios>> = Mutex::new(None);
 static NOTICE: OnceLock<tokio::sync::watch::Sender<usize>> = OnceLock::new();
 static REASON: Mutex<String> = Mutex::new(String::new());
 static OUTPUT_LOST: AtomicBool = AtomicBool::new(false);
+/// When the output was found lost (to fold the signal that usually caused it into the same
+/// interrupt).
+static LOST_AT: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// A signal this soon after the output was found lost is the same interrupt: Ctrl-C ends
+/// `| tee` too, and a write can hit the closed pipe before the signal is delivered.
+const SAME_INTERRUPT: Duration = Duration::from_secs(2);
 
 /// Exit code after an interrupt (128 + SIGINT), as shells report it.
 pub const EXIT: i32 = 130;
@@ -121,6 +128,7 @@ pub fn output_lost() {
     if requested() {
         return;
     }
+    *LOST_AT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     on_signal("output closed");
 }
 
@@ -140,6 +148,14 @@ pub fn reason() -> String {
 }
 
 fn on_signal(name: &str) {
+    // The signal behind a lost output, arriving just after it: the same interrupt.
+    if name != "output closed" && COUNT.load(Ordering::SeqCst) == 1 {
+        let lost = *LOST_AT.lock().unwrap_or_else(|e| e.into_inner());
+        if lost.is_some_and(|t| t.elapsed() < SAME_INTERRUPT) {
+            *REASON.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
+            return;
+        }
+    }
     *REASON.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
     let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
     if GRACEFUL.load(Ordering::SeqCst) > 0 {
@@ -156,12 +172,23 @@ fn on_signal(name: &str) {
         notice().send_replace(n);
         return;
     }
-    // Before any change: read-only children simply stop.
+    // Outside a graceful section: before any change (read-only children simply stop), or
+    // after the changes ended (the report, a final read) — then it says so.
     signal_children(libc::SIGKILL, None);
     restore_terminal();
-    let message = format!("interrupted ({name}): stopped before changing anything");
+    let (message, help) = if changes_began() {
+        (
+            format!("interrupted ({name}) after the changes ended; the report was not finished"),
+            "see the state with `deployctl plan` (it changes nothing)",
+        )
+    } else {
+        (
+            format!("interrupted ({name}): stopped before changing anything"),
+            "run the same command again",
+        )
+    };
     stderr_line(&format!("\n{message}"));
-    crate::ui::interrupted_summary(&message, "run the same command again");
+    crate::ui::interrupted_summary(&message, help);
     stop_background();
     std::process::exit(EXIT);
 }
@@ -383,8 +410,11 @@ pub fn first_notice() -> String {
             .map(|r| {
                 let how = match r.on_first {
                     OnInterrupt::Stop => "asked to stop cleanly",
-                    OnInterrupt::Finish => {
+                    OnInterrupt::Finish if r.what.contains("install") && !r.what.contains("uninstall") => {
                         "left to finish by itself (stopping it half-way would leave objects without a release record)"
+                    }
+                    OnInterrupt::Finish => {
+                        "left to finish by itself (stopping it half-way would leave the release half-removed or half-restored)"
                     }
                 };
                 let bound = r

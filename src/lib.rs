@@ -364,6 +364,21 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         interrupt::install();
     }
     let ui = ui::Ui::new(&settings);
+    // access.yaml matters to the commands that deploy, verify or remove the stack; a broken
+    // one (or a bad ENTRY_* variable) is their usage error, nobody else's.
+    let reads_access = matches!(
+        command,
+        Command::Plan { .. }
+            | Command::Run { .. }
+            | Command::All
+            | Command::Step(_)
+            | Command::Uninstall { .. }
+            | Command::InfrastructureVerify
+            | Command::Complete { .. }
+    );
+    if reads_access && let Some(problem) = settings.access_problem.take() {
+        return Err(problem.into());
+    }
     let secrets_options = match &command {
         Command::Step(step) => secrets_options(&step.secrets, &mut settings)?,
         _ => context::SecretsOptions::default(),

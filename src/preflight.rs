@@ -6,15 +6,26 @@ use crate::error::{UserError, exit};
 use crate::graph::StepId;
 use anyhow::Result;
 
-pub async fn preflight(cx: &Context, assessed: &[StepId]) -> Result<()> {
+/// What the steps are checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Installing or checking them: everything, Bedrock's models included.
+    Deploy,
+    /// Removing them (`uninstall`): what removal uses, and nothing about what they would
+    /// serve (a model gone LEGACY must not block a teardown).
+    Remove,
+}
+
+pub async fn preflight(cx: &Context, assessed: &[StepId], purpose: Purpose) -> Result<()> {
     let helm = assessed.iter().any(|s| s.def().uses_helm);
     let kube = assessed.iter().any(|s| s.def().uses_kube);
     let aws = assessed.iter().any(|s| s.def().uses_aws);
     // The steps that call or grant Bedrock: their models must be offered, ACTIVE, with their
     // profiles, before anything changes.
-    let bedrock = assessed
-        .iter()
-        .any(|s| matches!(s, StepId::Litellm | StepId::Irsa));
+    let bedrock = purpose == Purpose::Deploy
+        && assessed
+            .iter()
+            .any(|s| matches!(s, StepId::Litellm | StepId::Irsa));
     let aws_check = async {
         if aws {
             let account = cx.aws().await.account_id().await?;

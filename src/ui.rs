@@ -46,22 +46,50 @@ fn reader_gone(e: &std::io::Error) -> bool {
 /// One line to stdout. Never panics: a reader that is gone is an interrupt
 /// (`interrupt::output_lost`), any other failure is ignored.
 pub fn out_line(text: &str) {
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
-        drop(out);
-        if reader_gone(&e) {
-            crate::interrupt::output_lost();
+    if STDOUT_LOST.load(std::sync::atomic::Ordering::SeqCst) {
+        // stdout is gone: what is left to say (the summary) goes where it can still be read.
+        if !STDERR_LOST.load(std::sync::atomic::Ordering::SeqCst) {
+            write_line(&mut std::io::stderr().lock(), text, &STDERR_LOST);
         }
+        return;
+    }
+    if !write_line(&mut std::io::stdout().lock(), text, &STDOUT_LOST)
+        && STDOUT_LOST.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        err_line(text);
     }
 }
 
-/// One line to stderr; as `out_line`.
+/// One line to stderr; as `out_line` (falling back to stdout once stderr is gone).
 pub fn err_line(text: &str) {
-    let mut err = std::io::stderr().lock();
-    if let Err(e) = writeln!(err, "{text}").and_then(|()| err.flush()) {
-        drop(err);
-        if reader_gone(&e) {
-            crate::interrupt::output_lost();
+    if STDERR_LOST.load(std::sync::atomic::Ordering::SeqCst) {
+        if !STDOUT_LOST.load(std::sync::atomic::Ordering::SeqCst) {
+            write_line(&mut std::io::stdout().lock(), text, &STDOUT_LOST);
+        }
+        return;
+    }
+    if !write_line(&mut std::io::stderr().lock(), text, &STDERR_LOST)
+        && STDERR_LOST.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        out_line(text);
+    }
+}
+
+/// Whether stdout / stderr can no longer be written (its reader is gone).
+static STDOUT_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STDERR_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Write one line; `false` on failure. A reader that is gone marks the stream lost and is an
+/// interrupt (`interrupt::output_lost`, counted once).
+fn write_line(w: &mut impl Write, text: &str, lost: &std::sync::atomic::AtomicBool) -> bool {
+    match writeln!(w, "{text}").and_then(|()| w.flush()) {
+        Ok(()) => true,
+        Err(e) => {
+            if reader_gone(&e) {
+                lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                crate::interrupt::output_lost();
+            }
+            false
         }
     }
 }
@@ -127,13 +155,20 @@ impl Ui {
     pub fn new(settings: &Settings) -> Self {
         let json = settings.output == OutputFormat::Json;
         let fancy = settings.fancy_output && !json;
-        let multi = fancy.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+        // Settings turn fancy output on only when stdout (where the bars draw) and stderr are
+        // the terminal; a dumb terminal draws no bars either. Without bars there is no
+        // MultiProgress at all: its println on a hidden target would print nothing.
+        let bars_drawn = fancy
+            && console::Term::stdout().is_term()
+            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let multi =
+            bars_drawn.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         Ui {
             json,
             fancy,
             verbosity: settings.verbosity,
             multi,
-            bars_drawn: fancy && console::Term::stdout().is_term(),
+            bars_drawn,
             bars: Mutex::new(Default::default()),
             lock: Mutex::new(()),
             silent: false,

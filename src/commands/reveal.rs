@@ -36,7 +36,7 @@ pub async fn run(inv: super::Invocation, name: &str) -> Result<i32> {
         value.expose_secret()
     ));
     crate::ui::out_line(
-        "It was used once, when OpenWebUI first started: if the admin changed it since, OpenWebUI has the new one.",
+        "It was used once, when OpenWebUI first started with no user: if the admin changed it since, OpenWebUI has the new one; and a database that had users before (an install older than this admin, or a restored one) kept its own admin, which this password does not open.",
     );
     Ok(exit::OK)
 }

@@ -46,7 +46,15 @@ pub fn removal_order(cx: &Context, names: &[String]) -> Result<Vec<StepId>> {
                     format!(
                         "`{n}` is not removed by uninstall: it creates AWS resources, namespaces or only checks (those stay)"
                     ),
-                    "uninstall removes helm releases and deployctl's objects: external-secrets, secret-stores, gatekeeper, opa-policies, monitoring, dashboards, jaeger, redis, litellm, openwebui",
+                    format!(
+                        "uninstall removes helm releases and deployctl's objects: {}",
+                        graph::all_steps()
+                            .into_iter()
+                            .filter(|s| removable(*s))
+                            .map(|s| s.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 )
                 .into());
             }
@@ -98,12 +106,13 @@ async fn uninstall(cx: Arc<Context>, prompter: &dyn Prompter, args: &Args) -> Re
     gate(&cx, prompter, args.confirm_destroy.as_deref())?;
     let order = removal_order(&cx, &args.steps)?;
     // The cluster is proven (context guard) and helm is there before anything is shown.
-    crate::preflight::preflight(&cx, &order).await?;
+    crate::preflight::preflight(&cx, &order, crate::preflight::Purpose::Remove).await?;
     let steps: Vec<(StepId, Arc<dyn Step>)> = order
         .iter()
         .map(|id| (*id, crate::steps::build(*id)))
         .collect();
     let goes = going_with_releases(&cx, &order).await?;
+    refuse_orphaned_load_balancers(&cx, &order, &args.steps).await?;
     let before = kept(&cx, &order, &goes).await?;
     if !goes.data_claims.is_empty() {
         return Err(UserError::failed(
@@ -124,6 +133,51 @@ async fn uninstall(cx: Arc<Context>, prompter: &dyn Prompter, args: &Args) -> Re
     let rows = remove_all(&cx, &steps).await;
     let after = kept(&cx, &order, &goes).await.unwrap_or(before);
     Ok(report(&cx, &args.steps, &rows, &after))
+}
+
+/// Only a running load balancer controller deletes an Ingress's load balancer (and lets the
+/// Ingress go): removing the controller while an `alb` Ingress stays would leave the load
+/// balancer, its target groups and security groups in AWS (and the Ingress stuck
+/// Terminating once deleted). Refused before anything is removed.
+async fn refuse_orphaned_load_balancers(
+    cx: &Context,
+    order: &[StepId],
+    names: &[String],
+) -> Result<()> {
+    if !order.contains(&StepId::LoadBalancerController) {
+        return Ok(());
+    }
+    let ours: Vec<(&str, &str)> = if order.contains(&StepId::Ingress) {
+        crate::steps::ingress::INGRESSES
+            .iter()
+            .map(|(ns, name, ..)| (*ns, *name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let left = crate::steps::ingress::alb_ingresses(&cx.kube()?, &ours).await?;
+    if left.is_empty() {
+        return Ok(());
+    }
+    Err(UserError::failed(
+        format!(
+            "uninstall would remove the load balancer controller while Ingresses of class alb remain ({}): their load balancers would be left in AWS with nothing to delete them; nothing was removed",
+            left.join(", ")
+        ),
+        if left.iter().all(|l| {
+            crate::steps::ingress::INGRESSES
+                .iter()
+                .any(|(ns, name, ..)| *l == format!("{ns}/{name}"))
+        }) {
+            format!(
+                "remove the entry point with it: `{} ingress`",
+                command_line(names)
+            )
+        } else {
+            "delete those Ingresses first (`kubectl delete ingress -n <namespace> <name>`: the controller then deletes their load balancers), then run uninstall again".to_string()
+        },
+    )
+    .into())
 }
 
 /// CI without the name, or with another cluster's, changes nothing and asks nothing.
@@ -190,6 +244,7 @@ async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
         data_steps: Vec::new(),
     };
     let rels = crate::releases::Releases::load(&cx.settings.project_dir)?;
+    let scopes = ClusterScoped::read(cx).await?;
     for id in order {
         let Some(row) = crate::release_table::RELEASES
             .iter()
@@ -210,7 +265,13 @@ async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
             if keep {
                 continue;
             }
-            let ns = doc.namespace().unwrap_or(&rel.namespace).to_string();
+            // A cluster-scoped object has no namespace (its key's namespace is ""); a
+            // namespaced one without metadata.namespace goes where helm put the release.
+            let ns = if scopes.contains(doc.api_version(), doc.kind()) {
+                String::new()
+            } else {
+                doc.namespace().unwrap_or(&rel.namespace).to_string()
+            };
             if doc.kind() == "PersistentVolumeClaim" {
                 goes.data_claims.push(format!("PVC {ns}/{}", doc.name()));
                 if !goes.data_steps.contains(&id.name().to_string()) {
@@ -222,6 +283,70 @@ async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
         }
     }
     Ok(goes)
+}
+
+/// Which kinds are cluster-scoped: the built-in ones a chart may hold, and every kind a
+/// CustomResourceDefinition in the cluster defines with `scope: Cluster`.
+struct ClusterScoped {
+    kinds: BTreeSet<(String, String)>,
+}
+
+/// Built-in cluster-scoped kinds, by API group ("" is the core group).
+const BUILTIN_CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "PersistentVolume"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("storage.k8s.io", "StorageClass"),
+    ("storage.k8s.io", "CSIDriver"),
+    ("storage.k8s.io", "VolumeAttachment"),
+    ("networking.k8s.io", "IngressClass"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ),
+    ("apiregistration.k8s.io", "APIService"),
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+    ("certificates.k8s.io", "CertificateSigningRequest"),
+];
+
+impl ClusterScoped {
+    async fn read(cx: &Context) -> Result<ClusterScoped> {
+        let mut kinds: BTreeSet<(String, String)> = BUILTIN_CLUSTER_SCOPED
+            .iter()
+            .map(|(g, k)| (g.to_string(), k.to_string()))
+            .collect();
+        let crds: Api<CustomResourceDefinition> = Api::all(cx.kube()?);
+        let lp = ListParams::default();
+        let list =
+            crate::kube::errors::retry("listing CustomResourceDefinitions", || crds.list(&lp))
+                .await?;
+        for crd in list.items {
+            if crd.spec.scope == "Cluster" {
+                kinds.insert((crd.spec.group.clone(), crd.spec.names.kind.clone()));
+            }
+        }
+        Ok(ClusterScoped { kinds })
+    }
+
+    fn contains(&self, api_version: &str, kind: &str) -> bool {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        self.kinds.contains(&(group.to_string(), kind.to_string()))
+    }
 }
 
 /// The manifest of a release's latest revision (None: not installed).
@@ -255,7 +380,9 @@ struct Kept {
 }
 
 /// The objects that stay when `order` is removed: the stack's namespaces, every claim in them
-/// that no removed release deletes, the removed releases' CRDs (helm never deletes CRDs),
+/// that no removed release deletes, the removed releases' CRDs that helm does not delete (a
+/// chart's `crds/` directory, which helm installs but never removes; CRDs a chart *templates*
+/// are in its manifest and go with it),
 /// and the Secrets nothing removed takes with it.
 async fn kept(cx: &Context, order: &[StepId], goes: &Goes) -> Result<Kept> {
     let client = cx.kube()?;
@@ -363,7 +490,7 @@ fn kept_text(k: &Kept) -> String {
     lines.push(format!("  Secrets: {}", list(&k.secrets)));
     if !k.crds.is_empty() {
         lines.push(format!(
-            "  CustomResourceDefinitions ({}, helm never deletes them): {}",
+            "  CustomResourceDefinitions ({}, installed from the charts' crds/ directories, which helm never deletes): {}",
             k.crds.len(),
             list(&k.crds)
         ));

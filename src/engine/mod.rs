@@ -179,7 +179,7 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
     let built: HashMap<StepId, Arc<dyn Step>> =
         assessed.iter().map(|id| (*id, steps::build(*id))).collect();
 
-    preflight(&cx, &assessed).await?;
+    preflight(&cx, &assessed, crate::preflight::Purpose::Deploy).await?;
     let survey = assess_all(&cx, &built, &assessed).await;
     let states = &survey.states;
 

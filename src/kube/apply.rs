@@ -125,7 +125,9 @@ impl Resolver {
 /// Apply every document; returns "Kind/name" of each applied object.
 pub async fn apply_documents(client: &kube::Client, docs: &[Document]) -> Result<Vec<String>> {
     let mut resolver = Resolver::default();
-    let params = PatchParams::apply(FIELD_MANAGER);
+    // Forced: the files are the source of truth; a field changed by hand is drift, which
+    // `plan` shows and the step takes back (without force it would be a 409 on every run).
+    let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut applied = Vec::new();
     for doc in docs {
         let what = format!(
@@ -219,7 +221,9 @@ pub async fn drift(client: &kube::Client, docs: &[Document]) -> Result<Vec<Strin
 /// One document's drift: "Kind/name (paths)" when an apply would change it.
 async fn drift_of(doc: Document, api: Api<DynamicObject>) -> Result<Option<String>> {
     let what = format!("{} {}", doc.kind(), doc.name());
-    let params = PatchParams::apply(FIELD_MANAGER).dry_run();
+    // Forced, as the apply itself is: a field someone changed by hand (`kubectl edit`) is
+    // drift to report, not a conflict that stops the plan.
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
     let Some(live) = retry(&format!("reading {what}"), || api.get_opt(doc.name())).await? else {
         return Ok(None);
     };

@@ -272,8 +272,11 @@ pub async fn check(client: &kube::Client, ns: &str, w: Workload) -> Result<Ready
     })
 }
 
-/// Re-run `check` whenever `api` (narrowed by `config`) reports a change, until it says
-/// ready; a timeout names `what` and the last reason.
+/// How often `until` checks again when nothing it watches has changed.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Re-run `check` whenever `api` (narrowed by `config`) reports a change (and every
+/// `RECHECK`), until it says ready; a timeout names `what` and the last reason.
 pub async fn until<K, F, Fut>(
     api: Api<K>,
     config: watcher::Config,
@@ -303,14 +306,18 @@ where
         if remaining.is_zero() {
             return Err(timed_out());
         }
-        // A read-only wait: an interrupt ends it at once (nothing is left half-done).
+        // A read-only wait: an interrupt ends it at once (nothing is left half-done). The
+        // check also runs every few seconds without a change: what it reads besides the
+        // watched object (events, pods) changes without waking the watch.
+        let tick = remaining.min(RECHECK);
         let next = tokio::select! {
-            next = tokio::time::timeout(remaining, events.next()) => next,
+            next = tokio::time::timeout(tick, events.next()) => next,
             _ = crate::interrupt::wait() => {
                 bail!("interrupted while waiting for {what} (last seen: {last})")
             }
         };
         match next {
+            Err(_) if remaining > tick => {}
             Err(_) => {
                 // One last look: the change may have landed with the deadline.
                 if let Ready::Yes(t) = check().await? {

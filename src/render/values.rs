@@ -31,8 +31,13 @@ pub fn desired(values_file: &Path, overlay: &Value) -> Result<Value> {
     let mut v: Value = if text.trim().is_empty() {
         Value::Object(Default::default())
     } else {
-        serde_saphyr::from_str(&text)
-            .with_context(|| format!("parsing {}", values_file.display()))?
+        // As helm reads values (YAML 1.1 numbers: `0644` is octal, 420), so what a run would
+        // install compares equal to what helm recorded.
+        serde_saphyr::from_str_with_options(
+            &text,
+            serde_saphyr::options! { legacy_octal_numbers: true },
+        )
+        .with_context(|| format!("parsing {}", values_file.display()))?
     };
     if v.is_null() {
         v = Value::Object(Default::default());
@@ -115,6 +120,14 @@ fn show(path: &str, v: &Option<Value>) -> String {
     match v {
         None => "(unset)".into(),
         Some(_) if secret_like(path) => "(masked)".into(),
+        // A list or a map is compared whole: a secret inside it (an `extraEnvVars` value)
+        // is not under a key this path names, so only its size is shown.
+        Some(Value::Array(a)) => {
+            format!("({} item{})", a.len(), if a.len() == 1 { "" } else { "s" })
+        }
+        Some(Value::Object(m)) => {
+            format!("({} key{})", m.len(), if m.len() == 1 { "" } else { "s" })
+        }
         Some(v) => {
             let t = v.to_string();
             if t.chars().count() > 40 {
@@ -153,6 +166,31 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn numbers_are_read_as_helm_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("v.yaml");
+        std::fs::write(&f, "volume:\n  defaultMode: 0644\n  count: 12\n").unwrap();
+        let v = desired(&f, &json!({})).unwrap();
+        assert_eq!(
+            v["volume"]["defaultMode"], 420,
+            "YAML 1.1 octal, as helm records it"
+        );
+        assert_eq!(v["volume"]["count"], 12);
+    }
+
+    #[test]
+    fn a_secret_inside_a_list_is_never_shown() {
+        let live = json!({"extraEnvVars": [{"name": "TOKEN", "value": "old-secret-value"}]});
+        let want = json!({"extraEnvVars": [{"name": "TOKEN", "value": "new-secret-value"}]});
+        let text = describe(&diff(&live, &want), 4);
+        assert!(
+            text.contains("extraEnvVars ((1 item) → (1 item))"),
+            "{text}"
+        );
+        assert!(!text.contains("secret-value"), "{text}");
+    }
+
+    #[test]
     fn later_files_win_and_maps_merge() {
         let mut base = json!({"a": {"x": 1, "y": [1, 2]}, "b": "keep"});
         merge(&mut base, &json!({"a": {"x": 2, "y": [3]}, "c": true}));
@@ -179,7 +217,7 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("old") && !text.contains("new"), "{text}");
-        assert!(text.contains("extra ((unset) → [1])"), "{text}");
+        assert!(text.contains("extra ((unset) → (1 item))"), "{text}");
         assert!(diff(&want, &want).is_empty());
         assert!(describe(&d, 1).ends_with("and 2 more"));
     }

@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const LITELLM_NS: &str = "litellm";
 const MASTER_SECRET: &str = "litellm-secrets";
@@ -37,7 +38,36 @@ struct Answer {
     body: String,
 }
 
+/// How long one answer may take: a chat completion (LiteLLM retrying Bedrock included),
+/// and every other call.
+const COMPLETION_LIMIT: Duration = Duration::from_secs(90);
+const CALL_LIMIT: Duration = Duration::from_secs(15);
+
+/// One call through the API server's service proxy, bounded (the proxy is a long-running
+/// request the API server does not time out, and the client sets no read timeout) and ended
+/// at once by an interrupt.
 async fn call(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    key: Option<&SecretString>,
+    body: Option<&Value>,
+) -> Result<Answer> {
+    let limit = if method == "POST" {
+        COMPLETION_LIMIT
+    } else {
+        CALL_LIMIT
+    };
+    let what = format!("{method} {}", path.rsplit("/proxy").next().unwrap_or(path));
+    tokio::select! {
+        answer = tokio::time::timeout(limit, call_once(client, method, path, key, body)) => {
+            answer.unwrap_or_else(|_| Err(anyhow!("{what}: no answer within {}s", limit.as_secs())))
+        }
+        _ = crate::interrupt::wait() => Err(anyhow!("{what}: interrupted")),
+    }
+}
+
+async fn call_once(
     client: &kube::Client,
     method: &str,
     path: &str,

@@ -26,6 +26,36 @@ use serde_json::json;
 use std::time::Duration;
 
 /// The Ingresses of the entry point: (namespace, name, Service, port, health path).
+/// How long uninstall waits for the load balancer controller to delete a load balancer (AWS
+/// takes seconds to a few minutes).
+pub const LOAD_BALANCER_DELETION: Duration = Duration::from_secs(300);
+
+/// Ingresses of class `alb` in the cluster other than `except` (namespace, name): each one's
+/// load balancer is deleted only by a running controller.
+pub async fn alb_ingresses(client: &kube::Client, except: &[(&str, &str)]) -> Result<Vec<String>> {
+    let api: Api<K8sIngress> = Api::all(client.clone());
+    let lp = ListParams::default();
+    let list = retry("listing Ingresses", || api.list(&lp)).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|i| {
+            i.spec
+                .as_ref()
+                .and_then(|s| s.ingress_class_name.as_deref())
+                == Some("alb")
+        })
+        .map(|i| {
+            (
+                i.metadata.namespace.unwrap_or_default(),
+                i.metadata.name.unwrap_or_default(),
+            )
+        })
+        .filter(|(ns, name)| !except.iter().any(|(n, m)| n == ns && m == name))
+        .map(|(ns, name)| format!("{ns}/{name}"))
+        .collect())
+}
+
 pub const INGRESSES: &[(&str, &str, &str, u16, &str)] = &[
     ("open-webui", "open-webui", "open-webui", 80, "/health"),
     (
@@ -161,26 +191,40 @@ pub fn address(ing: &K8sIngress) -> Option<String> {
         .find_map(|i| i.hostname.clone().or_else(|| i.ip.clone()))
 }
 
-/// Why the controller has not given `name` an address: its latest warning event about it
-/// (e.g. `FailedBuildModel: Failed build model due to couldn't auto-discover subnets…`).
-pub async fn controller_reason(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
+/// Why the controller has not given this Ingress an address: its latest warning event about
+/// *this* Ingress (by uid: an earlier Ingress of the same name had its own events, which live
+/// an hour), at or after `since` when given (e.g. `FailedBuildModel: Failed build model due to
+/// couldn't auto-discover subnets…`).
+pub async fn controller_reason(
+    client: &kube::Client,
+    ing: &K8sIngress,
+    since: Option<jiff::Timestamp>,
+) -> Option<String> {
+    let ns = ing.metadata.namespace.as_deref()?;
+    let name = ing.metadata.name.as_deref()?;
+    let uid = ing.metadata.uid.as_deref()?;
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
     let lp = ListParams::default().fields(&format!(
-        "involvedObject.kind=Ingress,involvedObject.name={name}"
+        "involvedObject.kind=Ingress,involvedObject.name={name},involvedObject.uid={uid}"
     ));
     let events = retry("reading the Ingress's events", || api.list(&lp))
         .await
         .ok()?;
+    let when = |e: &Event| {
+        e.last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or_else(|| e.event_time.as_ref().map(|t| t.0))
+    };
     events
         .items
         .iter()
         .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .max_by_key(|e| {
-            e.last_timestamp
-                .as_ref()
-                .map(|t| t.0)
-                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .filter(|e| match (since, when(e)) {
+            (Some(since), Some(at)) => at >= since,
+            _ => true,
         })
+        .max_by_key(|e| when(e))
         .map(|e| {
             format!(
                 "{}: {}",
@@ -189,6 +233,11 @@ pub async fn controller_reason(client: &kube::Client, ns: &str, name: &str) -> O
             )
         })
 }
+
+/// How long a warning from the controller may stand without an address before the step
+/// fails with it: the first reconcile can fail for a moment (a transient
+/// `FailedDeployModel`) and the load balancer still appear.
+const WARNING_STANDS: Duration = Duration::from_secs(60);
 
 /// Whether OpenWebUI would make the first visitor its admin: `/api/config` through the API
 /// server's service proxy carries `"onboarding": true` while it has no user.
@@ -273,7 +322,7 @@ impl Step for Ingress {
                         None => problems.push(format!(
                             "Ingress {ns}/{} has no address yet{}",
                             d.name(),
-                            controller_reason(&client, ns, d.name())
+                            controller_reason(&client, &ing, None)
                                 .await
                                 .map(|r| format!(" ({r})"))
                                 .unwrap_or_default()
@@ -321,6 +370,8 @@ impl Step for Ingress {
                 "OpenWebUI makes its admin at start-up from WEBUI_ADMIN_EMAIL and WEBUI_ADMIN_PASSWORD (openwebui-secrets, key admin-password): check `deployctl plan secret-stores openwebui`, run `deployctl openwebui`, then `deployctl ingress`",
             ));
         }
+        // Warnings from before this apply are about an earlier attempt.
+        let applied_at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2);
         let applied = crate::kube::apply::apply_documents(&client, &docs).await?;
         // The load balancer takes a few minutes; its address is what people are sent to.
         let mut addresses = Vec::new();
@@ -344,19 +395,31 @@ impl Step for Ingress {
             let get = api.clone();
             let name = d.name().to_string();
             let reason_client = client.clone();
+            let first_warning: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
+                Default::default();
             let found = crate::kube::wait::until(api, cfg, &what, ADDRESS_WAIT, || {
                 let get = get.clone();
                 let name = name.clone();
                 let ns = ns.clone();
                 let reason_client = reason_client.clone();
+                let first_warning = first_warning.clone();
                 async move {
                     let ing = retry(&format!("reading Ingress {name}"), || get.get_opt(&name)).await?;
                     if let Some(a) = ing.as_ref().and_then(address) {
                         return Ok(crate::kube::wait::Ready::Yes(a));
                     }
-                    // The controller said why it cannot build the load balancer: that does not
-                    // pass by waiting (it retries, but the cause needs a change).
-                    if let Some(reason) = controller_reason(&reason_client, &ns, &name).await {
+                    let reason = match &ing {
+                        Some(i) => controller_reason(&reason_client, i, Some(applied_at)).await,
+                        None => None,
+                    };
+                    // The controller said why it cannot build the load balancer: once that has
+                    // stood for a while with no address, it does not pass by waiting (the
+                    // controller retries, but the cause needs a change).
+                    let stood = reason.is_some() && {
+                        let mut first = first_warning.lock().unwrap_or_else(|e| e.into_inner());
+                        first.get_or_insert_with(std::time::Instant::now).elapsed() >= WARNING_STANDS
+                    };
+                    if let (true, Some(reason)) = (stood, reason) {
                         anyhow::bail!(crate::error::UserError::failed(
                             format!("the load balancer controller cannot make the load balancer of Ingress {ns}/{name}: {reason}"),
                             "fix the cause (subnet tags kubernetes.io/role/elb or internal-elb, the certificate, the controller's IAM role), then `deployctl ingress`; `kubectl -n kube-system logs deploy/aws-load-balancer-controller` has the details",
@@ -379,7 +442,7 @@ impl Step for Ingress {
     }
 
     fn removes(&self, _cx: &Context) -> Option<String> {
-        Some("the entry point's Ingresses (the load balancer goes with them)".into())
+        Some("the entry point's Ingresses, waiting until the load balancer controller has deleted their load balancer".into())
     }
 
     async fn remove(&self, cx: &Context) -> Result<String> {
@@ -396,10 +459,57 @@ impl Step for Ingress {
             })
             .await?;
             if !gone {
-                deleted.push(format!("Ingress/{name}"));
+                deleted.push((*ns, *name));
             }
         }
-        Ok(super::objects::removed_summary(&deleted))
+        // The load balancer controller deletes the load balancer, its target groups and
+        // security groups, then lets the Ingress go (its finalizer). Until then the controller
+        // must stay: uninstall removes it next, so this waits, bounded and interruptible.
+        let started = std::time::Instant::now();
+        let mut said = false;
+        for (ns, name) in &deleted {
+            let api: Api<K8sIngress> = Api::namespaced(client.clone(), ns);
+            loop {
+                let present = retry(&format!("reading Ingress {ns}/{name}"), || {
+                    api.get_opt(name)
+                })
+                .await?
+                .is_some();
+                if !present {
+                    break;
+                }
+                if started.elapsed() >= LOAD_BALANCER_DELETION {
+                    bail!(
+                        "Ingress {ns}/{name} is still there after {}s: the load balancer controller has not deleted its load balancer (see `kubectl -n kube-system logs deploy/aws-load-balancer-controller` and `kubectl -n {ns} describe ingress {name}`); the controller was left installed so it can finish",
+                        started.elapsed().as_secs()
+                    );
+                }
+                if crate::interrupt::requested() {
+                    bail!(
+                        "interrupted while the load balancer controller deletes Ingress {ns}/{name}'s load balancer; the controller was left installed so it can finish"
+                    );
+                }
+                if !said && started.elapsed() >= Duration::from_secs(3) {
+                    said = true;
+                    cx.ui.note(
+                        "ingress",
+                        &format!(
+                            "waiting for the load balancer controller to delete the load balancer (up to {}s)",
+                            LOAD_BALANCER_DELETION.as_secs()
+                        ),
+                    );
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = crate::interrupt::wait() => {}
+                }
+            }
+        }
+        let names: Vec<String> = deleted
+            .iter()
+            .map(|(_, name)| format!("Ingress/{name}"))
+            .collect();
+        Ok(super::objects::removed_summary(&names))
     }
 
     async fn view(&self, cx: &Context) -> Result<String> {

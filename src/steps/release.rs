@@ -456,9 +456,16 @@ impl ReleaseStep {
             let req = http::Request::get(&path)
                 .body(Vec::new())
                 .context("building the liveliness request")?;
-            match client.request_text(req).await {
-                Ok(body) => return Ok(format!("/health/liveliness answered {}", body.trim())),
-                Err(e) => last = crate::kube::errors::describe(&e),
+            // Bounded (the service proxy is not timed out by the API server) and ended by
+            // an interrupt.
+            let answer = tokio::select! {
+                a = tokio::time::timeout(Duration::from_secs(10), client.request_text(req)) => a,
+                _ = crate::interrupt::wait() => bail!("interrupted while asking LiteLLM's /health/liveliness"),
+            };
+            match answer {
+                Ok(Ok(body)) => return Ok(format!("/health/liveliness answered {}", body.trim())),
+                Ok(Err(e)) => last = crate::kube::errors::describe(&e),
+                Err(_) => last = "no answer within 10s".into(),
             }
         }
         bail!(
@@ -687,6 +694,14 @@ impl Step for ReleaseStep {
             kube_context: cx.kube_context(),
             fresh: repair.fresh,
         };
+        // The repair above can take minutes (a live operation waited out, a rollback): an
+        // interrupt that arrived meanwhile starts no new helm operation.
+        if crate::interrupt::requested() {
+            bail!(
+                "interrupted before helm {verb} of {} began (the release was left as the repair made it)",
+                rel.name
+            );
+        }
         let mut installed = cx.helm.upgrade_install(&install).await;
         // helm makes a chart's CRDs, waits for them to be established, then looks the new
         // kinds up once: an API server whose discovery lags a moment behind ("no matches for

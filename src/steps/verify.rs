@@ -58,7 +58,7 @@ pub async fn way_in(cx: &Context) -> Result<String> {
             None => {
                 let why = match &ing {
                     None => "its Ingress does not exist: run `deployctl ingress`".to_string(),
-                    Some(_) => super::ingress::controller_reason(&client, ns, d.name())
+                    Some(i) => super::ingress::controller_reason(&client, i, None)
                         .await
                         .map(|r| format!("the load balancer controller says {r}"))
                         .unwrap_or_else(|| {

@@ -63,6 +63,12 @@ async fn a_legacy_or_missing_model_stops_before_any_change_naming_what_the_regio
         .unwrap();
     assert!(secrets.secret_list().is_empty(), "secrets ran");
     assert!(kube.writes().is_empty());
+    // Taking the stack down is not about what it would serve: uninstall is not stopped.
+    let run = sb
+        .run(&["uninstall", "litellm", "--confirm-destroy", "test-cluster"])
+        .await;
+    run.assert_code(0);
+    assert!(!run.all().contains("LEGACY"), "{}", run.all());
 
     // A model the region does not offer at all: the same, in JSON with the check named.
     front.set_lifecycle(&models[0].base, "ACTIVE");

@@ -205,6 +205,30 @@ async fn eks_token_prints_an_exec_credential_with_a_presigned_sts_url() {
     );
 }
 
+/// kubectl calls `eks-token` for any cluster: an entry-point setting it does not read (a bad
+/// ENTRY_SCHEME in the shell) does not break it, while the commands that read it refuse.
+/// The token's STS host is the region's partition's (China: amazonaws.com.cn).
+#[tokio::test(flavor = "multi_thread")]
+async fn eks_token_ignores_the_entry_point_and_signs_for_the_regions_partition() {
+    let mut sb = Sandbox::bare();
+    sb.set("ENTRY_SCHEME", "sideways");
+    let run = sb
+        .run(&["eks-token", "--cluster", "prod", "--region", "cn-north-1"])
+        .await;
+    run.assert_code(0);
+    let cred: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
+    let token = cred["status"]["token"].as_str().unwrap();
+    let encoded = token.strip_prefix("k8s-aws-v1.").expect("EKS token prefix");
+    let url = String::from_utf8(deployctl::encoding::decode(encoded).unwrap()).unwrap();
+    assert!(
+        url.starts_with("https://sts.cn-north-1.amazonaws.com.cn/?Action=GetCallerIdentity"),
+        "{url}"
+    );
+    let run = sb.run(&["plan", "validate"]).await;
+    run.assert_code(2);
+    assert!(run.stderr.contains("ENTRY_SCHEME"), "{}", run.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn completions_load_in_bash_and_the_manual_renders() {
     let mut sb = Sandbox::bare();

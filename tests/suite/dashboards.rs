@@ -68,7 +68,24 @@ async fn dashboards_need_monitoring_then_land_where_grafana_finds_them() {
         .clone();
     let original = cm["data"][&key].clone();
     cm["data"][&key] = serde_json::json!("{\"title\": \"edited by hand\"}");
-    kube.insert(cm);
+    // As `kubectl edit` writes it: an update by another field manager, which a server-side
+    // apply that does not force would meet as a conflict.
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        kube.client().await,
+        "monitoring",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+    );
+    let pp = kube::api::PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    api.patch(
+        "litellm-dashboard",
+        &pp,
+        &kube::api::Patch::Merge(serde_json::json!({"data": {&key: cm["data"][&key]}})),
+    )
+    .await
+    .unwrap();
     let run = sb.run(&["plan", "dashboards"]).await;
     run.assert_code(0);
     assert!(

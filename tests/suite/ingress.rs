@@ -220,6 +220,74 @@ async fn an_entry_point_is_the_controller_the_ingresses_and_an_address_verify_pr
         "{}",
         run.all()
     );
+
+    // The controller holds each Ingress (its finalizer) until it has deleted the load
+    // balancer: removing the controller while they stay is refused, nothing removed...
+    let ingresses = || {
+        kube.list("networking.k8s.io/v1", "Ingress")
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}/{}",
+                    i["metadata"]["namespace"].as_str().unwrap(),
+                    i["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ingresses().len(), 2);
+    let before = kube.resource_version();
+    let run = sb
+        .run(&[
+            "uninstall",
+            "load-balancer-controller",
+            "--confirm-destroy",
+            "test-cluster",
+        ])
+        .await;
+    run.assert_code(1);
+    for needle in [
+        "while Ingresses of class alb remain (",
+        "open-webui/open-webui",
+        "litellm/litellm-api",
+        "nothing was removed",
+        "`deployctl uninstall load-balancer-controller ingress`",
+    ] {
+        assert!(run.all().contains(needle), "{needle}: {}", run.all());
+    }
+    assert_eq!(kube.resource_version(), before, "nothing was changed");
+    // ... and removing both waits for the Ingresses to go before the controller does: an
+    // Ingress left when the controller went would stay (Terminating) for good.
+    let run = sb
+        .run(&[
+            "uninstall",
+            "load-balancer-controller",
+            "ingress",
+            "--confirm-destroy",
+            "test-cluster",
+        ])
+        .await;
+    run.assert_code(0);
+    assert!(ingresses().is_empty(), "Ingresses left: {:?}", ingresses());
+    assert!(
+        kube.get(
+            "apps/v1",
+            "Deployment",
+            Some("kube-system"),
+            "aws-load-balancer-controller"
+        )
+        .is_none(),
+        "the controller was removed after its Ingresses"
+    );
+
+    // Installed again: the warnings the earlier Ingresses left (events live an hour) are
+    // not about the new ones, which get their load balancer.
+    kube.fail_ingresses(None);
+    let run = sb
+        .run(&["run", "load-balancer-controller", "ingress"])
+        .await;
+    run.assert_code(0);
+    assert!(run.all().contains("load balancer k8s-"), "{}", run.all());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -211,12 +211,18 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     assert_eq!(kube.resource_version(), rv);
     no_secret_leak(&rerun, &sb);
 
-    // `plan` reads only: no API writes, helm only read commands.
+    // `plan` reads only: no API writes, no model call, helm only read commands.
     let calls_before = sb.helm_calls().len();
+    kube.clear_log();
     let plan = sb.run(&["plan"]).await;
     plan.assert_code(0);
     assert!(plan.stdout.contains("litellm"), "{}", plan.stdout);
     assert!(kube.writes().is_empty(), "{:?}", kube.writes());
+    assert!(
+        kube.app_calls().is_empty(),
+        "plan called an application: {:?}",
+        kube.app_calls()
+    );
     for call in &sb.helm_calls()[calls_before..] {
         assert!(
             (matches!(call[0].as_str(), "status" | "repo" | "version" | "list")

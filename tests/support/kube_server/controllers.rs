@@ -98,13 +98,15 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
             }
             ("networking.k8s.io", "ingresses") => {
                 // The AWS Load Balancer Controller: an Ingress of class alb gets its load
-                // balancer's DNS name once the controller runs — or, when it cannot build the
-                // load balancer, a Warning event saying why (as the real one reports it).
+                // balancer's DNS name and the controller's finalizer once the controller runs
+                // — or, when it cannot build the load balancer, a Warning event saying why (as
+                // the real one reports it). A deleted Ingress keeps its finalizer until the
+                // controller has deleted the load balancer: without a running controller it
+                // stays Terminating.
                 if obj
                     .pointer("/spec/ingressClassName")
                     .and_then(Value::as_str)
                     != Some("alb")
-                    || obj.pointer("/status/loadBalancer/ingress").is_some()
                     || !old_enough
                 {
                     continue;
@@ -119,11 +121,33 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                     ))
                     .and_then(|d| d.pointer("/status/readyReplicas").and_then(Value::as_i64))
                     .is_some_and(|n| n > 0);
+                if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                    let held = obj
+                        .pointer("/metadata/finalizers")
+                        .and_then(Value::as_array)
+                        .is_some_and(|f| !f.is_empty());
+                    if held && controller_ready {
+                        // The load balancer is deleted: the finalizer comes off, the Ingress
+                        // goes.
+                        super::routes::remove_object(shared, &mut store, "Ingress", &key);
+                    }
+                    continue;
+                }
+                if obj.pointer("/status/loadBalancer/ingress").is_some() {
+                    continue;
+                }
                 if !controller_ready {
                     continue;
                 }
                 if let Some(message) = shared.ingress_fail.lock().unwrap().clone() {
-                    let event = format!("{}.alb", key.3);
+                    // One event per Ingress object (by uid), as the controller's recorder
+                    // names them after the object.
+                    let uid = obj
+                        .pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let event = format!("{}.{}", key.3, uid.chars().take(8).collect::<String>());
                     let exists = store
                         .objects
                         .keys()
@@ -139,7 +163,7 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                             json!({
                                 "metadata": {"name": event, "namespace": key.2},
                                 "involvedObject": {"kind": "Ingress", "name": key.3, "namespace": key.2,
-                                    "apiVersion": "networking.k8s.io/v1"},
+                                    "uid": uid, "apiVersion": "networking.k8s.io/v1"},
                                 "type": "Warning", "reason": "FailedBuildModel",
                                 "message": format!("Failed build model due to {message}"),
                                 "source": {"component": "ingress"},
@@ -169,6 +193,8 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                 );
                 updated["status"] = json!({"loadBalancer": {"ingress": [{"hostname": host,
                     "ports": [{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]}]}});
+                updated["metadata"]["finalizers"] =
+                    json!([format!("group.ingress.k8s.aws/{group}")]);
             }
             ("batch", "jobs") => {
                 // Jobs (chart hooks) run to completion.

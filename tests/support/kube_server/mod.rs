@@ -73,11 +73,20 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     /// A read, a dry run (`dryRun=All`: the server changes nothing), or a request to an
-    /// application through the service proxy (it changes nothing in the cluster).
+    /// application through the service proxy (it changes nothing in the cluster; see
+    /// `is_app_call` for what `plan` must not do either).
     pub fn is_read(&self) -> bool {
-        self.method == "GET"
-            || self.query.contains("dryRun=All")
-            || (self.path.contains("/services/") && self.path.contains("/proxy/"))
+        self.method == "GET" || self.query.contains("dryRun=All") || self.is_proxy()
+    }
+
+    fn is_proxy(&self) -> bool {
+        self.path.contains("/services/") && self.path.contains("/proxy/")
+    }
+
+    /// A call that may change an application or spend money (a chat completion) through the
+    /// service proxy: anything but a GET.
+    pub fn is_app_call(&self) -> bool {
+        self.is_proxy() && self.method != "GET"
     }
 }
 
@@ -238,6 +247,14 @@ impl FakeKube {
     }
 
     /// Requests that could change something (anything but GET and dry runs).
+    /// Calls through the service proxy that are not reads (chat completions).
+    pub fn app_calls(&self) -> Vec<RequestRecord> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.is_app_call())
+            .collect()
+    }
+
     pub fn writes(&self) -> Vec<RequestRecord> {
         self.requests()
             .into_iter()

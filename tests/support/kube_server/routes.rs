@@ -580,6 +580,29 @@ pub(super) fn fields_v1(v: &Value) -> Value {
     }
 }
 
+/// The leaf paths of a FieldsV1 value, without the `f:` prefixes.
+pub(super) fn leaf_paths(fields: &Value) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    let Some(name) = k.strip_prefix("f:") else {
+                        continue;
+                    };
+                    path.push(name.to_string());
+                    walk(child, path, out);
+                    path.pop();
+                }
+            }
+            _ if !path.is_empty() => out.push(path.clone()),
+            _ => {}
+        }
+    }
+    walk(fields, &mut Vec::new(), &mut out);
+    out
+}
+
 /// A real API server refuses a CRD version without a structural schema.
 pub(super) fn crd_problem(obj: &Value) -> Option<Response> {
     let versions = obj.pointer("/spec/versions").and_then(Value::as_array)?;
@@ -732,20 +755,72 @@ pub(super) fn patch(
         return status_error(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into());
     }
     let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
+    let force = q.get("force").is_some_and(|f| f == "true");
     let mut store = shared.store.lock().unwrap();
     let key = key_of(&t.rt, &ns, &name);
     // The fields this manager set, in the FieldsV1 shape a real server records (clients such
-    // as helm's rollback read them back).
+    // as helm's rollback read them back): one entry per manager and operation.
     let owned = fields_v1(&patch);
+    let operation = if apply { "Apply" } else { "Update" };
     let managed = |obj: &mut Value| {
         if let Some(m) = &manager {
-            obj["metadata"]["managedFields"] = json!([{
-                "manager": m, "operation": if apply { "Apply" } else { "Update" },
+            let mut entries: Vec<Value> = obj
+                .pointer("/metadata/managedFields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| !(e["manager"] == json!(m) && e["operation"] == operation))
+                .collect();
+            entries.push(json!({
+                "manager": m, "operation": operation,
                 "apiVersion": t.rt.api_version(), "time": now_rfc3339(),
                 "fieldsType": "FieldsV1", "fieldsV1": owned,
-            }]);
+            }));
+            obj["metadata"]["managedFields"] = json!(entries);
         }
     };
+    // Server-side apply conflicts: a field another manager set by an update (`kubectl edit`)
+    // that this apply would give another value is refused (409) unless the apply forces.
+    if apply
+        && !force
+        && let Some(old) = store.objects.get(&key)
+    {
+        let mine = leaf_paths(&owned);
+        let mut conflicts = Vec::new();
+        for e in old
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if e["operation"] != "Update" || e["manager"].as_str() == manager.as_deref() {
+                continue;
+            }
+            for path in leaf_paths(&e["fieldsV1"]) {
+                let pointer = format!("/{}", path.join("/"));
+                if mine.contains(&path) && old.pointer(&pointer) != patch.pointer(&pointer) {
+                    conflicts.push(format!(
+                        "conflict with \"{}\": .{}",
+                        e["manager"].as_str().unwrap_or(""),
+                        path.join(".")
+                    ));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            return status_error(
+                409,
+                "Conflict",
+                format!(
+                    "Apply failed with {} conflict{}: {}",
+                    conflicts.len(),
+                    if conflicts.len() == 1 { "" } else { "s" },
+                    conflicts.join("; ")
+                ),
+            );
+        }
+    }
     match store.objects.get(&key).cloned() {
         None if apply => {
             if patch.pointer("/metadata/name").and_then(Value::as_str) != Some(name.as_str()) {
@@ -813,11 +888,42 @@ pub(super) fn delete(shared: &Shared, t: &Target) -> Response {
     let name = t.name.clone().unwrap_or_default();
     let mut store = shared.store.lock().unwrap();
     let key = key_of(&t.rt, t.namespace.as_deref().unwrap_or(""), &name);
-    let Some(old) = store.objects.remove(&key) else {
+    let Some(current) = store.objects.get(&key).cloned() else {
         return not_found(&t.rt, &name);
     };
+    // Finalizers: the object stays, marked for deletion, until its controller removes them
+    // (the reconcile sweep then deletes it), as the real API server does.
+    let has_finalizers = current
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if has_finalizers {
+        let mut marked = current;
+        if marked.pointer("/metadata/deletionTimestamp").is_none() {
+            marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            let rv = store.next_rv();
+            marked["metadata"]["resourceVersion"] = json!(rv.to_string());
+            store.objects.insert(key.clone(), marked.clone());
+            store.record(&shared.events, "MODIFIED", &key, marked.clone());
+        }
+        return ok_json(StatusCode::OK, &marked);
+    }
+    remove_object(shared, &mut store, &t.rt.kind, &key);
+    ok_json(
+        StatusCode::OK,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": t.rt.plural}}),
+    )
+}
+
+/// Delete an object now, with what follows: garbage collection of what it owns, its
+/// volume as the reclaim policy says, a namespace's contents.
+pub(super) fn remove_object(shared: &Shared, store: &mut Store, kind: &str, key: &Key) {
+    let name = key.3.clone();
+    let Some(old) = store.objects.remove(key) else {
+        return;
+    };
     store.next_rv();
-    store.record(&shared.events, "DELETED", &key, old.clone());
+    store.record(&shared.events, "DELETED", key, old.clone());
     // Garbage collection: objects owned by a deleted object go too (and theirs, in turn).
     let mut gone = vec![old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)];
     while let Some(uid) = gone.pop() {
@@ -844,7 +950,7 @@ pub(super) fn delete(shared: &Shared, t: &Target) -> Response {
     }
     // As the volume's reclaim policy says: a deleted claim's volume is deleted (its disk and
     // data gone) or kept, released.
-    if t.rt.kind == "PersistentVolumeClaim" {
+    if kind == "PersistentVolumeClaim" {
         let uid = old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
         let volume = store
             .objects
@@ -869,7 +975,7 @@ pub(super) fn delete(shared: &Shared, t: &Target) -> Response {
             }
         }
     }
-    if t.rt.kind == "Namespace" {
+    if kind == "Namespace" {
         let inside: Vec<Key> = store
             .objects
             .keys()
@@ -883,8 +989,4 @@ pub(super) fn delete(shared: &Shared, t: &Target) -> Response {
             }
         }
     }
-    ok_json(
-        StatusCode::OK,
-        &json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {"name": name, "kind": t.rt.plural}}),
-    )
 }
