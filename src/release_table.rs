@@ -39,6 +39,11 @@ pub struct ReleaseDef {
     /// Installed only when an entry point is configured (`access::Access::entry_point`);
     /// otherwise the step is skipped, saying how to add one.
     pub entry_point_only: bool,
+    /// A ServiceAccount deployctl applies before helm runs (the values say
+    /// `serviceAccount.create: false`): the chart's pre-install hooks run as it, before any
+    /// object of the chart exists. Its annotations come from the overlay's
+    /// `serviceAccount.annotations`; `uninstall` deletes it after the release.
+    pub service_account_first: Option<&'static str>,
 }
 
 impl ReleaseDef {
@@ -75,6 +80,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &["external-secrets.io"],
         overlay: external_secrets_overlay,
         entry_point_only: false,
+        service_account_first: None,
     },
     ReleaseDef {
         step: StepId::Gatekeeper,
@@ -88,6 +94,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &["gatekeeper.sh"],
         overlay: no_overlay,
         entry_point_only: false,
+        service_account_first: None,
     },
     ReleaseDef {
         step: StepId::Monitoring,
@@ -102,6 +109,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &["monitoring.coreos.com"],
         overlay: no_overlay,
         entry_point_only: false,
+        service_account_first: None,
     },
     ReleaseDef {
         step: StepId::Jaeger,
@@ -112,6 +120,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &[],
         overlay: no_overlay,
         entry_point_only: false,
+        service_account_first: None,
     },
     ReleaseDef {
         step: StepId::Redis,
@@ -131,6 +140,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &[],
         overlay: no_overlay,
         entry_point_only: false,
+        service_account_first: None,
     },
     ReleaseDef {
         step: StepId::Litellm,
@@ -141,6 +151,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &[],
         overlay: litellm_overlay,
         entry_point_only: false,
+        service_account_first: Some("litellm-sa"),
     },
     ReleaseDef {
         step: StepId::Openwebui,
@@ -151,6 +162,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &[],
         overlay: openwebui_overlay,
         entry_point_only: false,
+        service_account_first: None,
     },
     ReleaseDef {
         step: StepId::LoadBalancerController,
@@ -161,6 +173,7 @@ pub const RELEASES: &[ReleaseDef] = &[
         crd_groups: &["elbv2.k8s.aws", "aga.k8s.aws", "gateway.k8s.aws"],
         overlay: lb_controller_overlay,
         entry_point_only: true,
+        service_account_first: None,
     },
 ];
 

@@ -442,6 +442,38 @@ impl ReleaseStep {
         }
     }
 
+    /// The release's ServiceAccount, applied before helm runs (its hooks run as it before any
+    /// object of the chart exists), with the annotations the overlay gives it (the IRSA role).
+    async fn service_account_first(
+        &self,
+        cx: &Context,
+        ns: &str,
+        name: &str,
+        overlay: &serde_json::Value,
+    ) -> Result<String> {
+        let annotations = overlay["serviceAccount"]["annotations"].clone();
+        let doc = crate::manifest::Document::from_value(
+            std::path::PathBuf::from(format!("serviceaccount {name}")),
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "labels": {
+                        "app.kubernetes.io/managed-by": "deployctl",
+                        "app.kubernetes.io/part-of": "litellm-stack",
+                    },
+                    "annotations": if annotations.is_object() { annotations } else { serde_json::json!({}) },
+                },
+            }),
+        );
+        crate::kube::apply::apply_documents(&cx.kube()?, &[doc]).await?;
+        Ok(format!(
+            "ServiceAccount {name} applied first (the chart's hooks run as it)"
+        ))
+    }
+
     /// GET /health/liveliness through the API server's service proxy (no exec).
     async fn liveliness(&self, cx: &Context, ns: &str) -> Result<String> {
         let client = cx.kube()?;
@@ -667,7 +699,14 @@ impl Step for ReleaseStep {
             .project_dir
             .join("helm-values")
             .join(&rel.values);
-        let (dir, overlay_path) = write_overlay(&rel.name, &(self.0.overlay)(&inputs)?)?;
+        let overlay = (self.0.overlay)(&inputs)?;
+        if let Some(sa) = self.0.service_account_first {
+            notes.push(
+                self.service_account_first(cx, &rel.namespace, sa, &overlay)
+                    .await?,
+            );
+        }
+        let (dir, overlay_path) = write_overlay(&rel.name, &overlay)?;
         // From the charts directory (checked against the pin again: it may have changed
         // since prepare), or from the repository.
         let local = match &cx.settings.charts_dir {
@@ -762,10 +801,27 @@ impl Step for ReleaseStep {
         cx.helm
             .uninstall(&rel.name, &rel.namespace, &rel.timeout, cx.kube_context())
             .await?;
-        Ok(format!(
+        let mut said = format!(
             "uninstalled helm release {} (namespace {})",
             rel.name, rel.namespace
-        ))
+        );
+        if let Some(sa) = self.0.service_account_first {
+            let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+                kube::Api::namespaced(cx.kube()?, &rel.namespace);
+            let deleted =
+                crate::kube::errors::retry(&format!("deleting ServiceAccount {sa}"), || async {
+                    match api.delete(sa, &Default::default()).await {
+                        Ok(_) => Ok(true),
+                        Err(e) if crate::kube::errors::is_not_found(&e) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await?;
+            if deleted {
+                said.push_str(&format!(" and its ServiceAccount {sa}"));
+            }
+        }
+        Ok(said)
     }
 
     async fn view(&self, cx: &Context) -> Result<String> {

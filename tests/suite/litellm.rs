@@ -73,3 +73,99 @@ fn every_bedrock_model_litellm_offers_is_allowed_by_its_iam_policy() {
         "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-4-1-20250805-v1:0"
     ));
 }
+
+/// As the real helm renders our values: the schema migrations run once, as a pre-install and
+/// pre-upgrade hook Job that gets DATABASE_URL from litellm-secrets and runs as litellm-sa
+/// (which deployctl applies before the release: the chart does not make it), with our security
+/// context and resources; the proxy pods never migrate. And who asks reaches LiteLLM: OpenWebUI
+/// forwards the user headers, LiteLLM attributes spend to the e-mail one.
+#[tokio::test(flavor = "multi_thread")]
+async fn migrations_run_once_as_a_hook_and_spend_is_attributed_to_the_user() {
+    let charts = charts_dir();
+    let run = render_project(&charts, &repo_root()).await;
+    run.assert_code(0);
+    let objects = support::charts::parse_rendered(&run.stdout);
+    let find = |release: &str, kind: &str| {
+        objects
+            .iter()
+            .filter(|o| o.release == release && o.value["kind"] == kind)
+            .map(|o| o.value.clone())
+            .collect::<Vec<_>>()
+    };
+    let jobs = find("litellm", "Job");
+    assert_eq!(jobs.len(), 1, "one migration Job");
+    let job = &jobs[0];
+    assert_eq!(
+        job["metadata"]["annotations"]["helm.sh/hook"],
+        "pre-install,pre-upgrade"
+    );
+    assert!(job["metadata"]["annotations"]["argocd.argoproj.io/hook"].is_null());
+    let spec = &job["spec"]["template"]["spec"];
+    assert_eq!(spec["serviceAccountName"], "litellm-sa");
+    assert_ne!(spec["restartPolicy"], "Always");
+    let c = &spec["containers"][0];
+    assert_eq!(c["securityContext"]["runAsUser"], 65534);
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    let env = c["env"].as_array().unwrap();
+    assert!(
+        env.iter().any(|e| e["name"] == "DATABASE_URL"
+            && e["valueFrom"]["secretKeyRef"]["name"] == "litellm-secrets"),
+        "the Job gets DATABASE_URL from litellm-secrets: {env:?}"
+    );
+    let last = env
+        .iter()
+        .rev()
+        .find(|e| e["name"] == "DISABLE_SCHEMA_UPDATE")
+        .unwrap();
+    assert_eq!(
+        last["value"], "false",
+        "the Job migrates (its value comes last)"
+    );
+    // The proxy pods do not.
+    let deploy = &find("litellm", "Deployment")[0];
+    let penv = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        penv.iter()
+            .any(|e| e["name"] == "DISABLE_SCHEMA_UPDATE" && e["value"] == "true"),
+        "{penv:?}"
+    );
+    assert!(
+        find("litellm", "ServiceAccount").is_empty(),
+        "the chart must not make litellm-sa: deployctl applies it before the hook"
+    );
+    // Spend per user: OpenWebUI forwards who asks; LiteLLM maps the e-mail header to the
+    // request's end user, and labels spend with it on /metrics (which Prometheus may read).
+    let sts = find("open-webui", "StatefulSet");
+    let owui = sts
+        .first()
+        .or(find("open-webui", "Deployment").first())
+        .cloned()
+        .unwrap();
+    let oenv = owui["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        oenv.iter()
+            .any(|e| e["name"] == "ENABLE_FORWARD_USER_INFO_HEADERS" && e["value"] == "true")
+    );
+    let cm = find("litellm", "ConfigMap")
+        .into_iter()
+        .find(|c| c["data"]["config.yaml"].is_string())
+        .unwrap();
+    let config: serde_json::Value =
+        serde_saphyr::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        config["general_settings"]["user_header_mappings"][0],
+        serde_json::json!({"header_name": "X-OpenWebUI-User-Email", "litellm_user_role": "customer"})
+    );
+    assert_eq!(
+        config["litellm_settings"]["enable_end_user_cost_tracking_prometheus_only"],
+        true
+    );
+    assert_eq!(
+        config["litellm_settings"]["require_auth_for_metrics_endpoint"],
+        false
+    );
+}

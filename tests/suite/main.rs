@@ -25,6 +25,7 @@ mod jaeger;
 mod kube_server;
 mod kubeconfig;
 mod litellm;
+mod litellm_real;
 mod manifests;
 mod monitoring;
 mod namespaces;

@@ -119,6 +119,32 @@ fn compliant_pods_and_deployments_pass_every_template() {
     assert!(violations("k8sblocknodeport", &svc).is_empty());
 }
 
+/// A Job's pod runs to completion: no probes asked of it (LiteLLM's migration hook). A
+/// serving pod (restartPolicy Always, the default) and a Deployment still need them.
+#[test]
+fn pods_that_run_to_completion_need_no_probes() {
+    let bare = {
+        let mut c = good_container();
+        let m = c.as_object_mut().unwrap();
+        m.remove("livenessProbe");
+        m.remove("readinessProbe");
+        c
+    };
+    for policy in ["OnFailure", "Never"] {
+        let mut p = pod(bare.clone());
+        p["spec"]["restartPolicy"] = json!(policy);
+        assert!(violations("k8srequireprobes", &p).is_empty(), "{policy}");
+    }
+    let serving = pod(bare.clone());
+    assert_eq!(violations("k8srequireprobes", &serving).len(), 2);
+    let mut always = pod(bare.clone());
+    always["spec"]["restartPolicy"] = json!("Always");
+    assert_eq!(violations("k8srequireprobes", &always).len(), 2);
+    let mut d = deployment(bare);
+    d["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
+    assert_eq!(violations("k8srequireprobes", &d).len(), 2);
+}
+
 #[test]
 fn non_compliant_containers_are_caught_in_pods_and_in_deployment_templates() {
     let cases: Vec<(&str, Value, &str)> = vec![
@@ -340,7 +366,38 @@ async fn rendered_objects() -> Vec<(String, Value)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stacks_own_pods_pass_every_constraint_where_it_applies() {
-    let objects = rendered_objects().await;
+    let mut objects = rendered_objects().await;
+    // The Pods the controllers make from each template are judged too: admission sees them
+    // (a Job's pod — a helm hook's — included).
+    let pods: Vec<(String, Value)> = objects
+        .iter()
+        .filter(|(_, o)| {
+            matches!(
+                o["kind"].as_str(),
+                Some("Deployment" | "StatefulSet" | "DaemonSet" | "Job")
+            )
+        })
+        .map(|(ns, o)| {
+            let t = &o["spec"]["template"];
+            (
+                ns.clone(),
+                serde_json::json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {
+                        "name": format!("{}-pod", o["metadata"]["name"].as_str().unwrap_or("")),
+                        "labels": t["metadata"]["labels"].clone(),
+                    },
+                    "spec": t["spec"].clone(),
+                }),
+            )
+        })
+        .collect();
+    assert!(
+        pods.iter()
+            .any(|(ns, p)| ns == "litellm" && p["spec"]["restartPolicy"] == "OnFailure"),
+        "LiteLLM's migration Job's pod was not among them"
+    );
+    objects.extend(pods);
     let constraints = load(&repo_root().join("manifests/opa/constraints.yaml")).unwrap();
     let templates = templates();
     let mut checked = 0;

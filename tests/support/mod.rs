@@ -5,12 +5,14 @@
 
 pub mod aws_front;
 pub mod bedrock_front;
+pub mod bedrock_runtime;
 pub mod charts;
 pub mod eks_front;
 pub mod http_proxy;
 pub mod kube_openapi;
 pub mod kube_proto;
 pub mod kube_server;
+pub mod litellm_real;
 pub mod litellm_standin;
 pub mod moto;
 pub mod scenario;

@@ -197,10 +197,26 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                     json!([format!("group.ingress.k8s.aws/{group}")]);
             }
             ("batch", "jobs") => {
-                // Jobs (chart hooks) run to completion.
+                // Jobs (chart hooks) run to completion — once their pod can be made: as the
+                // real Job controller, a pod whose ServiceAccount does not exist is not
+                // created (FailedCreate), and the Job waits.
                 if obj.pointer("/status/succeeded").and_then(Value::as_i64) == Some(1)
                     || !old_enough
                 {
+                    continue;
+                }
+                let sa = obj
+                    .pointer("/spec/template/spec/serviceAccountName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default");
+                let sa_exists = sa == "default"
+                    || store.objects.contains_key(&(
+                        String::new(),
+                        "serviceaccounts".to_string(),
+                        key.2.clone(),
+                        sa.to_string(),
+                    ));
+                if !sa_exists {
                     continue;
                 }
                 let now = now_rfc3339();
