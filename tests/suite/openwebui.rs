@@ -103,67 +103,106 @@ async fn half_a_sign_on_configuration_is_refused_before_anything_runs() {
     assert!(run.stderr.contains("OIDC_PROVIDER_URL"), "{}", run.stderr);
 }
 
-/// Every variable our values and overlay set for OpenWebUI is one OpenWebUI 0.11.0 reads
-/// (its `config.py` and `env.py`, the appVersion of the pinned chart): a misspelt name would be
-/// silently ignored.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_variable_we_set_for_openwebui_is_one_it_reads() {
-    let apps = support::repo_root().join("../shared/apps/open-webui-0.11.0");
-    let source = ["config.py", "env.py"]
-        .iter()
-        .map(|f| std::fs::read_to_string(apps.join(f)).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let charts = charts_dir();
-    let project = project_with("access.yaml", with_sso);
-    let run = render_project(&charts, project.path()).await;
-    run.assert_code(0);
-    let ours: Vec<String> = {
-        let values: serde_json::Value = serde_saphyr::from_str(
-            &std::fs::read_to_string(support::repo_root().join("helm-values/openwebui.yaml"))
-                .unwrap(),
-        )
-        .unwrap();
-        let mut names: Vec<String> = values["extraEnvVars"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["name"].as_str().unwrap().to_string())
-            .collect();
-        let settings = deployctl::access::load(project.path(), "us-east-1", &|_| None).unwrap();
-        let inputs = deployctl::release_table::OverlayInputs {
-            partition: "aws".into(),
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            cluster: "c".into(),
-            vpc_id: String::new(),
-            access: settings,
-        };
-        let overlay = deployctl::release_table::overlay("open-webui", &inputs).unwrap();
-        names.extend(
-            overlay["commonEnvVars"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["name"].as_str().unwrap().to_string()),
-        );
-        names
-    };
-    assert!(ours.len() > 15, "{ours:?}");
-    let unknown: Vec<&String> = ours
-        .iter()
-        .filter(|n| !source.contains(&format!("'{n}'")) && !source.contains(&format!("\"{n}\"")))
+/// The names OpenWebUI 0.11.0's configuration reads (tests/support/openwebui_env_names.py
+/// over its config.py and env.py).
+fn openwebui_reads() -> std::collections::BTreeSet<String> {
+    let src = support::openwebui_source();
+    let out = std::process::Command::new("python3")
+        .arg(support::repo_root().join("tests/support/openwebui_env_names.py"))
+        .arg(src.join("config.py"))
+        .arg(src.join("env.py"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
         .collect();
     assert!(
-        unknown.is_empty(),
-        "OpenWebUI 0.11.0 reads none of {unknown:?}"
+        names.len() > 500 && names.contains("WEBUI_SECRET_KEY"),
+        "{}",
+        names.len()
     );
-    // Each is really in the rendered pod.
-    let env = openwebui_env(&run.stdout);
-    for n in &ours {
-        assert!(
-            env.iter().any(|e| e["name"] == n.as_str()),
-            "{n} not rendered"
-        );
+    names
+}
+
+/// Every variable `project` sets for OpenWebUI that it does not read: "file:line: NAME …"
+/// (the values file's `extraEnvVars`), or "overlay: NAME …" (deployctl's run values).
+fn unknown_variables(
+    project: &std::path::Path,
+    reads: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    use deployctl::steps::release::{OverlayInputs, overlay};
+    let values_path = project.join("helm-values/openwebui.yaml");
+    let text = std::fs::read_to_string(&values_path).unwrap();
+    let values: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    for e in values["extraEnvVars"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap();
+        if !reads.contains(name) {
+            let line = text
+                .lines()
+                .position(|l| l.trim() == format!("- name: {name}"))
+                .map_or(0, |i| i + 1);
+            out.push(format!(
+                "helm-values/openwebui.yaml:{line}: {name} is not a variable OpenWebUI 0.11.0 reads"
+            ));
+        }
     }
+    // The overlay with every option on (entry point, single sign-on with roles and groups).
+    let access = deployctl::access::load(project, "us-east-1", &|_: &str| None).unwrap();
+    let inputs = OverlayInputs {
+        partition: "aws".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        cluster: "prod-eks".into(),
+        vpc_id: "vpc-1".into(),
+        access,
+    };
+    let o = overlay("open-webui", &inputs).unwrap();
+    for e in o["commonEnvVars"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap();
+        if !reads.contains(name) {
+            out.push(format!(
+                "overlay (src/release_table.rs, openwebui_overlay): {name} is not a variable OpenWebUI 0.11.0 reads"
+            ));
+        }
+    }
+    out
+}
+
+/// Every variable our values and deployctl's overlay set for OpenWebUI is one OpenWebUI's own
+/// configuration reads (a misspelt one would be ignored without a word); a misspelt name is
+/// caught with the file and line of our values.
+#[test]
+fn every_variable_we_set_for_openwebui_is_one_it_reads() {
+    let reads = openwebui_reads();
+    let project = project_with("access.yaml", with_sso);
+    let unknown = unknown_variables(project.path(), &reads);
+    assert!(unknown.is_empty(), "{unknown:#?}");
+
+    let broken = project_with("helm-values/openwebui.yaml", |t| {
+        t.replace(
+            "- name: ENABLE_FORWARD_USER_INFO_HEADERS",
+            "- name: ENABLE_FORWARD_USER_INFO_HEADER",
+        )
+    });
+    let unknown = unknown_variables(broken.path(), &reads);
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    let line = std::fs::read_to_string(broken.path().join("helm-values/openwebui.yaml"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("ENABLE_FORWARD_USER_INFO_HEADER"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        unknown[0],
+        format!(
+            "helm-values/openwebui.yaml:{line}: ENABLE_FORWARD_USER_INFO_HEADER is not a variable OpenWebUI 0.11.0 reads"
+        )
+    );
 }

@@ -161,6 +161,21 @@ pub fn copy_terraform(dest: &Path) -> PathBuf {
     to
 }
 
+/// OpenWebUI's configuration modules (config.py, env.py) at the appVersion we pin:
+/// `DEPLOYCTL_TEST_APPS/open-webui-0.11.0`, else `../shared/apps/open-webui-0.11.0`.
+pub fn openwebui_source() -> PathBuf {
+    let base = std::env::var_os("DEPLOYCTL_TEST_APPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/apps"));
+    let dir = base.join("open-webui-0.11.0");
+    assert!(
+        dir.join("config.py").is_file() && dir.join("env.py").is_file(),
+        "OpenWebUI's configuration modules are not at {} (config.py, env.py of 0.11.0): set DEPLOYCTL_TEST_APPS to the directory holding open-webui-0.11.0/",
+        dir.display()
+    );
+    dir
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
