@@ -187,6 +187,9 @@ pub struct Settings {
     pub access_problem: Option<UserError>,
     /// OIDC_CLIENT_SECRET: value for a missing `<prefix>/openwebui-oidc` (`secrets`).
     pub oidc_client_secret: Option<secrecy::SecretString>,
+    /// OPENWEBUI_SQLITE_MIGRATED: the SQLite data of an earlier OpenWebUI (PVC open-webui) was
+    /// moved to PostgreSQL (or is knowingly left): the openwebui step may go on.
+    pub openwebui_sqlite_migrated: bool,
 }
 
 /// Parse a boolean environment value: true/false/1/0/yes/no in any case.
@@ -319,6 +322,7 @@ impl Settings {
             with_deps: args.with_deps,
             repair_pending_installs: args.repair_pending_installs,
             model_calls: !args.no_model_call && env_bool(env, "VERIFY_MODEL_CALLS", true)?,
+            openwebui_sqlite_migrated: env_bool(env, "OPENWEBUI_SQLITE_MIGRATED", false)?,
             resume: args.resume,
             state_dir: env
                 .get("XDG_STATE_HOME")

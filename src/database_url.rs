@@ -81,6 +81,19 @@ pub fn database_host(url: &SecretString) -> Option<String> {
     Some(host_port.to_string())
 }
 
+/// OpenWebUI's own database on the same server as `master` (LiteLLM's URL): role and database
+/// `openwebui`, `password` (hex: URL-safe), TLS required. None when `master` has no host.
+pub fn openwebui_url(master: &SecretString, password: &SecretString) -> Option<SecretString> {
+    let host = database_host(master)?;
+    Some(SecretString::from(format!(
+        "postgresql://{OPENWEBUI_DB}:{}@{host}/{OPENWEBUI_DB}?sslmode=require",
+        password.expose_secret()
+    )))
+}
+
+/// The role and database OpenWebUI gets.
+pub const OPENWEBUI_DB: &str = "openwebui";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,9 +220,12 @@ pub static STEPS: &[StepDef] = &[
         .needs(&[Redis, SecretStores, Irsa])
         .critical()
         .aws(),
+    // Its overlay names the uploads role (IRSA) and bucket (the account); Redis comes with
+    // LiteLLM (websockets and shared state).
     step(Openwebui, "openwebui", ResourceKind::HelmRelease)
         .help("OpenWebUI frontend", "Deploy the OpenWebUI frontend")
-        .needs(&[Litellm, SecretStores]),
+        .needs(&[Litellm, SecretStores, Irsa])
+        .aws(),
     // The entry point (off until access.yaml names a certificate): the controller that makes
     // the ALB, then the Ingresses — after OpenWebUI, whose admin must exist first.
     step(

@@ -299,6 +299,13 @@ fn secrets_options(
                 )
                 .into());
             }
+            secret_names::SecretName::OpenwebuiDatabaseUrl => {
+                return Err(UserError::usage(
+                    "openwebui-database-url is not rotated by --rotate: deployctl made it from database-url, and OpenWebUI's database role follows it",
+                    "to change OpenWebUI's database password, put a new URL with `aws secretsmanager put-secret-value` (same role, database and host), then `deployctl secret-stores openwebui` (the role is set from it, and OpenWebUI restarted)",
+                )
+                .into());
+            }
             secret_names::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
                 return Err(UserError::usage(
                     "rotating master-key breaks every API key LiteLLM has issued",

@@ -17,6 +17,10 @@ pub enum Extra {
     GrafanaAdmin,
     /// After install: LiteLLM's /health/liveliness through the API server's service proxy.
     Liveliness,
+    /// Before install: OpenWebUI moves to PostgreSQL only when the SQLite data of an earlier
+    /// install (PVC `open-webui`) was migrated (OPENWEBUI_SQLITE_MIGRATED): refused otherwise,
+    /// so nobody finds an empty OpenWebUI.
+    OpenwebuiSqlite,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -157,8 +161,10 @@ pub const RELEASES: &[ReleaseDef] = &[
         step: StepId::Openwebui,
         release: "open-webui",
         workloads: &[Workload::Pods("app.kubernetes.io/name=open-webui")],
-        extra: Extra::None,
-        data_claims: &["open-webui"],
+        extra: Extra::OpenwebuiSqlite,
+        // Its data is in PostgreSQL and S3: no claim (the PVC of an install from before is
+        // kept, see Extra::OpenwebuiSqlite).
+        data_claims: &[],
         crd_groups: &[],
         overlay: openwebui_overlay,
         entry_point_only: false,
@@ -245,9 +251,24 @@ fn env(pairs: &[(&str, String)]) -> Vec<Value> {
 /// OpenWebUI 0.11.0 reads them (`open_webui/env.py`, `open_webui/config.py`).
 fn openwebui_overlay(i: &OverlayInputs) -> Result<Value> {
     let a = &i.access;
+    // Uploads in the cluster's bucket (modules/uploads), through the IRSA role: the region's
+    // S3 endpoint named (an empty one makes boto3 fail: config.py passes it as is).
     let mut vars = env(&[
         ("WEBUI_ADMIN_EMAIL", a.admin_email.clone()),
         ("DEFAULT_USER_ROLE", a.default_role.clone()),
+        (
+            "S3_BUCKET_NAME",
+            crate::roles::uploads_bucket(&i.account, &i.region, &i.cluster),
+        ),
+        ("S3_REGION_NAME", i.region.clone()),
+        (
+            "S3_ENDPOINT_URL",
+            format!(
+                "https://s3.{}.{}",
+                i.region,
+                crate::aws::dns_suffix_of(&i.region)
+            ),
+        ),
     ]);
     if let Some(url) = a.openwebui_url() {
         vars.extend(env(&[("WEBUI_URL", url)]));
@@ -295,7 +316,9 @@ fn openwebui_overlay(i: &OverlayInputs) -> Result<Value> {
             ]));
         }
     }
-    Ok(json!({ "commonEnvVars": vars }))
+    let mut v = role_annotation(i, "open-webui")?;
+    v["commonEnvVars"] = json!(vars);
+    Ok(v)
 }
 
 /// The Kubernetes Secret (namespace open-webui) holding the OIDC client secret.

@@ -43,6 +43,17 @@ pub const ROLES: &[RoleDef] = &[
         invokes_bedrock: false,
         entry_point_only: false,
     },
+    // OpenWebUI keeps uploaded files in the bucket Terraform makes (modules/uploads).
+    RoleDef {
+        suffix: "openwebui-uploads",
+        namespace: "open-webui",
+        service_account: "open-webui",
+        policy_file: "iam/openwebui-uploads-policy.json",
+        inline_name: "openwebui-uploads",
+        description: "OpenWebUI keeps uploaded files in the stack's S3 bucket (managed by deployctl)",
+        invokes_bedrock: false,
+        entry_point_only: false,
+    },
     // The AWS Load Balancer Controller makes the entry point's ALB. Its policy is the
     // controller's published one (v3.5.0) with every tag condition narrowed to this cluster.
     RoleDef {
@@ -75,5 +86,39 @@ impl RoleDef {
     /// `<cluster>-<suffix>` (see `iam::cluster_scoped_name` for long cluster names).
     pub fn name(&self, cluster: &str) -> String {
         iam::cluster_scoped_name(cluster, self.suffix)
+    }
+}
+
+/// OpenWebUI's uploads bucket of a cluster: `openwebui-<account>-<region>-<8 hex of the
+/// SHA-256 of the cluster name>` (at most 46 characters, lowercase; S3 names are global, so
+/// the account and region are in it). terraform/modules/uploads names it the same way.
+pub fn uploads_bucket(account: &str, region: &str, cluster: &str) -> String {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(cluster.as_bytes()));
+    format!("openwebui-{account}-{region}-{}", &hash[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_uploads_bucket_name_is_an_s3_name_for_any_cluster() {
+        let name = uploads_bucket("123456789012", "ap-southeast-7", &"c".repeat(100));
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        // sha256("litellm-eks") starts with these 8 hex (the same value Terraform computes:
+        // tests/suite/terraform_real.rs compares the two).
+        assert_eq!(
+            uploads_bucket("123456789012", "us-east-1", "litellm-eks"),
+            format!(
+                "openwebui-123456789012-us-east-1-{}",
+                &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"litellm-eks"))[..8]
+            )
+        );
+        assert_ne!(uploads_bucket("1", "r", "a"), uploads_bucket("1", "r", "b"));
     }
 }

@@ -17,10 +17,14 @@ pub enum SecretName {
     OpenwebuiAdmin,
     /// The OIDC client secret the identity provider issued (only with single sign-on).
     OpenwebuiOidc,
+    /// OpenWebUI's database URL: role and database `openwebui` on LiteLLM's database server,
+    /// made from database-url's host and a random password (deployctl sets the role's password
+    /// from it on every `deployctl openwebui`); not rotated by `--rotate`.
+    OpenwebuiDatabaseUrl,
 }
 
 impl SecretName {
-    pub const ALL: [SecretName; 7] = [
+    pub const ALL: [SecretName; 8] = [
         SecretName::MasterKey,
         SecretName::SaltKey,
         SecretName::RedisPassword,
@@ -28,6 +32,7 @@ impl SecretName {
         SecretName::WebuiSecretKey,
         SecretName::OpenwebuiAdmin,
         SecretName::OpenwebuiOidc,
+        SecretName::OpenwebuiDatabaseUrl,
     ];
 
     /// The short name, as `--rotate` takes it and as the secret is named under the prefix.
@@ -40,6 +45,7 @@ impl SecretName {
             SecretName::WebuiSecretKey => "webui-secret-key",
             SecretName::OpenwebuiAdmin => "openwebui-admin",
             SecretName::OpenwebuiOidc => "openwebui-oidc",
+            SecretName::OpenwebuiDatabaseUrl => "openwebui-database-url",
         }
     }
 

@@ -124,6 +124,15 @@ module "rds" {
   kms_key_arn             = module.secrets.kms_key_arn
 }
 
+# OpenWebUI's uploads (STORAGE_PROVIDER=s3), reached through the IRSA role deployctl makes.
+module "uploads" {
+  source = "./modules/uploads"
+
+  cluster_name = var.cluster_name
+  account_id   = local.account_id
+  region       = var.aws_region
+}
+
 module "bastion" {
   source = "./modules/bastion"
   count  = var.create_bastion ? 1 : 0

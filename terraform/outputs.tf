@@ -50,6 +50,11 @@ output "secrets_kms_key_arn" {
   value       = module.secrets.kms_key_arn
 }
 
+output "openwebui_uploads_bucket" {
+  description = "OpenWebUI's uploads bucket (deployctl computes the same name for its IRSA policy)."
+  value       = module.uploads.bucket
+}
+
 output "vpc_id" {
   description = "VPC id."
   value       = module.vpc.vpc_id

@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What stays in AWS whatever is uninstalled.
-pub const KEPT_IN_AWS: &str =
-    "the AWS Secrets Manager secrets, the IAM roles, the database and all Terraform infrastructure";
+pub const KEPT_IN_AWS: &str = "the AWS Secrets Manager secrets, the IAM roles, the database (LiteLLM's and OpenWebUI's data), the uploads bucket and all Terraform infrastructure";
 
 /// The steps to remove, in removal order (the reverse of the graph's order).
 pub fn removal_order(cx: &Context, names: &[String]) -> Result<Vec<StepId>> {

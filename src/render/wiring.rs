@@ -362,8 +362,18 @@ pub fn produced_secrets(
                     .unwrap_or(o.name())
                     .to_string();
                 let keys = out.entry((o.namespace.clone(), target)).or_default();
+                // With a template the Secret holds what the template makes (External Secrets'
+                // default merge policy, Replace); the fetched keys only feed the template.
+                let template = &o.value["spec"]["target"]["template"];
+                if let Some(made) = template["data"].as_object() {
+                    keys.extend(made.keys().cloned());
+                }
+                let fetched_kept = template["data"].as_object().is_none()
+                    || template["mergePolicy"].as_str() == Some("Merge");
                 for d in o.value["spec"]["data"].as_array().into_iter().flatten() {
-                    if let Some(k) = d["secretKey"].as_str() {
+                    if let Some(k) = d["secretKey"].as_str()
+                        && fetched_kept
+                    {
                         keys.push(k.to_string());
                     }
                 }
@@ -594,5 +604,27 @@ mod tests {
         let p = secret_ref_problems(&objects, &produced, &["litellm"]);
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("key `password`") && p[0].contains("redis-password"));
+    }
+
+    #[test]
+    fn a_templated_external_secret_makes_its_templates_keys() {
+        let es = |merge: Option<&str>| {
+            let mut t =
+                json!({"engineVersion": "v2", "data": {"redis-url": "redis://:{{ .password }}@h"}});
+            if let Some(m) = merge {
+                t["mergePolicy"] = json!(m);
+            }
+            obj(
+                "open-webui",
+                json!({"kind": "ExternalSecret", "metadata": {"name": "openwebui-redis"},
+                       "spec": {"target": {"name": "openwebui-redis", "template": t},
+                                "data": [{"secretKey": "password"}]}}),
+            )
+        };
+        let key = ("open-webui".to_string(), "openwebui-redis".to_string());
+        let replaced = produced_secrets(&[es(None)], &[]);
+        assert_eq!(replaced[&key], ["redis-url"]);
+        let merged = produced_secrets(&[es(Some("Merge"))], &[]);
+        assert_eq!(merged[&key], ["redis-url", "password"]);
     }
 }

@@ -72,6 +72,10 @@ async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
         ("ACCOUNT_ID", account.clone()),
         ("SECRETS_PREFIX", cx.settings.secrets_prefix.clone()),
         ("CLUSTER", cx.settings.cluster.clone()),
+        (
+            "UPLOADS_BUCKET",
+            crate::roles::uploads_bucket(&account, &aws.region, &cx.settings.cluster),
+        ),
     ]
     .into_iter()
     .collect();

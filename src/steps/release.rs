@@ -442,6 +442,33 @@ impl ReleaseStep {
         }
     }
 
+    /// OpenWebUI's SQLite data from an install before PostgreSQL (the chart's PVC
+    /// `open-webui`, kept by `uninstall` and by the keep policy), not declared migrated: why
+    /// the step will not go on, and what to do.
+    async fn unmigrated_sqlite(&self, cx: &Context, ns: &str) -> Result<Option<UserError>> {
+        if cx.settings.openwebui_sqlite_migrated {
+            return Ok(None);
+        }
+        let api: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+            Api::namespaced(cx.kube()?, ns);
+        let Some(pvc) = retry("reading PVC open-webui", || api.get_opt("open-webui")).await? else {
+            return Ok(None);
+        };
+        let size = pvc
+            .status
+            .as_ref()
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.get("storage"))
+            .map(|q| format!(" ({})", q.0))
+            .unwrap_or_default();
+        Ok(Some(UserError::failed(
+            format!(
+                "PVC {ns}/open-webui{size} holds OpenWebUI's data from an install before PostgreSQL (SQLite): OpenWebUI on PostgreSQL would start without its users and chats; nothing was changed"
+            ),
+            "move the data first (README, \"OpenWebUI: from SQLite to PostgreSQL\"), then run `OPENWEBUI_SQLITE_MIGRATED=true deployctl openwebui`; the claim and its volume are kept either way",
+        )))
+    }
+
     /// The release's ServiceAccount, applied before helm runs (its hooks run as it before any
     /// object of the chart exists), with the annotations the overlay gives it (the IRSA role).
     async fn service_account_first(
@@ -614,6 +641,15 @@ impl Step for ReleaseStep {
                     )));
                 }
             }
+            // Not installed, over data an install before PostgreSQL left: a plan says so.
+            if self.0.extra == Extra::OpenwebuiSqlite
+                && let Some(why) = self.unmigrated_sqlite(cx, &rel.namespace).await?
+            {
+                return Ok(State::Unhealthy(format!(
+                    "not installed, and {}",
+                    why.message
+                )));
+            }
             return Ok(State::Missing);
         };
         if status.status != "deployed" {
@@ -656,6 +692,11 @@ impl Step for ReleaseStep {
                 ));
             }
         }
+        if self.0.extra == Extra::OpenwebuiSqlite
+            && let Some(why) = self.unmigrated_sqlite(cx, &rel.namespace).await?
+        {
+            problems.push(why.message);
+        }
         for (claim, _, policy) in self.data_volumes(cx, &rel.namespace).await? {
             if policy != "Retain" {
                 problems.push(format!(
@@ -692,6 +733,11 @@ impl Step for ReleaseStep {
         let mut notes = Vec::new();
         if self.0.extra == Extra::GrafanaAdmin {
             notes.push(self.grafana_admin(cx, &rel.namespace).await?.to_string());
+        }
+        if self.0.extra == Extra::OpenwebuiSqlite
+            && let Some(refusal) = self.unmigrated_sqlite(cx, &rel.namespace).await?
+        {
+            return Err(refusal.into());
         }
         let inputs = self.overlay_inputs(cx).await?;
         let values = cx

@@ -325,8 +325,51 @@ pub async fn prove_redis_follow_through(cx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// After redis-password rotated in AWS: force the ExternalSecret to re-sync, then restart
-/// Redis and LiteLLM so both use the new password. Says what it did.
+/// Force ExternalSecret `ns/name` to re-sync and wait until it has (false: not deployed).
+async fn force_sync(cx: &Context, client: &kube::Client, ns: &str, name: &str) -> Result<bool> {
+    let api = es_api(client, ns);
+    if retry(&format!("reading ExternalSecret {name}"), || {
+        api.get_opt(name)
+    })
+    .await?
+    .is_none()
+    {
+        return Ok(false);
+    }
+    let stamp = jiff::Timestamp::now();
+    let patch = json!({"metadata": {"annotations": {"force-sync": stamp.as_second().to_string()}}});
+    let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
+    retry(&format!("forcing ExternalSecret {name} to re-sync"), || {
+        api.patch(name, &params, &merge)
+    })
+    .await?;
+    let what = format!("ExternalSecret {ns}/{name} to re-sync");
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let get_api = api.clone();
+    let label = format!("ExternalSecret {name}");
+    wait::until(api.clone(), cfg, &what, cx.settings.sync_timeout, || {
+        let api = get_api.clone();
+        let label = label.clone();
+        async move {
+            let obj = retry(&format!("reading {label}"), || api.get_opt(name)).await?;
+            let refreshed = obj
+                .as_ref()
+                .and_then(|o| o.data["status"]["refreshTime"].as_str())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t.as_second() >= stamp.as_second());
+            Ok(match object_ready(&label, obj.as_ref()) {
+                Ready::Yes(t) if refreshed => Ready::Yes(t),
+                Ready::Yes(_) => Ready::No("not refreshed since the rotation".into()),
+                no => no,
+            })
+        }
+    })
+    .await?;
+    Ok(true)
+}
+
+/// After redis-password rotated in AWS: force the ExternalSecrets made from it to re-sync,
+/// then restart Redis, LiteLLM and OpenWebUI so they use the new password. Says what it did.
 pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
     let client = match cx.kube() {
         Ok(c) => c,
@@ -335,7 +378,9 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
                 anyhow!(
                     "rotated redis-password in AWS, but cannot reach the cluster to refresh it: {e:#}. \
                      Refresh by hand: kubectl -n litellm annotate externalsecret redis-credentials force-sync=$(date +%s) --overwrite; \
-                     kubectl -n litellm rollout restart statefulset/redis-redis-ha-server deployment/litellm"
+                     kubectl -n open-webui annotate externalsecret openwebui-redis force-sync=$(date +%s) --overwrite; \
+                     kubectl -n litellm rollout restart statefulset/redis-redis-ha-server deployment/litellm; \
+                     kubectl -n open-webui rollout restart deployment/open-webui"
                 )
             })?;
             cx.set_kube(c.clone());
@@ -343,67 +388,45 @@ pub async fn follow_redis_rotation(cx: &Context) -> Result<String> {
             c
         }
     };
-    let ns = "litellm";
     let mut done = Vec::new();
-    let api = es_api(&client, ns);
-    let name = "redis-credentials";
-    if retry("reading ExternalSecret redis-credentials", || {
-        api.get_opt(name)
-    })
-    .await?
-    .is_none()
-    {
+    // Every Secret made from redis-password: LiteLLM's and Redis's, and OpenWebUI's Redis URL.
+    let mut synced = 0;
+    for (ns, name) in [
+        ("litellm", "redis-credentials"),
+        ("open-webui", "openwebui-redis"),
+    ] {
+        if force_sync(cx, &client, ns, name).await? {
+            done.push(format!("re-synced ExternalSecret {name}"));
+            synced += 1;
+        }
+    }
+    if synced == 0 {
         return Ok(
             "ExternalSecret redis-credentials is not deployed yet; nothing to refresh".into(),
         );
     }
-    let stamp = jiff::Timestamp::now();
-    let patch = json!({"metadata": {"annotations": {"force-sync": stamp.as_second().to_string()}}});
-    let (params, merge) = (PatchParams::default(), Patch::Merge(&patch));
-    retry(
-        "forcing ExternalSecret redis-credentials to re-sync",
-        || api.patch(name, &params, &merge),
-    )
-    .await?;
-    let what = "ExternalSecret litellm/redis-credentials to re-sync";
-    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let get_api = api.clone();
-    wait::until(api.clone(), cfg, what, cx.settings.sync_timeout, || {
-        let api = get_api.clone();
-        async move {
-            let obj = retry("reading ExternalSecret redis-credentials", || {
-                api.get_opt(name)
-            })
-            .await?;
-            let refreshed = obj
-                .as_ref()
-                .and_then(|o| o.data["status"]["refreshTime"].as_str())
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .is_some_and(|t| t.as_second() >= stamp.as_second());
-            Ok(
-                match object_ready("ExternalSecret redis-credentials", obj.as_ref()) {
-                    Ready::Yes(t) if refreshed => Ready::Yes(t),
-                    Ready::Yes(_) => Ready::No("not refreshed since the rotation".into()),
-                    no => no,
-                },
-            )
-        }
-    })
-    .await?;
-    done.push("re-synced ExternalSecret redis-credentials".to_string());
     let restarted_at = jiff::Timestamp::now().to_string();
-    for (kind, plural, wname, workload) in [
+    for (ns, kind, plural, wname, workload) in [
         (
+            "litellm",
             "StatefulSet",
             "statefulsets",
             "redis-redis-ha-server",
             Workload::StatefulSet("redis-redis-ha-server"),
         ),
         (
+            "litellm",
             "Deployment",
             "deployments",
             "litellm",
             Workload::Deployment("litellm"),
+        ),
+        (
+            "open-webui",
+            "Deployment",
+            "deployments",
+            "open-webui",
+            Workload::Deployment("open-webui"),
         ),
     ] {
         let wapi = dynamic_api(&client, "apps/v1", kind, plural, Some(ns));

@@ -32,6 +32,9 @@ enum Source {
     },
     /// Given by the operator (database-url, the OIDC client secret).
     Given,
+    /// OpenWebUI's database URL: database-url's host, role and database `openwebui`, a
+    /// random password of `hex_bytes` bytes.
+    OpenwebuiDatabase { hex_bytes: usize },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +105,12 @@ const DEFS: &[Def] = &[
         legacy: None,
         source: Source::Given,
         description: "OpenWebUI's OIDC client secret, as the identity provider issued it (managed by deployctl)",
+    },
+    Def {
+        kind: SecretName::OpenwebuiDatabaseUrl,
+        legacy: None,
+        source: Source::OpenwebuiDatabase { hex_bytes: 24 },
+        description: "OpenWebUI's database URL, on LiteLLM's database server (managed by deployctl)",
     },
 ];
 
@@ -223,6 +232,9 @@ impl Secrets {
                 }
                 SecretName::OpenwebuiAdmin => p.say(&format!(
                     "  {name} stays as it is: OpenWebUI made its admin from it once and keeps its own copy; change the password in OpenWebUI."
+                )),
+                SecretName::OpenwebuiDatabaseUrl => p.say(&format!(
+                    "  {name} stays as it is: `deployctl openwebui` sets OpenWebUI's database role from it."
                 )),
                 SecretName::OpenwebuiOidc => {
                     if p.confirm(&format!(
@@ -581,6 +593,28 @@ impl Step for Secrets {
                             Some(v) => v,
                             None => bail!("internal error: no value for a missing {name}"),
                         },
+                        Source::OpenwebuiDatabase { hex_bytes } => {
+                            // database-url comes first in DEFS: given this run, or stored.
+                            let master = match &plan.database_url {
+                                Some(u) => Some(with_tls(u)),
+                                None => {
+                                    sm::get_value(aws, &format!("{prefix}/database-url")).await?
+                                }
+                            };
+                            let password = random_value("", hex_bytes)?;
+                            match master
+                                .as_ref()
+                                .and_then(|m| crate::database_url::openwebui_url(m, &password))
+                            {
+                                Some(v) => v,
+                                None => bail!(UserError::failed(
+                                    format!(
+                                        "{name} is made from {prefix}/database-url's host, and that URL has none; nothing more was created"
+                                    ),
+                                    create_db_hint(&prefix),
+                                )),
+                            }
+                        }
                     };
                     sm::create_secret(aws, &name, def.description, &value, stack_key.as_deref())
                         .await?;
@@ -600,6 +634,7 @@ impl Step for Secrets {
                                 Some(v) => v,
                                 None => continue,
                             },
+                            Source::OpenwebuiDatabase { .. } => continue,
                         };
                         sm::put_value(aws, &name, &value).await?;
                         rotated.push(def.kind.name());
@@ -716,7 +751,8 @@ mod tests {
                 "acme/redis-password",
                 "acme/database-url",
                 "acme/webui-secret-key",
-                "acme/openwebui-admin"
+                "acme/openwebui-admin",
+                "acme/openwebui-database-url"
             ]
         );
     }

@@ -558,6 +558,13 @@ pub fn classify_failure(output: &str) -> Option<(&'static str, &'static str)> {
             "check the network or proxy (HTTPS_PROXY/NO_PROXY are passed to terraform), or point terraform at a provider mirror (`provider_installation` in ~/.terraformrc or TF_CLI_CONFIG_FILE), then re-run",
         ));
     }
+    // The uploads bucket is created with force_destroy off: people's files stop a destroy.
+    if has(&["BucketNotEmpty"]) {
+        return Some((
+            "the OpenWebUI uploads bucket still holds files (and their old versions), which a destroy never deletes",
+            "keep them elsewhere first (`aws s3 sync s3://<bucket> <dir>`), then empty the bucket including its versions (S3 console: Empty) and run `deployctl infrastructure-destroy` again; `terraform -chdir=terraform output openwebui_uploads_bucket` names it",
+        ));
+    }
     // RDS refused the change that carried a new master password: the provider records the new
     // password version anyway, so the next apply would not re-send it (modules/secrets).
     if has(&["updating RDS DB Instance", "modifying RDS DB Instance"]) {
@@ -582,12 +589,13 @@ fn flag_with(flag: &str, path: &Path) -> OsString {
 }
 
 /// The confirmation screen's groups, in display order.
-const GROUPS: [&str; 6] = [
+const GROUPS: [&str; 7] = [
     "EKS cluster, node groups and every workload on them",
     "Database (RDS)",
     "Network (VPC, subnets, NAT gateways, flow logs)",
     "Secrets and KMS keys",
     "Bastion",
+    "OpenWebUI uploads (S3; the destroy stops while the bucket holds files)",
     "Other",
 ];
 
@@ -659,8 +667,10 @@ impl DestroyFacts {
                 3
             } else if address.contains("module.vpc") {
                 2
-            } else {
+            } else if address.contains("module.uploads") {
                 5
+            } else {
+                6
             };
             f.groups.entry(group).or_default().push(address);
             f.count += 1;
@@ -769,6 +779,12 @@ mod tests {
                 "Error: updating RDS DB Instance (litellm-prod): operation error RDS: ModifyDBInstance, https response error StatusCode: 400, api error InvalidDBInstanceState: Database instance is not in available state.",
                 Some(
                     "RDS refused a change to the database; if it carried a new master password, RDS may still have the old one",
+                ),
+            ),
+            (
+                "Error: deleting S3 Bucket (openwebui-123456789012-us-east-1-3291dcc5): operation error S3: DeleteBucket, https response error StatusCode: 409, api error BucketNotEmpty: The bucket you tried to delete is not empty. You must delete all versions in the bucket.",
+                Some(
+                    "the OpenWebUI uploads bucket still holds files (and their old versions), which a destroy never deletes",
                 ),
             ),
             (

@@ -85,7 +85,8 @@ async fn every_release_renders_with_no_unknown_key_and_consistent_wiring() {
     let docs = parse_documents(Path::new("rendered"), &run.stdout).unwrap();
     let kinds = |k: &str| docs.iter().filter(|d| d.kind() == k).count();
     assert!(kinds("Deployment") >= 6, "{}", kinds("Deployment"));
-    assert!(kinds("StatefulSet") >= 2);
+    assert!(kinds("StatefulSet") >= 1);
+    assert!(kinds("PodDisruptionBudget") >= 1);
     assert!(kinds("CustomResourceDefinition") >= 10);
 }
 

@@ -130,7 +130,7 @@ async fn list_shows_every_component_with_its_needs() {
         ("secret-stores", "external-secrets, secrets"),
         ("redis !", "secret-stores"),
         ("litellm !", "redis, secret-stores, irsa"),
-        ("openwebui", "litellm, secret-stores"),
+        ("openwebui", "litellm, secret-stores, irsa"),
         ("dashboards", "monitoring"),
     ] {
         let line = run

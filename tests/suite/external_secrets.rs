@@ -72,7 +72,8 @@ async fn the_operator_runs_as_the_irsa_role_of_this_account_and_its_stores_sync(
         .expect("the ClusterSecretStore");
     assert_eq!(store["spec"]["provider"]["aws"]["region"], "us-east-1");
     let synced = kube.list("external-secrets.io/v1", "ExternalSecret");
-    assert_eq!(synced.len(), 3, "{synced:?}");
+    // LiteLLM's, Redis's, OpenWebUI's, its Redis URL and its database set-up.
+    assert_eq!(synced.len(), 5, "{synced:?}");
     for es in &synced {
         assert!(
             es["status"]["conditions"]

@@ -95,6 +95,13 @@ async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
             let values = repo_root().join("helm-values").join(&rel.values);
             let args = install_args(charts, &rel, values.to_str().unwrap());
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            // The ServiceAccount deployctl applies before helm (LiteLLM's migration hook Job
+            // runs under it before any chart object exists).
+            let def = deployctl::release_table::named(&rel.name).expect("a release of the table");
+            if let Some(sa) = def.service_account_first {
+                kube.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": sa, "namespace": rel.namespace}}));
+            }
             // Install.
             let run = helm(sb, &argv).await;
             assert_eq!(run.code, 0, "install of {}: {}", rel.name, run.all());

@@ -178,10 +178,10 @@ async fn an_entry_point_is_the_controller_the_ingresses_and_an_address_verify_pr
         "one load balancer for both"
     );
     // OpenWebUI knows its address (redirects after sign-in).
-    let sts = kube
-        .get("apps/v1", "StatefulSet", Some("open-webui"), "open-webui")
+    let ui = kube
+        .get("apps/v1", "Deployment", Some("open-webui"), "open-webui")
         .unwrap();
-    let env: Vec<Value> = sts["spec"]["template"]["spec"]["containers"][0]["env"]
+    let env: Vec<Value> = ui["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()
         .unwrap()
         .clone();

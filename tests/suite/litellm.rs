@@ -137,12 +137,10 @@ async fn migrations_run_once_as_a_hook_and_spend_is_attributed_to_the_user() {
     );
     // Spend per user: OpenWebUI forwards who asks; LiteLLM maps the e-mail header to the
     // request's end user, and labels spend with it on /metrics (which Prometheus may read).
-    let sts = find("open-webui", "StatefulSet");
-    let owui = sts
+    let owui = find("open-webui", "Deployment")
         .first()
-        .or(find("open-webui", "Deployment").first())
         .cloned()
-        .unwrap();
+        .expect("OpenWebUI's Deployment");
     let oenv = owui["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()
         .unwrap();

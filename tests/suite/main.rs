@@ -32,6 +32,7 @@ mod namespaces;
 mod opa_policies;
 mod opa_verify;
 mod openwebui;
+mod openwebui_db;
 mod prompts;
 mod proxy;
 mod redis;

@@ -220,8 +220,8 @@ fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
         assert_eq!(rel.namespace, def.namespace, "{}", rel.name);
     }
     assert_eq!(
-        seen, 3,
-        "external-secrets, litellm and the load balancer controller carry role ARNs"
+        seen, 4,
+        "external-secrets, litellm, open-webui and the load balancer controller carry role ARNs"
     );
 }
 
@@ -239,7 +239,7 @@ fn the_check_is_not_vacuous() {
         "arn:aws:secret:openwebui/x"
     ));
     assert!(Path::new(&repo_root().join("manifests/external-secrets.yaml")).is_file());
-    assert_eq!(external_secret_keys("p").len(), 8);
+    assert_eq!(external_secret_keys("p").len(), 12);
 }
 
 /// The load balancer controller's role grants every action the controller's published policy

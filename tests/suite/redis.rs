@@ -80,10 +80,42 @@ async fn an_unhealthy_critical_release_cannot_be_skipped() {
 async fn rotating_the_redis_password_refreshes_and_restarts() {
     let (moto, _guard) = Moto::lock().await;
     let (kube, sb, _charts) = stack(moto).await;
-    sb.run(&REDIS_CHAIN).await.assert_code(0);
+    let mut chain = REDIS_CHAIN.to_vec();
+    chain.push("openwebui");
+    sb.run(&chain).await.assert_code(0);
+    let redis_url = |kube: &support::kube_server::FakeKube| {
+        kube.get("v1", "Secret", Some("open-webui"), "openwebui-redis")
+            .unwrap()["data"]["redis-url"]
+            .as_str()
+            .map(|b| String::from_utf8(deployctl::encoding::decode(b).unwrap()).unwrap())
+            .unwrap()
+    };
+    let url_before = redis_url(&kube);
+    // The sync stamp has a one-second resolution.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let run = sb.run(&["secrets", "--rotate", "redis-password"]).await;
     run.assert_code(0);
     let all = run.all();
+    // OpenWebUI's websockets and shared state use the same Redis: its URL is re-made from the
+    // new password and its pods restarted on it.
+    assert!(
+        all.contains("re-synced ExternalSecret openwebui-redis"),
+        "{all}"
+    );
+    assert!(all.contains("restarted Deployment open-webui"), "{all}");
+    // (The fake External Secrets writes a value stamped with the sync time, not the secret's.)
+    let url_now = redis_url(&kube);
+    assert!(
+        url_now != url_before && url_now.starts_with("redis://:"),
+        "OpenWebUI's Redis URL was not re-made"
+    );
+    let ui = kube
+        .get("apps/v1", "Deployment", Some("open-webui"), "open-webui")
+        .unwrap();
+    assert!(
+        ui["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
     assert!(
         all.contains("re-synced ExternalSecret redis-credentials"),
         "{all}"

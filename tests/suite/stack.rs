@@ -182,10 +182,30 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     });
     let workload = log
         .iter()
-        .position(|r| r.method != "GET" && r.path.contains("/namespaces/open-webui/statefulsets"));
+        .position(|r| r.method != "GET" && r.path.contains("/namespaces/open-webui/deployments"));
     assert!(
         matches!((secret_synced, workload), (Some(s), Some(w)) if s < w),
         "the admin Secret was not there before OpenWebUI: {secret_synced:?} {workload:?}"
+    );
+    // OpenWebUI's database set-up hook ran before its Deployment changed, and went once it
+    // had succeeded (nothing of it stays).
+    let setup = log.iter().position(|r| {
+        matches!(r.method.as_str(), "POST" | "PATCH")
+            && r.path.contains("/apis/batch/v1/namespaces/open-webui/jobs")
+    });
+    assert!(
+        matches!((setup, workload), (Some(s), Some(w)) if s < w),
+        "the database set-up did not run before OpenWebUI: {setup:?} {workload:?}"
+    );
+    assert!(
+        kube.get(
+            "batch/v1",
+            "Job",
+            Some("open-webui"),
+            "openwebui-database-setup"
+        )
+        .is_none(),
+        "the succeeded set-up Job stayed"
     );
     let synced = kube
         .get("v1", "Secret", Some("open-webui"), "openwebui-secrets")

@@ -121,7 +121,7 @@ async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_a
     }
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     let secrets = sm.list_secrets().send().await.unwrap();
-    assert_eq!(secrets.secret_list().len(), 6);
+    assert_eq!(secrets.secret_list().len(), 7);
     let iam = aws_sdk_iam::Client::new(&sdk);
     let roles = iam.list_roles().send().await.unwrap();
     assert!(roles.roles().len() >= 2, "{:?}", roles.roles());
@@ -194,11 +194,15 @@ async fn uninstall_keeps_every_object_it_lists_and_a_reinstall_finds_the_same_da
         "monitoring",
     ];
     sb.run(&chain).await.assert_code(0);
-    // The data volumes: each claim bound, its volume set to Retain by deployctl.
-    let data = [
-        ("open-webui", "open-webui"),
-        ("monitoring", "kube-prometheus-grafana"),
-    ];
+    // The data volumes: each claim bound, its volume set to Retain by deployctl. (OpenWebUI
+    // has none: its data is in PostgreSQL and S3, which uninstall never touches.)
+    assert!(
+        kube.list("v1", "PersistentVolumeClaim")
+            .iter()
+            .all(|c| c["metadata"]["namespace"] != "open-webui"),
+        "OpenWebUI has a claim"
+    );
+    let data = [("monitoring", "kube-prometheus-grafana")];
     let identity = |ns: &str, name: &str| {
         let pvc = kube
             .get("v1", "PersistentVolumeClaim", Some(ns), name)
@@ -288,6 +292,21 @@ async fn uninstall_keeps_every_object_it_lists_and_a_reinstall_finds_the_same_da
                 "kept CRD {c} was deleted"
             );
         }
+    }
+    // Nothing of OpenWebUI stays behind, its database set-up hook included.
+    for (api, kind) in [
+        ("apps/v1", "Deployment"),
+        ("batch/v1", "Job"),
+        ("v1", "ConfigMap"),
+    ] {
+        let left: Vec<_> = kube
+            .list(api, kind)
+            .into_iter()
+            .filter(|o| o["metadata"]["namespace"] == "open-webui")
+            .filter(|o| o["metadata"]["name"] != "kube-root-ca.crt")
+            .map(|o| o["metadata"]["name"].clone())
+            .collect();
+        assert!(left.is_empty(), "{kind}s left in open-webui: {left:?}");
     }
     // The releases are gone; the claims and their volumes are not.
     for (i, (ns, n)) in data.iter().enumerate() {

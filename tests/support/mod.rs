@@ -15,6 +15,7 @@ pub mod kube_server;
 pub mod litellm_real;
 pub mod litellm_standin;
 pub mod moto;
+pub mod postgres;
 pub mod scenario;
 pub mod ssm_proxy;
 

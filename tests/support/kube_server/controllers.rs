@@ -563,6 +563,7 @@ pub(super) fn reconcile_stack(shared: &Arc<Shared>) {
                     .unwrap_or(&name)
                     .to_string();
                 let mut data = serde_json::Map::new();
+                let mut values = Vec::new();
                 for d in obj
                     .pointer("/spec/data")
                     .and_then(Value::as_array)
@@ -574,11 +575,32 @@ pub(super) fn reconcile_stack(shared: &Arc<Shared>) {
                             .pointer("/remoteRef/key")
                             .and_then(Value::as_str)
                             .unwrap_or("");
-                        let v = deployctl::encoding::base64(
-                            format!("fake-value-of-{remote}-{}", now_rfc3339()).as_bytes(),
+                        let v = format!("fake-value-of-{remote}-{}", now_rfc3339());
+                        values.push((k.to_string(), v.clone()));
+                        data.insert(
+                            k.to_string(),
+                            json!(deployctl::encoding::base64(v.as_bytes())),
                         );
-                        data.insert(k.to_string(), json!(v));
                     }
+                }
+                // A template (engine v2) makes the Secret's keys from the fetched values.
+                if let Some(template) = obj
+                    .pointer("/spec/target/template/data")
+                    .and_then(Value::as_object)
+                {
+                    data = template
+                        .iter()
+                        .map(|(k, t)| {
+                            let mut text = t.as_str().unwrap_or("").to_string();
+                            for (name, v) in &values {
+                                text = text.replace(&format!("{{{{ .{name} }}}}"), v);
+                            }
+                            (
+                                k.clone(),
+                                json!(deployctl::encoding::base64(text.as_bytes())),
+                            )
+                        })
+                        .collect();
                 }
                 let secret_key = (
                     String::new(),
