@@ -167,3 +167,53 @@ async fn migrations_run_once_as_a_hook_and_spend_is_attributed_to_the_user() {
         false
     );
 }
+
+/// A migration that fails fails the release, and helm takes it back: on a first install
+/// nothing of LiteLLM is left serving; on an upgrade the previous revision keeps serving,
+/// unchanged — never a proxy half-started on a schema it cannot use.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_migration_fails_the_release_and_is_rolled_back() {
+    let (moto, _guard) = Moto::lock().await;
+    let (kube, mut sb, _charts) = stack(moto).await;
+    let chain_without_litellm = &REDIS_CHAIN[..REDIS_CHAIN.len() - 1];
+    sb.run(chain_without_litellm).await.assert_code(0);
+
+    kube.fail_jobs(
+        "litellm-migrations",
+        "P3009: migrate found failed migrations",
+    );
+    let run = sb.run(&["litellm"]).await;
+    run.assert_code(1);
+    let all = run.all();
+    assert!(
+        all.contains("litellm") && all.contains("litellm-migrations"),
+        "the failure does not name the migration Job: {all}"
+    );
+    assert!(
+        kube.get("apps/v1", "Deployment", Some("litellm"), "litellm")
+            .is_none(),
+        "a proxy was left after the failed install"
+    );
+
+    // Installed once the migration works; then an upgrade whose migration fails.
+    kube.clear_job_failures();
+    sb.run(&["litellm"]).await.assert_code(0);
+    let before = kube
+        .get("apps/v1", "Deployment", Some("litellm"), "litellm")
+        .unwrap();
+    let project = project_with("helm-values/litellm.yaml", |t| {
+        t.replacen("replicaCount: 2", "replicaCount: 3", 1)
+    });
+    sb.set("DEPLOYCTL_DIR", project.path().to_str().unwrap());
+    kube.fail_jobs(
+        "litellm-migrations",
+        "P3009: migrate found failed migrations",
+    );
+    let run = sb.run(&["litellm"]).await;
+    run.assert_code(1);
+    let after = kube
+        .get("apps/v1", "Deployment", Some("litellm"), "litellm")
+        .expect("the previous revision keeps serving");
+    assert_eq!(after["spec"]["replicas"], before["spec"]["replicas"]);
+    assert_eq!(before["spec"]["replicas"], 2);
+}

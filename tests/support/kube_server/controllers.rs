@@ -220,13 +220,33 @@ pub(super) fn reconcile(shared: &Arc<Shared>, delay: Duration) {
                     continue;
                 }
                 let now = now_rfc3339();
-                updated["status"] = json!({
-                    "startTime": now, "completionTime": now, "succeeded": 1, "ready": 0,
-                    "conditions": [
-                        {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
-                        {"type": "Complete", "status": "True", "lastTransitionTime": now}
-                    ]
-                });
+                if obj.pointer("/status/failed").is_some() {
+                    continue;
+                }
+                if let Some(message) = shared.job_fail.lock().unwrap().get(&key.3).cloned() {
+                    let limit = obj
+                        .pointer("/spec/backoffLimit")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(6);
+                    updated["status"] = json!({
+                        "startTime": now, "failed": limit + 1, "ready": 0,
+                        "conditions": [
+                            {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                             "message": "Job has reached the specified backoff limit", "lastTransitionTime": now},
+                            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                             "message": format!("Job has reached the specified backoff limit ({message})"),
+                             "lastTransitionTime": now}
+                        ]
+                    });
+                } else {
+                    updated["status"] = json!({
+                        "startTime": now, "completionTime": now, "succeeded": 1, "ready": 0,
+                        "conditions": [
+                            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+                            {"type": "Complete", "status": "True", "lastTransitionTime": now}
+                        ]
+                    });
+                }
             }
             ("apps", "daemonsets") => {
                 if observed == Some(generation) || !old_enough {

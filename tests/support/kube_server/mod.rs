@@ -131,6 +131,8 @@ struct Shared {
     proxy_down: Mutex<bool>,
     /// The load balancer controller cannot build load balancers (its event message).
     ingress_fail: Mutex<Option<String>>,
+    /// Jobs that fail (by name): their pods exit non-zero until the backoff limit.
+    job_fail: Mutex<std::collections::BTreeMap<String, String>>,
     /// Service proxy backends: (namespace, service) → base URL of a stand-in.
     routes: Mutex<HashMap<(String, String), String>>,
     /// How long a changed workload or a new pod takes to become ready (controllers).
@@ -181,6 +183,7 @@ impl FakeKube {
             proxy_down: Mutex::new(false),
             routes: Mutex::new(HashMap::new()),
             ingress_fail: Mutex::new(None),
+            job_fail: Mutex::new(Default::default()),
             delay: Mutex::new(Duration::ZERO),
         });
         // Every cluster has these.
@@ -381,6 +384,21 @@ impl FakeKube {
     /// The load balancer controller fails every Ingress with this reason (None: it works).
     pub fn fail_ingresses(&self, reason: Option<&str>) {
         *self.shared.ingress_fail.lock().unwrap() = reason.map(str::to_string);
+    }
+
+    /// Jobs named `name` fail (as the Job controller reports a Job past its backoff limit),
+    /// with `message` as their pods' last words.
+    pub fn fail_jobs(&self, name: &str, message: &str) {
+        self.shared
+            .job_fail
+            .lock()
+            .unwrap()
+            .insert(name.into(), message.into());
+    }
+
+    /// Jobs succeed again.
+    pub fn clear_job_failures(&self) {
+        self.shared.job_fail.lock().unwrap().clear();
     }
 
     /// The service proxy forwards requests for `namespace/service` to `url` (a stand-in of
