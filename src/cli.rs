@@ -202,6 +202,18 @@ pub enum Command {
         #[arg(value_name = "STEP")]
         steps: Vec<String>,
     },
+    /// Show what a run would change in the cluster, object by object and field by field
+    /// (releases: the live release against the pinned chart with our values; our manifests:
+    /// a server-side apply dry run), without changing anything
+    Diff {
+        /// Steps to compare (default: every release and every step that applies manifests)
+        #[arg(value_name = "STEP")]
+        steps: Vec<String>,
+    },
+    /// Which pins have aged: each release's chart against its repository, the cluster's
+    /// Kubernetes version and add-ons against EKS, the Bedrock models' lifecycles (read-only;
+    /// exit 1 when something is behind)
+    Outdated,
     /// Run the named steps together, in graph order, in one run
     Run {
         /// Steps to run (see `deployctl list`)
@@ -440,6 +452,8 @@ impl Command {
             Command::Completions { .. } => "completions",
             Command::Man => "man",
             Command::Plan { .. } => "plan",
+            Command::Diff { .. } => "diff",
+            Command::Outdated => "outdated",
             Command::Run { .. } => "run",
             Command::Step(step) => step.id.name(),
             Command::EksToken => "eks-token",

@@ -39,6 +39,11 @@ fn table() -> Table {
     serde_json::from_str(TABLE).expect("terraform/eks-versions.json is valid (unit-tested)")
 }
 
+/// The minor number of "1.35" (35).
+pub fn minor_of(version: &str) -> Option<u32> {
+    minor(version)
+}
+
 fn minor(version: &str) -> Option<u32> {
     let rest = version.trim().strip_prefix("1.")?;
     rest.parse().ok()
@@ -101,6 +106,14 @@ pub fn describe(version: &str, today: Date) -> String {
         ),
         Support::Unknown => format!("{version} — not in deployctl's support table"),
     }
+}
+
+/// The file's dates for `version`: (end of standard support, end of extended support).
+pub fn dates(version: &str) -> Option<(Date, Date)> {
+    table()
+        .versions
+        .get(version.trim())
+        .map(|d| (d.standard_end, d.extended_end))
 }
 
 /// The versions in standard support on `today`, oldest first.

@@ -277,6 +277,16 @@ impl StepId {
             .map(|d| d.id)
     }
 
+    /// The step called `name`, or the usage error that names `deployctl list`.
+    pub fn parse(name: &str) -> Result<StepId, crate::error::UserError> {
+        StepId::from_name(name).ok_or_else(|| {
+            crate::error::UserError::usage(
+                format!("unknown step `{name}`"),
+                "see `deployctl list` for the step names",
+            )
+        })
+    }
+
     /// Position in the canonical order.
     pub fn order(self) -> usize {
         STEPS

@@ -236,15 +236,7 @@ fn write_stdout(bytes: &[u8], what: &str) -> i32 {
 fn step_ids(names: &[String]) -> anyhow::Result<Vec<graph::StepId>> {
     names
         .iter()
-        .map(|s| {
-            graph::StepId::from_name(s).ok_or_else(|| {
-                UserError::usage(
-                    format!("unknown step `{s}`"),
-                    "see `deployctl list` for the step names",
-                )
-                .into()
-            })
-        })
+        .map(|s| graph::StepId::parse(s).map_err(Into::into))
         .collect()
 }
 
@@ -376,6 +368,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
     let reads_access = matches!(
         command,
         Command::Plan { .. }
+            | Command::Diff { .. }
             | Command::Run { .. }
             | Command::All
             | Command::Step(_)
@@ -441,6 +434,8 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
             return commands::uninstall::run(inv, args).await;
         }
         Command::InfrastructureVerify => return commands::infra_verify::run(inv).await,
+        Command::Diff { steps } => return commands::diff::run(inv, steps).await,
+        Command::Outdated => return commands::outdated::run(inv).await,
         Command::Charts { action } => return commands::charts::run(inv, action.action()).await,
         Command::Bastion { action } => return commands::bastion::run(inv, action.action()).await,
         Command::Bedrock {

@@ -14,6 +14,8 @@ pub enum Purpose {
     /// Removing them (`uninstall`): what removal uses, and nothing about what they would
     /// serve (a model gone LEGACY must not block a teardown).
     Remove,
+    /// Comparing them with what a run would apply (`diff`): read-only, like `Remove`.
+    Compare,
 }
 
 pub async fn preflight(cx: &Context, assessed: &[StepId], purpose: Purpose) -> Result<()> {

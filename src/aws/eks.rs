@@ -78,3 +78,119 @@ pub async fn revoke_access(aws: &Aws, cluster: &str, principal: &str) -> Result<
         Err(e) => Err(super::failed("EKS DeleteAccessEntry")(e)),
     }
 }
+
+/// One Kubernetes version as EKS describes it (DescribeClusterVersions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub version: String,
+    /// STANDARD_SUPPORT, EXTENDED_SUPPORT or UNSUPPORTED.
+    pub status: String,
+    pub end_of_standard: Option<jiff::civil::Date>,
+    pub end_of_extended: Option<jiff::civil::Date>,
+}
+
+fn date_of(t: Option<&aws_sdk_eks::primitives::DateTime>) -> Option<jiff::civil::Date> {
+    let t = t?;
+    jiff::Timestamp::from_second(t.secs())
+        .ok()
+        .map(|ts| ts.to_zoned(jiff::tz::TimeZone::UTC).date())
+}
+
+/// EKS's own calendar: every version it knows (unsupported ones included), oldest first.
+pub async fn cluster_versions(aws: &Aws) -> Result<Vec<VersionInfo>> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = aws
+            .eks()
+            .describe_cluster_versions()
+            .include_all(true)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .map_err(super::failed("EKS DescribeClusterVersions"))?;
+        for v in page.cluster_versions() {
+            let Some(version) = v.cluster_version() else {
+                continue;
+            };
+            out.push(VersionInfo {
+                version: version.to_string(),
+                status: v
+                    .version_status()
+                    .map(|s| s.as_str().to_string())
+                    .or_else(|| v.status().map(|s| s.as_str().to_string()))
+                    .unwrap_or_else(|| "UNKNOWN".into()),
+                end_of_standard: date_of(v.end_of_standard_support_date()),
+                end_of_extended: date_of(v.end_of_extended_support_date()),
+            });
+        }
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    out.sort_by_key(|v| crate::eks_versions::minor_of(&v.version));
+    Ok(out)
+}
+
+/// An add-on of the cluster: the version installed and the one EKS makes the default for
+/// the cluster's Kubernetes version (DescribeAddonVersions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonInfo {
+    pub name: String,
+    pub installed: String,
+    pub default_version: Option<String>,
+}
+
+/// Every add-on of `cluster`, with its default version for `kubernetes_version`.
+pub async fn addons(aws: &Aws, cluster: &str, kubernetes_version: &str) -> Result<Vec<AddonInfo>> {
+    let names = aws
+        .eks()
+        .list_addons()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .map_err(super::failed(format!("EKS ListAddons {cluster}")))?
+        .addons()
+        .to_vec();
+    let looked = futures::future::join_all(names.iter().map(|name| async move {
+        let installed = aws
+            .eks()
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await
+            .map_err(super::failed(format!("EKS DescribeAddon {name}")))?
+            .addon()
+            .and_then(|a| a.addon_version())
+            .unwrap_or_default()
+            .to_string();
+        let versions = aws
+            .eks()
+            .describe_addon_versions()
+            .addon_name(name)
+            .kubernetes_version(kubernetes_version)
+            .send()
+            .await
+            .map_err(super::failed(format!("EKS DescribeAddonVersions {name}")))?;
+        let default_version = versions
+            .addons()
+            .iter()
+            .flat_map(|a| a.addon_versions())
+            .find(|v| {
+                v.compatibilities()
+                    .iter()
+                    .any(|c| c.default_version() && c.cluster_version() == Some(kubernetes_version))
+            })
+            .and_then(|v| v.addon_version())
+            .map(str::to_string);
+        anyhow::Ok(AddonInfo {
+            name: name.clone(),
+            installed,
+            default_version,
+        })
+    }))
+    .await;
+    looked.into_iter().collect()
+}

@@ -7,10 +7,12 @@ pub mod bastion;
 pub mod bedrock;
 pub mod charts;
 pub mod complete;
+pub mod diff;
 pub mod eks_token;
 pub mod infra;
 pub mod infra_verify;
 pub mod kubeconfig;
+pub mod outdated;
 pub mod reveal;
 pub mod uninstall;
 

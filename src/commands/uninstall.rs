@@ -34,12 +34,7 @@ pub fn removal_order(cx: &Context, names: &[String]) -> Result<Vec<StepId>> {
     } else {
         let mut v = Vec::new();
         for n in names {
-            let id = StepId::from_name(n).ok_or_else(|| {
-                UserError::usage(
-                    format!("unknown step `{n}`"),
-                    "see `deployctl list` for the step names",
-                )
-            })?;
+            let id = StepId::parse(n)?;
             if !removable(id) {
                 return Err(UserError::usage(
                     format!(
@@ -290,42 +285,9 @@ struct ClusterScoped {
     kinds: BTreeSet<(String, String)>,
 }
 
-/// Built-in cluster-scoped kinds, by API group ("" is the core group).
-const BUILTIN_CLUSTER_SCOPED: &[(&str, &str)] = &[
-    ("", "Namespace"),
-    ("", "Node"),
-    ("", "PersistentVolume"),
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-    ("storage.k8s.io", "StorageClass"),
-    ("storage.k8s.io", "CSIDriver"),
-    ("storage.k8s.io", "VolumeAttachment"),
-    ("networking.k8s.io", "IngressClass"),
-    ("scheduling.k8s.io", "PriorityClass"),
-    ("node.k8s.io", "RuntimeClass"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-    ),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
-    ("apiregistration.k8s.io", "APIService"),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-    ("certificates.k8s.io", "CertificateSigningRequest"),
-];
-
 impl ClusterScoped {
     async fn read(cx: &Context) -> Result<ClusterScoped> {
-        let mut kinds: BTreeSet<(String, String)> = BUILTIN_CLUSTER_SCOPED
+        let mut kinds: BTreeSet<(String, String)> = crate::kube::BUILTIN_CLUSTER_SCOPED
             .iter()
             .map(|(g, k)| (g.to_string(), k.to_string()))
             .collect();

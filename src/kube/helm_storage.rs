@@ -25,6 +25,10 @@ pub struct Record {
     pub config: serde_json::Value,
     /// The rendered objects helm applied, as multi-document YAML.
     pub manifest: String,
+    /// The hooks' objects (helm keeps them apart from the manifest), as multi-document YAML.
+    pub hooks: String,
+    /// The chart's appVersion.
+    pub app_version: String,
     /// When this revision's operation started (`info.last_deployed`).
     pub last_deployed: Option<jiff::Timestamp>,
 }
@@ -111,10 +115,27 @@ fn decode(secret: &Secret) -> Option<Record> {
             c => c.clone(),
         },
         manifest: v["manifest"].as_str().unwrap_or_default().to_string(),
+        hooks: hooks_manifest(&v),
+        app_version: v["chart"]["metadata"]["appVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         last_deployed: v["info"]["last_deployed"]
             .as_str()
             .and_then(|t| t.parse().ok()),
     })
+}
+
+/// A release's hooks (`hooks[].manifest`, as helm stores them and as `--dry-run -o json`
+/// prints them) as one multi-document YAML.
+pub fn hooks_manifest(release: &serde_json::Value) -> String {
+    release["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["manifest"].as_str())
+        .map(|m| format!("---\n{}\n", m.trim()))
+        .collect()
 }
 
 /// The kinds `leftovers` looks at: what the stack's charts create that keeps running or

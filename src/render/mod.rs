@@ -4,6 +4,7 @@
 //! (`keys`) and the wiring between releases, our manifests and deployctl (`wiring`).
 
 pub mod keys;
+pub mod manifest_diff;
 pub mod values;
 pub mod wiring;
 

@@ -62,7 +62,8 @@ pub fn diff(live: &Value, desired: &Value) -> Vec<Change> {
     out
 }
 
-fn same(a: &Value, b: &Value) -> bool {
+/// Equal as JSON values, numbers by value (helm stores them as floats).
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {
@@ -116,7 +117,7 @@ fn secret_like(path: &str) -> bool {
     .any(|w| p.rsplit('.').next().is_some_and(|last| last.contains(w)))
 }
 
-fn show(path: &str, v: &Option<Value>) -> String {
+pub fn show(path: &str, v: &Option<Value>) -> String {
     match v {
         None => "(unset)".into(),
         Some(_) if secret_like(path) => "(masked)".into(),

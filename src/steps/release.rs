@@ -29,6 +29,89 @@ pub use crate::release_table::{
 
 pub struct ReleaseStep(pub ReleaseDef);
 
+/// The release's chart in the charts directory (checked against the pin), when one is given.
+fn local_chart(cx: &Context, rel: &Release) -> Result<Option<crate::charts::LocalChart>> {
+    match &cx.settings.charts_dir {
+        Some(dir) => Ok(Some(crate::charts::find_local(dir, rel)?)),
+        None => Ok(None),
+    }
+}
+
+/// Where helm takes the chart from: the charts directory's copy, or the repository at the pin.
+fn chart_ref<'a>(rel: &'a Release, local: Option<&'a crate::charts::LocalChart>) -> ChartRef<'a> {
+    match local {
+        Some(l) => ChartRef::Local(&l.path),
+        None => ChartRef::Remote {
+            chart: &rel.chart,
+            version: &rel.version,
+        },
+    }
+}
+
+/// What a run would change in a release: chart and app versions, values, objects.
+#[derive(Debug, Clone)]
+pub struct ReleaseDiff {
+    pub release: String,
+    pub namespace: String,
+    /// The live release's chart version and appVersion; `None` when it is not installed.
+    pub live: Option<(String, String)>,
+    /// What a run would install: the pinned chart version and its appVersion.
+    pub desired: (String, String),
+    pub values: Vec<crate::render::values::Change>,
+    pub objects: Vec<crate::render::manifest_diff::Change>,
+}
+
+impl ReleaseDiff {
+    pub fn unchanged(&self) -> bool {
+        self.live.as_ref() == Some(&self.desired)
+            && self.values.is_empty()
+            && self.objects.is_empty()
+    }
+
+    /// A release's difference as text: one line when unchanged or not installed, otherwise the
+    /// versions, the values keys and the objects.
+    pub fn lines(&self, step: &str) -> Vec<String> {
+        let d = self;
+        let head = format!("{step} (release {}, namespace {})", d.release, d.namespace);
+        let Some(live) = &d.live else {
+            return vec![format!(
+                "{head}: not installed: an install creates {} object{} (chart {}, app {})",
+                d.objects.len(),
+                if d.objects.len() == 1 { "" } else { "s" },
+                d.desired.0,
+                d.desired.1
+            )];
+        };
+        if d.unchanged() {
+            return vec![format!(
+                "{head}: no change (chart {}, app {})",
+                live.0, live.1
+            )];
+        }
+        let mut out = vec![format!("{head}:")];
+        if live.0 != d.desired.0 || live.1 != d.desired.1 {
+            out.push(format!(
+                "  chart {} → {}, app {} → {}",
+                live.0, d.desired.0, live.1, d.desired.1
+            ));
+        }
+        for c in &d.values {
+            out.push(format!(
+                "  values {}: {} → {}",
+                c.path,
+                crate::render::values::show(&c.path, &c.live),
+                crate::render::values::show(&c.path, &c.desired)
+            ));
+        }
+        out.extend(
+            crate::render::manifest_diff::lines(&d.objects)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
+        out
+    }
+}
+
 /// What `repair_pending` did, and whether the release has no record now.
 struct Repair {
     note: Option<String>,
@@ -58,6 +141,91 @@ impl ReleaseStep {
                 .map(|w| wait::check(&client, ns, *w)),
         )
         .await
+    }
+
+    /// What a run would change: helm's record of the live release against what helm
+    /// renders for the pinned chart with our values and the run's overlay, as an upgrade of
+    /// that release (`--dry-run=server`). Reads only.
+    pub async fn diff(&self, cx: &Context) -> Result<ReleaseDiff> {
+        let rel = self.release(cx)?;
+        let client = cx.kube()?;
+        let record =
+            crate::kube::helm_storage::release_record(&client, &rel.name, &rel.namespace)
+                .await?
+                .ok_or_else(|| {
+                    UserError::failed(
+                        format!(
+                            "helm's record of release {} cannot be read through the Kubernetes API (another HELM_DRIVER, or no permission to list Secrets in {})",
+                            rel.name, rel.namespace
+                        ),
+                        format!(
+                            "compare by hand: `helm get manifest {} -n {}` against `deployctl charts render`",
+                            rel.name, rel.namespace
+                        ),
+                    )
+                })?;
+        let inputs = self.overlay_inputs(cx).await?;
+        let values = cx
+            .settings
+            .project_dir
+            .join("helm-values")
+            .join(&rel.values);
+        let overlay = (self.0.overlay)(&inputs)?;
+        let (dir, overlay_path) = write_overlay(&rel.name, &overlay)?;
+        let local = local_chart(cx, &rel)?;
+        let chart = chart_ref(&rel, local.as_ref());
+        let install = Install {
+            name: &rel.name,
+            namespace: &rel.namespace,
+            chart,
+            values: &values,
+            overlay: &overlay_path,
+            timeout: &rel.timeout,
+            kube_context: cx.kube_context(),
+            fresh: record.is_none(),
+        };
+        let dry = cx.helm.upgrade_dry_run(&install).await;
+        drop(dir);
+        let dry = dry?;
+        let desired_manifest = format!(
+            "{}\n{}",
+            dry["manifest"].as_str().unwrap_or_default(),
+            crate::kube::helm_storage::hooks_manifest(&dry)
+        );
+        let desired = (
+            dry["chart"]["metadata"]["version"]
+                .as_str()
+                .unwrap_or(&rel.version)
+                .to_string(),
+            dry["chart"]["metadata"]["appVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let (live_manifest, live, live_values) = match &record {
+            Some(r) => (
+                format!("{}\n{}", r.manifest, r.hooks),
+                Some((r.status.chart_version.clone(), r.app_version.clone())),
+                r.config.clone(),
+            ),
+            None => (String::new(), None, serde_json::json!({})),
+        };
+        let desired_values = crate::render::values::desired(&values, &overlay)?;
+        let objects =
+            crate::render::manifest_diff::diff(&live_manifest, &desired_manifest, &rel.namespace)
+                .map_err(|e| anyhow!("reading the manifests of release {}: {e}", rel.name))?;
+        Ok(ReleaseDiff {
+            release: rel.name.clone(),
+            namespace: rel.namespace.clone(),
+            live,
+            desired,
+            values: if record.is_some() {
+                crate::render::values::diff(&live_values, &desired_values)
+            } else {
+                Vec::new()
+            },
+            objects,
+        })
     }
 
     async fn overlay_inputs(&self, cx: &Context) -> Result<OverlayInputs> {
@@ -679,6 +847,12 @@ impl Step for ReleaseStep {
                 problems.push(crate::render::values::describe(&changes, 6));
             }
         }
+        if !problems.is_empty() {
+            problems.push(format!(
+                "`deployctl diff {}` shows what an upgrade would change",
+                self.0.step.name()
+            ));
+        }
         if self.0.extra == Extra::GrafanaAdmin {
             let api: Api<Secret> = Api::namespaced(cx.kube()?, &rel.namespace);
             if retry("reading the Grafana admin Secret", || {
@@ -755,17 +929,8 @@ impl Step for ReleaseStep {
         let (dir, overlay_path) = write_overlay(&rel.name, &overlay)?;
         // From the charts directory (checked against the pin again: it may have changed
         // since prepare), or from the repository.
-        let local = match &cx.settings.charts_dir {
-            Some(dir) => Some(crate::charts::find_local(dir, &rel)?),
-            None => None,
-        };
-        let chart = match &local {
-            Some(l) => ChartRef::Local(&l.path),
-            None => ChartRef::Remote {
-                chart: &rel.chart,
-                version: &rel.version,
-            },
-        };
+        let local = local_chart(cx, &rel)?;
+        let chart = chart_ref(&rel, local.as_ref());
         let repair = self.repair_pending(cx, &rel).await?;
         notes.extend(repair.note);
         let verb = if repair.fresh { "install" } else { "upgrade" };
@@ -893,6 +1058,21 @@ impl Step for ReleaseStep {
                 if r.is_ready() { "ready" } else { "NOT READY" },
                 r.text()
             ));
+        }
+        // What Proceed would change (an upgrade dry run against the live release).
+        match self.diff(cx).await {
+            Ok(d) if d.live.is_some() => {
+                lines.push("  what a run would change:".into());
+                lines.extend(
+                    d.lines(self.0.step.name())
+                        .into_iter()
+                        .map(|l| format!("    {l}")),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => lines.push(format!(
+                "  what a run would change could not be computed: {e:#}"
+            )),
         }
         if self.0.extra == Extra::GrafanaAdmin {
             lines.push(format!(

@@ -322,6 +322,84 @@ impl Helm {
             .stdout)
     }
 
+    /// `helm upgrade --install NAME CHART -n NS -f values -f overlay`, as an install and its
+    /// dry run share it.
+    fn upgrade_command(&self, i: &Install<'_>) -> Process {
+        self.cmd()
+            .args(["upgrade", "--install", i.name])
+            .args(i.chart.args())
+            .args(["--namespace", i.namespace])
+            .arg("-f")
+            .arg(i.values)
+            .arg("-f")
+            .arg(i.overlay)
+    }
+
+    /// What `upgrade_install` would apply, without applying it: `helm upgrade --install
+    /// --dry-run=server -o json` (rendered as an upgrade of the live release, `lookup` against
+    /// the cluster). The release as JSON (`manifest`, `chart.metadata`, …); its `config` holds
+    /// only our values and overlay, never a secret.
+    pub async fn upgrade_dry_run(&self, i: &Install<'_>) -> Result<serde_json::Value> {
+        let p = self.with_context(
+            self.upgrade_command(i)
+                .args(["--dry-run=server", "-o", "json"]),
+            i.kube_context,
+        );
+        let out = p
+            .label(format!("helm upgrade --dry-run {}", i.name))
+            .timeout(std::time::Duration::from_secs(180))
+            .run()
+            .await?;
+        serde_json::from_str(&out.stdout).with_context(|| {
+            format!(
+                "reading `helm upgrade --dry-run=server -o json` of {}",
+                i.name
+            )
+        })
+    }
+
+    /// The newest stable version a chart's source offers, and its appVersion: `helm show
+    /// chart NAME --repo URL` (a repository's index) or `helm show chart oci://…` (the
+    /// registry's tags; `--plain-http` for a registry on this machine). helm picks the newest
+    /// non-prerelease version, as `upgrade` without `--version` would.
+    pub async fn newest_chart(
+        &self,
+        chart: &str,
+        repo_url: Option<&str>,
+    ) -> Result<(String, String)> {
+        let mut p = self.cmd().args(["show", "chart"]);
+        match repo_url {
+            Some(url) => {
+                let name = chart.rsplit('/').next().unwrap_or(chart);
+                p = p.arg(name).args(["--repo", url]);
+            }
+            None => {
+                p = p.arg(chart);
+                let host = chart
+                    .strip_prefix("oci://")
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or("");
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                if matches!(host, "127.0.0.1" | "localhost") {
+                    p = p.arg("--plain-http");
+                }
+            }
+        }
+        let out = p
+            .label(format!("helm show chart {chart}"))
+            .timeout(std::time::Duration::from_secs(60))
+            .run()
+            .await?;
+        let meta: serde_json::Value = serde_saphyr::from_str(&out.stdout)
+            .with_context(|| format!("reading `helm show chart` of {chart}"))?;
+        let text = |k: &str| match &meta[k] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            v => v.to_string(),
+        };
+        Ok((text("version"), text("appVersion")))
+    }
+
     /// `helm pull …` (arguments from `charts::pull_args`).
     pub async fn pull(&self, args: &[String]) -> Result<()> {
         self.cmd()
@@ -417,14 +495,7 @@ impl Helm {
             "--atomic"
         };
         let p = self.with_context(
-            self.cmd()
-                .args(["upgrade", "--install", i.name])
-                .args(i.chart.args())
-                .args(["--namespace", i.namespace])
-                .arg("-f")
-                .arg(i.values)
-                .arg("-f")
-                .arg(i.overlay)
+            self.upgrade_command(i)
                 .args(["--wait", rollback, "--timeout", i.timeout]),
             i.kube_context,
         );

@@ -143,6 +143,8 @@ async fn infrastructure_plan_runs_the_real_plan_against_moto() {
     let mut sb = Sandbox::bare();
     sb.with_moto(moto).with_real_terraform();
     sb.set("CHECKPOINT_DISABLE", "1");
+    let eks = eks_addon_catalog(moto);
+    sb.set("AWS_ENDPOINT_URL_EKS", &eks.url);
     let tf = sb.terraform_project(&moto_backend(moto));
     std::fs::copy(
         tf.join("terraform.tfvars.example"),
@@ -376,6 +378,7 @@ fn planned_names(plan: &serde_json::Value) -> std::collections::BTreeSet<String>
 #[tokio::test(flavor = "multi_thread")]
 async fn dev_and_prod_plans_share_no_resource_name() {
     let (moto, _guard) = Moto::lock().await;
+    let eks = eks_addon_catalog(moto);
     let tmp = tempfile::tempdir().unwrap();
     let (tf, rc) = real_terraform(tmp.path());
     let dir = copy_terraform(tmp.path());
@@ -393,6 +396,7 @@ async fn dev_and_prod_plans_share_no_resource_name() {
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
             .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_ENDPOINT_URL_EKS", &eks.url)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
@@ -745,6 +749,7 @@ async fn the_database_password_and_its_url_never_disagree_through_replacements()
 #[tokio::test(flavor = "multi_thread")]
 async fn plans_in_china_and_govcloud_use_their_partition_and_bad_admins_are_refused() {
     let (moto, _guard) = Moto::lock().await;
+    let eks = eks_addon_catalog(moto);
     let tmp = tempfile::tempdir().unwrap();
     let (tf, rc) = real_terraform(tmp.path());
     let dir = copy_terraform(tmp.path());
@@ -761,6 +766,7 @@ async fn plans_in_china_and_govcloud_use_their_partition_and_bad_admins_are_refu
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
             .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_ENDPOINT_URL_EKS", &eks.url)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", region)
@@ -874,4 +880,23 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// EKS's add-on catalog for a plan (moto has none): the four add-ons of modules/eks, each
+/// with a default version for every Kubernetes version the calendar knows. Terraform reaches
+/// it through `AWS_ENDPOINT_URL_EKS`; everything else goes to moto.
+fn eks_addon_catalog(moto: &Moto) -> support::eks_front::EksFront {
+    let front = support::eks_front::EksFront::start(&moto.url, "https://unused");
+    let compat: Vec<(String, bool)> = (29..=40).map(|m| (format!("1.{m}"), true)).collect();
+    front.set_addons(
+        ["vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"]
+            .iter()
+            .map(|n| support::eks_front::Addon {
+                name: n.to_string(),
+                installed: String::new(),
+                versions: vec![("v1.20.4-eksbuild.2".into(), compat.clone())],
+            })
+            .collect(),
+    );
+    front
 }

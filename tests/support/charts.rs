@@ -335,3 +335,10 @@ pub async fn render_project(charts: &ChartsDir, project: &Path) -> Run {
     ])
     .await
 }
+
+/// The `name` of the chart in `dir` (its Chart.yaml).
+pub fn chart_name_of(dir: &Path) -> String {
+    deployctl::charts::Chart::load(dir)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()))
+        .name
+}

@@ -17,7 +17,92 @@ pub struct EksFront {
     cluster_sg: Arc<Mutex<Option<String>>>,
     vpc: Arc<Mutex<Option<String>>>,
     access: Arc<Mutex<Access>>,
+    catalog: Arc<Mutex<Catalog>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What moto lacks and real EKS answers: its version calendar (DescribeClusterVersions) and
+/// the cluster's add-ons (ListAddons, DescribeAddon, DescribeAddonVersions). Unset: the call
+/// goes to moto, which does not implement it (as an endpoint without the API).
+#[derive(Clone, Default)]
+struct Catalog {
+    /// `clusterVersions` entries as EKS writes them.
+    versions: Option<Vec<Value>>,
+    /// name → (installed version, [(version, [(cluster version, default)])]).
+    addons: Option<Vec<Addon>>,
+}
+
+#[derive(Clone)]
+pub struct Addon {
+    pub name: String,
+    pub installed: String,
+    pub versions: Vec<(String, Vec<(String, bool)>)>,
+}
+
+/// EKS's answer, for the paths the catalog knows; `None` to ask moto.
+fn from_catalog(catalog: &Catalog, method: &Method, uri: &Uri) -> Option<(u16, Value)> {
+    if method != Method::GET {
+        return None;
+    }
+    let path = uri.path();
+    let query = uri.query().unwrap_or("");
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(|v| v.to_string())
+    };
+    if path == "/cluster-versions" {
+        let versions = catalog.versions.clone()?;
+        return Some((200, serde_json::json!({"clusterVersions": versions})));
+    }
+    let addons = catalog.addons.as_ref()?;
+    if path == "/addons/supported-versions" {
+        let name = param("addonName")?;
+        let k8s = param("kubernetesVersion");
+        let a = addons.iter().find(|a| a.name == name)?;
+        let versions: Vec<Value> = a
+            .versions
+            .iter()
+            .filter(|(_, compat)| {
+                k8s.as_ref()
+                    .is_none_or(|k| compat.iter().any(|(c, _)| c == k))
+            })
+            .map(|(v, compat)| {
+                serde_json::json!({
+                    "addonVersion": v,
+                    "architecture": ["amd64", "arm64"],
+                    "compatibilities": compat.iter().map(|(c, d)| serde_json::json!({
+                        "clusterVersion": c, "platformVersions": ["*"], "defaultVersion": d
+                    })).collect::<Vec<_>>(),
+                    "requiresConfiguration": false,
+                })
+            })
+            .collect();
+        return Some((
+            200,
+            serde_json::json!({"addons": [{"addonName": name, "type": "networking", "addonVersions": versions}]}),
+        ));
+    }
+    let rest = path.strip_prefix("/clusters/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [cluster, "addons"] => Some((
+            200,
+            serde_json::json!({"addons": addons.iter().map(|a| a.name.clone()).collect::<Vec<_>>(), "clusterName": cluster}),
+        )),
+        [cluster, "addons", name] => match addons.iter().find(|a| a.name == *name) {
+            Some(a) => Some((
+                200,
+                serde_json::json!({"addon": {"addonName": a.name, "clusterName": cluster, "addonVersion": a.installed, "status": "ACTIVE"}}),
+            )),
+            None => Some((
+                404,
+                serde_json::json!({"message": format!("No addon: {name} found in cluster: {cluster}")}),
+            )),
+        },
+        _ => None,
+    }
 }
 
 /// What DescribeCluster says about the endpoint and its certificate.
@@ -55,6 +140,8 @@ impl EksFront {
             ca: None,
         }));
         let access_of_cluster = access.clone();
+        let catalog: Arc<Mutex<Catalog>> = Arc::default();
+        let catalog_of_eks = catalog.clone();
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let moto = to.lock().unwrap().clone();
@@ -62,7 +149,24 @@ impl EksFront {
                 let cluster_sg = sg_of_cluster.lock().unwrap().clone();
                 let vpc_id = vpc_of_cluster.lock().unwrap().clone();
                 let access = access_of_cluster.lock().unwrap().clone();
+                let answer = from_catalog(&catalog_of_eks.lock().unwrap(), &method, &uri);
                 async move {
+                    if let Some((status, body)) = answer {
+                        let mut r =
+                            axum::response::Response::new(axum::body::Body::from(body.to_string()));
+                        *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                        r.headers_mut().insert(
+                            "content-type",
+                            axum::http::HeaderValue::from_static("application/json"),
+                        );
+                        if status == 404 {
+                            r.headers_mut().insert(
+                                "x-amzn-errortype",
+                                axum::http::HeaderValue::from_static("ResourceNotFoundException"),
+                            );
+                        }
+                        return r;
+                    }
                     let resp =
                         super::ssm_proxy::forward(&moto, &method, &uri, &headers, &body).await;
                     let describe = method == Method::GET
@@ -134,8 +238,44 @@ impl EksFront {
             cluster_sg,
             vpc,
             access,
+            catalog,
             task,
         }
+    }
+
+    /// EKS's calendar: `(version, status, end of standard support, end of extended support)`,
+    /// dates as `YYYY-MM-DD` (sent as epoch seconds, as EKS does).
+    pub fn set_calendar(&self, versions: &[(&str, &str, &str, &str)]) {
+        let epoch = |d: &str| {
+            d.parse::<jiff::civil::Date>()
+                .unwrap()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .unwrap()
+                .timestamp()
+                .as_second()
+        };
+        let list = versions
+            .iter()
+            .map(|(v, status, std_end, ext_end)| {
+                serde_json::json!({
+                    "clusterVersion": v, "clusterType": "eks", "defaultVersion": false,
+                    "status": status, "versionStatus": status,
+                    "endOfStandardSupportDate": epoch(std_end),
+                    "endOfExtendedSupportDate": epoch(ext_end),
+                })
+            })
+            .collect();
+        self.catalog.lock().unwrap().versions = Some(list);
+    }
+
+    /// DescribeClusterVersions goes to moto again (which lacks it).
+    pub fn clear_calendar(&self) {
+        self.catalog.lock().unwrap().versions = None;
+    }
+
+    /// The cluster's add-ons with the versions EKS offers for them.
+    pub fn set_addons(&self, addons: Vec<Addon>) {
+        self.catalog.lock().unwrap().addons = Some(addons);
     }
 
     /// The cluster's VPC, as DescribeCluster reports it (moto leaves it out).

@@ -6,6 +6,7 @@
 pub mod aws_front;
 pub mod bedrock_front;
 pub mod bedrock_runtime;
+pub mod chart_sources;
 pub mod charts;
 pub mod eks_front;
 pub mod http_proxy;

@@ -368,11 +368,25 @@ locals {
   }
 }
 
+# Each add-on at EKS's default version for the cluster's Kubernetes version, so the apply that
+# upgrades the control plane moves the add-ons with it (without a version they stay at the one
+# they were created with). After the automatic upgrade STANDARD support triggers at its end,
+# kubernetes_version must be raised to the cluster's new version anyway (Terraform cannot
+# downgrade it); that apply moves them.
+data "aws_eks_addon_version" "this" {
+  for_each = local.addons
+
+  addon_name         = each.key
+  kubernetes_version = var.kubernetes_version
+  most_recent        = false
+}
+
 resource "aws_eks_addon" "early" {
   for_each = { for k, v in local.addons : k => v if !v.needs_nodes }
 
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.key
+  addon_version               = data.aws_eks_addon_version.this[each.key].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -382,6 +396,7 @@ resource "aws_eks_addon" "late" {
 
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.key
+  addon_version               = data.aws_eks_addon_version.this[each.key].version
   service_account_role_arn    = each.value.role
   configuration_values        = each.value.config
   resolve_conflicts_on_create = "OVERWRITE"

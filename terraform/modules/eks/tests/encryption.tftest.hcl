@@ -4,6 +4,12 @@
 # encrypted default, manifests/storage-class.yaml).
 
 mock_provider "aws" {
+  # A version as EKS writes them (the provider checks the format).
+  mock_data "aws_eks_addon_version" {
+    defaults = {
+      version = "v1.20.4-eksbuild.2"
+    }
+  }
   mock_data "aws_iam_session_context" {
     defaults = {
       issuer_arn = "arn:aws:iam::123456789012:role/Admin"

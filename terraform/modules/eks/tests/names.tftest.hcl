@@ -4,6 +4,12 @@
 # never share a role. Cluster admins: the creator is not listed twice.
 
 mock_provider "aws" {
+  # A version as EKS writes them (the provider checks the format).
+  mock_data "aws_eks_addon_version" {
+    defaults = {
+      version = "v1.20.4-eksbuild.2"
+    }
+  }
   mock_data "aws_caller_identity" {
     defaults = {
       arn = "arn:aws:sts::123456789012:assumed-role/Admin/operator"

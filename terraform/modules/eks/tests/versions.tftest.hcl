@@ -14,6 +14,11 @@ mock_provider "aws" {
       arn = "arn:aws:sts::123456789012:assumed-role/Admin/operator"
     }
   }
+  mock_data "aws_eks_addon_version" {
+    defaults = {
+      version = "v1.20.4-eksbuild.2"
+    }
+  }
   mock_data "aws_iam_policy_document" {
     defaults = {
       json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
@@ -100,4 +105,27 @@ run "a_public_endpoint_needs_an_allow_list" {
   }
 
   expect_failures = [aws_eks_cluster.this]
+}
+
+run "every_addon_is_pinned_to_the_default_for_the_clusters_version" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for k, a in merge(aws_eks_addon.early, aws_eks_addon.late) :
+      a.addon_version == data.aws_eks_addon_version.this[k].version
+    ])
+    error_message = "an add-on is not at the version EKS makes the default for the cluster"
+  }
+  assert {
+    condition = alltrue([
+      for k, d in data.aws_eks_addon_version.this :
+      d.kubernetes_version == var.kubernetes_version && d.most_recent == false
+    ])
+    error_message = "the add-on versions are not looked up for the cluster's own Kubernetes version"
+  }
+  assert {
+    condition     = length(data.aws_eks_addon_version.this) == 4
+    error_message = "vpc-cni, kube-proxy, coredns and the EBS CSI driver each have a version"
+  }
 }

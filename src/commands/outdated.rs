@@ -1,0 +1,459 @@
+//! `deployctl outdated`: which pins have aged, read-only, in one table (like `cargo outdated`):
+//! each release's pinned chart against the newest its repository or OCI registry offers (helm
+//! reads the source: `helm show chart`), the cluster's Kubernetes version against EKS's own
+//! calendar (DescribeClusterVersions) — and that calendar against `terraform/eks-versions.json`
+//! —, each EKS add-on against its default version for the cluster's Kubernetes version
+//! (DescribeAddonVersions), and each configured Bedrock model's lifecycle and inference
+//! profile. What cannot be read is a row that says so. Exit 0 when nothing is behind, 1 when
+//! something is, 2 on a usage error.
+
+use crate::context::Context;
+use crate::error::UserError;
+use anyhow::Result;
+use serde_json::json;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+struct Row {
+    what: &'static str,
+    name: String,
+    current: String,
+    latest: String,
+    note: String,
+    behind: bool,
+    /// Could not be read (the note says why).
+    unread: bool,
+}
+
+impl Row {
+    fn unread(what: &'static str, name: &str, current: &str, why: String) -> Row {
+        Row {
+            what,
+            name: name.to_string(),
+            current: current.to_string(),
+            latest: "?".into(),
+            note: format!("could not read: {why}"),
+            behind: false,
+            unread: true,
+        }
+    }
+}
+
+/// `1.2.3` against `1.10.0`, numerically part by part (a leading `v` and a pre-release
+/// suffix ignored).
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let parts = |v: &str| -> Vec<u64> {
+        v.trim()
+            .trim_start_matches('v')
+            .split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    for i in 0..a.len().max(b.len()) {
+        let o = a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0));
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+pub async fn run(inv: super::Invocation) -> Result<i32> {
+    let (cx, _prompter) = inv.context();
+    let cx = Arc::new(cx);
+    let done = outdated(&cx).await;
+    cx.close().await;
+    done
+}
+
+async fn release_rows(cx: &Context) -> Result<Vec<Row>> {
+    let all = crate::releases::Releases::load(&cx.settings.project_dir)?;
+    let looked = futures::future::join_all(all.releases.iter().map(|rel| {
+        let url = rel
+            .repo
+            .as_ref()
+            .and_then(|r| all.repos.iter().find(|x| &x.name == r))
+            .map(|r| r.url.clone());
+        async move {
+            let newest = cx.helm.newest_chart(&rel.chart, url.as_deref()).await;
+            (rel, url, newest)
+        }
+    }))
+    .await;
+    let mut rows = Vec::new();
+    for (rel, url, newest) in looked {
+        let source = url.unwrap_or_else(|| rel.chart.clone());
+        match newest {
+            Ok((version, app)) => {
+                let behind = compare_versions(&rel.version, &version) == Ordering::Less;
+                rows.push(Row {
+                    what: "release",
+                    name: rel.name.clone(),
+                    current: rel.version.clone(),
+                    latest: version.clone(),
+                    note: if behind {
+                        format!("{version} (app {app}) in {source}")
+                    } else {
+                        format!("newest in {source} (app {app})")
+                    },
+                    behind,
+                    unread: false,
+                });
+            }
+            Err(e) => rows.push(Row::unread(
+                "release",
+                &rel.name,
+                &rel.version,
+                format!("{source}: {}", first_line(&format!("{e:#}"))),
+            )),
+        }
+    }
+    Ok(rows)
+}
+
+fn first_line(s: &str) -> String {
+    let line = s
+        .lines()
+        .find(|l| l.contains("Error") || l.contains("error"))
+        .unwrap_or_else(|| s.lines().next().unwrap_or(""));
+    let line = line.trim().trim_start_matches("Error: ");
+    line.chars().take(200).collect()
+}
+
+/// The cluster's version against EKS's calendar, that calendar against the file, the add-ons.
+async fn cluster_rows(cx: &Context) -> Vec<Row> {
+    let aws = cx.aws().await;
+    let name = cx.settings.cluster.clone();
+    let cluster = match crate::aws::describe_cluster(aws, &name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return vec![Row::unread(
+                "kubernetes",
+                &name,
+                "?",
+                format!("EKS has no cluster {name} in {}", cx.settings.region),
+            )];
+        }
+        Err(e) => {
+            return vec![Row::unread(
+                "kubernetes",
+                &name,
+                "?",
+                first_line(&format!("{e:#}")),
+            )];
+        }
+    };
+    let mut rows = Vec::new();
+    let (calendar, addons) = futures::future::join(
+        crate::aws::eks::cluster_versions(aws),
+        crate::aws::eks::addons(aws, &name, &cluster.version),
+    )
+    .await;
+    match calendar {
+        Ok(versions) => rows.extend(version_rows(&name, &cluster.version, &versions)),
+        Err(e) => {
+            // The file stands in for the API, and says so.
+            let today = crate::eks_versions::today();
+            let newest = crate::eks_versions::in_standard_support(today)
+                .pop()
+                .unwrap_or_default();
+            rows.push(Row {
+                what: "kubernetes",
+                name: name.clone(),
+                current: cluster.version.clone(),
+                latest: newest.clone(),
+                note: format!(
+                    "{} (from terraform/eks-versions.json: EKS's calendar could not be read: {})",
+                    crate::eks_versions::describe(&cluster.version, today),
+                    first_line(&format!("{e:#}"))
+                ),
+                behind: compare_versions(&cluster.version, &newest) == Ordering::Less,
+                unread: false,
+            });
+        }
+    }
+    match addons {
+        Ok(list) => {
+            for a in list {
+                let behind = a
+                    .default_version
+                    .as_ref()
+                    .is_some_and(|d| compare_versions(&a.installed, d) == Ordering::Less);
+                rows.push(Row {
+                    what: "add-on",
+                    name: a.name.clone(),
+                    current: a.installed.clone(),
+                    latest: a.default_version.clone().unwrap_or_else(|| "?".into()),
+                    note: match &a.default_version {
+                        Some(_) => format!("EKS's default for Kubernetes {}", cluster.version),
+                        None => format!("no default for Kubernetes {}", cluster.version),
+                    },
+                    behind,
+                    unread: false,
+                });
+            }
+        }
+        Err(e) => rows.push(Row::unread(
+            "add-on",
+            "(all)",
+            "?",
+            first_line(&format!("{e:#}")),
+        )),
+    }
+    rows
+}
+
+/// The cluster's row from EKS's calendar, and a row for each version where the calendar and
+/// `terraform/eks-versions.json` disagree (or the file lacks a version EKS supports).
+fn version_rows(
+    cluster: &str,
+    current: &str,
+    versions: &[crate::aws::eks::VersionInfo],
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let newest_standard = versions
+        .iter()
+        .filter(|v| v.status == "STANDARD_SUPPORT")
+        .max_by_key(|v| crate::eks_versions::minor_of(&v.version))
+        .map(|v| v.version.clone())
+        .unwrap_or_default();
+    let mine = versions.iter().find(|v| v.version == current);
+    let dates = |v: &crate::aws::eks::VersionInfo| {
+        let (standard, extended) = ends(v);
+        format!("standard support until {standard}, extended until {extended}")
+    };
+    rows.push(Row {
+        what: "kubernetes",
+        name: cluster.to_string(),
+        current: current.to_string(),
+        latest: newest_standard.clone(),
+        note: match mine {
+            Some(v) => format!("{} ({}; EKS)", v.status, dates(v)),
+            None => "EKS does not list this version".into(),
+        },
+        behind: mine.is_none_or(|v| v.status != "STANDARD_SUPPORT")
+            || compare_versions(current, &newest_standard) == Ordering::Less,
+        unread: false,
+    });
+    for v in versions.iter().filter(|v| v.status != "UNSUPPORTED") {
+        let file = crate::eks_versions::dates(&v.version);
+        let disagrees = match file {
+            None => true,
+            Some((standard, extended)) => {
+                Some(standard) != v.end_of_standard || Some(extended) != v.end_of_extended
+            }
+        };
+        if disagrees {
+            rows.push(Row {
+                what: "calendar",
+                name: format!("Kubernetes {}", v.version),
+                current: match file {
+                    Some((s, e)) => format!("{s} / {e}"),
+                    None => "(missing)".into(),
+                },
+                latest: {
+                    let (standard, extended) = ends(v);
+                    format!("{standard} / {extended}")
+                },
+                note: "terraform/eks-versions.json disagrees with EKS (ends of standard / extended support): update the file".into(),
+                behind: true,
+                unread: false,
+            });
+        }
+    }
+    rows
+}
+
+/// A version's ends of standard and extended support as EKS gives them ("?" when it does not).
+fn ends(v: &crate::aws::eks::VersionInfo) -> (String, String) {
+    let show = |d: Option<jiff::civil::Date>| d.map_or_else(|| "?".to_string(), |d| d.to_string());
+    (show(v.end_of_standard), show(v.end_of_extended))
+}
+
+async fn model_rows(cx: &Context) -> Result<Vec<Row>> {
+    let models = crate::bedrock::load(&cx.settings.project_dir)?;
+    let aws = cx.aws().await;
+    let region = cx.settings.region.clone();
+    let looked = futures::future::join_all(models.iter().map(|m| async move {
+        let found = crate::aws::bedrock::foundation_model(aws, &m.base).await;
+        let profile = match &m.geography {
+            Some(_) => Some(crate::aws::bedrock::inference_profile(aws, &m.id).await),
+            None => None,
+        };
+        (m, found, profile)
+    }))
+    .await;
+    let mut rows = Vec::new();
+    for (m, found, profile) in looked {
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => {
+                rows.push(Row::unread(
+                    "model",
+                    &m.id,
+                    "?",
+                    first_line(&format!("{e:#}")),
+                ));
+                continue;
+            }
+        };
+        let profile_note = match &profile {
+            None => String::new(),
+            Some(Ok(Some(_))) => format!("; profile {} exists in {region}", m.id),
+            Some(Ok(None)) => format!("; no inference profile {} in {region}", m.id),
+            Some(Err(e)) => format!("; profile not readable: {}", first_line(&format!("{e:#}"))),
+        };
+        let profile_missing = matches!(profile, Some(Ok(None)));
+        let (current, behind, note) = match &found {
+            None => (
+                "not offered".to_string(),
+                true,
+                format!("{} is not offered in {region}", m.base),
+            ),
+            Some(o) => (
+                o.lifecycle.clone(),
+                o.lifecycle != "ACTIVE" || profile_missing,
+                format!("{}{profile_note}", m.base),
+            ),
+        };
+        rows.push(Row {
+            what: "model",
+            name: m.id.clone(),
+            current,
+            latest: "ACTIVE".into(),
+            note,
+            behind,
+            unread: false,
+        });
+    }
+    Ok(rows)
+}
+
+async fn outdated(cx: &Context) -> Result<i32> {
+    cx.helm.check_installed().await?;
+    let (releases, cluster, models) =
+        futures::future::join3(release_rows(cx), cluster_rows(cx), model_rows(cx)).await;
+    let mut rows = releases?;
+    rows.extend(cluster);
+    rows.extend(models?);
+    if cx.ui.json() {
+        for r in &rows {
+            cx.ui.event(json!({
+                "event": "outdated", "what": r.what, "name": r.name, "current": r.current,
+                "latest": r.latest, "behind": r.behind, "unread": r.unread, "note": r.note,
+            }));
+        }
+    } else {
+        for line in table(&rows) {
+            cx.ui.println(&line);
+        }
+    }
+    let behind = rows.iter().filter(|r| r.behind).count();
+    let unread = rows.iter().filter(|r| r.unread).count();
+    if unread > 0 {
+        cx.ui.warn(&format!(
+            "{unread} row(s) could not be read (named above): their currency is unknown"
+        ));
+    }
+    if behind > 0 {
+        return Err(UserError::failed(
+            format!(
+                "{behind} of {} pins and facts are behind their sources",
+                rows.len()
+            ),
+            "see README \"Keeping current\": `deployctl charts pull`, `deployctl validate --charts-dir DIR` and `deployctl diff` before a bump",
+        )
+        .into());
+    }
+    cx.ui.println("Everything is current.");
+    Ok(0)
+}
+
+fn table(rows: &[Row]) -> Vec<String> {
+    let header = ["what", "name", "current", "latest", "note"];
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                format!("{}{}", r.what, if r.behind { " !" } else { "" }),
+                r.name.clone(),
+                r.current.clone(),
+                r.latest.clone(),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    let mut width = header.map(str::len);
+    for c in &cells {
+        for (i, v) in c.iter().enumerate().take(4) {
+            width[i] = width[i].max(v.chars().count());
+        }
+    }
+    let line = |c: [&str; 5]| {
+        let mut s = String::new();
+        for (i, v) in c.iter().enumerate() {
+            if i < 4 {
+                s.push_str(&format!("{v:<w$}  ", w = width[i]));
+            } else {
+                s.push_str(v);
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = vec![line(header)];
+    for c in &cells {
+        out.push(line([&c[0], &c[1], &c[2], &c[3], &c[4]]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_by_number() {
+        assert_eq!(compare_versions("1.98.0", "1.110.2"), Ordering::Less);
+        assert_eq!(compare_versions("v2.10.0", "2.9.0"), Ordering::Greater);
+        assert_eq!(compare_versions("4.11.1", "4.11.1"), Ordering::Equal);
+        assert_eq!(compare_versions("1.35", "1.35.0"), Ordering::Equal);
+        assert_eq!(compare_versions("3.5.0-rc.1", "3.5.0"), Ordering::Equal);
+    }
+
+    #[test]
+    fn the_calendar_and_the_file_never_disagree_silently() {
+        let d = |s: &str| Some(s.parse::<jiff::civil::Date>().unwrap());
+        let v = |version: &str, status: &str, s: &str, e: &str| crate::aws::eks::VersionInfo {
+            version: version.into(),
+            status: status.into(),
+            end_of_standard: d(s),
+            end_of_extended: d(e),
+        };
+        let versions = [
+            v("1.34", "EXTENDED_SUPPORT", "2026-12-02", "2027-12-02"),
+            v("1.35", "STANDARD_SUPPORT", "2027-03-27", "2028-03-27"),
+            v("1.36", "STANDARD_SUPPORT", "2027-08-01", "2028-08-01"),
+        ];
+        let rows = version_rows("c", "1.34", &versions);
+        assert!(rows[0].behind && rows[0].latest == "1.36", "{rows:?}");
+        assert!(rows[0].note.starts_with("EXTENDED_SUPPORT"), "{rows:?}");
+        // 1.36 is not in the file: said; 1.34 and 1.35 agree with it: not listed.
+        let calendar: Vec<&Row> = rows.iter().filter(|r| r.what == "calendar").collect();
+        assert_eq!(calendar.len(), 1, "{rows:?}");
+        assert_eq!(calendar[0].name, "Kubernetes 1.36");
+        assert_eq!(calendar[0].current, "(missing)");
+        // A date EKS moved is a disagreement.
+        let moved = [v("1.35", "STANDARD_SUPPORT", "2027-04-30", "2028-03-27")];
+        let rows = version_rows("c", "1.35", &moved);
+        assert!(
+            rows.iter()
+                .any(|r| r.what == "calendar" && r.current == "2027-03-27 / 2028-03-27")
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! `deployctl outdated`: every pin against its live source — a chart repository and an OCI
+//! registry on 127.0.0.1 made by the real helm from the real charts (with versions newer than
+//! the pins, and one repository down), EKS's calendar and add-ons and Bedrock's lifecycles
+//! through the AWS stand-ins — as a table, as JSON, and by exit code.
+
+use crate::support;
+
+use serde_json::Value;
+use support::chart_sources::{ChartRepo, OciRegistry};
+use support::charts::{charts_dir, project_with};
+use support::eks_front::Addon;
+use support::kube_server::FakeKube;
+use support::moto::{Moto, seed_cluster};
+
+fn pin(name: &str) -> String {
+    support::scenario::releases()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap()
+        .version
+}
+
+/// The project with every repository at `repo`, dandydev's (redis) at `redis_repo`, and
+/// LiteLLM's chart at `oci`.
+fn project(repo: &str, redis_repo: &str, oci: &str) -> tempfile::TempDir {
+    project_with("helm-values/releases.yaml", |t| {
+        let mut out = Vec::new();
+        let mut in_dandydev = false;
+        for line in t.lines() {
+            if line.trim_start().starts_with("- name: ") {
+                in_dandydev = line.contains("dandydev");
+            }
+            let l = if line.trim_start().starts_with("url: ") {
+                let indent = &line[..line.find("url:").unwrap()];
+                format!(
+                    "{indent}url: {}",
+                    if in_dandydev { redis_repo } else { repo }
+                )
+            } else {
+                line.replace("oci://ghcr.io/berriai/litellm-helm", oci)
+            };
+            out.push(l);
+        }
+        out.join("\n") + "\n"
+    })
+}
+
+/// The row of the table for `what` whose name (one of its first words) is `name`.
+fn row<'a>(stdout: &'a str, what: &str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.first() == Some(&what) && words.iter().skip(1).take(3).any(|w| *w == name)
+        })
+        .unwrap_or_else(|| panic!("no {what} row for {name}:\n{stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_read() {
+    let (moto, _guard) = Moto::lock().await;
+    let seeded = seed_cluster(&moto.sdk().await, support::CLUSTER, false).await;
+    let _ = seeded;
+    let kube = FakeKube::start().await;
+    let mut sb = support::Sandbox::new(&kube);
+    sb.with_moto(moto);
+    let charts = charts_dir();
+    let jaeger = charts.path().join("jaeger");
+    let gatekeeper = charts.path().join("gatekeeper");
+    let litellm = charts.path().join("litellm-helm");
+    let repo = ChartRepo::start(&[
+        (&jaeger, &pin("jaeger"), "2.19.0"),
+        (&jaeger, "4.12.0", "2.20.0"),
+        // A pre-release is not "newer".
+        (&jaeger, "4.13.0-rc.1", "2.21.0"),
+        (&gatekeeper, &pin("gatekeeper"), "3.21.0"),
+    ]);
+    let registry = OciRegistry::start(
+        "berriai/litellm-helm",
+        &[
+            (&litellm, &pin("litellm"), "v1.98.0"),
+            (&litellm, "1.99.0", "v1.99.0"),
+        ],
+    );
+    let stale = project(&repo.url, "http://127.0.0.1:9", &registry.reference);
+    sb.set("DEPLOYCTL_DIR", stale.path().to_str().unwrap());
+    let eks = sb.eks.as_ref().unwrap();
+    eks.set_calendar(&[
+        ("1.33", "EXTENDED_SUPPORT", "2026-07-29", "2027-07-29"),
+        ("1.34", "EXTENDED_SUPPORT", "2026-12-02", "2027-12-02"),
+        ("1.35", "STANDARD_SUPPORT", "2027-03-27", "2028-03-27"),
+        ("1.36", "STANDARD_SUPPORT", "2027-07-28", "2028-07-28"),
+    ]);
+    let v = |s: &str, compat: &[(&str, bool)]| {
+        (
+            s.to_string(),
+            compat
+                .iter()
+                .map(|(c, d)| (c.to_string(), *d))
+                .collect::<Vec<_>>(),
+        )
+    };
+    eks.set_addons(vec![
+        Addon {
+            name: "vpc-cni".into(),
+            installed: "v1.19.2-eksbuild.1".into(),
+            versions: vec![
+                v("v1.19.2-eksbuild.1", &[("1.35", false)]),
+                v("v1.20.4-eksbuild.2", &[("1.35", true)]),
+            ],
+        },
+        Addon {
+            name: "coredns".into(),
+            installed: "v1.12.4-eksbuild.1".into(),
+            versions: vec![v("v1.12.4-eksbuild.1", &[("1.35", true)])],
+        },
+    ]);
+    let models = deployctl::bedrock::load(&support::repo_root()).unwrap();
+    let legacy = &models[0];
+    sb.bedrock
+        .as_ref()
+        .unwrap()
+        .set_lifecycle(&legacy.base, "LEGACY");
+
+    let run = sb.run(&["outdated"]).await;
+    run.assert_code(1);
+    let out = &run.stdout;
+    // Releases: behind, current, unreadable — from the real helm reading the sources.
+    let j = row(out, "release", "jaeger");
+    assert!(
+        j.starts_with("release !")
+            && j.contains(&format!("{}  ", pin("jaeger")))
+            && j.contains("4.12.0"),
+        "{j}"
+    );
+    assert!(!out.contains("4.13.0-rc.1"), "{out}");
+    let g = row(out, "release", "gatekeeper");
+    assert!(!g.contains('!') && g.contains("newest in"), "{g}");
+    let l = row(out, "release", "litellm");
+    assert!(
+        l.starts_with("release !") && l.contains("1.99.0") && l.contains("v1.99.0"),
+        "{l}"
+    );
+    let r = row(out, "release", "redis");
+    assert!(r.contains("could not read: http://127.0.0.1:9"), "{r}");
+    assert!(run.stderr.contains("could not be read"), "{}", run.stderr);
+    // The cluster: its version from EKS, in standard support; 1.36 is newer.
+    let k = row(out, "kubernetes", support::CLUSTER);
+    assert!(
+        k.starts_with("kubernetes !")
+            && k.contains("1.35")
+            && k.contains("1.36")
+            && k.contains("STANDARD_SUPPORT (standard support until 2027-03-27"),
+        "{k}"
+    );
+    // The calendar EKS answers against the file: 1.36 is missing from it (1.33–1.35 agree).
+    let c = row(out, "calendar", "1.36");
+    assert!(
+        c.contains("(missing)") && c.contains("2027-07-28 / 2028-07-28"),
+        "{c}"
+    );
+    assert!(!out.contains("Kubernetes 1.35 "), "{out}");
+    // Add-ons against EKS's default for 1.35.
+    let a = row(out, "add-on", "vpc-cni");
+    assert!(
+        a.starts_with("add-on !") && a.contains("v1.20.4-eksbuild.2"),
+        "{a}"
+    );
+    let d = row(out, "add-on", "coredns");
+    assert!(!d.contains('!'), "{d}");
+    // Models: the LEGACY one is named.
+    let m = row(out, "model", &legacy.id);
+    assert!(m.starts_with("model !") && m.contains("LEGACY"), "{m}");
+    assert!(
+        run.stderr
+            .contains("pins and facts are behind their sources"),
+        "{}",
+        run.stderr
+    );
+    // Read only: helm read the sources, nothing was installed or pulled into the project.
+    assert!(
+        sb.helm_calls()
+            .iter()
+            .all(|c| c[0] == "show" || c[0] == "version"),
+        "{:?}",
+        sb.helm_calls()
+    );
+    assert!(
+        registry
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.ends_with("/tags/list"))
+    );
+
+    // The same as JSON: one `outdated` event per row, then the summary (exit 1).
+    let run = sb.run(&["outdated", "--output", "json"]).await;
+    run.assert_code(1);
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let rows: Vec<&Value> = events.iter().filter(|e| e["event"] == "outdated").collect();
+    let jaeger_row = rows.iter().find(|r| r["name"] == "jaeger").unwrap();
+    assert_eq!(jaeger_row["behind"], true);
+    assert_eq!(jaeger_row["latest"], "4.12.0");
+    let redis_row = rows.iter().find(|r| r["name"] == "redis").unwrap();
+    assert_eq!(redis_row["unread"], true);
+    assert_eq!(events.last().unwrap()["exit_code"], 1);
+
+    // Everything current (the sources offer the pins; EKS's defaults installed; models
+    // ACTIVE), and EKS's calendar not answering: exit 0, the file used and said so.
+    let repo = ChartRepo::start(&[(&jaeger, &pin("jaeger"), "2.19.0")]);
+    let registry = OciRegistry::start(
+        "berriai/litellm-helm",
+        &[(&litellm, &pin("litellm"), "v1.98.0")],
+    );
+    let current = project(&repo.url, &repo.url, &registry.reference);
+    sb.set("DEPLOYCTL_DIR", current.path().to_str().unwrap());
+    sb.bedrock
+        .as_ref()
+        .unwrap()
+        .set_lifecycle(&legacy.base, "ACTIVE");
+    let eks = sb.eks.as_ref().unwrap();
+    eks.set_addons(vec![Addon {
+        name: "coredns".into(),
+        installed: "v1.12.4-eksbuild.1".into(),
+        versions: vec![v("v1.12.4-eksbuild.1", &[("1.35", true)])],
+    }]);
+    eks.clear_calendar();
+    let run = sb.run(&["outdated"]).await;
+    let k = row(&run.stdout, "kubernetes", support::CLUSTER);
+    assert!(
+        k.contains("from terraform/eks-versions.json: EKS's calendar could not be read"),
+        "{k}"
+    );
+    assert!(!k.starts_with("kubernetes !"), "{k}");
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("Everything is current."),
+        "{}",
+        run.stdout
+    );
+}
