@@ -90,7 +90,12 @@ pub fn today() -> Date {
 
 /// One line for reports: "1.35 — standard support until 2027-03-27".
 pub fn describe(version: &str, today: Date) -> String {
-    match support(version, today) {
+    describe_support(version, &support(version, today))
+}
+
+/// `version` and where it stands, in one phrase.
+pub fn describe_support(version: &str, support: &Support) -> String {
+    match support {
         Support::Standard { until } => format!("{version} — standard support until {until}"),
         Support::Extended {
             standard_ended,
@@ -106,6 +111,87 @@ pub fn describe(version: &str, today: Date) -> String {
         ),
         Support::Unknown => format!("{version} — not in deployctl's support table"),
     }
+}
+
+/// One Kubernetes version as EKS describes it (DescribeClusterVersions): the live calendar
+/// the file copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub version: String,
+    /// STANDARD_SUPPORT, EXTENDED_SUPPORT or UNSUPPORTED.
+    pub status: String,
+    pub end_of_standard: Option<Date>,
+    pub end_of_extended: Option<Date>,
+}
+
+/// Where `version` stands on `today` by EKS's own calendar (`live`).
+pub fn support_live(version: &str, today: Date, live: &[VersionInfo]) -> Support {
+    let Some(v) = live.iter().find(|v| v.version == version.trim()) else {
+        let newest = live.iter().filter_map(|v| minor(&v.version)).max();
+        return match (minor(version), newest) {
+            (Some(m), Some(n)) if m > n => Support::Newer {
+                newest_known: format!("1.{n}"),
+            },
+            _ => Support::Unknown,
+        };
+    };
+    let ended = v.status == "UNSUPPORTED" || v.end_of_extended.is_some_and(|e| today >= e);
+    let extended = v.status == "EXTENDED_SUPPORT" || v.end_of_standard.is_some_and(|s| today >= s);
+    let day = |d: Option<Date>| d.unwrap_or(today);
+    if ended {
+        Support::Ended {
+            on: day(v.end_of_extended),
+        }
+    } else if extended {
+        Support::Extended {
+            standard_ended: day(v.end_of_standard),
+            until: day(v.end_of_extended),
+        }
+    } else {
+        Support::Standard {
+            until: day(v.end_of_standard),
+        }
+    }
+}
+
+/// The versions in standard support by EKS's calendar, oldest first.
+pub fn in_standard_support_live(live: &[VersionInfo]) -> Vec<String> {
+    let mut v: Vec<(u32, String)> = live
+        .iter()
+        .filter(|v| v.status == "STANDARD_SUPPORT")
+        .filter_map(|v| minor(&v.version).map(|m| (m, v.version.clone())))
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, k)| k).collect()
+}
+
+/// Where the file and EKS's calendar disagree (a version EKS supports that the file lacks,
+/// or other end dates): one sentence each, the file's value first.
+pub fn disagreements(live: &[VersionInfo]) -> Vec<String> {
+    let show = |d: Option<Date>| d.map_or_else(|| "?".to_string(), |d| d.to_string());
+    let mut out = Vec::new();
+    for v in live {
+        match dates(&v.version) {
+            // A version past all support that the file never listed: nothing to say.
+            None if v.status == "UNSUPPORTED" => {}
+            None => out.push(format!(
+                "terraform/eks-versions.json lacks {} (EKS: standard support until {}, extended until {})",
+                v.version,
+                show(v.end_of_standard),
+                show(v.end_of_extended)
+            )),
+            Some((s, e)) if Some(s) != v.end_of_standard || Some(e) != v.end_of_extended => {
+                out.push(format!(
+                    "terraform/eks-versions.json gives {} {s} / {e}, EKS {} / {} (ends of standard / extended support)",
+                    v.version,
+                    show(v.end_of_standard),
+                    show(v.end_of_extended)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    out
 }
 
 /// The file's dates for `version`: (end of standard support, end of extended support).

@@ -79,15 +79,7 @@ pub async fn revoke_access(aws: &Aws, cluster: &str, principal: &str) -> Result<
     }
 }
 
-/// One Kubernetes version as EKS describes it (DescribeClusterVersions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    pub version: String,
-    /// STANDARD_SUPPORT, EXTENDED_SUPPORT or UNSUPPORTED.
-    pub status: String,
-    pub end_of_standard: Option<jiff::civil::Date>,
-    pub end_of_extended: Option<jiff::civil::Date>,
-}
+pub use crate::eks_versions::VersionInfo;
 
 fn date_of(t: Option<&aws_sdk_eks::primitives::DateTime>) -> Option<jiff::civil::Date> {
     let t = t?;

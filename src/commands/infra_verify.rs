@@ -28,27 +28,47 @@ fn check(section: &'static str, ok: bool, text: impl Into<String>) -> Check {
     }
 }
 
-/// The running version against the EKS calendar: past extended support fails; extended
-/// support passes with the fees and the end date said.
-fn version_check(version: &str) -> Check {
-    use crate::eks_versions::{Support, describe, support, today};
+/// The running version against EKS's own calendar (DescribeClusterVersions), or against
+/// `terraform/eks-versions.json` when EKS does not answer (said): past extended support
+/// fails; extended support passes with the fees and the end date said. Where the file and
+/// EKS disagree, the check says so.
+fn version_check(
+    version: &str,
+    live: &Result<Vec<crate::eks_versions::VersionInfo>, String>,
+) -> Check {
+    use crate::eks_versions::{
+        Support, describe_support, disagreements, in_standard_support, in_standard_support_live,
+        support, support_live, today,
+    };
     let today = today();
-    let ok = !matches!(
-        support(version, today),
-        Support::Ended { .. } | Support::Unknown
-    );
+    let (state, newest, source) = match live {
+        Ok(l) => (
+            support_live(version, today, l),
+            in_standard_support_live(l),
+            "EKS's calendar".to_string(),
+        ),
+        Err(why) => (
+            support(version, today),
+            in_standard_support(today),
+            format!("terraform/eks-versions.json; EKS's calendar could not be read: {why}"),
+        ),
+    };
+    let ok = !matches!(state, Support::Ended { .. } | Support::Unknown);
+    let text = describe_support(version, &state);
     let mut c = check(
         "Kubernetes version",
         ok,
-        format!("Kubernetes {}", describe(version, today)),
+        format!("Kubernetes {text} ({source})"),
     );
-    if let Support::Extended { .. } | Support::Ended { .. } = support(version, today) {
-        let newest = crate::eks_versions::in_standard_support(today);
-        if let Some(v) = newest.last() {
-            c.details.push(format!(
-                "upgrade one minor version at a time towards {v} (`aws eks update-cluster-version`, then `deployctl infrastructure` with kubernetes_version updated)"
-            ));
-        }
+    if let Support::Extended { .. } | Support::Ended { .. } = state
+        && let Some(v) = newest.last()
+    {
+        c.details.push(format!(
+            "upgrade one minor version at a time towards {v} (`aws eks update-cluster-version`, then `deployctl infrastructure` with kubernetes_version updated)"
+        ));
+    }
+    if let Ok(l) = live {
+        c.details.extend(disagreements(l));
     }
     c
 }
@@ -92,7 +112,16 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
         format!("Endpoint: {}", cluster.endpoint),
     ];
     out.push(c);
-    out.push(version_check(&cluster.version));
+    let live = match crate::aws::eks::cluster_versions(aws).await {
+        Ok(v) if !v.is_empty() => Ok(v),
+        Ok(_) => Err("EKS listed no versions".to_string()),
+        Err(e) => Err(format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()),
+    };
+    out.push(version_check(&cluster.version, &live));
 
     // VPC: the cluster's, else the VPC of its subnets.
     let vpc_id = match cluster.vpc_id.clone() {

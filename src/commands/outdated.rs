@@ -241,8 +241,11 @@ fn version_rows(
             || compare_versions(current, &newest_standard) == Ordering::Less,
         unread: false,
     });
-    for v in versions.iter().filter(|v| v.status != "UNSUPPORTED") {
+    for v in versions {
         let file = crate::eks_versions::dates(&v.version);
+        if file.is_none() && v.status == "UNSUPPORTED" {
+            continue;
+        }
         let disagrees = match file {
             None => true,
             Some((standard, extended)) => {

@@ -387,3 +387,41 @@ async fn the_clusters_kubernetes_version_is_checked_against_the_eks_calendar() {
         run.stdout
     );
 }
+
+/// With EKS's calendar answering, the running version is judged by it (and says so), and a
+/// file that disagrees with it is named in the check's details.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_running_version_is_judged_by_eks_s_own_calendar_when_it_answers() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    seed_cluster(&sdk, "new-cluster", false).await;
+    let mut sb = Sandbox::bare();
+    sb.with_moto(moto);
+    sb.set("DEPLOYCTL_TODAY", "2026-11-27");
+    sb.set("EKS_CLUSTER_NAME", "new-cluster");
+    let eks = support::eks_front::EksFront::start(&moto.url, "https://127.0.0.1:9");
+    sb.set("AWS_ENDPOINT_URL_EKS", &eks.url);
+    eks.set_calendar(&[
+        ("1.35", "EXTENDED_SUPPORT", "2026-11-01", "2027-11-01"),
+        ("1.36", "STANDARD_SUPPORT", "2027-07-28", "2028-07-28"),
+    ]);
+    let run = sb.run(&["infrastructure-verify"]).await;
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Kubernetes 1.35"))
+        .unwrap_or_else(|| panic!("no version line:\n{}", run.stdout));
+    assert!(line.starts_with('✓'), "{line}");
+    assert!(
+        line.contains("EXTENDED support")
+            && line.contains("ends 2027-11-01")
+            && line.contains("(EKS's calendar)"),
+        "{line}"
+    );
+    assert!(run.stdout.contains("towards 1.36"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("terraform/eks-versions.json gives 1.35 2027-03-27 / 2028-03-27, EKS 2026-11-01 / 2027-11-01"),
+        "{}",
+        run.stdout
+    );
+}

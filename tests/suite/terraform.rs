@@ -869,3 +869,50 @@ async fn complete_with_a_private_endpoint_and_no_bastion_is_refused_before_the_p
         run.all()
     );
 }
+
+/// When EKS answers, its own calendar (DescribeClusterVersions) judges kubernetes_version —
+/// a version EKS no longer supports is refused even while the file still lists it — and
+/// where the file disagrees with EKS (other dates, a version it lacks) the operator is told.
+#[tokio::test(flavor = "multi_thread")]
+async fn eks_s_own_calendar_judges_the_version_and_a_stale_file_is_named() {
+    let (mut sb, tf) = project();
+    sb.set("DEPLOYCTL_TODAY", "2026-11-27");
+    let eks = support::eks_front::EksFront::start("http://127.0.0.1:9", "https://unused");
+    sb.set("AWS_ENDPOINT_URL_EKS", &eks.url);
+    // EKS moved 1.35's end of support (the file says 2027-03-27) and offers 1.36.
+    eks.set_calendar(&[
+        ("1.34", "STANDARD_SUPPORT", "2026-12-02", "2027-12-02"),
+        ("1.35", "UNSUPPORTED", "2026-10-01", "2026-11-01"),
+        ("1.36", "STANDARD_SUPPORT", "2027-07-28", "2028-07-28"),
+    ]);
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(2);
+    let all = run.all();
+    assert!(
+        all.contains("kubernetes_version 1.35")
+            && all.contains("left EKS extended support on 2026-11-01")
+            && all.contains("calendar: EKS's calendar (DescribeClusterVersions)"),
+        "{all}"
+    );
+    assert!(all.contains("kubernetes_version = \"1.36\""), "{all}");
+    assert!(
+        all.contains("terraform/eks-versions.json gives 1.35 2027-03-27 / 2028-03-27, EKS 2026-10-01 / 2026-11-01")
+            && all.contains("terraform/eks-versions.json lacks 1.36"),
+        "{all}"
+    );
+    assert!(
+        !subcommands(&sb).iter().any(|c| c == "plan"),
+        "{:?}",
+        subcommands(&sb)
+    );
+
+    // EKS agreeing with the file: planned, nothing said about the calendar.
+    eks.set_calendar(&[
+        ("1.34", "STANDARD_SUPPORT", "2026-12-02", "2027-12-02"),
+        ("1.35", "STANDARD_SUPPORT", "2027-03-27", "2028-03-27"),
+    ]);
+    let run = sb.run(&["infrastructure-plan"]).await;
+    run.assert_code(0);
+    assert!(!run.all().contains("eks-versions.json"), "{}", run.all());
+    let _ = tf;
+}

@@ -24,7 +24,7 @@ pub async fn apply(
     preflight(settings, ui, args, prompter.interactive(), needs).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
-    check_kubernetes_version(tf.dir(), &var_file, ui)?;
+    check_kubernetes_version(tf.dir(), &var_file, settings, ui).await?;
     check_secrets_prefix(tf.dir(), &var_file, settings, ui)?;
     check_cluster_admins(&var_file, settings).await?;
     if needs.cluster {

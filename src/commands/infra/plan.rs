@@ -18,7 +18,7 @@ pub async fn plan(
     preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
-    check_kubernetes_version(tf.dir(), &var_file, ui)?;
+    check_kubernetes_version(tf.dir(), &var_file, settings, ui).await?;
     check_secrets_prefix(tf.dir(), &var_file, settings, ui)?;
     check_cluster_admins(&var_file, settings).await?;
     tf.init_if_needed().await?;

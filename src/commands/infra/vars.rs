@@ -279,20 +279,74 @@ fn check_admin_list(var_file: &Path, admins: &[String], caller_arn: Option<&str>
     Ok(())
 }
 
+/// EKS's own calendar (DescribeClusterVersions), or why it could not be read (no network,
+/// no permission): the checks then use `terraform/eks-versions.json`, and say so.
+pub async fn live_calendar(
+    settings: &Settings,
+) -> Result<Vec<crate::eks_versions::VersionInfo>, String> {
+    let aws = crate::aws::Aws::load(settings).await;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        crate::aws::eks::cluster_versions(&aws),
+    )
+    .await
+    {
+        Ok(Ok(v)) if !v.is_empty() => Ok(v),
+        Ok(Ok(_)) => Err("EKS listed no versions".into()),
+        Ok(Err(e)) => Err(format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()),
+        Err(_) => Err("EKS did not answer within 15 s".into()),
+    }
+}
+
 /// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
-/// extended support, and a version past standard support costs extended-support fees.
-pub(super) fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) -> Result<()> {
+/// extended support, and a version past standard support costs extended-support fees. Judged
+/// by EKS's own calendar when it answers, by `terraform/eks-versions.json` otherwise (said);
+/// where the two disagree, the operator is told (Terraform's own check reads the file).
+pub(super) async fn check_kubernetes_version(
+    tf_dir: &Path,
+    var_file: &Path,
+    settings: &Settings,
+    ui: &Ui,
+) -> Result<()> {
     use crate::eks_versions::{self, Support};
     let Some((version, from)) = kubernetes_version(tf_dir, var_file) else {
         return Ok(());
     };
     let today = eks_versions::today();
-    let current = eks_versions::in_standard_support(today);
+    let live = live_calendar(settings).await;
+    let (support, current, source) = match &live {
+        Ok(live) => {
+            for d in eks_versions::disagreements(live) {
+                ui.warn(&format!(
+                    "{d}: update the file (Terraform's version check in modules/eks reads it)"
+                ));
+            }
+            (
+                eks_versions::support_live(&version, today, live),
+                eks_versions::in_standard_support_live(live),
+                "EKS's calendar (DescribeClusterVersions)".to_string(),
+            )
+        }
+        Err(why) => {
+            ui.detail(&format!(
+                "EKS's calendar could not be read ({why}): kubernetes_version checked against terraform/eks-versions.json"
+            ));
+            (
+                eks_versions::support(&version, today),
+                eks_versions::in_standard_support(today),
+                tf_dir.join("eks-versions.json").display().to_string(),
+            )
+        }
+    };
     let suggest = current
         .last()
         .map(|v| format!("set kubernetes_version = \"{v}\" in {}", var_file.display()))
         .unwrap_or_else(|| format!("set kubernetes_version in {}", var_file.display()));
-    match eks_versions::support(&version, today) {
+    match support {
         Support::Standard { .. } => Ok(()),
         Support::Extended {
             standard_ended,
@@ -305,7 +359,7 @@ pub(super) fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) 
         }
         Support::Newer { newest_known } => {
             ui.warn(&format!(
-                "kubernetes_version {version} ({from}) is newer than deployctl's EKS calendar (newest {newest_known}): its support dates are not checked"
+                "kubernetes_version {version} ({from}) is newer than {source} knows (newest {newest_known}): its support dates are not checked"
             ));
             Ok(())
         }
@@ -314,9 +368,8 @@ pub(super) fn check_kubernetes_version(tf_dir: &Path, var_file: &Path, ui: &Ui) 
                 "kubernetes_version {version} ({from}) left EKS extended support on {on}: EKS creates no cluster of it and upgrades existing ones; nothing was planned"
             ),
             format!(
-                "{suggest} (in standard support today: {}; calendar: {})",
+                "{suggest} (in standard support today: {}; calendar: {source})",
                 current.join(", "),
-                tf_dir.join("eks-versions.json").display()
             ),
         )
         .into()),
