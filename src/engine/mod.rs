@@ -237,6 +237,28 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
 
     if req.mode == Mode::Plan {
         print_plan(&cx, &decided, states);
+        // What a run would change in what exists but is not as configured (a release's
+        // rendered difference), each computed at once, printed in plan order.
+        if !cx.ui.json() {
+            let changing: Vec<StepId> = decided
+                .iter()
+                .filter(|d| matches!(states.get(&d.id), Some(Ok(State::Unhealthy(_)))))
+                .map(|d| d.id)
+                .collect();
+            let previews = futures::future::join_all(
+                changing
+                    .iter()
+                    .filter_map(|id| built.get(id))
+                    .map(|s| s.preview(&cx)),
+            )
+            .await;
+            for lines in previews.into_iter().flatten() {
+                cx.ui.println("");
+                for l in lines {
+                    cx.ui.println(&l);
+                }
+            }
+        }
         // A step a run could not even start is a problem the plan must not hide.
         let errors: Vec<&str> = decided
             .iter()

@@ -69,6 +69,11 @@ pub trait Step: Send + Sync {
     async fn apply(&self, cx: &Context, action: Action, found: Findings) -> Result<String>;
     /// Details for the prompt's View (never a secret value).
     async fn view(&self, cx: &Context) -> Result<String>;
+    /// `plan`: what a run would change in an existing resource that is not as configured,
+    /// as lines to print under the plan (`None`: nothing to show).
+    async fn preview(&self, _cx: &Context) -> Option<Vec<String>> {
+        None
+    }
     /// `uninstall`: what removing this step removes, e.g. "helm release `redis` (namespace
     /// litellm)"; `None` for a step `uninstall` leaves alone (AWS, namespaces, checks).
     fn removes(&self, _cx: &Context) -> Option<String> {

@@ -164,6 +164,20 @@ impl ReleaseStep {
                         ),
                     )
                 })?;
+        // A release helm is still working on (or left failed) is compared once a run has
+        // repaired it: its record is not what is live.
+        if let Some(r) = &record
+            && r.status.status != "deployed"
+        {
+            return Err(UserError::failed(
+                format!(
+                    "release {} is {} (revision {}): there is no deployed revision to compare with",
+                    rel.name, r.status.status, r.status.revision
+                ),
+                format!("`deployctl {}` repairs it first", self.0.step.name()),
+            )
+            .into());
+        }
         let inputs = self.overlay_inputs(cx).await?;
         let values = cx
             .settings
@@ -1033,6 +1047,17 @@ impl Step for ReleaseStep {
             }
         }
         Ok(said)
+    }
+
+    async fn preview(&self, cx: &Context) -> Option<Vec<String>> {
+        match self.diff(cx).await {
+            Ok(d) if d.live.is_some() && !d.unchanged() => Some(d.lines(self.0.step.name())),
+            Ok(_) => None,
+            Err(e) => Some(vec![format!(
+                "{}: what a run would change could not be computed: {e:#}",
+                self.0.step.name()
+            )]),
+        }
     }
 
     async fn view(&self, cx: &Context) -> Result<String> {

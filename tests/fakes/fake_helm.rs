@@ -286,6 +286,14 @@ fn main() -> ExitCode {
         ["status", name, ..] if simulated(name) => status(name, &ns()),
         ["get", "metadata", name, ..] if simulated(name) => metadata(name, &ns()),
         ["uninstall", name, ..] if simulated(name) => uninstall(name, &ns()),
+        ["upgrade", name, ..]
+            if simulated(name) && args.iter().any(|a| a.starts_with("--dry-run")) =>
+        {
+            eprintln!(
+                "Error: fake-helm simulates release {name}: it has no rendered manifest to dry-run"
+            );
+            ExitCode::from(1)
+        }
         ["upgrade", name, chart, ..] if simulated(name) => upgrade(&args, name, chart),
         ["upgrade", name, ..] if injected_failure(name) => {
             eprintln!("Error: UPGRADE FAILED: release {name} failed: injected failure (fake-helm)");

@@ -94,6 +94,16 @@ async fn diff_shows_nothing_for_a_current_release_and_exactly_the_fields_a_value
         kube.writes()
     );
     assert_eq!(upgrades(&sb), before);
+    // `plan` shows the same difference under its table, and changes nothing either.
+    let plan = sb.run(&["plan", "jaeger"]).await;
+    plan.assert_code(0);
+    assert_eq!(changed_objects(&plan.stdout), objects, "{}", plan.stdout);
+    assert!(
+        kube.writes().iter().all(|w| w.query.contains("dryRun")),
+        "{:?}",
+        kube.writes()
+    );
+    assert_eq!(upgrades(&sb), before);
 
     // A chart bump: the versions, and what the new appVersion moves (the image).
     let chart = charts.path().join("jaeger/Chart.yaml");
