@@ -155,33 +155,30 @@ pub(super) fn hcl_list(text: &str, name: &str) -> Option<Vec<String>> {
     )
 }
 
+/// `arn:partition:service:region:account:resource`, split into its six parts.
+fn arn_parts(arn: &str) -> Option<[&str; 6]> {
+    let mut parts = arn.splitn(6, ':');
+    Some([
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    ])
+}
+
 /// An `assumed-role` session ARN's role, as an IAM role ARN (without the role's path, which
 /// the session ARN does not carry).
 fn role_of_session(arn: &str) -> Option<String> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, partition, service, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let [_, partition, service, _, account, resource] = arn_parts(arn)?;
     let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
     (service == "sts").then(|| format!("arn:{partition}:iam::{account}:role/{role}"))
 }
 
 /// `(account, kind, name)` of an IAM role or user ARN (the name without its path).
 fn principal(arn: &str) -> Option<(String, String, String)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let [_, _, service, _, account, resource] = arn_parts(arn)?;
     if service != "iam" {
         return None;
     }
