@@ -130,6 +130,13 @@ pub(super) async fn execute(
                     }
                 };
                 in_flight.remove(&id);
+                // The interrupt may have ended this step's child before its notice reached
+                // the branch below: it is the same interrupt (nothing new starts).
+                if !cancelled && crate::interrupt::requested() {
+                    cancelled = true;
+                    queue.cancel();
+                    cx.ui.warn(&crate::interrupt::first_notice());
+                }
                 let action = actions[&id];
                 let outcome = match result {
                     Ok(summary) => {
