@@ -81,6 +81,81 @@ pub fn database_host(url: &SecretString) -> Option<String> {
     Some(host_port.to_string())
 }
 
+/// The host name of a database URL, without port (what RDS calls the endpoint's address).
+pub fn database_address(url: &SecretString) -> Option<String> {
+    let host = database_host(url)?;
+    Some(match host.rsplit_once(':') {
+        Some((h, _)) if !host.ends_with(']') => h.to_string(),
+        _ => host,
+    })
+}
+
+/// What a client needs of a database URL to sign in. `Debug` shows no credential.
+pub struct Parts {
+    /// The host name (or `[IPv6]`) as written.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: SecretString,
+    pub database: String,
+    pub sslmode: Option<String>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Parts {{ {}:{}/{} }}",
+            self.host, self.port, self.database
+        )
+    }
+}
+
+/// The URL's parts (user, password and database percent-decoded; port 5432 and database =
+/// user when left out, as libpq does), or None when it has no host or no user.
+pub fn parts(url: &SecretString) -> Option<Parts> {
+    let host_port = database_host(url)?;
+    let v = url.expose_secret();
+    let rest = v.split_once("://")?.1;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (userinfo, _) = rest[..authority_end].rsplit_once('@')?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (decode(u)?, decode(p)?),
+        None => (decode(userinfo)?, String::new()),
+    };
+    if user.is_empty() {
+        return None;
+    }
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !host_port.ends_with(']') => (h.to_string(), p.parse().ok()?),
+        _ => (host_port.clone(), 5432),
+    };
+    let after = &rest[authority_end..];
+    let path = after
+        .strip_prefix('/')
+        .map(|p| &p[..p.find(['?', '#']).unwrap_or(p.len())])
+        .unwrap_or("");
+    let database = if path.is_empty() {
+        user.clone()
+    } else {
+        decode(path)?
+    };
+    Some(Parts {
+        host,
+        port,
+        user,
+        password: SecretString::from(password),
+        database,
+        sslmode: sslmode(v).map(str::to_string),
+    })
+}
+
 /// OpenWebUI's own database on the same server as `master` (LiteLLM's URL): role and database
 /// `openwebui`, `password` (hex: URL-safe), TLS required. None when `master` has no host.
 pub fn openwebui_url(master: &SecretString, password: &SecretString) -> Option<SecretString> {
@@ -127,6 +202,33 @@ mod tests {
             assert!(!err.contains("S3cret"), "{err}");
         }
         assert_eq!(database_host(&ok).as_deref(), Some("db.example:5432"));
+        let p = parts(&ok).unwrap();
+        assert_eq!(
+            (
+                p.host.as_str(),
+                p.port,
+                p.user.as_str(),
+                p.database.as_str()
+            ),
+            ("db.example", 5432, "u", "litellm")
+        );
+        assert_eq!(p.password.expose_secret(), "p@ss");
+        assert!(!format!("{p:?}").contains("p@ss"));
+        let bare = parts(&SecretString::from(
+            "postgresql://lite%20llm:pw@[::1]?sslmode=require".to_string(),
+        ))
+        .unwrap();
+        assert_eq!(
+            (bare.host.as_str(), bare.port, bare.database.as_str()),
+            ("[::1]", 5432, "lite llm")
+        );
+        assert_eq!(bare.sslmode.as_deref(), Some("require"));
+        assert!(
+            parts(&SecretString::from(
+                "postgresql://db.internal/x".to_string()
+            ))
+            .is_none()
+        );
         let bad = SecretString::from("mysql://u:hunter2@h/db".to_string());
         let err = check_database_url(&bad).unwrap_err();
         assert!(!err.contains("hunter2"));

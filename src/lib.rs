@@ -24,6 +24,7 @@ pub mod journal;
 pub mod kube;
 pub mod list;
 pub mod manifest;
+pub mod postgres;
 pub mod preflight;
 pub mod prompt;
 pub mod release_table;

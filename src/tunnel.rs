@@ -135,10 +135,7 @@ pub fn kubeconfig_note(s: &Settings, c: &ClusterInfo) -> String {
 /// local end (a cluster entry and a context only; the user entry stays in the operator's
 /// kubeconfig and is referred to by name, so no credential is copied).
 pub struct Tunnel {
-    plugin: Background,
-    session_id: String,
-    pub instance: String,
-    pub local_port: u16,
+    forward: Forward,
     endpoint: Endpoint,
     why: String,
     _dir: tempfile::TempDir,
@@ -169,23 +166,44 @@ fn no_path(s: &Settings, c: &ClusterInfo, why: String) -> anyhow::Error {
     .into()
 }
 
-/// Open the tunnel through a running bastion of the cluster.
-pub async fn open(
+/// An SSM port forward through a running bastion of the cluster (`AWS-StartPortForwardingSessionToRemoteHost`):
+/// `127.0.0.1:<local_port>` → `host:port` as the bastion resolves it. The session response
+/// (and its token) reaches the plugin in its environment, never in argv.
+pub struct Forward {
+    plugin: Background,
+    session_id: String,
+    pub instance: String,
+    pub local_port: u16,
+}
+
+/// Whether a bastion of the cluster is running (so a forward can be tried).
+pub async fn bastion_running(aws: &Aws, cluster: &str) -> Result<Option<String>> {
+    let mut bastions = crate::aws::ec2::find_bastions(aws, cluster).await?;
+    bastions.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(bastions
+        .into_iter()
+        .find(|i| i.state == aws_sdk_ec2::types::InstanceStateName::Running)
+        .map(|i| i.id))
+}
+
+/// Open a forward to `host:port` — `what` names the far end for messages ("EKS cluster `x`'s
+/// API", "the database db:5432"), `why` says why a forward is needed. When the cluster has no
+/// bastion at all, the error is `no_bastion(reason)`.
+pub async fn forward(
     aws: &Aws,
     s: &Settings,
     ui: &Ui,
-    c: &ClusterInfo,
-    t: &Target,
-    why: String,
-) -> Result<Tunnel> {
-    let endpoint = parse_endpoint(&c.endpoint)?;
+    (host, port): (&str, u16),
+    what: &str,
+    why: &str,
+    no_bastion: impl FnOnce(String) -> anyhow::Error,
+) -> Result<Forward> {
     match ssm::plugin_problem().await {
         None => {}
         Some(ssm::PluginProblem::Missing) => {
             return Err(UserError::failed(
                 format!(
-                    "cannot reach EKS cluster `{}`'s API from here ({why}): `{}` is not installed, and deployctl tunnels through the bastion with it",
-                    c.name,
+                    "cannot reach {what} from here ({why}): `{}` is not installed, and deployctl tunnels through the bastion with it",
                     ssm::PLUGIN
                 ),
                 format!(
@@ -196,7 +214,7 @@ pub async fn open(
             .into());
         }
         Some(ssm::PluginProblem::TooOld(found)) => {
-            return Err(ssm::too_old(&found, "the tunnel to the private API endpoint").into());
+            return Err(ssm::too_old(&found, &format!("the tunnel to {what}")).into());
         }
         Some(ssm::PluginProblem::Other(e)) => return Err(e),
     }
@@ -211,8 +229,7 @@ pub async fn open(
         if !stopped.is_empty() {
             return Err(UserError::failed(
                 format!(
-                    "cannot reach EKS cluster `{}`'s API from here ({why}): its bastion {} is not running",
-                    c.name,
+                    "cannot reach {what} from here ({why}): its bastion {} is not running",
                     stopped.join(", ")
                 ),
                 format!(
@@ -222,19 +239,15 @@ pub async fn open(
             )
             .into());
         }
-        return Err(no_path(
-            s,
-            c,
-            format!("{why}, and no bastion of it is running to tunnel through"),
-        ));
+        return Err(no_bastion(format!(
+            "{why}, and no bastion of it is running to tunnel through"
+        )));
     };
     let local_port = free_port()?;
     let started = Instant::now();
     let mut said = false;
     let session = loop {
-        match ssm::start_port_forward(aws, &bastion.id, &endpoint.host, endpoint.port, local_port)
-            .await
-        {
+        match ssm::start_port_forward(aws, &bastion.id, host, port, local_port).await {
             Ok(session) => break session,
             Err(StartError::NotConnected(detail)) if started.elapsed() < AGENT_WAIT => {
                 if !said {
@@ -249,8 +262,7 @@ pub async fn open(
             Err(StartError::NotConnected(detail)) => {
                 return Err(UserError::failed(
                     format!(
-                        "cannot open the tunnel to `{}`'s API: the SSM agent of bastion {} did not connect within {}s ({detail})",
-                        c.name,
+                        "cannot open the tunnel to {what}: the SSM agent of bastion {} did not connect within {}s ({detail})",
                         bastion.id,
                         AGENT_WAIT.as_secs()
                     ),
@@ -271,26 +283,70 @@ pub async fn open(
             return Err(e.into());
         }
     };
-    // Ready when the local end accepts a connection; then the kubeconfig for children. Either
-    // failing stops the plugin and ends the session, here and only here.
-    let context = format!("deployctl-tunnel-{}", s.cluster);
-    let ready = match wait_listening(&mut plugin, local_port).await {
-        Ok(()) => write_kubeconfig(s, c, t, &endpoint, local_port, &context),
-        Err(e) => Err(e),
-    };
-    let (dir, kubeconfig) = match ready {
-        Ok(v) => v,
-        Err(e) => {
-            plugin.stop(Duration::from_secs(2)).await;
-            let _ = ssm::terminate(aws, &session.id).await;
-            return Err(e);
-        }
-    };
-    Ok(Tunnel {
+    // Ready when the local end accepts a connection; failing stops the plugin and ends the
+    // session, here and only here.
+    if let Err(e) = wait_listening(&mut plugin, local_port).await {
+        plugin.stop(Duration::from_secs(2)).await;
+        let _ = ssm::terminate(aws, &session.id).await;
+        return Err(e);
+    }
+    Ok(Forward {
         plugin,
         session_id: session.id,
         instance: bastion.id.clone(),
         local_port,
+    })
+}
+
+impl Forward {
+    /// Close it: stop the plugin, end the SSM session.
+    pub async fn close(self, aws: &Aws, ui: &Ui) {
+        self.plugin.stop(Duration::from_secs(3)).await;
+        match ssm::terminate(aws, &self.session_id).await {
+            Ok(()) => ui.detail(&format!(
+                "closed the tunnel via bastion {} (session {})",
+                self.instance, self.session_id
+            )),
+            Err(e) => ui.warn(&format!(
+                "the tunnel's plugin is stopped, but ending its SSM session failed ({e:#}); it ends by itself when idle"
+            )),
+        }
+    }
+}
+
+/// Open the tunnel to the cluster's API through a running bastion of the cluster.
+pub async fn open(
+    aws: &Aws,
+    s: &Settings,
+    ui: &Ui,
+    c: &ClusterInfo,
+    t: &Target,
+    why: String,
+) -> Result<Tunnel> {
+    let endpoint = parse_endpoint(&c.endpoint)?;
+    let what = format!("EKS cluster `{}`'s API", c.name);
+    let forward = forward(
+        aws,
+        s,
+        ui,
+        (&endpoint.host, endpoint.port),
+        &what,
+        &why,
+        |reason| no_path(s, c, reason),
+    )
+    .await?;
+    // Then the kubeconfig for children; failing closes the forward.
+    let context = format!("deployctl-tunnel-{}", s.cluster);
+    let (dir, kubeconfig) = match write_kubeconfig(s, c, t, &endpoint, forward.local_port, &context)
+    {
+        Ok(v) => v,
+        Err(e) => {
+            forward.close(aws, ui).await;
+            return Err(e);
+        }
+    };
+    Ok(Tunnel {
+        forward,
         endpoint,
         why,
         _dir: dir,
@@ -414,33 +470,29 @@ impl Tunnel {
         Route {
             url: Some(format!(
                 "{}://127.0.0.1:{}",
-                self.endpoint.scheme, self.local_port
+                self.endpoint.scheme, self.forward.local_port
             )),
             tls_server_name: (self.endpoint.scheme == "https").then(|| self.endpoint.host.clone()),
             describe: format!(
                 "through an SSM tunnel via bastion {} ({}), local end 127.0.0.1:{}",
-                self.instance, self.why, self.local_port
+                self.forward.instance, self.why, self.forward.local_port
             ),
             unreachable_help: format!(
                 "the tunnel via bastion {b} is open but the API does not answer through it: the cluster security group must admit 443 from the bastion's group \
                  (`deployctl bastion create` adds that rule); check the bastion with `deployctl bastion connect`",
-                b = self.instance
+                b = self.forward.instance
             ),
         }
     }
 
     /// Close it: stop the plugin, end the SSM session.
     pub async fn close(self, aws: &Aws, ui: &Ui) {
-        self.plugin.stop(Duration::from_secs(3)).await;
-        match ssm::terminate(aws, &self.session_id).await {
-            Ok(()) => ui.detail(&format!(
-                "closed the tunnel via bastion {} (session {})",
-                self.instance, self.session_id
-            )),
-            Err(e) => ui.warn(&format!(
-                "the tunnel's plugin is stopped, but ending its SSM session failed ({e:#}); it ends by itself when idle"
-            )),
-        }
+        self.forward.close(aws, ui).await
+    }
+
+    /// The bastion it runs through.
+    pub fn instance(&self) -> &str {
+        &self.forward.instance
     }
 }
 

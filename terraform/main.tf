@@ -137,14 +137,15 @@ module "bastion" {
   source = "./modules/bastion"
   count  = var.create_bastion ? 1 : 0
 
-  name                      = local.name_prefix
-  region                    = var.aws_region
-  cluster_name              = module.eks.cluster_name
-  cluster_arn               = module.eks.cluster_arn
-  kubernetes_version        = module.eks.kubernetes_version
-  vpc_id                    = module.vpc.vpc_id
-  subnet_id                 = module.vpc.private_subnet_ids[0]
-  cluster_security_group_id = module.eks.cluster_security_group_id
-  instance_type             = var.bastion_instance_type
-  partition                 = local.partition
+  name                       = local.name_prefix
+  region                     = var.aws_region
+  cluster_name               = module.eks.cluster_name
+  cluster_arn                = module.eks.cluster_arn
+  kubernetes_version         = module.eks.kubernetes_version
+  vpc_id                     = module.vpc.vpc_id
+  subnet_id                  = module.vpc.private_subnet_ids[0]
+  cluster_security_group_id  = module.eks.cluster_security_group_id
+  database_security_group_id = module.rds.security_group_id
+  instance_type              = var.bastion_instance_type
+  partition                  = local.partition
 }

@@ -378,6 +378,8 @@ pub struct DbInstance {
     pub engine: String,
     pub multi_az: bool,
     pub encrypted: bool,
+    /// Its VPC security groups.
+    pub security_groups: Vec<String>,
 }
 
 /// The RDS instance whose endpoint is `address`; `Ok(None)` when no instance of the account
@@ -399,6 +401,11 @@ pub async fn db_instance_by_address(aws: &Aws, address: &str) -> Result<Option<D
                     ),
                     multi_az: db.multi_az().unwrap_or(false),
                     encrypted: db.storage_encrypted().unwrap_or(false),
+                    security_groups: db
+                        .vpc_security_groups()
+                        .iter()
+                        .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+                        .collect(),
                 }));
             }
         }

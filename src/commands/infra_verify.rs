@@ -3,18 +3,28 @@
 
 use crate::aws::ec2::Subnets;
 use crate::aws::{self, Aws, iam, secrets as sm};
+use crate::config::ApiAccess;
 use crate::context::Context;
-use crate::database_url::{database_host, database_sslmode};
+use crate::database_url::{
+    OPENWEBUI_DB, Parts, database_address, database_host, database_sslmode, parts,
+};
 use crate::error::exit;
+use crate::postgres::{SignIn, sign_in};
+use crate::secret_names::SecretName;
 use crate::secret_names::managed_names;
 use anyhow::Result;
+use secrecy::SecretString;
 use serde_json::json;
+use std::net::IpAddr;
+use std::time::Duration;
 
 /// One line of the report.
 #[derive(Debug, Clone)]
 pub struct Check {
     pub section: &'static str,
     pub ok: bool,
+    /// Could not be checked from here (said with ⚠; does not fail the run).
+    pub unproven: bool,
     pub text: String,
     pub details: Vec<String>,
 }
@@ -23,8 +33,17 @@ fn check(section: &'static str, ok: bool, text: impl Into<String>) -> Check {
     Check {
         section,
         ok,
+        unproven: false,
         text: text.into(),
         details: Vec::new(),
+    }
+}
+
+fn unproven(section: &'static str, text: impl Into<String>, why: impl Into<String>) -> Check {
+    Check {
+        unproven: true,
+        details: vec![why.into()],
+        ..check(section, true, text)
     }
 }
 
@@ -228,20 +247,32 @@ async fn secret_checks(aws: &Aws, prefix: &str, access: &crate::access::Access) 
     .await
 }
 
-async fn database_check(aws: &Aws, prefix: &str) -> Check {
-    let name = format!("{prefix}/database-url");
-    match sm::get_value(aws, &name).await {
-        Ok(Some(url)) => match database_host(&url) {
+/// The database's endpoint against RDS, then whether the stored credentials sign in.
+async fn database_checks(cx: &Context, aws: &Aws, prefix: &str) -> Vec<Check> {
+    let name = format!("{prefix}/{}", SecretName::DatabaseUrl.name());
+    let stored = sm::get_value(aws, &name).await;
+    let (endpoint, rds) = database_check(aws, &name, &stored).await;
+    let mut checks = vec![endpoint];
+    if let Ok(Some(url)) = &stored {
+        checks.extend(credential_checks(cx, aws, prefix, url, rds).await);
+    }
+    checks
+}
+
+/// The endpoint line, and whether it is an RDS instance of this account (so private).
+async fn database_check(
+    aws: &Aws,
+    name: &str,
+    stored: &Result<Option<SecretString>>,
+) -> (Check, bool) {
+    let c = match stored {
+        Ok(Some(url)) => match database_host(url) {
             Some(host) => {
-                let tls = match database_sslmode(&url) {
+                let tls = match database_sslmode(url) {
                     Some(mode) => format!("TLS: sslmode={mode}"),
                     None => "TLS: the URL names no sslmode (TLS is not required by the client); a new URL gets sslmode=require — with Terraform, bump db_password_version and run `deployctl infrastructure`".to_string(),
                 };
-                let address = host
-                    .rsplit_once(':')
-                    .map(|(h, _)| h)
-                    .unwrap_or(&host)
-                    .to_string();
+                let address = database_address(url).unwrap_or_default();
                 match aws::db_instance_by_address(aws, &address).await {
                     Ok(Some(db)) => {
                         let mut c = check(
@@ -255,7 +286,7 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
                             format!("Multi-AZ: {}, encrypted: {}", db.multi_az, db.encrypted),
                             tls,
                         ];
-                        c
+                        return (c, true);
                     }
                     Ok(None) => {
                         let mut c =
@@ -284,6 +315,168 @@ async fn database_check(aws: &Aws, prefix: &str) -> Check {
             format!("{name} is missing, so the database endpoint is unknown"),
         ),
         Err(e) => check("RDS database", false, format!("{e:#}")),
+    };
+    (c, false)
+}
+
+/// How long one sign-in may take to connect.
+const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether the stored URLs' credentials are the ones the database holds: LiteLLM's, and
+/// OpenWebUI's once its role exists. An RDS instance of this account is private, so it is
+/// reached through the cluster's bastion (a port forward for this check alone) unless
+/// API_ACCESS=direct says this machine is inside the VPC; a database elsewhere is reached
+/// directly. Where no way leads there, the lines say "not proven" and why; nothing of a
+/// credential is ever shown.
+async fn credential_checks(
+    cx: &Context,
+    aws: &Aws,
+    prefix: &str,
+    url: &SecretString,
+    rds: bool,
+) -> Vec<Check> {
+    const SECTION: &str = "RDS database";
+    let Some(litellm) = parts(url) else {
+        // A URL without host or user is reported by the endpoint line already.
+        return Vec::new();
+    };
+    let openwebui_name = format!("{prefix}/{}", SecretName::OpenwebuiDatabaseUrl.name());
+    let openwebui = match sm::get_value(aws, &openwebui_name).await {
+        Ok(v) => v.as_ref().and_then(parts),
+        Err(e) => {
+            return vec![check(SECTION, false, format!("{e:#}"))];
+        }
+    };
+    let host = format!("{}:{}", litellm.host, litellm.port);
+    let not_proven = |why: String| {
+        let mut lines = vec![unproven(
+            SECTION,
+            "LiteLLM's stored database credentials: not proven from here",
+            why.clone(),
+        )];
+        if openwebui.is_some() {
+            lines.push(unproven(
+                SECTION,
+                "OpenWebUI's stored database credentials: not proven from here",
+                why,
+            ));
+        }
+        lines
+    };
+    let mut forward = None;
+    let direct = !rds || cx.settings.api_access == ApiAccess::Direct;
+    if !direct {
+        match crate::tunnel::bastion_running(aws, &cx.settings.cluster).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return not_proven(format!(
+                    "the RDS instance is private and no bastion of `{cl}` is running to reach it through: `deployctl bastion create --cluster {cl}`, or from inside the VPC API_ACCESS=direct",
+                    cl = cx.settings.cluster
+                ));
+            }
+            Err(e) => return not_proven(format!("cannot look for the bastion: {e:#}")),
+        }
+        match crate::tunnel::forward(
+            aws,
+            &cx.settings,
+            &cx.ui,
+            (&litellm.host, litellm.port),
+            &format!("the database {host}"),
+            "the RDS instance is private",
+            anyhow::Error::msg,
+        )
+        .await
+        {
+            Ok(f) => forward = Some(f),
+            Err(e) => {
+                let mut why = format!("{e:#}");
+                if let Some(h) = crate::error::help_of(&e) {
+                    why.push_str(&format!("; help: {h}"));
+                }
+                return not_proven(why);
+            }
+        }
+    }
+    let via = forward
+        .as_ref()
+        .map(|f| (IpAddr::from([127, 0, 0, 1]), f.local_port));
+    let route = match &forward {
+        Some(f) => format!("through bastion {}", f.instance),
+        None => "directly".to_string(),
+    };
+    let mut checks = Vec::new();
+    let first = sign_in(&litellm, via, SIGN_IN_TIMEOUT, Some(OPENWEBUI_DB)).await;
+    let openwebui_role = match &first {
+        SignIn::Accepted { role_exists } => *role_exists,
+        _ => None,
+    };
+    checks.push(credential_line(
+        "LiteLLM",
+        &litellm,
+        &route,
+        first,
+        "give both sides one password: bump `db_password_version` in the tfvars and run `deployctl infrastructure`, then `deployctl litellm` (a URL entered by hand: `deployctl secrets` stores a new one)",
+    ));
+    if let Some(openwebui) = openwebui {
+        if openwebui_role == Some(false) {
+            checks.push(unproven(
+                SECTION,
+                "OpenWebUI's stored database credentials: its role does not exist yet",
+                "`deployctl openwebui` makes role and database `openwebui` from the stored URL",
+            ));
+        } else {
+            // Its role is on the same server (made from database-url's host).
+            let same = openwebui.host == litellm.host && openwebui.port == litellm.port;
+            let outcome = if same || forward.is_none() {
+                sign_in(&openwebui, via.filter(|_| same), SIGN_IN_TIMEOUT, None).await
+            } else {
+                SignIn::Unreachable(format!(
+                    "its URL names another server ({}:{}) than database-url",
+                    openwebui.host, openwebui.port
+                ))
+            };
+            checks.push(credential_line(
+                "OpenWebUI",
+                &openwebui,
+                &route,
+                outcome,
+                "`deployctl openwebui` sets the role's password from the stored URL (its database Job runs before every upgrade)",
+            ));
+        }
+    }
+    if let Some(f) = forward {
+        f.close(aws, &cx.ui).await;
+    }
+    checks
+}
+
+fn credential_line(app: &str, p: &Parts, route: &str, outcome: SignIn, fix: &str) -> Check {
+    const SECTION: &str = "RDS database";
+    let database = &p.database;
+    match outcome {
+        SignIn::Accepted { .. } => check(
+            SECTION,
+            true,
+            format!("{app}'s stored credentials sign in to database `{database}` ({route})"),
+        ),
+        SignIn::Refused { code, meaning } => {
+            let mut c = check(
+                SECTION,
+                false,
+                format!(
+                    "{app}'s stored credentials are refused by the database ({route}): {meaning} (SQLSTATE {code})"
+                ),
+            );
+            if code == "28P01" {
+                c.details.push(format!("help: {fix}"));
+            }
+            c
+        }
+        SignIn::Unreachable(why) => unproven(
+            SECTION,
+            format!("{app}'s stored database credentials: not proven from here ({route})"),
+            format!("the database did not answer: {why}"),
+        ),
     }
 }
 
@@ -327,13 +520,13 @@ async fn checks(cx: &Context) -> Result<i32> {
         cluster_checks(aws, cx),
         role_checks(aws, &cx.settings.cluster, &cx.settings.access),
         secret_checks(aws, &prefix, &cx.settings.access),
-        database_check(aws, &prefix),
+        database_checks(cx, aws, &prefix),
         kube_check(cx),
     );
     let mut checks = cluster;
     checks.extend(roles);
     checks.extend(secrets);
-    checks.push(db);
+    checks.extend(db);
     checks.push(kube);
 
     let rule = "━".repeat(54);
@@ -343,17 +536,28 @@ async fn checks(cx: &Context) -> Result<i32> {
             section = c.section;
             cx.ui.println(&format!("{rule}\n{section}:\n{rule}"));
         }
-        cx.ui
-            .println(&format!("{} {}", if c.ok { "✓" } else { "✗" }, c.text));
+        let mark = match (c.ok, c.unproven) {
+            (true, false) => "✓",
+            (true, true) => "⚠",
+            (false, _) => "✗",
+        };
+        cx.ui.println(&format!("{mark} {}", c.text));
         for d in &c.details {
             cx.ui.println(&format!("  {d}"));
         }
-        cx.ui.event(json!({"event": "check", "section": c.section, "ok": c.ok, "text": c.text, "details": c.details}));
+        cx.ui.event(json!({"event": "check", "section": c.section, "ok": c.ok, "unproven": c.unproven, "text": c.text, "details": c.details}));
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
+    let open = checks.iter().filter(|c| c.unproven).count();
     cx.ui.println(&format!("{rule}\nSummary:\n{rule}"));
     let code = if failed == 0 {
-        cx.ui.println("✓ All infrastructure components verified");
+        if open == 0 {
+            cx.ui.println("✓ All infrastructure components verified");
+        } else {
+            cx.ui.println(&format!(
+                "✓ No check failed; {open} could not be proven from here (⚠ above says why)"
+            ));
+        }
         exit::OK
     } else {
         cx.ui.println(&format!("✗ {failed} check(s) failed"));

@@ -42,6 +42,41 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .unwrap()
         .group_id
         .unwrap();
+    // The stack's database: an RDS instance in its own group, named by the stored URL.
+    let db_sg = ec2
+        .create_security_group()
+        .group_name("litellm-dev-rds-sg")
+        .description("PostgreSQL from the EKS cluster only")
+        .vpc_id(&seeded.vpc_id)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    let db = aws_sdk_rds::Client::new(&sdk)
+        .create_db_instance()
+        .db_instance_identifier("litellm-dev-db")
+        .db_instance_class("db.t3.small")
+        .engine("postgres")
+        .master_username("litellm")
+        .master_user_password("Never-Shown-Pw")
+        .allocated_storage(20)
+        .vpc_security_group_ids(&db_sg)
+        .send()
+        .await
+        .unwrap()
+        .db_instance
+        .unwrap();
+    let address = db.endpoint().unwrap().address().unwrap().to_string();
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("litellm/database-url")
+        .secret_string(format!(
+            "postgresql://litellm:Never-Shown-Pw@{address}:5432/litellm?sslmode=require"
+        ))
+        .send()
+        .await
+        .unwrap();
     let eks = support::eks_front::EksFront::start(&moto.url, "https://unused.example");
     eks.set_cluster_security_group(&cluster_sg);
     let mut sb = Sandbox::bare();
@@ -179,6 +214,17 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         cluster_rules(ec2.clone(), cluster_sg.clone()).await,
         [("tcp".to_string(), Some(443), Some(443), bastion_sg.clone())]
     );
+    // The database: 5432 from the bastion's group (infrastructure-verify signs in through it).
+    assert_eq!(
+        cluster_rules(ec2.clone(), db_sg.clone()).await,
+        [(
+            "tcp".to_string(),
+            Some(5432),
+            Some(5432),
+            bastion_sg.clone()
+        )]
+    );
+    assert!(!run.all().contains("Never-Shown-Pw"));
     let iam = aws_sdk_iam::Client::new(&sdk);
     let attached = iam
         .list_attached_role_policies()
@@ -334,6 +380,10 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
             .await
             .is_empty(),
         "the cluster group still admits the removed bastion"
+    );
+    assert!(
+        cluster_rules(ec2.clone(), db_sg.clone()).await.is_empty(),
+        "the database's group still admits the removed bastion"
     );
     sb.run(&["bastion", "delete", "--confirm-destroy", support::CLUSTER])
         .await

@@ -5,6 +5,7 @@ use crate::support;
 use support::Sandbox;
 use support::kube_server::FakeKube;
 use support::moto::{Moto, seed_cluster, seed_cluster_at};
+use support::postgres::Postgres;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_account_fails_every_check() {
@@ -40,20 +41,79 @@ async fn an_empty_account_fails_every_check() {
     sb.run(&["verify-infra"]).await.assert_code(1);
 }
 
+/// The stored URL of `name` (under the sandbox's prefix) in moto's Secrets Manager.
+async fn stored(sdk: &aws_config::SdkConfig, name: &str) -> String {
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    let list = sm.list_secrets().send().await.unwrap();
+    let id = list
+        .secret_list()
+        .iter()
+        .filter_map(|s| s.name())
+        .find(|n| n.ends_with(&format!("/{name}")))
+        .unwrap_or_else(|| panic!("no secret {name}"))
+        .to_string();
+    sm.get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .unwrap()
+        .secret_string()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_complete_account_passes_every_check_without_showing_the_password() {
+async fn a_complete_account_passes_every_check_and_its_credentials_sign_in_without_being_shown() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;
     let seeded = seed_cluster(&sdk, support::CLUSTER, true).await;
+    // A real PostgreSQL (TLS, SCRAM) holding LiteLLM's role, as RDS does.
+    let pg = Postgres::start("S3cret-Pw");
     let kube = FakeKube::start().await;
     let mut sb = Sandbox::new(&kube);
     sb.with_moto(moto);
     sb.set(
         "DATABASE_URL",
-        "postgresql://litellm:S3cret-Pw@db.internal.example:5432/litellm",
+        &format!(
+            "postgresql://litellm:S3cret-Pw@127.0.0.1:{}/litellm",
+            pg.port
+        ),
     );
     sb.run(&["irsa"]).await.assert_code(0);
     sb.run(&["secrets"]).await.assert_code(0);
+
+    // OpenWebUI's role is made by its release's database Job: until then, its stored
+    // credentials cannot be proven, and the run says so without failing.
+    let run = sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains("✓ LiteLLM's stored credentials sign in to database `litellm` (directly)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("⚠ OpenWebUI's stored database credentials: its role does not exist yet"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("could not be proven"), "{}", run.stdout);
+
+    // The role as the Job makes it, with the stored password.
+    let openwebui_url = stored(&sdk, "openwebui-database-url").await;
+    let password = openwebui_url
+        .split_once("openwebui:")
+        .and_then(|(_, r)| r.split_once('@'))
+        .unwrap()
+        .0
+        .to_string();
+    pg.psql_as_superuser(
+        "postgres",
+        &format!(
+            "SET log_statement = 'none';\nCREATE ROLE openwebui LOGIN PASSWORD '{password}';\nCREATE DATABASE openwebui OWNER openwebui;\n"
+        ),
+    );
     let run = sb.run(&["infrastructure-verify"]).await;
     run.assert_code(0);
     assert!(
@@ -63,6 +123,14 @@ async fn a_complete_account_passes_every_check_without_showing_the_password() {
         run.stdout
     );
     assert!(!run.stdout.contains('✗'), "{}", run.stdout);
+    assert!(!run.stdout.contains('⚠'), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "✓ OpenWebUI's stored credentials sign in to database `openwebui` (directly)"
+        ),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains(&seeded.vpc_id), "{}", run.stdout);
     assert!(
         run.stdout.contains("TLS: sslmode=require"),
@@ -72,11 +140,35 @@ async fn a_complete_account_passes_every_check_without_showing_the_password() {
     assert!(run.stdout.contains("Subnets: 2"), "{}", run.stdout);
     assert!(
         run.stdout
-            .contains("database endpoint db.internal.example:5432"),
+            .contains(&format!("database endpoint 127.0.0.1:{}", pg.port)),
         "{}",
         run.stdout
     );
-    assert!(!run.all().contains("S3cret-Pw"), "the password was printed");
+    // The sign-in was real: the server logged deployctl's session over TLS.
+    assert!(
+        pg.log().contains("deployctl-infrastructure-verify") || pg.log().contains("SELECT 1"),
+        "{}",
+        pg.log()
+    );
+
+    // The database's password changes behind the secret's back: the secret no longer signs
+    // in, and the run fails naming the one fix.
+    pg.psql_as_superuser(
+        "postgres",
+        "SET log_statement = 'none';\nALTER ROLE litellm PASSWORD 'Changed-Elsewhere';\n",
+    );
+    let run = sb.run(&["infrastructure-verify", "--output", "json"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("LiteLLM's stored credentials are refused by the database (directly): password authentication failed: the stored password is not the one the database holds (SQLSTATE 28P01)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("db_password_version"), "{}", run.stdout);
+    for shown in [run.all(), pg.log()] {
+        assert!(!shown.contains("S3cret-Pw"), "the password was shown");
+        assert!(!shown.contains(&password), "OpenWebUI's password was shown");
+    }
     assert!(
         !run.all().contains("litellm:"),
         "the user was printed:\n{}",
@@ -127,6 +219,20 @@ async fn the_database_endpoint_is_matched_to_its_rds_instance() {
     assert!(run.stdout.contains("Status: available"), "{}", run.stdout);
     assert!(
         run.stdout.contains("Multi-AZ: true, encrypted: true"),
+        "{}",
+        run.stdout
+    );
+    // A private instance and no bastion: its credentials are not proven, and the run says
+    // why and how, without failing or trying a way that cannot lead there.
+    assert!(
+        run.stdout
+            .contains("⚠ LiteLLM's stored database credentials: not proven from here"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("no bastion of `test-cluster` is running to reach it through"),
         "{}",
         run.stdout
     );

@@ -421,3 +421,92 @@ async fn a_plugin_too_old_for_the_session_in_its_environment_is_refused_before_a
     run.assert_code(0);
     assert_opened_and_closed(&s, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn infrastructure_verify_proves_the_stored_database_credentials_through_the_bastion() {
+    let (moto, _guard) = Moto::lock().await;
+    let sdk = moto.sdk().await;
+    let mut s = private_cluster(moto).await;
+    // The stack's RDS instance: private, so only the bastion reaches it. Inside the "VPC"
+    // its address is a real PostgreSQL (TLS, SCRAM) holding LiteLLM's role.
+    let pg = support::postgres::Postgres::start("Vpc-Only-Pw");
+    let rds = aws_sdk_rds::Client::new(&sdk);
+    let db = rds
+        .create_db_instance()
+        .db_instance_identifier("llm-db")
+        .db_instance_class("db.t3.small")
+        .engine("postgres")
+        .master_username("litellm")
+        .master_user_password("Vpc-Only-Pw")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap()
+        .db_instance
+        .unwrap();
+    let address = db.endpoint().unwrap().address().unwrap().to_string();
+    s.sb.set(
+        "TEST_VPC_HOSTS",
+        &json!({
+            format!("{HOST}:443"): format!("127.0.0.1:{}", s._tls.port),
+            format!("{address}:5432"): format!("127.0.0.1:{}", pg.port),
+        })
+        .to_string(),
+    );
+    s.sb.set(
+        "DATABASE_URL",
+        &format!("postgresql://litellm:Vpc-Only-Pw@{address}:5432/litellm"),
+    );
+    s.sb.run(&["irsa"]).await.assert_code(0);
+    s.sb.run(&["secrets"]).await.assert_code(0);
+    let sessions_before = s.ssm.sessions.lock().unwrap().len();
+
+    let run = s.sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(0);
+    let line = format!(
+        "✓ LiteLLM's stored credentials sign in to database `litellm` (through bastion {})",
+        s.bastion
+    );
+    assert!(run.stdout.contains(&line), "{}", run.all());
+    // One forward to the database (besides the API's tunnel), through the bastion, closed.
+    let sessions = s.ssm.sessions.lock().unwrap().clone();
+    let to_db: Vec<&Value> = sessions[sessions_before..]
+        .iter()
+        .filter(|r| r["Parameters"]["host"] == json!([address]))
+        .collect();
+    assert_eq!(to_db.len(), 1, "{sessions:?}");
+    assert_eq!(to_db[0]["Target"], s.bastion.as_str());
+    assert_eq!(to_db[0]["Parameters"]["portNumber"], json!(["5432"]));
+    let events = s.plugin_events();
+    for start in events.iter().filter(|e| e["event"] == "start") {
+        let pid = start["pid"].as_i64().unwrap();
+        assert!(!alive(pid), "a plugin still runs after deployctl ended");
+    }
+
+    // The password changes on the database alone: the stored one is refused, through the
+    // same way, and the run fails naming the fix.
+    pg.psql_as_superuser(
+        "postgres",
+        "SET log_statement = 'none';\nALTER ROLE litellm PASSWORD 'Rotated-By-Hand';\n",
+    );
+    let run = s.sb.run(&["infrastructure-verify"]).await;
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains(&format!(
+            "✗ LiteLLM's stored credentials are refused by the database (through bastion {}): password authentication failed",
+            s.bastion
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("bump `db_password_version`"),
+        "{}",
+        run.stdout
+    );
+    let log = std::fs::read_to_string(&s.plugin_log).unwrap();
+    for shown in [run.all(), log, pg.log()] {
+        assert!(!shown.contains("Vpc-Only-Pw"), "the password was shown");
+        assert!(!shown.contains(TOKEN));
+    }
+}

@@ -45,10 +45,10 @@ pub(super) fn check_confirm(
     Ok(())
 }
 
-/// Undo `open_api_port` (the group cannot be deleted while the cluster's group refers to it):
-/// the cluster group's rules that name the bastion's group, by rule id.
-pub(super) async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str) -> Result<()> {
-    let ids: Vec<String> = aws::ec2::security_group_rules(aws, cluster_sg)
+/// Undo `open_api_port` and `open_database_port` (the group cannot be deleted while another
+/// group refers to it): `group`'s rules that name the bastion's group, by rule id.
+pub(super) async fn close_port(aws: &Aws, group: &str, bastion_sg: &str) -> Result<()> {
+    let ids: Vec<String> = aws::ec2::security_group_rules(aws, group)
         .await?
         .iter()
         .filter(|r| r.is_egress() == Some(false))
@@ -62,7 +62,7 @@ pub(super) async fn close_api_port(aws: &Aws, cluster_sg: &str, bastion_sg: &str
     if ids.is_empty() {
         return Ok(());
     }
-    aws::ec2::revoke_ingress(aws, cluster_sg, ids).await
+    aws::ec2::revoke_ingress(aws, group, ids).await
 }
 
 pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
@@ -154,15 +154,29 @@ pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) ->
 
     // Security group: first out of the cluster group's rules, then deleted (which may take a
     // moment to be allowed after the termination).
-    let cluster_sg = aws::describe_cluster(aws, cluster_name)
+    let mut referring: Vec<String> = aws::describe_cluster(aws, cluster_name)
         .await?
-        .and_then(|c| c.cluster_security_group_id);
+        .and_then(|c| c.cluster_security_group_id)
+        .into_iter()
+        .collect();
+    if !groups.is_empty() {
+        referring.extend(
+            super::create::database_groups(aws, &cx.settings.secrets_prefix)
+                .await
+                .unwrap_or_else(|e| {
+                    cx.ui.warn(&format!(
+                        "cannot find the database's security group ({e:#})"
+                    ));
+                    Vec::new()
+                }),
+        );
+    }
     for g in &groups {
         let Some(id) = g.group_id.clone() else {
             continue;
         };
-        if let Some(csg) = &cluster_sg {
-            close_api_port(aws, csg, &id).await?;
+        for other in &referring {
+            close_port(aws, other, &id).await?;
         }
         // Allowed only a moment after the instance's termination.
         aws::ec2::delete_security_group(aws, &id, Duration::from_secs(180)).await?;

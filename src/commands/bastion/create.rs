@@ -8,8 +8,10 @@ use crate::aws::eks::Outcome;
 use crate::aws::ssm::Ping;
 use crate::aws::{self, Aws, ClusterInfo};
 use crate::context::Context;
+use crate::database_url::database_address;
 use crate::error::{UserError, exit};
 use crate::prompt::Prompter;
+use crate::secret_names::SecretName;
 use anyhow::{Context as _, Result, anyhow, bail};
 use aws_sdk_ec2::types::InstanceStateName;
 use serde_json::json;
@@ -261,7 +263,7 @@ pub(super) async fn grant_eks_access(
 }
 
 /// The bastion reaches the private API endpoint: 443 from the bastion's group to the
-/// cluster security group, and nothing else (no node ports, no database).
+/// cluster security group (no node ports).
 pub(super) async fn open_api_port(
     cx: &Context,
     aws: &Aws,
@@ -289,6 +291,57 @@ pub(super) async fn open_api_port(
         ));
     }
     Ok(())
+}
+
+/// The stack database's security groups: those of the RDS instance the stored database URL
+/// names (none when no URL is stored or it names no RDS instance of the account).
+pub(super) async fn database_groups(aws: &Aws, prefix: &str) -> Result<Vec<String>> {
+    let name = format!("{prefix}/{}", SecretName::DatabaseUrl.name());
+    let Some(url) = aws::secrets::get_value(aws, &name).await? else {
+        return Ok(Vec::new());
+    };
+    let Some(address) = database_address(&url) else {
+        return Ok(Vec::new());
+    };
+    Ok(aws::db_instance_by_address(aws, &address)
+        .await?
+        .map(|db| db.security_groups)
+        .unwrap_or_default())
+}
+
+/// The database from the bastion: 5432 from the bastion's group into the database's groups,
+/// so `infrastructure-verify` can sign in with the stored credentials through it (the
+/// bastion's cluster-admin kubectl reads the same credentials already; this opens nothing new
+/// to it). The group keeps its default way out, so no egress rule is needed.
+pub(super) async fn open_database_port(cx: &Context, aws: &Aws, bastion_sg: &str) {
+    let groups = match database_groups(aws, &cx.settings.secrets_prefix).await {
+        Ok(g) => g,
+        Err(e) => {
+            cx.ui.warn(&format!(
+                "cannot find the database's security group ({e:#}): `infrastructure-verify` will not reach the database through this bastion"
+            ));
+            return;
+        }
+    };
+    for db_sg in groups {
+        match aws::ec2::allow_from_group(
+            aws,
+            &db_sg,
+            bastion_sg,
+            5432,
+            "deployctl bastion to the database (infrastructure-verify)",
+        )
+        .await
+        {
+            Ok(true) => cx.ui.info(&format!(
+                "allowed 5432 from {bastion_sg} to the database's security group {db_sg}"
+            )),
+            Ok(false) => {}
+            Err(e) => cx.ui.warn(&format!(
+                "cannot allow 5432 from {bastion_sg} to {db_sg} ({e:#}): `infrastructure-verify` will not reach the database through this bastion"
+            )),
+        }
+    }
 }
 
 pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
@@ -347,6 +400,7 @@ pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> 
     let subnet = private_subnet(aws, &vpc, &cluster).await?;
     let sg = ensure_security_group(aws, &n, &vpc, &cx.settings.cluster).await?;
     open_api_port(cx, aws, &cluster, &sg).await?;
+    open_database_port(cx, aws, &sg).await;
     let role_arn = ensure_role_and_profile(aws, &n).await?;
     let id = run_instance(cx, aws, &n, &subnet, &sg, &cluster.version).await?;
     cx.ui.info(&format!("launched {id} in {subnet} ({vpc})"));

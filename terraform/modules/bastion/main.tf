@@ -75,6 +75,28 @@ resource "aws_vpc_security_group_ingress_rule" "api_from_bastion" {
   referenced_security_group_id = aws_security_group.this.id
 }
 
+# The database from the bastion, 5432 only, group to group: `deployctl infrastructure-verify`
+# signs in with the stored credentials through an SSM forward via the bastion (the database is
+# private). The bastion already holds cluster-admin kubectl, which reads the same credentials
+# from the cluster, so this opens no new secret to it.
+resource "aws_vpc_security_group_egress_rule" "database" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "PostgreSQL to the stack's database"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = var.database_security_group_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_bastion" {
+  security_group_id            = var.database_security_group_id
+  description                  = "PostgreSQL from the bastion (infrastructure-verify)"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.this.id
+}
+
 resource "aws_instance" "this" {
   ami           = nonsensitive(data.aws_ssm_parameter.al2023.value)
   instance_type = var.instance_type

@@ -33,6 +33,11 @@ variable "cluster_security_group_id" {
   type        = string
 }
 
+variable "database_security_group_id" {
+  description = "The database's security group: the bastion may open 5432 to it (infrastructure-verify signs in with the stored credentials through the bastion)."
+  type        = string
+}
+
 variable "instance_type" {
   description = "Instance type."
   type        = string

@@ -12,3 +12,8 @@ output "identifier" {
   description = "Instance identifier."
   value       = aws_db_instance.this.identifier
 }
+
+output "security_group_id" {
+  description = "The database's security group (the bastion gets 5432 into it, for infrastructure-verify's sign-in)."
+  value       = aws_security_group.db.id
+}

@@ -1,6 +1,7 @@
 # `terraform test` in this module (run by tests/terraform_real.rs): the bastion is the way in to
-# the private API endpoint (deployctl's SSM tunnel goes through it), and nothing more — its own
-# security group with no inbound rule, 443 into the cluster group from that group only, IMDSv2
+# the private API endpoint (deployctl's SSM tunnel goes through it) and to the database for
+# infrastructure-verify's sign-in, and nothing more — its own security group with no inbound
+# rule, 443 into the cluster group and 5432 into the database's group from that group only, IMDSv2
 # with hop limit 1, an encrypted disk, and the tags `deployctl` finds bastions by.
 
 mock_provider "aws" {
@@ -17,19 +18,20 @@ mock_provider "aws" {
 }
 
 variables {
-  name                      = "litellm-dev"
-  region                    = "us-east-1"
-  cluster_name              = "litellm-dev"
-  cluster_arn               = "arn:aws:eks:us-east-1:123456789012:cluster/litellm-dev"
-  vpc_id                    = "vpc-1"
-  subnet_id                 = "subnet-1"
-  cluster_security_group_id = "sg-cluster"
-  instance_type             = "t3.micro"
-  partition                 = "aws"
-  kubernetes_version        = "1.35"
+  name                       = "litellm-dev"
+  region                     = "us-east-1"
+  cluster_name               = "litellm-dev"
+  cluster_arn                = "arn:aws:eks:us-east-1:123456789012:cluster/litellm-dev"
+  vpc_id                     = "vpc-1"
+  subnet_id                  = "subnet-1"
+  cluster_security_group_id  = "sg-cluster"
+  database_security_group_id = "sg-database"
+  instance_type              = "t3.micro"
+  partition                  = "aws"
+  kubernetes_version         = "1.35"
 }
 
-run "the_bastion_reaches_the_api_and_nothing_else" {
+run "the_bastion_reaches_the_api_and_the_database_and_nothing_else" {
   command = plan
 
   assert {
@@ -39,6 +41,14 @@ run "the_bastion_reaches_the_api_and_nothing_else" {
   assert {
     condition     = aws_vpc_security_group_ingress_rule.api_from_bastion.cidr_ipv4 == null
     error_message = "the API rule admits the bastion's group, not an address range"
+  }
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.database_from_bastion.security_group_id == "sg-database" && aws_vpc_security_group_ingress_rule.database_from_bastion.from_port == 5432 && aws_vpc_security_group_ingress_rule.database_from_bastion.to_port == 5432 && aws_vpc_security_group_ingress_rule.database_from_bastion.cidr_ipv4 == null
+    error_message = "the database group admits 5432 from the bastion's group only (infrastructure-verify signs in through it)"
+  }
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.database.referenced_security_group_id == "sg-database" && aws_vpc_security_group_egress_rule.database.from_port == 5432 && aws_vpc_security_group_egress_rule.database.to_port == 5432 && aws_vpc_security_group_egress_rule.database.cidr_ipv4 == null
+    error_message = "the bastion's way out to the database is 5432 to the database's group, no address range"
   }
   assert {
     condition     = length(aws_instance.this.vpc_security_group_ids) == 1
