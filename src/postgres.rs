@@ -1,8 +1,9 @@
 //! Signing in to PostgreSQL with a stored database URL, to prove that its credentials are the
-//! ones the server holds (`infrastructure-verify`). The password travels as libpq sends it:
-//! SCRAM over TLS, with `sslmode=require`'s meaning (encrypted, the certificate not checked —
-//! RDS's CA is not in any public root store, and LiteLLM's own connection does the same). It
-//! is never printed: a refusal is reported by its SQLSTATE and deployctl's own words.
+//! ones the server holds (`infrastructure-verify`). Always over TLS with `sslmode=require`'s
+//! meaning (encrypted, the certificate chain not checked — RDS's CA is in no public root
+//! store, and LiteLLM's own connection does the same), and only by SCRAM with channel binding
+//! (`SCRAM-SHA-256-PLUS`), so the password never crosses, not even to a man in the middle.
+//! It is never printed: a refusal is reported by its SQLSTATE and deployctl's own words.
 
 use crate::database_url::Parts;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -43,11 +44,12 @@ pub async fn sign_in(
         .dbname(&p.database)
         .application_name("deployctl-infrastructure-verify")
         .connect_timeout(timeout)
-        .ssl_mode(match p.sslmode.as_deref() {
-            // deployctl stores every URL with TLS; one without sslmode is libpq's `prefer`.
-            None => tokio_postgres::config::SslMode::Prefer,
-            Some(_) => tokio_postgres::config::SslMode::Require,
-        });
+        // Always TLS (deployctl stores every URL with it; RDS forces it), and SCRAM bound to
+        // that TLS channel: the certificate is not checked (see the module doc), so the
+        // binding is what keeps a man in the middle from relaying the exchange — and
+        // tokio-postgres then never answers a cleartext or MD5 password request.
+        .ssl_mode(tokio_postgres::config::SslMode::Require)
+        .channel_binding(tokio_postgres::config::ChannelBinding::Require);
     if let Some((ip, _)) = via {
         config.hostaddr(ip);
     }
@@ -66,8 +68,9 @@ pub async fn sign_in(
         let _ = driver.await;
         answered
     };
-    match tokio::time::timeout(timeout + Duration::from_secs(5), attempt).await {
-        Err(_) => SignIn::Unreachable(format!("no answer within {}s", timeout.as_secs())),
+    let limit = timeout + Duration::from_secs(5);
+    match tokio::time::timeout(limit, attempt).await {
+        Err(_) => SignIn::Unreachable(format!("no answer within {}s", limit.as_secs())),
         Ok(Ok(role_exists)) => SignIn::Accepted { role_exists },
         Ok(Err(e)) => judge(&e),
     }
@@ -96,6 +99,11 @@ fn judge(e: &tokio_postgres::Error) -> SignIn {
     // Transport errors name the host or the TLS failure, never the credentials; the
     // source chain carries the detail (e.g. "Connection refused").
     let mut text = e.to_string();
+    if text.contains("channel binding") {
+        return SignIn::Unreachable(
+            "the server did not offer SCRAM with channel binding over TLS, so deployctl did not send the password (RDS for PostgreSQL 14 and later stores SCRAM passwords by default)".into(),
+        );
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(": ");

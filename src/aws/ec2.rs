@@ -68,6 +68,17 @@ pub async fn security_group_rules(aws: &Aws, group: &str) -> Result<Vec<Security
     Ok(out.security_group_rules.unwrap_or_default())
 }
 
+/// The groups with an ingress rule that names `group` (so `group` cannot be deleted before
+/// those rules go).
+pub async fn groups_referring_to(aws: &Aws, group: &str) -> Result<Vec<String>> {
+    let found = security_groups(aws, vec![filter("ip-permission.group-id", &[group])]).await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|g| g.group_id)
+        .filter(|g| g != group)
+        .collect())
+}
+
 #[derive(Debug, Clone)]
 pub struct Instance {
     pub id: String,

@@ -259,12 +259,13 @@ async fn database_checks(cx: &Context, aws: &Aws, prefix: &str) -> Vec<Check> {
     checks
 }
 
-/// The endpoint line, and whether it is an RDS instance of this account (so private).
+/// The endpoint line, and whether it is an RDS instance of this account (so private); None
+/// when RDS could not be asked.
 async fn database_check(
     aws: &Aws,
     name: &str,
     stored: &Result<Option<SecretString>>,
-) -> (Check, bool) {
+) -> (Check, Option<bool>) {
     let c = match stored {
         Ok(Some(url)) => match database_host(url) {
             Some(host) => {
@@ -286,7 +287,7 @@ async fn database_check(
                             format!("Multi-AZ: {}, encrypted: {}", db.multi_az, db.encrypted),
                             tls,
                         ];
-                        return (c, true);
+                        return (c, Some(true));
                     }
                     Ok(None) => {
                         let mut c =
@@ -294,13 +295,18 @@ async fn database_check(
                         c.details
                             .push("not an RDS instance of this account and region".into());
                         c.details.push(tls);
-                        c
+                        return (c, Some(false));
                     }
-                    Err(e) => check(
-                        "RDS database",
-                        false,
-                        format!("database endpoint {host}: {e:#}"),
-                    ),
+                    Err(e) => {
+                        return (
+                            check(
+                                "RDS database",
+                                false,
+                                format!("database endpoint {host}: {e:#}"),
+                            ),
+                            None,
+                        );
+                    }
                 }
             }
             None => check(
@@ -316,7 +322,7 @@ async fn database_check(
         ),
         Err(e) => check("RDS database", false, format!("{e:#}")),
     };
-    (c, false)
+    (c, Some(false))
 }
 
 /// How long one sign-in may take to connect.
@@ -333,7 +339,7 @@ async fn credential_checks(
     aws: &Aws,
     prefix: &str,
     url: &SecretString,
-    rds: bool,
+    rds: Option<bool>,
 ) -> Vec<Check> {
     const SECTION: &str = "RDS database";
     let Some(litellm) = parts(url) else {
@@ -341,11 +347,18 @@ async fn credential_checks(
         return Vec::new();
     };
     let openwebui_name = format!("{prefix}/{}", SecretName::OpenwebuiDatabaseUrl.name());
-    let openwebui = match sm::get_value(aws, &openwebui_name).await {
-        Ok(v) => v.as_ref().and_then(parts),
-        Err(e) => {
-            return vec![check(SECTION, false, format!("{e:#}"))];
-        }
+    // A secret that cannot be read is reported by the secrets section; here it is one
+    // credential not proven, and LiteLLM's is still checked.
+    let (openwebui, unread) = match sm::get_value(aws, &openwebui_name).await {
+        Ok(v) => (v.as_ref().and_then(parts), None),
+        Err(e) => (
+            None,
+            Some(unproven(
+                SECTION,
+                "OpenWebUI's stored database credentials: not proven from here",
+                format!("{e:#}"),
+            )),
+        ),
     };
     let host = format!("{}:{}", litellm.host, litellm.port);
     let not_proven = |why: String| {
@@ -361,7 +374,13 @@ async fn credential_checks(
                 why,
             ));
         }
+        lines.extend(unread.clone());
         lines
+    };
+    let Some(rds) = rds else {
+        return not_proven(
+            "RDS could not be asked whether the database is a private instance of this account (see its line above), so deployctl does not guess a way there".into(),
+        );
     };
     let mut forward = None;
     let direct = !rds || cx.settings.api_access == ApiAccess::Direct;
@@ -410,6 +429,7 @@ async fn credential_checks(
         SignIn::Accepted { role_exists } => *role_exists,
         _ => None,
     };
+    let first_unreachable = matches!(first, SignIn::Unreachable(_));
     checks.push(credential_line(
         "LiteLLM",
         &litellm,
@@ -418,7 +438,14 @@ async fn credential_checks(
         "give both sides one password: bump `db_password_version` in the tfvars and run `deployctl infrastructure`, then `deployctl litellm` (a URL entered by hand: `deployctl secrets` stores a new one)",
     ));
     if let Some(openwebui) = openwebui {
-        if openwebui_role == Some(false) {
+        if first_unreachable {
+            // The same server: a second wait would end the same way.
+            checks.push(unproven(
+                SECTION,
+                format!("OpenWebUI's stored database credentials: not proven from here ({route})"),
+                "the database did not answer LiteLLM's sign-in either",
+            ));
+        } else if openwebui_role == Some(false) {
             checks.push(unproven(
                 SECTION,
                 "OpenWebUI's stored database credentials: its role does not exist yet",
@@ -447,6 +474,7 @@ async fn credential_checks(
     if let Some(f) = forward {
         f.close(aws, &cx.ui).await;
     }
+    checks.extend(unread);
     checks
 }
 
@@ -472,11 +500,19 @@ fn credential_line(app: &str, p: &Parts, route: &str, outcome: SignIn, fix: &str
             }
             c
         }
-        SignIn::Unreachable(why) => unproven(
-            SECTION,
-            format!("{app}'s stored database credentials: not proven from here ({route})"),
-            format!("the database did not answer: {why}"),
-        ),
+        SignIn::Unreachable(why) => {
+            let mut c = unproven(
+                SECTION,
+                format!("{app}'s stored database credentials: not proven from here ({route})"),
+                format!("the database did not answer: {why}"),
+            );
+            if route.starts_with("through bastion") {
+                c.details.push(
+                    "help: the database's security group must admit 5432 from the bastion's group: Terraform's bastion has that rule, `deployctl bastion create` adds it (run it again for a bastion made before)".into(),
+                );
+            }
+            c
+        }
     }
 }
 

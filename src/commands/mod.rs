@@ -7,6 +7,7 @@ pub mod bastion;
 pub mod bedrock;
 pub mod charts;
 pub mod complete;
+pub mod destroy_gate;
 pub mod diff;
 pub mod eks_token;
 pub mod infra;

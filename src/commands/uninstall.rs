@@ -180,21 +180,21 @@ fn gate(cx: &Context, prompter: &dyn Prompter, confirm_destroy: Option<&str>) ->
         return Ok(());
     }
     let cluster = &cx.settings.cluster;
-    match confirm_destroy {
-        None => Err(UserError::usage(
-            "a non-interactive uninstall needs --confirm-destroy <cluster-name>; nothing was removed",
-            format!("run it in a terminal, or pass --confirm-destroy {cluster}"),
-        )
-        .into()),
-        Some(given) if given != cluster => Err(UserError::usage(
-            format!(
-                "--confirm-destroy `{given}` does not match the cluster `{cluster}`; nothing was removed"
-            ),
-            format!("pass --confirm-destroy {cluster} (or select the cluster with --cluster)"),
-        )
-        .into()),
-        Some(_) => Ok(()),
-    }
+    let gate = super::destroy_gate::DestroyGate {
+        command: "uninstall",
+        done: "removed",
+    };
+    gate.needs_name(
+        false,
+        confirm_destroy,
+        format!("run it in a terminal, or pass --confirm-destroy {cluster}"),
+    )?;
+    gate.matches(
+        confirm_destroy,
+        cluster,
+        "",
+        format!("pass --confirm-destroy {cluster} (or select the cluster with --cluster)"),
+    )
 }
 
 /// In a terminal, the cluster's name typed out.

@@ -5,6 +5,7 @@ use super::{names, terminate};
 use crate::aws::ec2::{CLUSTER_TAG, filter, find_bastions};
 use crate::aws::eks::Outcome;
 use crate::aws::{self, Aws};
+use crate::commands::destroy_gate::DestroyGate;
 use crate::context::Context;
 use crate::error::exit;
 use crate::prompt::Prompter;
@@ -18,31 +19,23 @@ pub(super) fn check_confirm(
     confirm_destroy: Option<&str>,
 ) -> Result<()> {
     let cluster_name = &cx.settings.cluster;
-    {
-        match confirm_destroy {
-            None if prompter.interactive() => {}
-            None => {
-                return Err(crate::error::UserError::usage(
-                    "a non-interactive `bastion cleanup` needs --confirm-destroy <cluster>; nothing was removed",
-                    format!(
-                        "run it interactively, or pass --confirm-destroy {cluster_name} (the cluster whose bastion goes)"
-                    ),
-                )
-                .into());
-            }
-            Some(given) if given != cluster_name => {
-                return Err(crate::error::UserError::usage(
-                    format!(
-                        "--confirm-destroy `{given}` does not match the cluster `{cluster_name}` (EKS_CLUSTER_NAME / --cluster); nothing was removed"
-                    ),
-                    format!("pass --confirm-destroy {cluster_name}"),
-                )
-                .into());
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
+    let gate = DestroyGate {
+        command: "`bastion cleanup`",
+        done: "removed",
+    };
+    gate.needs_name(
+        prompter.interactive(),
+        confirm_destroy,
+        format!(
+            "run it interactively, or pass --confirm-destroy {cluster_name} (the cluster whose bastion goes)"
+        ),
+    )?;
+    gate.matches(
+        confirm_destroy,
+        cluster_name,
+        " (EKS_CLUSTER_NAME / --cluster)",
+        format!("pass --confirm-destroy {cluster_name}"),
+    )
 }
 
 /// Undo `open_api_port` and `open_database_port` (the group cannot be deleted while another
@@ -154,27 +147,21 @@ pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) ->
 
     // Security group: first out of the cluster group's rules, then deleted (which may take a
     // moment to be allowed after the termination).
-    let mut referring: Vec<String> = aws::describe_cluster(aws, cluster_name)
+    let cluster_sg = aws::describe_cluster(aws, cluster_name)
         .await?
-        .and_then(|c| c.cluster_security_group_id)
-        .into_iter()
-        .collect();
-    if !groups.is_empty() {
-        referring.extend(
-            super::create::database_groups(aws, &cx.settings.secrets_prefix)
-                .await
-                .unwrap_or_else(|e| {
-                    cx.ui.warn(&format!(
-                        "cannot find the database's security group ({e:#})"
-                    ));
-                    Vec::new()
-                }),
-        );
-    }
+        .and_then(|c| c.cluster_security_group_id);
     for g in &groups {
         let Some(id) = g.group_id.clone() else {
             continue;
         };
+        // Every group that admits the bastion's (the cluster's for 443, the database's for
+        // 5432 — whatever the stored URL says today), found by the rule, not by name.
+        let mut referring = aws::ec2::groups_referring_to(aws, &id).await?;
+        if let Some(csg) = &cluster_sg
+            && !referring.contains(csg)
+        {
+            referring.push(csg.clone());
+        }
         for other in &referring {
             close_port(aws, other, &id).await?;
         }

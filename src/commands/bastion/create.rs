@@ -388,6 +388,18 @@ pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> 
                 Duration::from_secs(300),
             )
             .await?;
+            // A bastion made before the database rule existed gets it now (deployctl's own
+            // group only: Terraform's bastion has it from Terraform).
+            if !inst.terraform {
+                let own = aws::ec2::security_groups(
+                    aws,
+                    vec![filter("group-name", &[&n.sg]), filter("vpc-id", &[&vpc])],
+                )
+                .await?;
+                if let Some(sg) = own.first().and_then(|g| g.group_id.clone()) {
+                    open_database_port(cx, aws, &sg).await;
+                }
+            }
             cx.ui.println(&format!(
                 "Reusing bastion {} — connect with `deployctl bastion connect`",
                 inst.id

@@ -3,6 +3,7 @@
 
 use super::vars::var_file;
 use super::{Needs, TerraformOptions, plan_dir, preflight};
+use crate::commands::destroy_gate::DestroyGate;
 use crate::config::Settings;
 use crate::error::UserError;
 use crate::prompt::Prompter;
@@ -18,13 +19,15 @@ pub async fn destroy(
     args: &TerraformOptions,
     confirm_destroy: Option<&str>,
 ) -> Result<i32> {
-    if !prompter.interactive() && confirm_destroy.is_none() {
-        return Err(UserError::usage(
-            "a non-interactive destroy needs --confirm-destroy <cluster-name>; nothing was destroyed",
-            "run it interactively, or pass --confirm-destroy with the cluster's name",
-        )
-        .into());
-    }
+    let gate = DestroyGate {
+        command: "destroy",
+        done: "destroyed",
+    };
+    gate.needs_name(
+        prompter.interactive(),
+        confirm_destroy,
+        "run it interactively, or pass --confirm-destroy with the cluster's name",
+    )?;
     preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
@@ -34,17 +37,12 @@ pub async fn destroy(
         ui.println("The Terraform state holds no stack (no outputs): nothing to destroy.");
         return Ok(crate::error::exit::OK);
     };
-    if let Some(given) = confirm_destroy
-        && given != cluster
-    {
-        return Err(UserError::usage(
-            format!(
-                "--confirm-destroy `{given}` does not match the cluster `{cluster}` in the Terraform state; nothing was destroyed"
-            ),
-            format!("pass --confirm-destroy {cluster} to destroy it"),
-        )
-        .into());
-    }
+    gate.matches(
+        confirm_destroy,
+        &cluster,
+        " in the Terraform state",
+        format!("pass --confirm-destroy {cluster} to destroy it"),
+    )?;
     let dir = plan_dir()?;
     let planned = tf.plan(&var_file, dir.path(), true).await?;
     let (plan_file, facts) = (planned.file, DestroyFacts::parse(&planned.json));

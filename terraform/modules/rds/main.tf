@@ -1,3 +1,5 @@
+# The description predates the bastion's 5432 rule (modules/bastion: infrastructure-verify's
+# sign-in); it stays, because changing a group's description replaces the group.
 resource "aws_security_group" "db" {
   name        = "${var.name}-rds-sg"
   description = "PostgreSQL from the EKS cluster only"
