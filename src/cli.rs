@@ -214,6 +214,20 @@ pub enum Command {
     /// Kubernetes version and add-ons against EKS, the Bedrock models' lifecycles (read-only;
     /// exit 1 when something is behind)
     Outdated,
+    /// Write the cluster side of the stack for a GitOps engine: Flux (Kustomizations,
+    /// HelmReleases, sources) or Argo CD (an AppProject, Applications in sync waves), ordered
+    /// by the step graph, no secret value; deployctl keeps the AWS side and the checks
+    Export {
+        /// The GitOps engine
+        #[arg(long, value_parser = ["flux", "argocd"])]
+        format: String,
+        /// The Git repository Argo CD reads (needed for argocd)
+        #[arg(long, value_name = "URL")]
+        repo_url: Option<String>,
+        /// Where to write (the GitOps repository's root; several clusters can share it)
+        #[arg(value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
     /// Run the named steps together, in graph order, in one run
     Run {
         /// Steps to run (see `deployctl list`)
@@ -454,6 +468,7 @@ impl Command {
             Command::Plan { .. } => "plan",
             Command::Diff { .. } => "diff",
             Command::Outdated => "outdated",
+            Command::Export { .. } => "export",
             Command::Run { .. } => "run",
             Command::Step(step) => step.id.name(),
             Command::EksToken => "eks-token",

@@ -437,6 +437,23 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::InfrastructureVerify => return commands::infra_verify::run(inv).await,
         Command::Diff { steps } => return commands::diff::run(inv, steps).await,
         Command::Outdated => return commands::outdated::run(inv).await,
+        Command::Export {
+            format,
+            repo_url,
+            out,
+        } => {
+            let format = if format == "argocd" {
+                commands::export::Format::Argocd
+            } else {
+                commands::export::Format::Flux
+            };
+            let args = commands::export::Args {
+                format,
+                dir: out,
+                repo_url,
+            };
+            return commands::export::run(inv, args).await;
+        }
         Command::Charts { action } => return commands::charts::run(inv, action.action()).await,
         Command::Bastion { action } => return commands::bastion::run(inv, action.action()).await,
         Command::Bedrock {

@@ -10,6 +10,7 @@ pub mod complete;
 pub mod destroy_gate;
 pub mod diff;
 pub mod eks_token;
+pub mod export;
 pub mod infra;
 pub mod infra_verify;
 pub mod kubeconfig;

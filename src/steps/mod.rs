@@ -5,7 +5,7 @@ pub mod chat;
 mod helm_repos;
 pub mod ingress;
 pub mod irsa;
-mod namespaces;
+pub mod namespaces;
 pub mod objects;
 pub mod opa;
 pub mod release;

@@ -26,9 +26,14 @@ pub const DASHBOARDS: Objects = Objects {
 
 impl Objects {
     fn docs(&self, cx: &Context) -> Result<Vec<Document>> {
+        self.documents(&cx.settings.project_dir)
+    }
+
+    /// The documents it applies, in file order (`export` writes the same).
+    pub fn documents(&self, project_dir: &std::path::Path) -> Result<Vec<Document>> {
         let mut out = Vec::new();
         for p in self.paths {
-            let full = cx.settings.project_dir.join(p);
+            let full = project_dir.join(p);
             let files: Vec<String> = if full.is_dir() {
                 let mut f: Vec<String> = std::fs::read_dir(&full)?
                     .flatten()
@@ -43,7 +48,7 @@ impl Objects {
             };
             for f in files {
                 // Taken as written: dashboards carry Grafana's own `${…}` variables.
-                out.extend(crate::manifest::load(&cx.settings.project_dir.join(&f))?);
+                out.extend(crate::manifest::load(&project_dir.join(&f))?);
             }
         }
         Ok(out)

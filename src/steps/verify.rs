@@ -98,6 +98,116 @@ fn running_or_done(p: &Pod) -> (bool, bool) {
     (ready, phase == "Succeeded")
 }
 
+/// The GitOps engine's own word on the stack, when one manages it (`deployctl export`): each
+/// Flux HelmRelease of our releases and Kustomization `stack-*` that is not Ready, and each
+/// Argo CD Application of the cluster's project that is not Synced and Healthy, with the
+/// engine's message. A cluster without the engine's CRDs has none.
+pub async fn gitops_problems(cx: &Context) -> Result<Vec<String>> {
+    let client = cx.kube()?;
+    let ours: Vec<String> = crate::releases::Releases::load(&cx.settings.project_dir)?
+        .releases
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let list = |api_version: &'static str, kind: &'static str, plural: &'static str| {
+        let api = crate::kube::dynamic_api(&client, api_version, kind, plural, None);
+        async move {
+            let lp = ListParams::default();
+            match retry(&format!("listing {kind}s"), || api.list(&lp)).await {
+                Ok(l) => Ok(l.items),
+                // Not served: no such engine on this cluster.
+                Err(e)
+                    if e.downcast_ref::<crate::kube::errors::RetryFailure>()
+                        .and_then(|f| f.answered())
+                        == Some(404) =>
+                {
+                    Ok(Vec::new())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let (releases, kustomizations, applications) = tokio::try_join!(
+        list("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases"),
+        list(
+            "kustomize.toolkit.fluxcd.io/v1",
+            "Kustomization",
+            "kustomizations"
+        ),
+        list("argoproj.io/v1alpha1", "Application", "applications"),
+    )?;
+    let mut problems = Vec::new();
+    let flux = |o: &kube::api::DynamicObject, what: &str, problems: &mut Vec<String>| {
+        let name = format!(
+            "{}/{}",
+            o.metadata.namespace.as_deref().unwrap_or_default(),
+            o.metadata.name.as_deref().unwrap_or_default()
+        );
+        let ready = o.data["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+        match ready {
+            Some(c) if c["status"] == "True" => {}
+            Some(c) => problems.push(format!(
+                "Flux {what} {name} is {} ({}): {}",
+                if c["status"] == "False" {
+                    "not Ready"
+                } else {
+                    "still reconciling"
+                },
+                c["reason"].as_str().unwrap_or("no reason"),
+                c["message"].as_str().unwrap_or("no message")
+            )),
+            None => problems.push(format!("Flux {what} {name} has not been reconciled yet")),
+        }
+    };
+    for o in &releases {
+        let release = o.data["spec"]["releaseName"]
+            .as_str()
+            .or(o.metadata.name.as_deref())
+            .unwrap_or_default();
+        if ours.iter().any(|r| r == release) {
+            flux(o, "HelmRelease", &mut problems);
+        }
+    }
+    for o in &kustomizations {
+        if o.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("stack-"))
+        {
+            flux(o, "Kustomization", &mut problems);
+        }
+    }
+    let project = format!("{}-stack", cx.settings.cluster);
+    for o in &applications {
+        if o.data["spec"]["project"].as_str() != Some(project.as_str()) {
+            continue;
+        }
+        let st = &o.data["status"];
+        let health = st["health"]["status"].as_str().unwrap_or("Unknown");
+        let sync = st["sync"]["status"].as_str().unwrap_or("Unknown");
+        if health == "Healthy" && sync == "Synced" {
+            continue;
+        }
+        let message = st["operationState"]["message"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .or_else(|| {
+                st["conditions"]
+                    .as_array()
+                    .and_then(|c| c.iter().find_map(|c| c["message"].as_str()))
+            })
+            .or(st["health"]["message"].as_str())
+            .unwrap_or("no message");
+        problems.push(format!(
+            "Argo CD Application {} is {sync} and {health}: {message}",
+            o.metadata.name.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(problems)
+}
+
 pub struct Verify;
 
 #[async_trait]
@@ -113,6 +223,14 @@ impl Step for Verify {
     }
     async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let client = cx.kube()?;
+        // A GitOps engine that failed to apply the stack says why better than the pods do.
+        let gitops = gitops_problems(cx).await?;
+        if !gitops.is_empty() {
+            bail!(
+                "the GitOps engine has not reconciled the stack:\n  {}\nnext: fix the cause in the repository it reads (`deployctl export` again after a project change), or ask the engine (`flux get helmreleases -A`, `argocd app get <name>`)",
+                gitops.join("\n  ")
+            );
+        }
         let mut lines = Vec::new();
         let mut not_ready = Vec::new();
         for ns in NAMESPACES {

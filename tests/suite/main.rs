@@ -13,6 +13,7 @@ mod charts;
 mod cli;
 mod dashboards;
 mod diff;
+mod export;
 mod external_secrets;
 mod faults;
 mod gatekeeper;

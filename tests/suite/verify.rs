@@ -225,3 +225,97 @@ async fn verify_names_what_is_not_deployed_or_not_ready_and_proves_a_chat_when_a
         assert!(!all.contains(MASTER_KEY), "the master key was printed");
     }
 }
+
+/// A CRD of a GitOps engine, as the engine installs it (../shared/crds).
+fn engine_crd(file: &str) -> Value {
+    let text =
+        std::fs::read_to_string(support::repo_root().join("../shared/crds").join(file)).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_gitops_managed_cluster_verify_reports_what_the_engine_failed_to_reconcile() {
+    let kube = FakeKube::start().await;
+    let sb = Sandbox::new(&kube);
+    let _litellm = LitellmStandin::start(&kube).await;
+    for (_, ns, svc, ports) in ACCESS {
+        kube.insert(service(ns, svc, port_of(ports)));
+        kube.insert(pod(ns, &format!("{svc}-0"), svc, true, false));
+    }
+    deploy_apps(&kube);
+    sb.run(&["verify"]).await.assert_code(0);
+
+    // Flux manages the stack (as `deployctl export --format flux` lays it out); its upgrade of
+    // LiteLLM failed and was rolled back, so the pods are ready — on the old version.
+    kube.insert(engine_crd("flux/helm.toolkit.fluxcd.io_helmreleases.yaml"));
+    let failed = "Helm upgrade failed for release litellm/litellm with chart litellm-helm@1.99.0: context deadline exceeded";
+    let helm_release = |ready: &str, reason: &str, message: &str| {
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "litellm", "namespace": "flux-system"},
+               "spec": {"releaseName": "litellm", "targetNamespace": "litellm", "interval": "30m",
+                        "chartRef": {"kind": "OCIRepository", "name": "litellm"}},
+               "status": {"conditions": [{"type": "Ready", "status": ready, "reason": reason,
+                                           "message": message, "lastTransitionTime": "2026-12-07T00:00:00Z"}]}})
+    };
+    kube.insert(helm_release("False", "UpgradeFailed", failed));
+    // Someone else's HelmRelease is not ours to judge.
+    kube.insert(json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "cert-manager", "namespace": "flux-system"},
+        "spec": {"interval": "1h", "chart": {"spec": {"chart": "cert-manager", "sourceRef": {"kind": "HelmRepository", "name": "jetstack"}}}},
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed", "message": "not ours"}]}}));
+    let run = sb.run(&["verify"]).await;
+    run.assert_code(1);
+    let all = run.all();
+    assert!(
+        all.contains(&format!(
+            "Flux HelmRelease flux-system/litellm is not Ready (UpgradeFailed): {failed}"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("not ours"), "{all}");
+    assert!(all.contains("flux get helmreleases -A"), "{all}");
+    assert!(kube.writes().is_empty(), "verify wrote");
+
+    // Argo CD too: an Application of the cluster's project that failed to sync.
+    kube.insert(helm_release(
+        "True",
+        "UpgradeSucceeded",
+        "Helm upgrade succeeded",
+    ));
+    kube.insert(engine_crd("argo-cd/application-crd.yaml"));
+    let app = |sync: &str, health: &str| {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+               "metadata": {"name": format!("{}-redis", support::CLUSTER), "namespace": "argocd"},
+               "spec": {"project": format!("{}-stack", support::CLUSTER),
+                        "destination": {"server": "https://kubernetes.default.svc", "namespace": "litellm"},
+                        "sources": [{"repoURL": "https://dandydeveloper.github.io/charts", "chart": "redis-ha", "targetRevision": "4.39.0"}]},
+               "status": {"sync": {"status": sync}, "health": {"status": health},
+                          "operationState": {"phase": "Failed", "message": "one or more objects failed to apply, reason: admission webhook denied the request"}}})
+    };
+    kube.insert(app("OutOfSync", "Degraded"));
+    let run = sb.run(&["verify"]).await;
+    run.assert_code(1);
+    assert!(
+        run.all().contains(&format!(
+            "Argo CD Application {}-redis is OutOfSync and Degraded: one or more objects failed to apply, reason: admission webhook denied the request",
+            support::CLUSTER
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("HelmRelease flux-system/litellm"),
+        "{}",
+        run.all()
+    );
+
+    // Both reconciled: verify passes again.
+    kube.insert(app("Synced", "Healthy"));
+    let run = sb.run(&["verify"]).await;
+    run.assert_code(0);
+    assert!(
+        run.all().contains("every pod ready, a chat works"),
+        "{}",
+        run.all()
+    );
+}
