@@ -224,6 +224,10 @@ pub enum Command {
         /// The Git repository Argo CD reads (needed for argocd)
         #[arg(long, value_name = "URL")]
         repo_url: Option<String>,
+        /// The API server Argo CD deploys this cluster's stack to, as registered in Argo CD
+        /// (default: the cluster Argo CD runs in)
+        #[arg(long, value_name = "URL")]
+        destination_server: Option<String>,
         /// Where to write (the GitOps repository's root; several clusters can share it)
         #[arg(value_name = "DIR")]
         out: std::path::PathBuf,

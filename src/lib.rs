@@ -440,6 +440,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         Command::Export {
             format,
             repo_url,
+            destination_server,
             out,
         } => {
             let format = if format == "argocd" {
@@ -451,6 +452,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
                 format,
                 dir: out,
                 repo_url,
+                destination: destination_server,
             };
             return commands::export::run(inv, args).await;
         }

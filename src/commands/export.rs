@@ -42,10 +42,15 @@ pub struct Args {
     pub dir: PathBuf,
     /// The Git repository Argo CD reads (Flux uses the repository `flux bootstrap` made).
     pub repo_url: Option<String>,
+    /// The API server Argo CD deploys to (default: the cluster Argo CD runs in).
+    pub destination: Option<String>,
 }
 
-/// The namespace Flux's objects live in (`flux bootstrap`'s).
-const FLUX_NS: &str = "flux-system";
+/// The cluster Argo CD runs in, as Argo CD names it.
+const IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
+/// The namespace Flux's objects live in (`flux bootstrap`'s; `verify` looks there).
+use crate::steps::verify::FLUX_NAMESPACE as FLUX_NS;
 /// The namespace Argo CD's objects live in.
 const ARGOCD_NS: &str = "argocd";
 /// The GitRepository `flux bootstrap` creates for the repository it manages.
@@ -74,9 +79,15 @@ pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
     let units = units(&cx).await?;
     let files = match args.format {
         Format::Flux => flux(&cx, &units)?,
-        Format::Argocd => argocd(&cx, &units, args.repo_url.as_deref().unwrap_or_default())?,
+        Format::Argocd => argocd(
+            &cx,
+            &units,
+            args.repo_url.as_deref().unwrap_or_default(),
+            args.destination.as_deref().unwrap_or(IN_CLUSTER),
+        )?,
     };
-    let written = write(&args.dir, &cx.settings.cluster, &files)?;
+    let text = readme(args.format, &cx.settings.cluster, &units);
+    let written = write(&args.dir, &cx.settings.cluster, &files, &text)?;
     cx.ui.println(&format!(
         "Exported {} steps of cluster `{}` for {} to {} ({} files; {} changed).",
         units.len(),
@@ -271,9 +282,14 @@ fn flux(cx: &Context, units: &[Unit]) -> Result<Files> {
     let mut files = Files::new();
     // Sources: one HelmRepository per repository a release uses, one OCIRepository per OCI
     // chart; a Kustomization of their own that the releases wait for.
-    let mut sources = Vec::new();
+    let mut sources: Vec<Value> = Vec::new();
     for u in units {
         let Some((rel, _)) = &u.release else { continue };
+        // One source per repository, however many releases it serves.
+        let name = rel.repo.as_deref().unwrap_or(&rel.name);
+        if sources.iter().any(|s| s["metadata"]["name"] == name) {
+            continue;
+        }
         if let Some(url) = rel.chart.strip_prefix("oci://") {
             sources.push(json!({
                 "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -348,7 +364,7 @@ fn flux(cx: &Context, units: &[Unit]) -> Result<Files> {
             u.step.name(),
             &path,
             &needs,
-            &timeout(u.release.as_ref().map(|(r, _)| r)),
+            &with_margin(&timeout(u.release.as_ref().map(|(r, _)| r))),
             prune,
         ));
     }
@@ -396,8 +412,17 @@ fn helm_release(rel: &Release, wanted: &Value) -> Value {
         "timeout": rel.timeout,
         // No retry (deployctl does not retry a failed release either), but the failure
         // remediated: a failed install uninstalled, a failed upgrade rolled back.
-        "install": {"remediation": {"retries": 0, "remediateLastFailure": true}},
-        "upgrade": {"remediation": {"retries": 0, "remediateLastFailure": true, "strategy": "rollback"}},
+        // Named, so a controller that defaults to RetryOnFailure does not skip remediation.
+        "install": {
+            "strategy": {"name": "RemediateOnFailure"},
+            "remediation": {"retries": 0, "remediateLastFailure": true}
+        },
+        "upgrade": {
+            "strategy": {"name": "RemediateOnFailure"},
+            "remediation": {"retries": 0, "remediateLastFailure": true, "strategy": "rollback"}
+        },
+        // Drift in the cluster is corrected, not only drift in Git.
+        "driftDetection": {"mode": "enabled"},
         "values": wanted,
     });
     if rel.chart.starts_with("oci://") {
@@ -433,7 +458,7 @@ pub fn waves(units: &[(StepId, Vec<StepId>)]) -> BTreeMap<StepId, usize> {
     wave
 }
 
-fn argocd(cx: &Context, units: &[Unit], repo_url: &str) -> Result<Files> {
+fn argocd(cx: &Context, units: &[Unit], repo_url: &str, server: &str) -> Result<Files> {
     let cluster = &cx.settings.cluster;
     let table = Releases::load(&cx.settings.project_dir)?;
     let project = format!("{cluster}-stack");
@@ -492,7 +517,15 @@ fn argocd(cx: &Context, units: &[Unit], repo_url: &str) -> Result<Files> {
             }
             destinations.push(rel.namespace.clone());
         } else {
-            files.insert(format!("{path}/manifests.yaml"), u.documents.clone());
+            let mut docs = u.documents.clone();
+            if u.step == StepId::Namespaces {
+                // Never deleted by Argo CD: not when pruning, not when the Application goes.
+                for d in docs.iter_mut().filter(|d| d["kind"] == "Namespace") {
+                    d["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] =
+                        json!("Delete=false,Prune=false");
+                }
+            }
+            files.insert(format!("{path}/manifests.yaml"), docs);
             sources.push(json!({"repoURL": repo_url, "targetRevision": "HEAD", "path": path}));
             for d in &u.documents {
                 if let Some(ns) = d["metadata"]["namespace"].as_str() {
@@ -513,22 +546,26 @@ fn argocd(cx: &Context, units: &[Unit], repo_url: &str) -> Result<Files> {
         if u.step == StepId::Namespaces {
             sync["syncOptions"] = json!(["ServerSideApply=true", "PruneLast=true"]);
         }
-        let app = json!({
+        let mut app = json!({
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
             "metadata": {
                 "name": format!("{cluster}-{}", u.step.name()),
                 "namespace": ARGOCD_NS,
                 "annotations": {"argocd.argoproj.io/sync-wave": wave.to_string()},
-                "finalizers": ["resources-finalizer.argocd.argoproj.io"],
             },
             "spec": {
                 "project": project,
                 "sources": sources,
-                "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
+                "destination": {"server": server, "namespace": namespace},
                 "syncPolicy": sync,
             },
         });
+        // Deleting an Application deletes what it made — except the namespaces (and all in
+        // them), which stay.
+        if u.step != StepId::Namespaces {
+            app["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+        }
         files.insert(
             format!("argocd/{cluster}/{}.yaml", u.step.name()),
             vec![app],
@@ -536,7 +573,9 @@ fn argocd(cx: &Context, units: &[Unit], repo_url: &str) -> Result<Files> {
     }
     source_repos.sort();
     source_repos.dedup();
-    destinations.push("default".into());
+    // The parent Application lives in Argo CD's namespace; kube-prometheus-stack's exporters
+    // put Services in kube-system; the load balancer controller runs there.
+    destinations.extend(["default".into(), ARGOCD_NS.into(), "kube-system".into()]);
     destinations.sort();
     destinations.dedup();
     files.insert(
@@ -548,7 +587,14 @@ fn argocd(cx: &Context, units: &[Unit], repo_url: &str) -> Result<Files> {
             "spec": {
                 "description": format!("The LiteLLM stack on {cluster}, exported by deployctl"),
                 "sourceRepos": source_repos,
-                "destinations": destinations.iter().map(|ns| json!({"server": "https://kubernetes.default.svc", "namespace": ns})).collect::<Vec<_>>(),
+                "destinations": destinations
+                    .iter()
+                    .map(|ns| {
+                        // The parent Application is in the cluster Argo CD runs in.
+                        let s = if ns == ARGOCD_NS { IN_CLUSTER } else { server };
+                        json!({"server": s, "namespace": ns})
+                    })
+                    .collect::<Vec<_>>(),
                 // The stack installs CRDs, webhooks, cluster roles and a StorageClass.
                 "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
             },
@@ -558,17 +604,43 @@ fn argocd(cx: &Context, units: &[Unit], repo_url: &str) -> Result<Files> {
     Ok(files)
 }
 
-/// Write the files (YAML documents, or the README for an empty entry); returns how many
-/// changed. Files of this cluster's export that are no longer produced are removed.
-fn write(dir: &Path, cluster: &str, files: &Files) -> Result<usize> {
+/// The list of files the last export of a cluster wrote (relative to DIR), so the next one
+/// removes those it no longer produces — and nothing else of the repository.
+fn list_path(cluster: &str) -> String {
+    format!("deployctl/{cluster}/.exported-files")
+}
+
+/// Write the files (YAML documents; the README entry gets `readme`); returns how many changed.
+/// Files the previous export of this cluster wrote that this one does not (an entry point
+/// removed, the other format) are removed; a symlink is never followed.
+fn write(dir: &Path, cluster: &str, files: &Files, readme: &str) -> Result<usize> {
     let mut changed = 0;
+    let list = list_path(cluster);
+    let mut texts: BTreeMap<&str, String> = BTreeMap::new();
     for (rel, docs) in files {
-        let path = dir.join(rel);
         let text = if rel.ends_with(".md") {
-            readme(rel, cluster, files)
+            readme.to_string()
         } else {
             yaml_documents(docs)?
         };
+        texts.insert(rel, text);
+    }
+    let listing: String = texts.keys().map(|k| format!("{k}\n")).collect();
+    texts.insert(&list, listing);
+    let previous = std::fs::read_to_string(dir.join(&list)).unwrap_or_default();
+    for old in previous.lines().filter(|l| !l.is_empty()) {
+        if texts.contains_key(old) || old.split('/').any(|p| p == ".." || p.is_empty()) {
+            continue;
+        }
+        let path = dir.join(old);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+            changed += 1;
+        }
+    }
+    for (rel, text) in &texts {
+        let path = dir.join(rel);
         if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
             continue;
         }
@@ -576,40 +648,24 @@ fn write(dir: &Path, cluster: &str, files: &Files) -> Result<usize> {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-        changed += 1;
-    }
-    // A step that is no longer exported (an entry point removed) leaves nothing behind.
-    let ours = dir.join("deployctl").join(cluster);
-    if ours.is_dir() {
-        for entry in walk(&ours)? {
-            let rel = entry
-                .strip_prefix(dir)
-                .unwrap_or(&entry)
-                .to_string_lossy()
-                .into_owned();
-            if !files.contains_key(&rel) {
-                std::fs::remove_file(&entry)
-                    .with_context(|| format!("cannot remove {}", entry.display()))?;
-                changed += 1;
-            }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if *rel != list.as_str() {
+            changed += 1;
         }
     }
     Ok(changed)
 }
 
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
-            out.extend(walk(&p)?);
-        } else {
-            out.push(p);
-        }
+/// A Kustomization waits for its HelmRelease a little longer than helm may take (the chart's
+/// fetch comes first), so a slow install does not flap the step.
+fn with_margin(timeout: &str) -> String {
+    match timeout
+        .strip_suffix('m')
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        Some(n) => format!("{}m", n + 5),
+        None => timeout.to_string(),
     }
-    out.sort();
-    Ok(out)
 }
 
 const HEADER: &str = "# Generated by `deployctl export`; edit the project (helm-values/, manifests/) and export again.\n";
@@ -625,16 +681,19 @@ fn yaml_documents(docs: &[Value]) -> Result<String> {
     Ok(out)
 }
 
-fn readme(rel: &str, cluster: &str, files: &Files) -> String {
+fn readme(format: Format, cluster: &str, units: &[Unit]) -> String {
     let version = env!("CARGO_PKG_VERSION");
-    let flux = rel.ends_with(".flux.md");
-    let steps: Vec<String> = files
-        .keys()
-        .filter_map(|k| k.strip_prefix(&format!("deployctl/{cluster}/")))
-        .filter_map(|k| k.split('/').next())
-        .map(str::to_string)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
+    let flux = format == Format::Flux;
+    let steps: Vec<&str> = units.iter().map(|u| u.step.name()).collect();
+    let pins: String = units
+        .iter()
+        .filter_map(|u| u.release.as_ref())
+        .map(|(r, _)| {
+            format!(
+                "- `{}` in `{}`: chart `{}` {}\n",
+                r.name, r.namespace, r.chart, r.version
+            )
+        })
         .collect();
     let bootstrap = if flux {
         format!(
@@ -642,11 +701,11 @@ fn readme(rel: &str, cluster: &str, files: &Files) -> String {
         )
     } else {
         format!(
-            "## Bootstrap\n\nCommit this directory to the repository named in the Applications, then, with Argo CD's CLI:\n\n    kubectl apply -n argocd -f argocd/{cluster}/project.yaml\n    argocd app create {cluster}-stack --project {cluster}-stack --repo <this repository> \\\n      --path argocd/{cluster} --dest-server https://kubernetes.default.svc --dest-namespace argocd --sync-policy automated\n\nThe parent Application syncs one Application per step; their sync waves follow deployctl's\nstep graph. A release's Application has two sources: the pinned chart and this repository's\n`deployctl/{cluster}/<step>/values.yaml` (our values with the cluster's overlay).\n"
+            "## Bootstrap\n\nCommit this directory to the repository named in the Applications, then, with Argo CD's CLI:\n\n    kubectl apply -n argocd -f argocd/{cluster}/project.yaml\n    argocd app create {cluster}-stack --project {cluster}-stack --repo <this repository> \\\n      --path argocd/{cluster} --dest-server https://kubernetes.default.svc --dest-namespace argocd --sync-policy automated\n\nThe parent Application syncs one Application per step; their sync waves follow deployctl's\nstep graph. Argo CD waits between waves only for resources with a health check, and it has\nnone for Applications since 1.8: add it to `argocd-cm` first (Argo CD's documentation,\n\"Application health\"), as `resource.customizations.health.argoproj.io_Application`.\nA release's Application has two sources: the pinned chart and this repository's\n`deployctl/{cluster}/<step>/values.yaml` (our values with the cluster's overlay).\n\nArgo CD renders charts itself and keeps no helm release records: `deployctl diff` has nothing\nto compare on this cluster (use `argocd app diff`); `deployctl verify` reads the\nApplications' status. deployctl's own checks around a release (LiteLLM's liveliness, the\nOpenWebUI SQLite gate, Retain on the data volumes) do not run under Argo CD; `verify` proves\nthe chat end to end.\n"
         )
     };
     format!(
-        "# The LiteLLM stack on `{cluster}`, for {engine}\n\nGenerated by deployctl {version} from `helm-values/releases.yaml` (chart pins), `helm-values/`\n(values), `manifests/` and the cluster's overlay (IAM role ARNs, region, secrets prefix).\nDo not edit these files: change the project and run `deployctl export` again — the diff of\nthe re-export is the change.\n\nSteps: {steps}.\n\n{bootstrap}\n## What stays with deployctl\n\n- The AWS side, per cluster: `deployctl infrastructure`, `deployctl irsa` (the roles the\n  ServiceAccounts name), `deployctl secrets` (Secrets Manager values, with their gates),\n  `deployctl bastion create`, `deployctl kubeconfig`.\n- The checks: `deployctl verify`, `deployctl outdated`, `deployctl infrastructure-verify`.\n- The Grafana admin Secret (`monitoring/{grafana}`) is made by deployctl's `monitoring`\n  step with a random password; before the first sync, make it once without printing the\n  password (`kubectl -n monitoring create secret generic {grafana}\n  --from-literal=admin-user=admin --from-file=admin-password=<file>`).\n- No secret value is in this directory: External Secrets delivers them from AWS Secrets\n  Manager, as with deployctl.\n",
+        "# The LiteLLM stack on `{cluster}`, for {engine}\n\nGenerated by deployctl {version} from `helm-values/releases.yaml` (chart pins), `helm-values/`\n(values), `manifests/` and the cluster's overlay (IAM role ARNs, region, secrets prefix).\nDo not edit these files: change the project and run `deployctl export` again — the diff of\nthe re-export is the change.\n\nSteps: {steps}.\n\nReleases and their pins:\n\n{pins}\n{bootstrap}\n## What stays with deployctl\n\n- The AWS side, per cluster: `deployctl infrastructure`, `deployctl irsa` (the roles the\n  ServiceAccounts name), `deployctl secrets` (Secrets Manager values, with their gates),\n  `deployctl bastion create`, `deployctl kubeconfig`.\n- The checks: `deployctl verify`, `deployctl outdated`, `deployctl infrastructure-verify`.\n- The Grafana admin Secret (`monitoring/{grafana}`) is made by deployctl's `monitoring`\n  step with a random password; before the first sync, make it once without printing the\n  password (`kubectl -n monitoring create secret generic {grafana}\n  --from-literal=admin-user=admin --from-file=admin-password=<file>`).\n- No secret value is in this directory: External Secrets delivers them from AWS Secrets\n  Manager, as with deployctl.\n",
         engine = if flux { "Flux" } else { "Argo CD" },
         grafana = release_table::GRAFANA_ADMIN_SECRET,
         steps = steps.join(", "),

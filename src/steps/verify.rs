@@ -98,31 +98,48 @@ fn running_or_done(p: &Pod) -> (bool, bool) {
     (ready, phase == "Succeeded")
 }
 
+/// Where Flux's objects of the stack live (`flux bootstrap`'s namespace; `export` puts them
+/// there).
+pub const FLUX_NAMESPACE: &str = "flux-system";
+
 /// The GitOps engine's own word on the stack, when one manages it (`deployctl export`): each
 /// Flux HelmRelease of our releases and Kustomization `stack-*` that is not Ready, and each
 /// Argo CD Application of the cluster's project that is not Synced and Healthy, with the
-/// engine's message. A cluster without the engine's CRDs has none.
-pub async fn gitops_problems(cx: &Context) -> Result<Vec<String>> {
+/// engine's message. A cluster without the engine's CRDs has none; one whose objects this
+/// identity may not list (403) gives a note instead of a verdict.
+pub struct GitopsFindings {
+    /// Each not reconciled, with the engine's message.
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+pub async fn gitops_problems(cx: &Context) -> Result<GitopsFindings> {
     let client = cx.kube()?;
-    let ours: Vec<String> = crate::releases::Releases::load(&cx.settings.project_dir)?
+    // Ours: in flux-system (where `export` puts them), by release name and namespace.
+    let ours: Vec<(String, String)> = crate::releases::Releases::load(&cx.settings.project_dir)?
         .releases
         .into_iter()
-        .map(|r| r.name)
+        .map(|r| (r.name, r.namespace))
         .collect();
     let list = |api_version: &'static str, kind: &'static str, plural: &'static str| {
         let api = crate::kube::dynamic_api(&client, api_version, kind, plural, None);
         async move {
             let lp = ListParams::default();
+            let answered = |e: &anyhow::Error| {
+                e.downcast_ref::<crate::kube::errors::RetryFailure>()
+                    .and_then(|f| f.answered())
+            };
             match retry(&format!("listing {kind}s"), || api.list(&lp)).await {
-                Ok(l) => Ok(l.items),
+                Ok(l) => Ok((l.items, None)),
                 // Not served: no such engine on this cluster.
-                Err(e)
-                    if e.downcast_ref::<crate::kube::errors::RetryFailure>()
-                        .and_then(|f| f.answered())
-                        == Some(404) =>
-                {
-                    Ok(Vec::new())
-                }
+                Err(e) if answered(&e) == Some(404) => Ok((Vec::new(), None)),
+                Err(e) if answered(&e) == Some(403) => Ok((
+                    Vec::new(),
+                    Some(format!(
+                        "{kind}s could not be read (403: this identity may not list {plural}.{}); a GitOps engine's verdict on the stack is not included",
+                        api_version.split('/').next().unwrap_or_default()
+                    )),
+                )),
                 Err(e) => Err(e),
             }
         }
@@ -136,6 +153,12 @@ pub async fn gitops_problems(cx: &Context) -> Result<Vec<String>> {
         ),
         list("argoproj.io/v1alpha1", "Application", "applications"),
     )?;
+    let notes: Vec<String> = [&releases.1, &kustomizations.1, &applications.1]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let (releases, kustomizations, applications) = (releases.0, kustomizations.0, applications.0);
     let mut problems = Vec::new();
     let flux = |o: &kube::api::DynamicObject, what: &str, problems: &mut Vec<String>| {
         let name = format!(
@@ -161,16 +184,18 @@ pub async fn gitops_problems(cx: &Context) -> Result<Vec<String>> {
             None => problems.push(format!("Flux {what} {name} has not been reconciled yet")),
         }
     };
-    for o in &releases {
-        let release = o.data["spec"]["releaseName"]
+    let in_flux_system =
+        |o: &kube::api::DynamicObject| o.metadata.namespace.as_deref() == Some(FLUX_NAMESPACE);
+    for o in releases.iter().filter(|o| in_flux_system(o)) {
+        let release = o.data["spec"]["releaseName"].as_str().unwrap_or_default();
+        let target = o.data["spec"]["targetNamespace"]
             .as_str()
-            .or(o.metadata.name.as_deref())
             .unwrap_or_default();
-        if ours.iter().any(|r| r == release) {
+        if ours.iter().any(|(r, ns)| r == release && ns == target) {
             flux(o, "HelmRelease", &mut problems);
         }
     }
-    for o in &kustomizations {
+    for o in kustomizations.iter().filter(|o| in_flux_system(o)) {
         if o.metadata
             .name
             .as_deref()
@@ -205,7 +230,7 @@ pub async fn gitops_problems(cx: &Context) -> Result<Vec<String>> {
             o.metadata.name.as_deref().unwrap_or_default()
         ));
     }
-    Ok(problems)
+    Ok(GitopsFindings { problems, notes })
 }
 
 pub struct Verify;
@@ -224,7 +249,10 @@ impl Step for Verify {
     async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let client = cx.kube()?;
         // A GitOps engine that failed to apply the stack says why better than the pods do.
-        let gitops = gitops_problems(cx).await?;
+        let GitopsFindings {
+            problems: gitops,
+            notes: gitops_notes,
+        } = gitops_problems(cx).await?;
         if !gitops.is_empty() {
             bail!(
                 "the GitOps engine has not reconciled the stack:\n  {}\nnext: fix the cause in the repository it reads (`deployctl export` again after a project change), or ask the engine (`flux get helmreleases -A`, `argocd app get <name>`)",
@@ -305,8 +333,12 @@ impl Step for Verify {
         let chat = super::chat::prove(cx, cx.settings.model_calls)
             .await
             .map_err(|e| anyhow::anyhow!("{e:#}\n{table}\n{way_in}"))?;
+        let notes: String = gitops_notes
+            .iter()
+            .map(|n| format!("\n  note: {n}"))
+            .collect();
         Ok(format!(
-            "every pod ready, a chat works\n{table}\n{}\n{way_in}",
+            "every pod ready, a chat works\n{table}\n{}\n{way_in}{notes}",
             chat.iter()
                 .map(|l| format!("  {l}"))
                 .collect::<Vec<_>>()

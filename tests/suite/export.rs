@@ -195,6 +195,9 @@ async fn a_flux_export_follows_the_step_graph_validates_against_flux_and_is_stab
     assert_eq!(spec["upgrade"]["remediation"]["remediateLastFailure"], true);
     assert_eq!(spec["install"]["remediation"]["remediateLastFailure"], true);
     assert_eq!(spec["timeout"], "5m");
+    assert_eq!(spec["upgrade"]["strategy"]["name"], "RemediateOnFailure");
+    assert_eq!(spec["install"]["strategy"]["name"], "RemediateOnFailure");
+    assert_eq!(spec["driftDetection"]["mode"], "enabled");
     // Namespaces are never pruned by Flux (removing one deletes what is in it).
     let namespaces = ks
         .iter()
@@ -253,6 +256,35 @@ async fn a_flux_export_follows_the_step_graph_validates_against_flux_and_is_stab
         [&format!("deployctl/{CLUSTER}/jaeger/helmrelease.yaml")],
         "more changed than the release"
     );
+
+    // The repository's other files are never touched; switching the engine removes the
+    // other engine's files of this cluster, and only those.
+    let theirs = [
+        dir.join("README.md"),
+        dir.join(format!("deployctl/{CLUSTER}/notes.txt")),
+        dir.join("clusters/other/app.yaml"),
+    ];
+    for f in &theirs {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, "theirs\n").unwrap();
+    }
+    sb.run(&[
+        "export",
+        "--format",
+        "argocd",
+        "--repo-url",
+        "https://git.example.com/gitops.git",
+        dir.to_str().unwrap(),
+    ])
+    .await
+    .assert_code(0);
+    for f in &theirs {
+        assert_eq!(std::fs::read_to_string(f).unwrap(), "theirs\n", "{f:?}");
+    }
+    let now = tree(&dir);
+    assert!(!now.contains_key(&format!("clusters/{CLUSTER}/deployctl.yaml")));
+    assert!(!now.contains_key(&format!("deployctl/{CLUSTER}/jaeger/helmrelease.yaml")));
+    assert!(now.contains_key(&format!("argocd/{CLUSTER}/jaeger.yaml")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -387,6 +419,20 @@ async fn each_exported_release_renders_as_deployctl_s_own_install_with_the_real_
     sb.run(&["export", "--format", "flux", dir.to_str().unwrap()])
         .await
         .assert_code(0);
+    let compared = assert_export_renders_as_installed(&sb, &dir, &[]);
+    assert_eq!(
+        compared,
+        ["external-secrets", "jaeger"],
+        "external-secrets and jaeger were compared"
+    );
+}
+
+/// For every release deployctl installed in `sb` (helm's `upgrade` calls in the stand-in's log;
+/// `skip` names releases it only simulated), the real helm renders the chart deployctl used
+/// with deployctl's own values files, and with the exported HelmRelease's values; the two must
+/// be the same objects, and the HelmRelease must name that chart and version. Returns the
+/// releases compared.
+pub fn assert_export_renders_as_installed(sb: &Sandbox, dir: &Path, skip: &[&str]) -> Vec<String> {
     let helm = support::charts::real_helm();
     let template = |release: &str, ns: &str, chart: &str, files: &[PathBuf]| -> String {
         let mut c = std::process::Command::new(&helm);
@@ -403,7 +449,7 @@ async fn each_exported_release_renders_as_deployctl_s_own_install_with_the_real_
         String::from_utf8(out.stdout).unwrap()
     };
     let scratch = tempfile::tempdir().unwrap();
-    let mut compared = 0;
+    let mut compared = Vec::new();
     for call in sb.helm_log_entries() {
         if call["argv"][0] != "upgrade" {
             continue;
@@ -415,6 +461,9 @@ async fn each_exported_release_renders_as_deployctl_s_own_install_with_the_real_
             .map(|a| a.as_str().unwrap())
             .collect();
         let (release, chart) = (argv[2], argv[3]);
+        if skip.contains(&release) {
+            continue;
+        }
         let ns = argv[argv
             .iter()
             .position(|a| *a == "--namespace" || *a == "-n")
@@ -428,11 +477,9 @@ async fn each_exported_release_renders_as_deployctl_s_own_install_with_the_real_
             installed.push(p);
         }
         // What the export gives Flux: the HelmRelease's values.
-        let step = if release == "external-secrets" {
-            "external-secrets"
-        } else {
-            release
-        };
+        let step = deployctl::release_table::named(release)
+            .map(|r| r.step.name())
+            .unwrap();
         let hr = docs(
             &std::fs::read_to_string(
                 dir.join(format!("deployctl/{CLUSTER}/{step}/helmrelease.yaml")),
@@ -442,6 +489,41 @@ async fn each_exported_release_renders_as_deployctl_s_own_install_with_the_real_
         .remove(0);
         assert_eq!(hr["spec"]["releaseName"], release);
         assert_eq!(hr["spec"]["targetNamespace"], ns);
+        // The chart it names is the one deployctl installed (name and pinned version).
+        let chart_yaml: Value = serde_saphyr::from_str(
+            &std::fs::read_to_string(Path::new(chart).join("Chart.yaml")).unwrap(),
+        )
+        .unwrap();
+        if hr["spec"]["chartRef"].is_object() {
+            // An OCI chart: the OCIRepository's tag is the pin, its URL ends in the chart.
+            let sources = docs(
+                &std::fs::read_to_string(
+                    dir.join(format!("deployctl/{CLUSTER}/sources/sources.yaml")),
+                )
+                .unwrap(),
+            );
+            let oci = sources
+                .iter()
+                .find(|s| {
+                    s["kind"] == "OCIRepository"
+                        && s["metadata"]["name"] == hr["spec"]["chartRef"]["name"]
+                })
+                .unwrap();
+            assert_eq!(oci["spec"]["ref"]["tag"], chart_yaml["version"]);
+            let name = chart_yaml["name"].as_str().unwrap();
+            assert!(
+                oci["spec"]["url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/{name}"))
+            );
+        } else {
+            assert_eq!(hr["spec"]["chart"]["spec"]["chart"], chart_yaml["name"]);
+            assert_eq!(
+                hr["spec"]["chart"]["spec"]["version"],
+                chart_yaml["version"]
+            );
+        }
         let exported = scratch.path().join(format!("{release}-exported.yaml"));
         std::fs::write(
             &exported,
@@ -455,7 +537,8 @@ async fn each_exported_release_renders_as_deployctl_s_own_install_with_the_real_
             a, b,
             "release {release}: the export renders other objects than deployctl's install"
         );
-        compared += 1;
+        compared.push(release.to_string());
     }
-    assert_eq!(compared, 2, "external-secrets and jaeger were compared");
+    compared.sort();
+    compared
 }

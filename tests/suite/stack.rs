@@ -15,6 +15,26 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     let run = sb.run(&all_cmd(&charts)).await;
     run.assert_code(0);
     no_secret_leak(&run, &sb);
+    // Handed to Flux, every release renders as deployctl installed it (#27).
+    let gitops = sb.path().join("gitops");
+    sb.run(&["export", "--format", "flux", gitops.to_str().unwrap()])
+        .await
+        .assert_code(0);
+    let simulated: &[&str] = if charts.degraded.is_empty() {
+        &[]
+    } else {
+        &["kube-prometheus"]
+    };
+    let compared = crate::export::assert_export_renders_as_installed(&sb, &gitops, simulated);
+    assert_eq!(
+        compared.len() + simulated.len(),
+        deployctl::releases::Releases::load(&support::repo_root())
+            .unwrap()
+            .releases
+            .len()
+            - 1, // the load balancer controller: no entry point in access.yaml
+        "{compared:?}"
+    );
     // OpenWebUI's admin password lives in Secrets Manager (and the cluster Secret synced from
     // it), nowhere else: no output, no helm child, no file.
     let admin = aws_sdk_secretsmanager::Client::new(&moto.sdk().await)

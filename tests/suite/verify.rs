@@ -258,11 +258,16 @@ async fn on_a_gitops_managed_cluster_verify_reports_what_the_engine_failed_to_re
                                            "message": message, "lastTransitionTime": "2026-12-07T00:00:00Z"}]}})
     };
     kube.insert(helm_release("False", "UpgradeFailed", failed));
-    // Someone else's HelmRelease is not ours to judge.
+    // Someone else's HelmReleases are not ours to judge — also one called redis, elsewhere.
     kube.insert(json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
         "metadata": {"name": "cert-manager", "namespace": "flux-system"},
         "spec": {"interval": "1h", "chart": {"spec": {"chart": "cert-manager", "sourceRef": {"kind": "HelmRepository", "name": "jetstack"}}}},
         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed", "message": "not ours"}]}}));
+    kube.insert(json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "redis", "namespace": "team-a"},
+        "spec": {"releaseName": "redis", "targetNamespace": "team-a", "interval": "1h",
+                 "chart": {"spec": {"chart": "redis", "sourceRef": {"kind": "HelmRepository", "name": "bitnami"}}}},
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed", "message": "team a's redis"}]}}));
     let run = sb.run(&["verify"]).await;
     run.assert_code(1);
     let all = run.all();
@@ -273,6 +278,7 @@ async fn on_a_gitops_managed_cluster_verify_reports_what_the_engine_failed_to_re
         "{all}"
     );
     assert!(!all.contains("not ours"), "{all}");
+    assert!(!all.contains("team a's redis"), "{all}");
     assert!(all.contains("flux get helmreleases -A"), "{all}");
     assert!(kube.writes().is_empty(), "verify wrote");
 
@@ -315,6 +321,18 @@ async fn on_a_gitops_managed_cluster_verify_reports_what_the_engine_failed_to_re
     run.assert_code(0);
     assert!(
         run.all().contains("every pod ready, a chat works"),
+        "{}",
+        run.all()
+    );
+
+    // An identity that may not list Applications: a note, not a verdict.
+    kube.fail_next("/apis/argoproj.io/v1alpha1/applications", 1, 403);
+    let run = sb.run(&["verify"]).await;
+    run.assert_code(0);
+    assert!(
+        run.all().contains(
+            "Applications could not be read (403: this identity may not list applications.argoproj.io)"
+        ),
         "{}",
         run.all()
     );
