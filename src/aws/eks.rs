@@ -88,6 +88,22 @@ fn date_of(t: Option<&aws_sdk_eks::primitives::DateTime>) -> Option<jiff::civil:
         .map(|ts| ts.to_zoned(jiff::tz::TimeZone::UTC).date())
 }
 
+/// EKS's calendar for the version checks, bounded (15 s), or why it could not be read (no
+/// network, no permission; the first line of the error): the checks then use
+/// `terraform/eks-versions.json` and say so.
+pub async fn live_calendar(aws: &Aws) -> std::result::Result<Vec<VersionInfo>, String> {
+    match tokio::time::timeout(std::time::Duration::from_secs(15), cluster_versions(aws)).await {
+        Ok(Ok(v)) if !v.is_empty() => Ok(v),
+        Ok(Ok(_)) => Err("EKS listed no versions".into()),
+        Ok(Err(e)) => Err(format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()),
+        Err(_) => Err("EKS did not answer within 15 s".into()),
+    }
+}
+
 /// EKS's own calendar: every version it knows (unsupported ones included), oldest first.
 pub async fn cluster_versions(aws: &Aws) -> Result<Vec<VersionInfo>> {
     let mut out = Vec::new();

@@ -21,8 +21,7 @@
 use crate::context::Context;
 use crate::error::{UserError, exit};
 use crate::graph::{STEPS, StepId};
-use crate::manifest;
-use crate::release_table::{self, OverlayInputs};
+use crate::release_table;
 use crate::releases::{Release, Releases};
 use crate::render::values;
 use anyhow::{Context as _, Result, anyhow};
@@ -123,7 +122,7 @@ async fn units(cx: &Context) -> Result<Vec<Unit>> {
         .filter(|d| entry || !(d.id == StepId::Ingress || entry_point_only(d.id)))
         .map(|d| d.id)
         .collect();
-    let overlay_inputs = overlay_inputs(cx, entry).await?;
+    let overlay_inputs = crate::steps::release::overlay_inputs(cx, true, entry).await?;
     let mut out = Vec::new();
     for &step in &exported {
         let needs = step
@@ -175,62 +174,27 @@ fn entry_point_only(step: StepId) -> bool {
         .any(|r| r.step == step && r.entry_point_only)
 }
 
-/// The overlay's inputs: the account from AWS (the role ARNs), the VPC from EKS when the
-/// load balancer controller is exported.
-async fn overlay_inputs(cx: &Context, entry: bool) -> Result<OverlayInputs> {
-    let aws = cx.aws().await;
-    let account = aws.account_id().await?;
-    let vpc_id = if entry {
-        crate::aws::describe_cluster(aws, &cx.settings.cluster)
-            .await?
-            .and_then(|c| c.vpc_id)
-            .ok_or_else(|| {
-                anyhow!(
-                    "EKS reports no VPC for cluster {}: the load balancer controller's values need it",
-                    cx.settings.cluster
-                )
-            })?
-    } else {
-        String::new()
-    };
-    Ok(OverlayInputs {
-        partition: aws.partition().to_string(),
-        account,
-        region: cx.settings.region.clone(),
-        cluster: cx.settings.cluster.clone(),
-        vpc_id,
-        access: cx.settings.access.clone(),
-    })
-}
-
-/// What an object step applies, as its step does (files filled with region and prefix).
+/// What an object step applies: its step's own documents.
 fn step_documents(cx: &Context, step: StepId) -> Result<Vec<Value>> {
-    let s = &cx.settings;
-    let fill = |rel: &str| manifest::fill(&s.project_dir, rel, &s.region, &s.secrets_prefix);
+    use crate::steps::{load_manifests, namespaces, opa, secret_stores};
     let docs = match step {
-        StepId::Namespaces => {
-            let mut d = manifest::load(&s.project_dir.join(crate::steps::namespaces::FILE))?;
-            d.extend(manifest::load(
-                &s.project_dir
-                    .join(crate::steps::namespaces::STORAGE_CLASS_FILE),
-            )?);
-            d
-        }
+        StepId::Namespaces => namespaces::documents(cx)?,
         StepId::SecretStores => {
-            let mut d = fill(crate::steps::secret_stores::STORE_FILE)?;
-            d.extend(fill(crate::steps::secret_stores::EXTERNAL_SECRETS_FILE)?);
-            if s.access.oidc.is_some() {
-                d.extend(fill(crate::steps::secret_stores::OIDC_FILE)?);
-            }
+            let mut d = load_manifests(cx, secret_stores::STORE_FILE)?;
+            d.extend(secret_stores::external_secret_docs(cx)?);
             d
         }
         StepId::OpaPolicies => {
-            let mut d = fill(crate::steps::opa::TEMPLATES_FILE)?;
-            d.extend(fill(crate::steps::opa::CONSTRAINTS_FILE)?);
+            let mut d = load_manifests(cx, opa::TEMPLATES_FILE)?;
+            d.extend(load_manifests(cx, opa::CONSTRAINTS_FILE)?);
             d
         }
-        StepId::Dashboards => crate::steps::objects::DASHBOARDS.documents(&s.project_dir)?,
-        StepId::Ingress => crate::steps::ingress::documents(&s.access, &s.cluster),
+        StepId::Dashboards => {
+            crate::steps::objects::DASHBOARDS.documents(&cx.settings.project_dir)?
+        }
+        StepId::Ingress => {
+            crate::steps::ingress::documents(&cx.settings.access, &cx.settings.cluster)
+        }
         other => return Err(anyhow!("internal error: step {other} applies no manifests")),
     };
     Ok(docs.into_iter().map(|d| d.value).collect())

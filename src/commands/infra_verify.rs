@@ -131,15 +131,7 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
         format!("Endpoint: {}", cluster.endpoint),
     ];
     out.push(c);
-    let live = match crate::aws::eks::cluster_versions(aws).await {
-        Ok(v) if !v.is_empty() => Ok(v),
-        Ok(_) => Err("EKS listed no versions".to_string()),
-        Err(e) => Err(format!("{e:#}")
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string()),
-    };
+    let live = crate::aws::eks::live_calendar(aws).await;
     out.push(version_check(&cluster.version, &live));
 
     // VPC: the cluster's, else the VPC of its subnets.

@@ -129,24 +129,13 @@ pub fn diff(live: &str, desired: &str, default_ns: &str) -> Result<Vec<Change>, 
 }
 
 /// Whether the last segment of a path names something secret.
+/// Beyond the values' words, certificates and private material (`caBundle`, `privateKey`).
 fn secret_like(segment: &str) -> bool {
     let s = segment.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "token",
-        "apikey",
-        "api_key",
-        "masterkey",
-        "master_key",
-        "credential",
-        "private",
-        "cert",
-        "cabundle",
-        "key",
-    ]
-    .iter()
-    .any(|w| s.contains(w))
+    super::values::secret_word(&s)
+        || ["private", "cert", "cabundle"]
+            .iter()
+            .any(|w| s.contains(w))
 }
 
 /// `[{name: a, …}, …]` with unique names: the items by name.

@@ -100,21 +100,18 @@ fn walk(path: &str, live: Option<&Value>, desired: Option<&Value>, out: &mut Vec
     }
 }
 
+/// Whether a name (a key, a field) may hold a secret: password, secret, token, credential or
+/// any kind of key (`apiKey`, `master_key`). Shared with `manifest_diff`.
+pub(crate) fn secret_word(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "token", "credential", "key"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
 /// Whether a key's value may be a secret: its value is never shown.
 fn secret_like(path: &str) -> bool {
-    let p = path.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "token",
-        "apikey",
-        "api_key",
-        "masterkey",
-        "credential",
-        "key",
-    ]
-    .iter()
-    .any(|w| p.rsplit('.').next().is_some_and(|last| last.contains(w)))
+    path.rsplit('.').next().is_some_and(secret_word)
 }
 
 pub fn show(path: &str, v: &Option<Value>) -> String {

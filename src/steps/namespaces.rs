@@ -24,6 +24,13 @@ fn wanted(cx: &Context) -> Result<Vec<Document>> {
     manifest::load(&cx.settings.project_dir.join(FILE))
 }
 
+/// Everything the step applies: the namespaces, then the StorageClass (`export` writes these).
+pub fn documents(cx: &Context) -> Result<Vec<Document>> {
+    let mut d = wanted(cx)?;
+    d.push(wanted_storage_class(cx)?);
+    Ok(d)
+}
+
 fn wanted_storage_class(cx: &Context) -> Result<Document> {
     let mut docs = manifest::load(&cx.settings.project_dir.join(STORAGE_CLASS_FILE))?;
     anyhow::ensure!(

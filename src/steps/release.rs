@@ -243,38 +243,12 @@ impl ReleaseStep {
     }
 
     async fn overlay_inputs(&self, cx: &Context) -> Result<OverlayInputs> {
-        let (partition, account) = if self.0.needs_account() {
-            let aws = cx.aws().await;
-            (aws.partition().to_string(), aws.account_id().await?)
-        } else {
-            (
-                crate::aws::partition_of(&cx.settings.region).to_string(),
-                String::new(),
-            )
-        };
-        // Only the load balancer controller needs the VPC (EKS DescribeCluster).
-        let vpc_id = if self.0.step == StepId::LoadBalancerController {
-            let aws = cx.aws().await;
-            crate::aws::describe_cluster(aws, &cx.settings.cluster)
-                .await?
-                .and_then(|c| c.vpc_id)
-                .ok_or_else(|| {
-                    anyhow!(
-                        "EKS reports no VPC for cluster {}: the load balancer controller needs it",
-                        cx.settings.cluster
-                    )
-                })?
-        } else {
-            String::new()
-        };
-        Ok(OverlayInputs {
-            partition,
-            account,
-            region: cx.settings.region.clone(),
-            cluster: cx.settings.cluster.clone(),
-            vpc_id,
-            access: cx.settings.access.clone(),
-        })
+        overlay_inputs(
+            cx,
+            self.0.needs_account(),
+            self.0.step == StepId::LoadBalancerController,
+        )
+        .await
     }
 
     /// helm's install or upgrade failed (or was ended by an interrupt): say which, and what it
@@ -1107,4 +1081,41 @@ impl Step for ReleaseStep {
         }
         Ok(lines.join("\n"))
     }
+}
+
+/// The run values an overlay is made from: the account (role ARNs) when `account`, the VPC
+/// (EKS DescribeCluster) when `vpc` — only the load balancer controller needs it. `export`
+/// makes the same overlays from it.
+pub async fn overlay_inputs(cx: &Context, account: bool, vpc: bool) -> Result<OverlayInputs> {
+    let (partition, account) = if account {
+        let aws = cx.aws().await;
+        (aws.partition().to_string(), aws.account_id().await?)
+    } else {
+        (
+            crate::aws::partition_of(&cx.settings.region).to_string(),
+            String::new(),
+        )
+    };
+    let vpc_id = if vpc {
+        let aws = cx.aws().await;
+        crate::aws::describe_cluster(aws, &cx.settings.cluster)
+            .await?
+            .and_then(|c| c.vpc_id)
+            .ok_or_else(|| {
+                anyhow!(
+                    "EKS reports no VPC for cluster {}: the load balancer controller needs it",
+                    cx.settings.cluster
+                )
+            })?
+    } else {
+        String::new()
+    };
+    Ok(OverlayInputs {
+        partition,
+        account,
+        region: cx.settings.region.clone(),
+        cluster: cx.settings.cluster.clone(),
+        vpc_id,
+        access: cx.settings.access.clone(),
+    })
 }

@@ -53,21 +53,10 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .unwrap()
         .group_id
         .unwrap();
-    let db = aws_sdk_rds::Client::new(&sdk)
-        .create_db_instance()
-        .db_instance_identifier("litellm-dev-db")
-        .db_instance_class("db.t3.small")
-        .engine("postgres")
-        .master_username("litellm")
-        .master_user_password("Never-Shown-Pw")
-        .allocated_storage(20)
-        .vpc_security_group_ids(&db_sg)
-        .send()
-        .await
-        .unwrap()
-        .db_instance
-        .unwrap();
-    let address = db.endpoint().unwrap().address().unwrap().to_string();
+    let address = support::moto::postgres_instance(&sdk, "litellm-dev-db", "Never-Shown-Pw", |r| {
+        r.vpc_security_group_ids(&db_sg)
+    })
+    .await;
     aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name("litellm/database-url")

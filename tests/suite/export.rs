@@ -14,15 +14,6 @@ use support::kube_server::FakeKube;
 use support::moto::{Moto, seed_cluster};
 use support::{CLUSTER, Sandbox};
 
-fn python() -> PathBuf {
-    let venv = support::repo_root().join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    }
-}
-
 /// Every file below `dir`, by its path relative to `dir`, with its text.
 fn tree(dir: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
@@ -56,7 +47,7 @@ fn assert_valid_against(crds: &[&str], dir: &Path) {
         .filter(|k| k.ends_with(".yaml"))
         .map(|k| dir.join(k))
         .collect();
-    let out = std::process::Command::new(python())
+    let out = std::process::Command::new(support::python())
         .arg(support::repo_root().join("tests/support/validate_crs.py"))
         .args(crds.iter().map(|c| shared.join(c)))
         .arg("--")

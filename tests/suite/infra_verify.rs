@@ -182,24 +182,12 @@ async fn the_database_endpoint_is_matched_to_its_rds_instance() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;
     seed_cluster(&sdk, support::CLUSTER, true).await;
-    let rds = aws_sdk_rds::Client::new(&sdk);
-    let db = rds
-        .create_db_instance()
-        .db_instance_identifier("litellm-db")
-        .db_instance_class("db.t3.small")
-        .engine("postgres")
-        .engine_version("16.3")
-        .master_username("litellm")
-        .master_user_password("Rds-Pw-never-shown")
-        .allocated_storage(20)
-        .storage_encrypted(true)
-        .multi_az(true)
-        .send()
-        .await
-        .unwrap()
-        .db_instance
-        .unwrap();
-    let address = db.endpoint().unwrap().address().unwrap().to_string();
+    let address = support::moto::postgres_instance(&sdk, "litellm-db", "Rds-Pw-never-shown", |r| {
+        r.engine_version("16.3")
+            .storage_encrypted(true)
+            .multi_az(true)
+    })
+    .await;
     let kube = FakeKube::start().await;
     let mut sb = Sandbox::new(&kube);
     sb.with_moto(moto);

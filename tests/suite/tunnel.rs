@@ -18,15 +18,6 @@ use support::{CLUSTER, CLUSTER_ARN, NAMESPACES, Sandbox};
 const HOST: &str = "0123456789ABCDEF0123456789ABCDEF.gr7.us-east-1.eks.amazonaws.com";
 const TOKEN: &str = "session-token-for-tests";
 
-fn python() -> PathBuf {
-    let venv = support::repo_root().join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("/usr/bin/python3")
-    }
-}
-
 /// The endpoint's TLS side (tests/support/tls_front.py) in front of the fake API server.
 struct TlsFront {
     child: std::process::Child,
@@ -45,7 +36,7 @@ impl Drop for TlsFront {
 fn tls_front(backend: &str) -> TlsFront {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(python())
+    let mut child = std::process::Command::new(support::python())
         .arg(support::repo_root().join("tests/support/tls_front.py"))
         .args([HOST, backend, dir.path().to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
@@ -136,7 +127,7 @@ async fn private_cluster(moto: &Moto) -> Scene {
         &plugin,
         format!(
             "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
-            python().display(),
+            support::python().display(),
             support::repo_root()
                 .join("tests/support/ssm_plugin.py")
                 .display()
@@ -430,21 +421,7 @@ async fn infrastructure_verify_proves_the_stored_database_credentials_through_th
     // The stack's RDS instance: private, so only the bastion reaches it. Inside the "VPC"
     // its address is a real PostgreSQL (TLS, SCRAM) holding LiteLLM's role.
     let pg = support::postgres::Postgres::start("Vpc-Only-Pw");
-    let rds = aws_sdk_rds::Client::new(&sdk);
-    let db = rds
-        .create_db_instance()
-        .db_instance_identifier("llm-db")
-        .db_instance_class("db.t3.small")
-        .engine("postgres")
-        .master_username("litellm")
-        .master_user_password("Vpc-Only-Pw")
-        .allocated_storage(20)
-        .send()
-        .await
-        .unwrap()
-        .db_instance
-        .unwrap();
-    let address = db.endpoint().unwrap().address().unwrap().to_string();
+    let address = support::moto::postgres_instance(&sdk, "llm-db", "Vpc-Only-Pw", |r| r).await;
     s.sb.set(
         "TEST_VPC_HOSTS",
         &json!({

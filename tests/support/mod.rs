@@ -182,6 +182,16 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The test venv's Python (scripts/test.sh fills it), else the system's.
+pub fn python() -> PathBuf {
+    let venv = repo_root().join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 pub struct Sandbox {
     pub dir: TempDir,
     pub home: PathBuf,
@@ -531,12 +541,7 @@ pub fn json_args(args: &[&str]) -> bool {
 #[track_caller]
 pub fn assert_events_valid(stdout: &str, args: &[&str]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join(".venv/bin/python");
-    let python = if venv.exists() {
-        venv
-    } else {
-        std::path::PathBuf::from("python3")
-    };
+    let python = python();
     let mut child = std::process::Command::new(&python)
         .arg(root.join("tests/support/validate_events.py"))
         .arg(root.join("docs/events.schema.json"))

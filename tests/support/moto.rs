@@ -207,6 +207,28 @@ pub struct Seeded {
 
 /// A VPC with two subnets, an EKS cluster in it, and (when `oidc_provider`) the IAM OIDC
 /// provider for the cluster's issuer — what Terraform leaves behind.
+/// A PostgreSQL RDS instance `id` with master `litellm` / `password` (`more` sets the rest:
+/// version, encryption, groups); its endpoint's address.
+pub async fn postgres_instance(
+    sdk: &aws_config::SdkConfig,
+    id: &str,
+    password: &str,
+    more: impl FnOnce(
+        aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder,
+    ) -> aws_sdk_rds::operation::create_db_instance::builders::CreateDBInstanceFluentBuilder,
+) -> String {
+    let request = aws_sdk_rds::Client::new(sdk)
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .db_instance_class("db.t3.small")
+        .engine("postgres")
+        .master_username("litellm")
+        .master_user_password(password)
+        .allocated_storage(20);
+    let db = more(request).send().await.unwrap().db_instance.unwrap();
+    db.endpoint().unwrap().address().unwrap().to_string()
+}
+
 pub async fn seed_cluster(sdk: &aws_config::SdkConfig, name: &str, oidc_provider: bool) -> Seeded {
     seed_cluster_at(sdk, name, oidc_provider, KUBERNETES_VERSION).await
 }

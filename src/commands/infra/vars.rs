@@ -282,21 +282,7 @@ pub async fn live_calendar(
     settings: &Settings,
 ) -> Result<Vec<crate::eks_versions::VersionInfo>, String> {
     let aws = crate::aws::Aws::load(settings).await;
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(15),
-        crate::aws::eks::cluster_versions(&aws),
-    )
-    .await
-    {
-        Ok(Ok(v)) if !v.is_empty() => Ok(v),
-        Ok(Ok(_)) => Err("EKS listed no versions".into()),
-        Ok(Err(e)) => Err(format!("{e:#}")
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string()),
-        Err(_) => Err("EKS did not answer within 15 s".into()),
-    }
+    crate::aws::eks::live_calendar(&aws).await
 }
 
 /// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
