@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 /// One line of the table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Row {
     what: &'static str,
     name: String,
@@ -25,6 +25,11 @@ struct Row {
     behind: bool,
     /// Could not be read (the note says why).
     unread: bool,
+    /// A release: the chart version in helm's record on the cluster (`None`: not read;
+    /// `Some("")`: not installed).
+    installed: Option<String>,
+    /// A release: the GitOps engine's verdict when it has not reconciled it.
+    engine: Option<String>,
 }
 
 impl Row {
@@ -37,6 +42,7 @@ impl Row {
             note: format!("could not read: {why}"),
             behind: false,
             unread: true,
+            ..Default::default()
         }
     }
 }
@@ -104,6 +110,7 @@ async fn release_rows(cx: &Context) -> Result<Vec<Row>> {
                     },
                     behind,
                     unread: false,
+                    ..Default::default()
                 });
             }
             Err(e) => rows.push(Row::unread(
@@ -115,6 +122,128 @@ async fn release_rows(cx: &Context) -> Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// What the cluster runs against the pins, when it can be reached (read-only, bounded):
+/// helm's record of each release and, when a GitOps engine manages the stack, the engine's
+/// verdict and the version it applied. A release not at its pin, or one the engine failed to
+/// reconcile, is behind, with the engine's own message. An unreachable cluster is said once
+/// and changes no row: the pins are still compared with their sources.
+async fn live_releases(cx: &Context, rows: &mut [Row]) {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+    let connected = tokio::time::timeout(BOUND, crate::cluster::connect_kube(cx)).await;
+    let target = match connected {
+        Ok(Ok((client, target))) => {
+            cx.set_kube(client);
+            cx.set_kube_context(target.context.clone());
+            target
+        }
+        Ok(Err(e)) => {
+            cx.ui.warn(&format!(
+                "the cluster was not read ({}): what it runs is not compared with the pins",
+                first_line(&format!("{e:#}"))
+            ));
+            return;
+        }
+        Err(_) => {
+            cx.ui.warn(&format!(
+                "the cluster gave no answer within {}s: what it runs is not compared with the pins",
+                BOUND.as_secs()
+            ));
+            return;
+        }
+    };
+    let Ok(all) = crate::releases::Releases::load(&cx.settings.project_dir) else {
+        return;
+    };
+    let context = Some(target.context.as_str());
+    let records = futures::future::join_all(
+        all.releases
+            .iter()
+            .map(|r| cx.helm.status(&r.name, &r.namespace, context)),
+    );
+    let (records, engine) = futures::future::join(
+        records,
+        tokio::time::timeout(BOUND, crate::steps::verify::gitops_status(cx)),
+    )
+    .await;
+    for (rel, record) in all.releases.iter().zip(records) {
+        let Some(row) = rows
+            .iter_mut()
+            .find(|r| r.what == "release" && r.name == rel.name)
+        else {
+            continue;
+        };
+        match record {
+            Ok(None) => {
+                row.installed = Some(String::new());
+                row.note = format!("not installed; {}", row.note);
+            }
+            Ok(Some(st)) => {
+                let mut said = Vec::new();
+                if st.chart_version != rel.version {
+                    row.behind = true;
+                    let step = crate::release_table::RELEASES
+                        .iter()
+                        .find(|d| d.release == rel.name)
+                        .map_or(rel.name.as_str(), |d| d.step.name());
+                    said.push(format!(
+                        "the cluster runs {} (`deployctl diff {step}`, then `deployctl {step}` installs the pin)",
+                        st.chart_version
+                    ));
+                }
+                if st.status != "deployed" {
+                    row.behind = true;
+                    said.push(format!("helm: {} ({})", st.status, st.description.trim()));
+                }
+                row.installed = Some(st.chart_version);
+                if !said.is_empty() {
+                    row.note = format!("{}; {}", said.join("; "), row.note);
+                }
+            }
+            Err(e) => {
+                row.note = format!(
+                    "helm's record unreadable: {}; {}",
+                    first_line(&format!("{e:#}")),
+                    row.note
+                );
+            }
+        }
+    }
+    let status = match engine {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            cx.ui.warn(&format!(
+                "the GitOps engine's status was not read: {}",
+                first_line(&format!("{e:#}"))
+            ));
+            return;
+        }
+        Err(_) => {
+            cx.ui
+                .warn("the GitOps engine's status gave no answer within 30s");
+            return;
+        }
+    };
+    for n in &status.notes {
+        cx.ui.warn(n);
+    }
+    for o in &status.objects {
+        let Some(row) = o.release.as_ref().and_then(|name| {
+            rows.iter_mut()
+                .find(|r| r.what == "release" && &r.name == name)
+        }) else {
+            continue;
+        };
+        if let Some(problem) = &o.problem {
+            row.behind = true;
+            row.engine = Some(format!("{} {problem}", o.label));
+            row.note = format!("{} {problem}; {}", o.label, row.note);
+        } else if let Some(v) = o.applied.as_ref().filter(|v| **v != row.current) {
+            row.behind = true;
+            row.note = format!("{} applied {v}, not the pin; {}", o.label, row.note);
+        }
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -175,6 +304,7 @@ async fn cluster_rows(cx: &Context) -> Vec<Row> {
                 ),
                 behind: compare_versions(&cluster.version, &newest) == Ordering::Less,
                 unread: false,
+                ..Default::default()
             });
         }
     }
@@ -196,6 +326,7 @@ async fn cluster_rows(cx: &Context) -> Vec<Row> {
                     },
                     behind,
                     unread: false,
+                    ..Default::default()
                 });
             }
         }
@@ -240,6 +371,7 @@ fn version_rows(
         behind: mine.is_none_or(|v| v.status != "STANDARD_SUPPORT")
             || compare_versions(current, &newest_standard) == Ordering::Less,
         unread: false,
+        ..Default::default()
     });
     for v in versions {
         let file = crate::eks_versions::dates(&v.version);
@@ -267,6 +399,7 @@ fn version_rows(
                 note: "terraform/eks-versions.json disagrees with EKS (ends of standard / extended support): update the file".into(),
                 behind: true,
                 unread: false,
+                ..Default::default()
             });
         }
     }
@@ -333,6 +466,7 @@ async fn model_rows(cx: &Context) -> Result<Vec<Row>> {
             note,
             behind,
             unread: false,
+            ..Default::default()
         });
     }
     Ok(rows)
@@ -343,6 +477,7 @@ async fn outdated(cx: &Context) -> Result<i32> {
     let (releases, cluster, models) =
         futures::future::join3(release_rows(cx), cluster_rows(cx), model_rows(cx)).await;
     let mut rows = releases?;
+    live_releases(cx, &mut rows).await;
     rows.extend(cluster);
     rows.extend(models?);
     if cx.ui.json() {
@@ -350,6 +485,7 @@ async fn outdated(cx: &Context) -> Result<i32> {
             cx.ui.event(json!({
                 "event": "outdated", "what": r.what, "name": r.name, "current": r.current,
                 "latest": r.latest, "behind": r.behind, "unread": r.unread, "note": r.note,
+                "installed": r.installed, "engine": r.engine,
             }));
         }
     } else {

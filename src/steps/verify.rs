@@ -103,17 +103,40 @@ fn running_or_done(p: &Pod) -> (bool, bool) {
 pub const FLUX_NAMESPACE: &str = "flux-system";
 
 /// The GitOps engine's own word on the stack, when one manages it (`deployctl export`): each
-/// Flux HelmRelease of our releases and Kustomization `stack-*` that is not Ready, and each
-/// Argo CD Application of the cluster's project that is not Synced and Healthy, with the
-/// engine's message. A cluster without the engine's CRDs has none; one whose objects this
-/// identity may not list (403) gives a note instead of a verdict.
-pub struct GitopsFindings {
-    /// Each not reconciled, with the engine's message.
-    pub problems: Vec<String>,
+/// Flux HelmRelease of our releases and Kustomization `stack-*`, and each Argo CD Application
+/// of the cluster's project, with whether it is reconciled (the engine's message when not)
+/// and the chart version it last applied. A cluster without the engine's CRDs has none; one
+/// whose objects this identity may not list (403) gives a note instead of a verdict. `verify`
+/// fails on its problems; `outdated` puts them on the release's row.
+pub struct GitopsStatus {
+    pub objects: Vec<EngineObject>,
     pub notes: Vec<String>,
 }
 
-pub async fn gitops_problems(cx: &Context) -> Result<GitopsFindings> {
+/// One object of the engine that manages part of the stack.
+pub struct EngineObject {
+    /// `Flux HelmRelease flux-system/litellm`, `Argo CD Application dev-redis`.
+    pub label: String,
+    /// The release of ours it installs, when it installs one.
+    pub release: Option<String>,
+    /// Why it is not reconciled, in the engine's words; `None` when it is.
+    pub problem: Option<String>,
+    /// The chart version the engine last applied (Flux's newest history entry, Argo CD's
+    /// synced revision of the chart source).
+    pub applied: Option<String>,
+}
+
+impl GitopsStatus {
+    /// Each object not reconciled: `<label> is <state>: <the engine's message>`.
+    pub fn problems(&self) -> Vec<String> {
+        self.objects
+            .iter()
+            .filter_map(|o| o.problem.as_ref().map(|p| format!("{} {p}", o.label)))
+            .collect()
+    }
+}
+
+pub async fn gitops_status(cx: &Context) -> Result<GitopsStatus> {
     let client = cx.kube()?;
     // Ours: in flux-system (where `export` puts them), by release name and namespace.
     let ours: Vec<(String, String)> = crate::releases::Releases::load(&cx.settings.project_dir)?
@@ -159,31 +182,7 @@ pub async fn gitops_problems(cx: &Context) -> Result<GitopsFindings> {
         .cloned()
         .collect();
     let (releases, kustomizations, applications) = (releases.0, kustomizations.0, applications.0);
-    let mut problems = Vec::new();
-    let flux = |o: &kube::api::DynamicObject, what: &str, problems: &mut Vec<String>| {
-        let name = format!(
-            "{}/{}",
-            o.metadata.namespace.as_deref().unwrap_or_default(),
-            o.metadata.name.as_deref().unwrap_or_default()
-        );
-        let ready = o.data["status"]["conditions"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
-        match ready {
-            Some(c) if c["status"] == "True" => {}
-            Some(c) => problems.push(format!(
-                "Flux {what} {name} is {} ({}): {}",
-                if c["status"] == "False" {
-                    "not Ready"
-                } else {
-                    "still reconciling"
-                },
-                c["reason"].as_str().unwrap_or("no reason"),
-                c["message"].as_str().unwrap_or("no message")
-            )),
-            None => problems.push(format!("Flux {what} {name} has not been reconciled yet")),
-        }
-    };
+    let mut objects = Vec::new();
     let in_flux_system =
         |o: &kube::api::DynamicObject| o.metadata.namespace.as_deref() == Some(FLUX_NAMESPACE);
     for o in releases.iter().filter(|o| in_flux_system(o)) {
@@ -192,7 +191,14 @@ pub async fn gitops_problems(cx: &Context) -> Result<GitopsFindings> {
             .as_str()
             .unwrap_or_default();
         if ours.iter().any(|(r, ns)| r == release && ns == target) {
-            flux(o, "HelmRelease", &mut problems);
+            objects.push(EngineObject {
+                release: Some(release.to_string()),
+                // Newest first (helm-controller's status.history).
+                applied: o.data["status"]["history"][0]["chartVersion"]
+                    .as_str()
+                    .map(str::to_string),
+                ..flux_object(o, "HelmRelease")
+            });
         }
     }
     for o in kustomizations.iter().filter(|o| in_flux_system(o)) {
@@ -201,7 +207,7 @@ pub async fn gitops_problems(cx: &Context) -> Result<GitopsFindings> {
             .as_deref()
             .is_some_and(|n| n.starts_with("stack-"))
         {
-            flux(o, "Kustomization", &mut problems);
+            objects.push(flux_object(o, "Kustomization"));
         }
     }
     let project = format!("{}-stack", cx.settings.cluster);
@@ -209,12 +215,52 @@ pub async fn gitops_problems(cx: &Context) -> Result<GitopsFindings> {
         if o.data["spec"]["project"].as_str() != Some(project.as_str()) {
             continue;
         }
-        let st = &o.data["status"];
-        let health = st["health"]["status"].as_str().unwrap_or("Unknown");
-        let sync = st["sync"]["status"].as_str().unwrap_or("Unknown");
-        if health == "Healthy" && sync == "Synced" {
-            continue;
-        }
+        objects.push(argo_object(o, &ours));
+    }
+    Ok(GitopsStatus { objects, notes })
+}
+
+/// A Flux object by its Ready condition.
+fn flux_object(o: &kube::api::DynamicObject, what: &str) -> EngineObject {
+    let name = format!(
+        "{}/{}",
+        o.metadata.namespace.as_deref().unwrap_or_default(),
+        o.metadata.name.as_deref().unwrap_or_default()
+    );
+    let ready = o.data["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+    let problem = match ready {
+        Some(c) if c["status"] == "True" => None,
+        Some(c) => Some(format!(
+            "is {} ({}): {}",
+            if c["status"] == "False" {
+                "not Ready"
+            } else {
+                "still reconciling"
+            },
+            c["reason"].as_str().unwrap_or("no reason"),
+            c["message"].as_str().unwrap_or("no message")
+        )),
+        None => Some("has not been reconciled yet".into()),
+    };
+    EngineObject {
+        label: format!("Flux {what} {name}"),
+        release: None,
+        problem,
+        applied: None,
+    }
+}
+
+/// An Argo CD Application by its sync and health status; the release it installs is its
+/// chart source's `helm.releaseName` (as `export` writes it) into one of our namespaces.
+fn argo_object(o: &kube::api::DynamicObject, ours: &[(String, String)]) -> EngineObject {
+    let st = &o.data["status"];
+    let health = st["health"]["status"].as_str().unwrap_or("Unknown");
+    let sync = st["sync"]["status"].as_str().unwrap_or("Unknown");
+    let problem = if health == "Healthy" && sync == "Synced" {
+        None
+    } else {
         let message = st["operationState"]["message"]
             .as_str()
             .filter(|m| !m.is_empty())
@@ -225,12 +271,33 @@ pub async fn gitops_problems(cx: &Context) -> Result<GitopsFindings> {
             })
             .or(st["health"]["message"].as_str())
             .unwrap_or("no message");
-        problems.push(format!(
-            "Argo CD Application {} is {sync} and {health}: {message}",
+        Some(format!("is {sync} and {health}: {message}"))
+    };
+    let namespace = o.data["spec"]["destination"]["namespace"]
+        .as_str()
+        .unwrap_or_default();
+    let sources = o.data["spec"]["sources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let chart = sources.iter().position(|s| s.get("chart").is_some());
+    let release = chart
+        .and_then(|i| sources[i]["helm"]["releaseName"].as_str())
+        .filter(|r| ours.iter().any(|(n, ns)| n == r && ns == namespace))
+        .map(str::to_string);
+    // Multi-source Applications report one revision per source, in order.
+    let applied = chart
+        .and_then(|i| st["sync"]["revisions"][i].as_str())
+        .map(str::to_string);
+    EngineObject {
+        label: format!(
+            "Argo CD Application {}",
             o.metadata.name.as_deref().unwrap_or_default()
-        ));
+        ),
+        release,
+        problem,
+        applied,
     }
-    Ok(GitopsFindings { problems, notes })
 }
 
 pub struct Verify;
@@ -249,10 +316,8 @@ impl Step for Verify {
     async fn apply(&self, cx: &Context, _action: Action, _found: Findings) -> Result<String> {
         let client = cx.kube()?;
         // A GitOps engine that failed to apply the stack says why better than the pods do.
-        let GitopsFindings {
-            problems: gitops,
-            notes: gitops_notes,
-        } = gitops_problems(cx).await?;
+        let status = gitops_status(cx).await?;
+        let (gitops, gitops_notes) = (status.problems(), status.notes);
         if !gitops.is_empty() {
             bail!(
                 "the GitOps engine has not reconciled the stack:\n  {}\nnext: fix the cause in the repository it reads (`deployctl export` again after a project change), or ask the engine (`flux get helmreleases -A`, `argocd app get <name>`)",

@@ -69,6 +69,42 @@ fn assert_valid_against(crds: &[&str], dir: &Path) {
     assert!(checked >= 10, "too few custom resources checked: {text}");
 }
 
+/// Every Flux or Argo CD object of the export, applied with `fieldValidation=Strict` to the
+/// fake API server with the engine's real CRDs installed (their structural schemas, defaults
+/// and CEL rules enforced as a real API server enforces them): each one accepted.
+async fn assert_applies_strictly(engine: &str, dir: &Path) {
+    let kube = FakeKube::start().await;
+    let crds: Vec<PathBuf> =
+        std::fs::read_dir(support::repo_root().join("../shared/crds").join(engine))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+    kube.install_crds(&crds);
+    let mut applied = 0;
+    for (file, text) in tree(dir).iter().filter(|(k, _)| k.ends_with(".yaml")) {
+        for doc in docs(text) {
+            let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+            if !(api_version.contains("fluxcd.io/") || api_version.contains("argoproj.io/")) {
+                continue;
+            }
+            if let Some(ns) = doc["metadata"]["namespace"].as_str()
+                && kube.get("v1", "Namespace", None, ns).is_none()
+            {
+                kube.insert(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+            }
+            if let Err((code, message)) = kube.apply_strict(&doc).await {
+                panic!(
+                    "{file}: {} {} refused by the API server ({code}): {message}",
+                    doc["kind"], doc["metadata"]["name"]
+                );
+            }
+            applied += 1;
+        }
+    }
+    assert!(applied >= 10, "too few {engine} objects applied: {applied}");
+}
+
 /// A sandbox on moto with the account's roles and secrets made (so a leak would have
 /// something to leak).
 async fn account(moto: &Moto) -> Sandbox {
@@ -113,8 +149,10 @@ async fn a_flux_export_follows_the_step_graph_validates_against_flux_and_is_stab
     assert!(run.stdout.contains("for Flux"), "{}", run.all());
     let first = tree(&dir);
 
-    // Flux's own schemas, strictly.
+    // Flux's own schemas, strictly: by JSON Schema, and applied to an API server that holds
+    // custom resources to their CRDs.
     assert_valid_against(&["flux"], &dir);
+    assert_applies_strictly("flux", &dir).await;
 
     // The order is the step graph's: each step's Kustomization waits for exactly the steps
     // of the cluster side it needs (and a release for its sources).
@@ -305,6 +343,7 @@ async fn an_argocd_export_validates_against_argo_cd_and_two_clusters_differ_only
         .await;
     run.assert_code(0);
     assert_valid_against(&["argo-cd"], &dir);
+    assert_applies_strictly("argo-cd", &dir).await;
     let dev = tree(&dir);
     let app = docs(&dev[&format!("argocd/{CLUSTER}/redis.yaml")]);
     let app = &app[0];

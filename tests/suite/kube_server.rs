@@ -369,3 +369,102 @@ async fn rollouts_are_gradual_and_judged_as_kubectl_judges_them() {
         Some("d:2")
     );
 }
+
+/// Custom resources are held to their CRD's schema as a real API server holds them: with
+/// Flux's real HelmRelease CRD (helm-controller v1.6.3, ../shared/crds), unknown fields are
+/// refused under `fieldValidation=Strict` and pruned without it, wrong types and the CRD's
+/// CEL rules give 422 with the CRD's own message, and defaults are filled in.
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_resources_are_validated_by_their_crd_schema_and_cel_rules() {
+    let kube = FakeKube::start().await;
+    kube.install_crds(&[
+        support::repo_root().join("../shared/crds/flux/helm.toolkit.fluxcd.io_helmreleases.yaml")
+    ]);
+    kube.insert(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}),
+    );
+    let good = json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "redis", "namespace": "flux-system"},
+        "spec": {"interval": "10m",
+                 "chart": {"spec": {"chart": "redis", "version": "1.0.0",
+                                    "sourceRef": {"kind": "HelmRepository", "name": "bitnami"}}},
+                 "upgrade": {"strategy": {"name": "RemediateOnFailure"}}}
+    });
+    let stored = kube
+        .apply_strict(&good)
+        .await
+        .expect("a valid HelmRelease is accepted");
+    // The schema's default, filled in by the server.
+    assert_eq!(
+        stored["spec"]["chart"]["spec"]["reconcileStrategy"],
+        "ChartVersion"
+    );
+
+    // An unknown field: refused under Strict, naming it.
+    let mut unknown = good.clone();
+    unknown["spec"]["chart"]["spec"]["versoin"] = json!("1.0.1");
+    let (code, message) = kube.apply_strict(&unknown).await.unwrap_err();
+    assert_eq!(code, 400, "{message}");
+    assert!(
+        message.contains("unknown field \"spec.chart.spec.versoin\""),
+        "{message}"
+    );
+    // …and pruned without it (the real server's default for a client that does not ask).
+    let c = client(&kube).await;
+    let gvk = GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease");
+    let (ar, _) = kube::discovery::pinned_kind(&c, &gvk).await.unwrap();
+    let hr: Api<DynamicObject> = Api::namespaced_with(c, "flux-system", &ar);
+    let pruned = hr
+        .patch("redis", &PatchParams::apply("t"), &Patch::Apply(&unknown))
+        .await
+        .unwrap();
+    assert!(
+        pruned.data["spec"]["chart"]["spec"]
+            .get("versoin")
+            .is_none()
+    );
+
+    // A wrong type.
+    let mut wrong = good.clone();
+    wrong["spec"]["interval"] = json!(600);
+    let (code, message) = kube.apply_strict(&wrong).await.unwrap_err();
+    assert_eq!(code, 422, "{message}");
+    assert!(
+        message.contains("spec.interval: Invalid value: \"integer\""),
+        "{message}"
+    );
+
+    // The CRD's CEL rules, with the CRD's message.
+    let mut both = good.clone();
+    both["spec"]["chartRef"] = json!({"kind": "OCIRepository", "name": "litellm"});
+    let (code, message) = kube.apply_strict(&both).await.unwrap_err();
+    assert_eq!(code, 422, "{message}");
+    assert!(
+        message.contains("either chart or chartRef must be set"),
+        "{message}"
+    );
+    let mut retry = good.clone();
+    retry["spec"]["upgrade"]["strategy"]["retryInterval"] = json!("5m");
+    let (code, message) = kube.apply_strict(&retry).await.unwrap_err();
+    assert_eq!(code, 422, "{message}");
+    assert!(
+        message.contains(".retryInterval can only be set when .name is 'RetryOnFailure'"),
+        "{message}"
+    );
+    // A required field missing, and an enum value it does not know.
+    // (A new object: the fake's apply merges into an existing one.)
+    let mut missing = good.clone();
+    missing["metadata"]["name"] = json!("other");
+    missing["spec"]["chart"]["spec"]["sourceRef"] = json!({"kind": "GitHubRepository"});
+    let (code, message) = kube.apply_strict(&missing).await.unwrap_err();
+    assert_eq!(code, 422, "{message}");
+    assert!(
+        message.contains("spec.chart.spec.sourceRef.name: Required value"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Unsupported value: \"GitHubRepository\""),
+        "{message}"
+    );
+}

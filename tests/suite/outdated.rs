@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::chart_sources::{ChartRepo, OciRegistry};
 use support::charts::{charts_dir, project_with};
 use support::eks_front::Addon;
@@ -177,11 +177,12 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
         "{}",
         run.stderr
     );
-    // Read only: helm read the sources, nothing was installed or pulled into the project.
+    // Read only: helm read the sources and the cluster's records, nothing was installed or
+    // pulled into the project.
     assert!(
         sb.helm_calls()
             .iter()
-            .all(|c| c[0] == "show" || c[0] == "version"),
+            .all(|c| c[0] == "show" || c[0] == "version" || (c[0] == "get" && c[1] == "metadata")),
         "{:?}",
         sb.helm_calls()
     );
@@ -243,4 +244,152 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
         "{}",
         run.stdout
     );
+    let j = row(&run.stdout, "release", "jaeger");
+    assert!(j.contains("not installed"), "{j}");
+
+    // What the cluster runs: helm's records on it, written by the real helm. Jaeger at its
+    // pin is current; taken back to an older chart, it is behind, with the commands to take
+    // the pin again.
+    let ns_of = |name: &str| {
+        support::scenario::releases()
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .namespace
+    };
+    kube.insert(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns_of("jaeger")}}),
+    );
+    let install_repo = ChartRepo::start(&[
+        (&jaeger, &pin("jaeger"), "2.19.0"),
+        (&jaeger, "4.10.0", "2.18.0"),
+    ]);
+    let install = |version: &str| {
+        let out = sb
+            .helm_command(&[
+                "upgrade",
+                "--install",
+                "jaeger",
+                "jaeger",
+                "--repo",
+                &install_repo.url,
+                "--version",
+                version,
+                "-n",
+                &ns_of("jaeger"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    install(&pin("jaeger"));
+    let run = sb.run(&["outdated"]).await;
+    let j = row(&run.stdout, "release", "jaeger");
+    assert!(!j.contains('!') && !j.contains("not installed"), "{j}");
+    run.assert_code(0);
+    install("4.10.0");
+    // Flux manages LiteLLM, and its upgrade failed: the row carries the engine's message.
+    kube.install_crds(&[
+        support::repo_root().join("../shared/crds/flux/helm.toolkit.fluxcd.io_helmreleases.yaml")
+    ]);
+    let failed = "Helm upgrade failed for release litellm/litellm with chart litellm-helm@1.99.0: context deadline exceeded";
+    kube.insert(json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "litellm", "namespace": "flux-system"},
+        "spec": {"releaseName": "litellm", "targetNamespace": ns_of("litellm"), "interval": "30m",
+                 "chartRef": {"kind": "OCIRepository", "name": "litellm"}},
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "UpgradeFailed",
+                                    "message": failed, "lastTransitionTime": "2026-12-07T00:00:00Z"}],
+                   "history": [{"chartVersion": pin("litellm"), "chartName": "litellm-helm"}]}}));
+    kube.clear_log();
+    let run = sb.run(&["outdated"]).await;
+    run.assert_code(1);
+    let out = &run.stdout;
+    let j = row(out, "release", "jaeger");
+    assert!(
+        j.starts_with("release !")
+            && j.contains("the cluster runs 4.10.0")
+            && j.contains("`deployctl diff jaeger`, then `deployctl jaeger`"),
+        "{j}"
+    );
+    let l = row(out, "release", "litellm");
+    assert!(
+        l.starts_with("release !")
+            && l.contains(&format!(
+                "Flux HelmRelease flux-system/litellm is not Ready (UpgradeFailed): {failed}"
+            )),
+        "{l}"
+    );
+    assert!(kube.writes().is_empty(), "outdated wrote to the cluster");
+    let run = sb.run(&["outdated", "--output", "json"]).await;
+    run.assert_code(1);
+    support::assert_events_valid(&run.stdout, &["outdated", "--output", "json"]);
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let event = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "outdated" && e["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(event("jaeger")["installed"], "4.10.0");
+    assert_eq!(event("jaeger")["behind"], true);
+    assert_eq!(event("redis")["installed"], "");
+    assert_eq!(event("redis")["engine"], Value::Null);
+    assert!(
+        event("litellm")["engine"]
+            .as_str()
+            .is_some_and(|e| e.contains(failed)),
+        "{:?}",
+        event("litellm")
+    );
+
+    // Argo CD manages Redis, synced and healthy, but on another chart version than the pin
+    // (the repository it reads was not re-exported): behind, saying what the engine applied.
+    kube.install_crds(&[support::repo_root().join("../shared/crds/argo-cd/application-crd.yaml")]);
+    kube.insert(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": format!("{}-redis", support::CLUSTER), "namespace": "argocd"},
+        "spec": {"project": format!("{}-stack", support::CLUSTER),
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": ns_of("redis")},
+                 "sources": [{"repoURL": "https://dandydeveloper.github.io/charts", "chart": "redis-ha",
+                              "targetRevision": "4.30.0", "helm": {"releaseName": "redis"}},
+                             {"repoURL": "https://git.example.com/gitops.git", "targetRevision": "HEAD", "ref": "values"}]},
+        "status": {"sync": {"status": "Synced", "revisions": ["4.30.0", "0123abc"]},
+                   "health": {"status": "Healthy"}}}));
+    let run = sb.run(&["outdated"]).await;
+    run.assert_code(1);
+    let r = row(&run.stdout, "release", "redis");
+    assert!(
+        r.starts_with("release !")
+            && r.contains(&format!(
+                "Argo CD Application {}-redis applied 4.30.0, not the pin",
+                support::CLUSTER
+            )),
+        "{r}"
+    );
+
+    // No cluster to read: said once; the pins are still compared with their sources.
+    sb.set(
+        "KUBECONFIG",
+        sb.path().join("no-such-kubeconfig").to_str().unwrap(),
+    );
+    let run = sb.run(&["outdated"]).await;
+    assert!(
+        run.stderr.contains("the cluster was not read")
+            && run
+                .stderr
+                .contains("what it runs is not compared with the pins"),
+        "{}",
+        run.stderr
+    );
+    let j = row(&run.stdout, "release", "jaeger");
+    assert!(!j.contains("the cluster runs") && !j.contains('!'), "{j}");
+    run.assert_code(0);
 }

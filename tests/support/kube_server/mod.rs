@@ -10,12 +10,14 @@
 mod controllers;
 mod proxy;
 mod routes;
+mod schema;
 mod store;
 mod watch;
 
 use controllers::*;
 use proxy::*;
 use routes::*;
+use schema::*;
 use store::*;
 use watch::*;
 
@@ -352,6 +354,48 @@ impl FakeKube {
         }
         store.objects.insert(key.clone(), obj.clone());
         store.record(&self.shared.events, "ADDED", &key, obj);
+    }
+
+    /// Install CRDs from YAML files (test setup, e.g. `../shared/crds/flux/*.yaml`): their
+    /// types are served at once and custom resources of them are validated by their schemas.
+    pub fn install_crds(&self, files: &[std::path::PathBuf]) {
+        for f in files {
+            let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{f:?}: {e}"));
+            for doc in text.split("\n---") {
+                let v: Value = serde_saphyr::from_str(doc).unwrap_or_else(|e| panic!("{f:?}: {e}"));
+                if v["kind"] == "CustomResourceDefinition" {
+                    self.insert(v);
+                }
+            }
+        }
+    }
+
+    /// Server-side apply `doc` as kube-rs sends it, with `fieldValidation=Strict` (kubectl's
+    /// default): the stored object, or the server's refusal as (code, message).
+    pub async fn apply_strict(&self, doc: &Value) -> Result<Value, (u16, String)> {
+        use kube::api::{Api, DynamicObject, Patch, PatchParams, ValidationDirective};
+        let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+        let client = self.client().await;
+        let (ar, caps) = kube::discovery::pinned_kind(&client, &gvk)
+            .await
+            .map_err(|e| (404, format!("{api_version} {kind} is not served: {e}")))?;
+        let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+        let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+            let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
+            Api::namespaced_with(client, ns, &ar)
+        } else {
+            Api::all_with(client, &ar)
+        };
+        let mut pp = PatchParams::apply("test-apply");
+        pp.field_validation = Some(ValidationDirective::Strict);
+        match api.patch(name, &pp, &Patch::Apply(doc)).await {
+            Ok(o) => Ok(serde_json::to_value(o).unwrap()),
+            Err(kube::Error::Api(s)) => Err((s.code, s.message)),
+            Err(e) => Err((0, e.to_string())),
+        }
     }
 
     /// The next `n` requests whose path contains `path_contains` fail with `status`.

@@ -451,8 +451,8 @@ pub(super) async fn handle(
         (Method::GET, false) if watching => watch(shared, t, q),
         (Method::GET, false) => list(&shared, &t, &q),
         (Method::GET, true) => get(&shared, &t),
-        (Method::POST, false) => create(&shared, &t, &body),
-        (Method::PUT, true) => update(&shared, &t, &body),
+        (Method::POST, false) => create(&shared, &t, &body, &q),
+        (Method::PUT, true) => update(&shared, &t, &body, &q),
         (Method::PATCH, true) => patch(&shared, &t, &body, &content_type, &q),
         (Method::DELETE, true) => delete(&shared, &t),
         _ => status_error(
@@ -513,7 +513,12 @@ pub(super) fn parse_body(body: &Bytes) -> Result<Value, Response> {
         .map_err(|e| status_error(400, "BadRequest", format!("cannot parse body: {e}")))
 }
 
-pub(super) fn create(shared: &Shared, t: &Target, body: &Bytes) -> Response {
+pub(super) fn create(
+    shared: &Shared,
+    t: &Target,
+    body: &Bytes,
+    q: &HashMap<String, String>,
+) -> Response {
     let obj = match parse_body(body) {
         Ok(v) => v,
         Err(r) => return r,
@@ -554,6 +559,13 @@ pub(super) fn create(shared: &Shared, t: &Target, body: &Bytes) -> Response {
         && let Some(refused) = crd_problem(&obj)
     {
         return refused;
+    }
+    let obj = match admit(&store, &t.rt, obj, q) {
+        Ok(obj) => obj,
+        Err(refused) => return refused,
+    };
+    if q.get("dryRun").is_some_and(|d| d == "All") {
+        return ok_json(StatusCode::CREATED, &obj);
     }
     let mut obj = finish_new(&mut store, &t.rt, obj);
     if t.rt.namespaced {
@@ -670,7 +682,12 @@ pub(super) fn commit(
     new
 }
 
-pub(super) fn update(shared: &Shared, t: &Target, body: &Bytes) -> Response {
+pub(super) fn update(
+    shared: &Shared,
+    t: &Target,
+    body: &Bytes,
+    q: &HashMap<String, String>,
+) -> Response {
     let mut obj = match parse_body(body) {
         Ok(v) => v,
         Err(r) => return r,
@@ -720,7 +737,10 @@ pub(super) fn update(shared: &Shared, t: &Target, body: &Bytes) -> Response {
                 obj["metadata"][k] = v.clone();
             }
         }
-        obj
+        match admit(&store, &t.rt, obj, q) {
+            Ok(obj) => obj,
+            Err(refused) => return refused,
+        }
     };
     let stored = commit(shared, &mut store, &key, &old, new);
     ok_json(StatusCode::OK, &stored)
@@ -841,6 +861,10 @@ pub(super) fn patch(
             {
                 return refused;
             }
+            let patch = match admit(&store, &t.rt, patch, q) {
+                Ok(obj) => obj,
+                Err(refused) => return refused,
+            };
             if dry_run {
                 return ok_json(StatusCode::OK, &patch);
             }
@@ -874,6 +898,12 @@ pub(super) fn patch(
                 && let Some(refused) = crd_problem(&new)
             {
                 return refused;
+            }
+            if t.subresource.as_deref() != Some("status") {
+                new = match admit(&store, &t.rt, new, q) {
+                    Ok(obj) => obj,
+                    Err(refused) => return refused,
+                };
             }
             if dry_run {
                 return ok_json(StatusCode::OK, &new);
