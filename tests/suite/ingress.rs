@@ -90,6 +90,30 @@ async fn an_entry_point_is_the_controller_the_ingresses_and_an_address_verify_pr
     run.assert_code(0);
     let all = run.all();
 
+    // Handed to Flux, the controller (and every other release installed here) renders as
+    // deployctl installed it, entry point overlay included (#27).
+    let gitops = sb.path().join("gitops");
+    sb.run(&["export", "--format", "flux", gitops.to_str().unwrap()])
+        .await
+        .assert_code(0);
+    let compared = crate::export::assert_export_renders_as_installed(&sb, &gitops, &[]);
+    assert!(
+        compared.iter().any(|r| r == "aws-load-balancer-controller"),
+        "{compared:?}"
+    );
+    // …and the Ingresses go with it, as deployctl applied them.
+    let dir = gitops.join(format!("deployctl/{}/ingress", support::CLUSTER));
+    let exported: String = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    for want in ["chat.example.com", "llm-api.example.com", CERT] {
+        assert!(
+            exported.contains(want),
+            "{want} not in the exported Ingresses:\n{exported}"
+        );
+    }
+
     // The controller, by the real helm from its real chart, with the role irsa made for it
     // (its policy narrowed to this cluster's load balancers) and the cluster's VPC.
     let sa = kube
