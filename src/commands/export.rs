@@ -16,7 +16,9 @@
 //! - `deployctl/<cluster>/<step>/` — the step's objects (and, for Argo CD, `values.yaml`);
 //! - Flux: `clusters/<cluster>/deployctl.yaml` — the Kustomizations (`flux bootstrap
 //!   --path=clusters/<cluster>` applies them), sources in `deployctl/<cluster>/sources/`;
-//! - Argo CD: `argocd/<cluster>/` — the AppProject and one Application per step.
+//! - Argo CD: `argocd/<cluster>/` — the AppProject and one Application per step; and
+//!   `argocd/stacks.applicationset.yaml`, shared by every cluster exported there: one
+//!   ApplicationSet making each cluster's parent Application.
 
 use crate::context::Context;
 use crate::error::{UserError, exit};
@@ -86,7 +88,10 @@ pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
         )?,
     };
     let text = readme(args.format, &cx.settings.cluster, &units);
-    let written = write(&args.dir, &cx.settings.cluster, &files, &text)?;
+    let mut written = write(&args.dir, &cx.settings.cluster, &files, &text)?;
+    if let (Format::Argocd, Some(repo)) = (args.format, &args.repo_url) {
+        written += write_shared(&args.dir, APPLICATIONSET, &[applicationset(repo)])?;
+    }
     cx.ui.println(&format!(
         "Exported {} steps of cluster `{}` for {} to {} ({} files; {} changed).",
         units.len(),
@@ -568,6 +573,58 @@ fn argocd(cx: &Context, units: &[Unit], repo_url: &str, server: &str) -> Result<
     Ok(files)
 }
 
+/// The ApplicationSet every cluster's Argo CD export shares (see `applicationset`).
+const APPLICATIONSET: &str = "argocd/stacks.applicationset.yaml";
+
+/// One ApplicationSet for every cluster exported to the repository: Argo CD's git directory
+/// generator makes, for each `argocd/<cluster>/` directory, the parent Application
+/// `<cluster>-stack` that `argocd app create` makes by hand (in the cluster's project, syncing
+/// that directory). It only creates and updates them (`create-update`) and keeps their
+/// resources if it is deleted, so neither a removed directory nor a deleted ApplicationSet
+/// takes a cluster's stack with it.
+fn applicationset(repo_url: &str) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {"name": "deployctl-stacks", "namespace": ARGOCD_NS},
+        "spec": {
+            "goTemplate": true,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"git": {
+                "repoURL": repo_url,
+                "revision": "HEAD",
+                "directories": [{"path": "argocd/*"}],
+            }}],
+            "syncPolicy": {"applicationsSync": "create-update", "preserveResourcesOnDeletion": true},
+            "template": {
+                "metadata": {"name": "{{.path.basename}}-stack"},
+                "spec": {
+                    "project": "{{.path.basename}}-stack",
+                    "source": {"repoURL": repo_url, "targetRevision": "HEAD", "path": "{{.path.path}}"},
+                    "destination": {"server": IN_CLUSTER, "namespace": ARGOCD_NS},
+                    "syncPolicy": {"automated": {}},
+                },
+            },
+        },
+    })
+}
+
+/// Write a file several clusters' exports share: never in a cluster's list (another cluster
+/// may still need it), so never removed by an export; returns 1 when it changed.
+fn write_shared(dir: &Path, rel: &str, docs: &[Value]) -> Result<usize> {
+    let text = yaml_documents(docs)?;
+    let path = dir.join(rel);
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(0);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(1)
+}
+
 /// The list of files the last export of a cluster wrote (relative to DIR), so the next one
 /// removes those it no longer produces — and nothing else of the repository.
 fn list_path(cluster: &str) -> String {
@@ -665,7 +722,7 @@ fn readme(format: Format, cluster: &str, units: &[Unit]) -> String {
         )
     } else {
         format!(
-            "## Bootstrap\n\nCommit this directory to the repository named in the Applications, then, with Argo CD's CLI:\n\n    kubectl apply -n argocd -f argocd/{cluster}/project.yaml\n    argocd app create {cluster}-stack --project {cluster}-stack --repo <this repository> \\\n      --path argocd/{cluster} --dest-server https://kubernetes.default.svc --dest-namespace argocd --sync-policy automated\n\nThe parent Application syncs one Application per step; their sync waves follow deployctl's\nstep graph. Argo CD waits between waves only for resources with a health check, and it has\nnone for Applications since 1.8: add it to `argocd-cm` first (Argo CD's documentation,\n\"Application health\"), as `resource.customizations.health.argoproj.io_Application`.\nA release's Application has two sources: the pinned chart and this repository's\n`deployctl/{cluster}/<step>/values.yaml` (our values with the cluster's overlay).\n\nArgo CD renders charts itself and keeps no helm release records: `deployctl diff` has nothing\nto compare on this cluster (use `argocd app diff`); `deployctl verify` reads the\nApplications' status. deployctl's own checks around a release (LiteLLM's liveliness, the\nOpenWebUI SQLite gate, Retain on the data volumes) do not run under Argo CD; `verify` proves\nthe chat end to end.\n"
+            "## Bootstrap\n\nCommit this directory to the repository named in the Applications, then, with Argo CD's CLI:\n\n    kubectl apply -n argocd -f argocd/{cluster}/project.yaml\n    argocd app create {cluster}-stack --project {cluster}-stack --repo <this repository> \\\n      --path argocd/{cluster} --dest-server https://kubernetes.default.svc --dest-namespace argocd --sync-policy automated\n\nOr, for every cluster exported to this repository at once, the ApplicationSet\n`argocd/stacks.applicationset.yaml` instead of `argocd app create` (it makes `<cluster>-stack`\nfor each `argocd/<cluster>/`, only creates and updates them, and keeps their resources if it is\ndeleted); apply each cluster's project first:\n\n    kubectl apply -n argocd -f argocd/{cluster}/project.yaml\n    kubectl apply -n argocd -f argocd/stacks.applicationset.yaml\n\nThe parent Application syncs one Application per step; their sync waves follow deployctl's\nstep graph. Argo CD waits between waves only for resources with a health check, and it has\nnone for Applications since 1.8: add it to `argocd-cm` first (Argo CD's documentation,\n\"Application health\"), as `resource.customizations.health.argoproj.io_Application`.\nA release's Application has two sources: the pinned chart and this repository's\n`deployctl/{cluster}/<step>/values.yaml` (our values with the cluster's overlay).\n\nArgo CD renders charts itself and keeps no helm release records: `deployctl diff` has nothing\nto compare on this cluster (use `argocd app diff`); `deployctl verify` reads the\nApplications' status. deployctl's own checks around a release (LiteLLM's liveliness, the\nOpenWebUI SQLite gate, Retain on the data volumes) do not run under Argo CD; `verify` proves\nthe chat end to end.\n"
         )
     };
     format!(

@@ -422,6 +422,57 @@ async fn an_argocd_export_validates_against_argo_cd_and_two_clusters_differ_only
         }
     }
     assert!(differing > 0);
+
+    // One ApplicationSet for both: for each `argocd/<cluster>/` it makes the parent
+    // Application the README's `argocd app create` makes (name, project, path), creating and
+    // updating only, and keeping the stacks if it is deleted.
+    let set = docs(&both["argocd/stacks.applicationset.yaml"]).remove(0);
+    assert_eq!(set["kind"], "ApplicationSet");
+    let generator = &set["spec"]["generators"][0]["git"];
+    assert_eq!(generator["repoURL"], repo);
+    let glob = generator["directories"][0]["path"].as_str().unwrap();
+    for cluster in [CLUSTER, "prod-cluster"] {
+        let dir_of_cluster = format!("argocd/{cluster}");
+        assert!(
+            glob.strip_suffix('*').is_some_and(
+                |p| dir_of_cluster.starts_with(p) && !dir_of_cluster[p.len()..].contains('/')
+            ),
+            "{glob} does not match {dir_of_cluster}"
+        );
+        let expand = |t: &Value| {
+            t.as_str()
+                .unwrap()
+                .replace("{{.path.basename}}", cluster)
+                .replace("{{.path.path}}", &dir_of_cluster)
+        };
+        let template = &set["spec"]["template"];
+        assert_eq!(
+            expand(&template["metadata"]["name"]),
+            format!("{cluster}-stack")
+        );
+        assert_eq!(
+            expand(&template["spec"]["project"]),
+            format!("{cluster}-stack")
+        );
+        assert_eq!(expand(&template["spec"]["source"]["path"]), dir_of_cluster);
+        assert!(both.contains_key(&format!("argocd/{cluster}/project.yaml")));
+    }
+    assert_eq!(
+        set["spec"]["syncPolicy"]["applicationsSync"],
+        "create-update"
+    );
+    assert_eq!(
+        set["spec"]["syncPolicy"]["preserveResourcesOnDeletion"],
+        true
+    );
+    // Shared: dev moving to Flux leaves it for prod.
+    sb.set("EKS_CLUSTER_NAME", CLUSTER);
+    sb.run(&["export", "--format", "flux", dir.to_str().unwrap()])
+        .await
+        .assert_code(0);
+    assert!(dir.join("argocd/stacks.applicationset.yaml").is_file());
+    assert!(dir.join("argocd/prod-cluster/project.yaml").is_file());
+    assert!(!dir.join(format!("argocd/{CLUSTER}/project.yaml")).exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
