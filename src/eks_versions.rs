@@ -12,6 +12,9 @@ const TABLE: &str = include_str!("../terraform/eks-versions.json");
 struct Table {
     source: String,
     versions: BTreeMap<String, Dates>,
+    /// Versions read from another source than `source`, with that source named.
+    #[serde(default)]
+    sources: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -230,6 +233,12 @@ mod tests {
             assert!(minor(v).is_some(), "{v}");
             assert!(dates.standard_end < dates.extended_end, "{v}");
         }
+        // A version read elsewhere names where, and is one the table has.
+        for (v, source) in &t.sources {
+            assert!(t.versions.contains_key(v), "{v}");
+            assert!(source.contains("commit"), "{v}: {source}");
+        }
+        assert!(t.sources["1.36"].contains("endoflife-date/release-data"));
     }
 
     #[test]

@@ -577,15 +577,16 @@ mod tests {
         let versions = [
             v("1.34", "EXTENDED_SUPPORT", "2026-12-02", "2027-12-02"),
             v("1.35", "STANDARD_SUPPORT", "2027-03-27", "2028-03-27"),
-            v("1.36", "STANDARD_SUPPORT", "2027-08-01", "2028-08-01"),
+            v("1.36", "STANDARD_SUPPORT", "2027-08-02", "2028-08-02"),
+            v("1.37", "STANDARD_SUPPORT", "2027-12-01", "2028-12-01"),
         ];
         let rows = version_rows("c", "1.34", &versions);
-        assert!(rows[0].behind && rows[0].latest == "1.36", "{rows:?}");
+        assert!(rows[0].behind && rows[0].latest == "1.37", "{rows:?}");
         assert!(rows[0].note.starts_with("EXTENDED_SUPPORT"), "{rows:?}");
-        // 1.36 is not in the file: said; 1.34 and 1.35 agree with it: not listed.
+        // 1.37 is not in the file: said; 1.34 to 1.36 agree with it: not listed.
         let calendar: Vec<&Row> = rows.iter().filter(|r| r.what == "calendar").collect();
         assert_eq!(calendar.len(), 1, "{rows:?}");
-        assert_eq!(calendar[0].name, "Kubernetes 1.36");
+        assert_eq!(calendar[0].name, "Kubernetes 1.37");
         assert_eq!(calendar[0].current, "(missing)");
         // A date EKS moved is a disagreement.
         let moved = [v("1.35", "STANDARD_SUPPORT", "2027-04-30", "2028-03-27")];

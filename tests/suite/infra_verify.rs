@@ -455,7 +455,7 @@ async fn the_clusters_kubernetes_version_is_checked_against_the_eks_calendar() {
         .unwrap_or_else(|| panic!("no version line:\n{}", run.stdout));
     assert!(line.starts_with('✗'), "{line}");
     assert!(line.contains("support ENDED on 2026-11-26"), "{line}");
-    assert!(run.stdout.contains("towards 1.35"), "{}", run.stdout);
+    assert!(run.stdout.contains("towards 1.36"), "{}", run.stdout);
 
     sb.set("EKS_CLUSTER_NAME", "aging-cluster");
     let run = sb.run(&["infrastructure-verify", "--output", "json"]).await;
@@ -497,7 +497,7 @@ async fn the_running_version_is_judged_by_eks_s_own_calendar_when_it_answers() {
     sb.set("AWS_ENDPOINT_URL_EKS", &eks.url);
     eks.set_calendar(&[
         ("1.35", "EXTENDED_SUPPORT", "2026-11-01", "2027-11-01"),
-        ("1.36", "STANDARD_SUPPORT", "2027-07-28", "2028-07-28"),
+        ("1.36", "STANDARD_SUPPORT", "2027-08-02", "2028-08-02"),
     ]);
     let run = sb.run(&["infrastructure-verify"]).await;
     let line = run

@@ -10,7 +10,7 @@ use support::chart_sources::{ChartRepo, OciRegistry};
 use support::charts::{charts_dir, project_with};
 use support::eks_front::Addon;
 use support::kube_server::FakeKube;
-use support::moto::{Moto, seed_cluster};
+use support::moto::{Moto, seed_cluster_at};
 
 fn pin(name: &str) -> String {
     support::scenario::releases()
@@ -59,7 +59,9 @@ fn row<'a>(stdout: &'a str, what: &str, name: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread")]
 async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_read() {
     let (moto, _guard) = Moto::lock().await;
-    let seeded = seed_cluster(&moto.sdk().await, support::CLUSTER, false).await;
+    // A cluster on the newest version the file knows (1.36), so that once EKS's calendar
+    // does not answer, nothing is behind.
+    let seeded = seed_cluster_at(&moto.sdk().await, support::CLUSTER, false, "1.36").await;
     let _ = seeded;
     let kube = FakeKube::start().await;
     let mut sb = support::Sandbox::new(&kube);
@@ -89,7 +91,8 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
         ("1.33", "EXTENDED_SUPPORT", "2026-07-29", "2027-07-29"),
         ("1.34", "EXTENDED_SUPPORT", "2026-12-02", "2027-12-02"),
         ("1.35", "STANDARD_SUPPORT", "2027-03-27", "2028-03-27"),
-        ("1.36", "STANDARD_SUPPORT", "2027-07-28", "2028-07-28"),
+        ("1.36", "STANDARD_SUPPORT", "2027-08-02", "2028-08-02"),
+        ("1.37", "STANDARD_SUPPORT", "2027-12-01", "2028-12-01"),
     ]);
     let v = |s: &str, compat: &[(&str, bool)]| {
         (
@@ -105,14 +108,14 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
             name: "vpc-cni".into(),
             installed: "v1.19.2-eksbuild.1".into(),
             versions: vec![
-                v("v1.19.2-eksbuild.1", &[("1.35", false)]),
-                v("v1.20.4-eksbuild.2", &[("1.35", true)]),
+                v("v1.19.2-eksbuild.1", &[("1.36", false)]),
+                v("v1.20.4-eksbuild.2", &[("1.36", true)]),
             ],
         },
         Addon {
             name: "coredns".into(),
             installed: "v1.12.4-eksbuild.1".into(),
-            versions: vec![v("v1.12.4-eksbuild.1", &[("1.35", true)])],
+            versions: vec![v("v1.12.4-eksbuild.1", &[("1.36", true)])],
         },
     ]);
     let models = deployctl::bedrock::load(&support::repo_root()).unwrap();
@@ -144,23 +147,24 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
     let r = row(out, "release", "redis");
     assert!(r.contains("could not read: http://127.0.0.1:9"), "{r}");
     assert!(run.stderr.contains("could not be read"), "{}", run.stderr);
-    // The cluster: its version from EKS, in standard support; 1.36 is newer.
+    // The cluster: its version from EKS, in standard support; 1.37 is newer.
     let k = row(out, "kubernetes", support::CLUSTER);
     assert!(
         k.starts_with("kubernetes !")
-            && k.contains("1.35")
             && k.contains("1.36")
-            && k.contains("STANDARD_SUPPORT (standard support until 2027-03-27"),
+            && k.contains("1.37")
+            && k.contains("STANDARD_SUPPORT (standard support until 2027-08-02"),
         "{k}"
     );
-    // The calendar EKS answers against the file: 1.36 is missing from it (1.33–1.35 agree).
-    let c = row(out, "calendar", "1.36");
+    // The calendar EKS answers against the file: 1.37 is missing from it (1.33–1.36 agree).
+    let c = row(out, "calendar", "1.37");
     assert!(
-        c.contains("(missing)") && c.contains("2027-07-28 / 2028-07-28"),
+        c.contains("(missing)") && c.contains("2027-12-01 / 2028-12-01"),
         "{c}"
     );
     assert!(!out.contains("Kubernetes 1.35 "), "{out}");
-    // Add-ons against EKS's default for 1.35.
+    assert!(!out.contains("Kubernetes 1.36 "), "{out}");
+    // Add-ons against EKS's default for 1.36.
     let a = row(out, "add-on", "vpc-cni");
     assert!(
         a.starts_with("add-on !") && a.contains("v1.20.4-eksbuild.2"),
@@ -228,7 +232,7 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
     eks.set_addons(vec![Addon {
         name: "coredns".into(),
         installed: "v1.12.4-eksbuild.1".into(),
-        versions: vec![v("v1.12.4-eksbuild.1", &[("1.35", true)])],
+        versions: vec![v("v1.12.4-eksbuild.1", &[("1.36", true)])],
     }]);
     eks.clear_calendar();
     let run = sb.run(&["outdated"]).await;

@@ -879,11 +879,13 @@ async fn eks_s_own_calendar_judges_the_version_and_a_stale_file_is_named() {
     sb.set("DEPLOYCTL_TODAY", "2026-11-27");
     let eks = support::eks_front::EksFront::start("http://127.0.0.1:9", "https://unused");
     sb.set("AWS_ENDPOINT_URL_EKS", &eks.url);
-    // EKS moved 1.35's end of support (the file says 2027-03-27) and offers 1.36.
+    // EKS moved 1.35's end of support (the file says 2027-03-27) and offers 1.36 (as the
+    // file has it) and 1.37 (which the file lacks).
     eks.set_calendar(&[
         ("1.34", "STANDARD_SUPPORT", "2026-12-02", "2027-12-02"),
         ("1.35", "UNSUPPORTED", "2026-10-01", "2026-11-01"),
-        ("1.36", "STANDARD_SUPPORT", "2027-07-28", "2028-07-28"),
+        ("1.36", "STANDARD_SUPPORT", "2027-08-02", "2028-08-02"),
+        ("1.37", "STANDARD_SUPPORT", "2027-12-01", "2028-12-01"),
     ]);
     let run = sb.run(&["infrastructure-plan"]).await;
     run.assert_code(2);
@@ -894,10 +896,11 @@ async fn eks_s_own_calendar_judges_the_version_and_a_stale_file_is_named() {
             && all.contains("calendar: EKS's calendar (DescribeClusterVersions)"),
         "{all}"
     );
-    assert!(all.contains("kubernetes_version = \"1.36\""), "{all}");
+    assert!(all.contains("kubernetes_version = \"1.37\""), "{all}");
     assert!(
         all.contains("terraform/eks-versions.json gives 1.35 2027-03-27 / 2028-03-27, EKS 2026-10-01 / 2026-11-01")
-            && all.contains("terraform/eks-versions.json lacks 1.36"),
+            && all.contains("terraform/eks-versions.json lacks 1.37")
+            && !all.contains("terraform/eks-versions.json lacks 1.36"),
         "{all}"
     );
     assert!(
