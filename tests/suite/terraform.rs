@@ -739,7 +739,8 @@ async fn a_kubernetes_version_out_of_eks_support_is_refused_before_the_plan() {
                 && err.contains("left EKS extended support on 2026-11-26"),
             "{err}"
         );
-        assert!(err.contains("kubernetes_version = \"1.35\""), "{err}");
+        // The newest version in standard support that day (1.36, from the calendar file).
+        assert!(err.contains("kubernetes_version = \"1.36\""), "{err}");
         assert!(
             !subcommands(&sb).iter().any(|c| c == "plan" || c == "apply"),
             "{:?}",
