@@ -77,3 +77,10 @@ fi
 # pull .tools/charts-cache`; the chart tests fail saying so when neither is there). `test-fakes` builds the
 # helm and terraform stand-ins.
 cargo test --locked --features test-fakes "$@"
+
+# The crate map in src/lib.rs links every module: a rename that leaves it (or any other doc
+# link) stale fails here. Only for the whole suite (a filtered run is a developer's).
+if [ $# -eq 0 ]; then
+  RUSTDOCFLAGS="-D rustdoc::broken_intra_doc_links -D rustdoc::private_intra_doc_links" \
+    cargo doc --locked --no-deps --lib
+fi

@@ -551,7 +551,7 @@ mod tests {
             msg.contains("INTERACTIVE_MODE") && msg.contains("maybe"),
             "{msg}"
         );
-        assert_eq!(err.code, 2);
+        assert_eq!(err.code, crate::error::exit::USAGE);
     }
 
     #[test]
@@ -562,7 +562,7 @@ mod tests {
         }
         for bad in ["-prod", "prod/../x", "pröd", "a b", &"a".repeat(101)] {
             let err = resolve(&a, &[("EKS_CLUSTER_NAME", bad)]).unwrap_err();
-            assert_eq!(err.code, 2);
+            assert_eq!(err.code, crate::error::exit::USAGE);
             assert!(err.to_string().contains("EKS_CLUSTER_NAME"), "{err}");
         }
         let flag = Flags {
@@ -594,7 +594,7 @@ mod tests {
         for bad in ["0", "2m", "-1", "86401", "10000000000000000000"] {
             let err = resolve(&a, &[("DEPLOYCTL_SYNC_TIMEOUT", bad)]).unwrap_err();
             assert!(err.to_string().contains("DEPLOYCTL_SYNC_TIMEOUT"), "{err}");
-            assert_eq!(err.code, 2);
+            assert_eq!(err.code, crate::error::exit::USAGE);
         }
     }
 

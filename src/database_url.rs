@@ -47,8 +47,8 @@ pub fn with_tls(url: &SecretString) -> SecretString {
     SecretString::from(format!("{body}{sep}sslmode=require{fragment}"))
 }
 
-/// host[:port] of a database URL, without user or password — or None when the authority is
-/// not `[userinfo@]host[:port]` with a plain host name (or [IPv6]) and a numeric port. So
+/// host\[:port\] of a database URL, without user or password — or None when the authority is
+/// not `[userinfo@]host[:port]` with a plain host name (or \[IPv6\]) and a numeric port. So
 /// `postgresql://litellm:S3cretPass` (user and password, no `@`, no host) has no host, and
 /// nothing of it is ever shown.
 pub fn database_host(url: &SecretString) -> Option<String> {

@@ -1,5 +1,6 @@
-//! The decision policy of BEHAVIOUR.md as pure functions: (state, criticality, dependents,
-//! mode) → run, skip or ask; and (an operator's answer) → run, skip or a refusal.
+//! The decision policy (README "Prompts and decisions") as pure functions: (state,
+//! criticality, dependents, mode) → run, skip or ask; and (an operator's answer) → run, skip
+//! or a refusal.
 
 use crate::graph::StepId;
 
@@ -122,7 +123,7 @@ fn need(ids: &[StepId]) -> String {
     )
 }
 
-/// The warning to show before skipping, if any (the seed's WARN BEFORE SKIP).
+/// The warning to show before skipping, if any (deploy.sh's warning before a skip).
 fn skip_warning(f: &Facts) -> Option<String> {
     match (f.critical, f.dependents.is_empty()) {
         (true, true) => Some(format!("{} is critical", f.step)),

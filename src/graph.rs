@@ -75,7 +75,7 @@ pub struct StepDef {
     /// What `list` and the plan call it.
     pub title: &'static str,
     pub needs: &'static [StepId],
-    /// Steps the single-step command runs alongside (the seed's pairings).
+    /// Steps the single-step command runs alongside (deploy.sh's pairings).
     pub companions: &'static [StepId],
     /// Critical: an unhealthy resource cannot be skipped; skipping a healthy one warns.
     pub critical: bool,
@@ -147,7 +147,7 @@ impl StepDef {
     }
 }
 
-/// Every application step, in the order of deploy.sh `all` (the seed's order).
+/// Every application step, in the order of deploy.sh `all` (the order deployctl keeps from it).
 pub static STEPS: &[StepDef] = &[
     step(Validate, "validate", ResourceKind::Files).help(
         "YAML validation",
@@ -423,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn critical_steps_are_the_seeds() {
+    fn critical_steps_are_those_of_deploy_sh() {
         let critical: Vec<_> = STEPS.iter().filter(|d| d.critical).map(|d| d.id).collect();
         assert_eq!(critical, [ExternalSecrets, Redis, Litellm]);
     }

@@ -1,5 +1,26 @@
-//! deployctl: stands up LiteLLM + OpenWebUI and their platform on AWS EKS.
-//! The pipeline is arguments → settings → engine (preflight, assess, decide, execute, report).
+//! deployctl: stands up LiteLLM and OpenWebUI and their platform on AWS EKS. It replaces two
+//! bash scripts, `deploy.sh` and `setup-bastion.sh`: their commands, aliases, environment
+//! variables, prompts and skip rules are its interface, and comments that name them mean
+//! those scripts.
+//!
+//! A run is arguments → settings → engine (preflight, assess, decide, execute, report). The
+//! crate, by floor (the why of each part is in `docs/architecture.md`):
+//!
+//! - **Entry and output**: [`cli`] (the clap tree), [`config`] (settings from flags, the
+//!   environment and defaults), [`commands`] (every command that is not a step of the
+//!   graph), [`list`] (`deployctl list`), [`ui`] (all output), [`events`] (the JSON machine
+//!   messages and the run's summary), [`prompt`] (questions), [`error`] (errors and exit
+//!   codes), [`interrupt`] (signals and a lost terminal), [`journal`] (`--resume`).
+//! - **The run**: [`engine`] (one run, in phases), [`preflight`], [`decide`] (the decision
+//!   policy), [`graph`] (the step table), [`steps`] (one file per step), [`context`] (what a
+//!   step gets).
+//! - **Facts about the stack**: [`releases`] (the pins), [`release_table`] (what each release
+//!   needs and gets), [`roles`] (IRSA), [`secret_names`], [`database_url`], [`bedrock`] (the
+//!   models), [`eks_versions`] (the EKS calendar), [`access`] (`access.yaml`), [`manifest`],
+//!   [`charts`], [`render`] (the offline render and its checks), [`yaml`], [`encoding`].
+//! - **Platform access**: [`aws`] (aws-sdk-rust), [`kube`] (kube-rs), [`tools`] (helm and
+//!   terraform as child processes), [`cluster`] (the context guard), [`tunnel`] (the way to
+//!   a private API), [`eks_token`], [`postgres`].
 
 pub mod access;
 pub mod aws;
@@ -18,6 +39,7 @@ pub mod eks_versions;
 pub mod encoding;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod graph;
 pub mod interrupt;
 pub mod journal;
@@ -42,7 +64,8 @@ use clap::Parser;
 use cli::{Cli, Command};
 use config::{Env, Settings, Terminal};
 use engine::{Mode, Request};
-use error::{UserError, exit};
+use error::{ExitCode, exit};
+use events::{ErrorReport, Summary};
 use prompt::{NonInteractive, Prompter, TerminalPrompter};
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -55,26 +78,29 @@ fn print_error(err: &anyhow::Error) {
     }
 }
 
-/// Parse, resolve settings, run; returns the process exit code.
+/// Parse, resolve settings, run; returns the process exit code. With `--output json` the
+/// last line is the run's one `summary` event, made here from how the run ended.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            let code = e.exit_code();
+            let code = ExitCode(e.exit_code());
             // --help and --version are not failures; a usage error still ends in a summary
             // when JSON was asked for.
-            if code != exit::OK && json_requested(&args) {
-                error::failed_check("usage");
-                let message = e.kind().to_string();
-                ui::final_summary(
+            if !code.is_ok() && json_requested(&args) {
+                ui::write_summary(&Summary::new(
                     "",
                     code,
-                    Some((&message, Some("run `deployctl --help` for the usage"))),
-                );
+                    Some(ErrorReport {
+                        message: e.kind().to_string(),
+                        help: Some("run `deployctl --help` for the usage".into()),
+                        check: Some("usage".into()),
+                    }),
+                ));
             }
-            return code;
+            return code.0;
         }
     };
     // Completions and the manual are documents, not runs: no summary after them.
@@ -87,29 +113,54 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> i32 {
     if json {
         ui::json_run(&command);
     }
-    let code = run_parsed(cli, env);
+    let ended = run_parsed(cli, env);
     if json {
-        let err = LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match err {
-            Some((message, help)) => {
-                // An error no check claimed is the command's own.
-                if error::failed_checks().is_none() {
-                    error::failed_check(command.trim());
-                }
-                ui::final_summary(&command, code.0, Some((&message, help.as_deref())))
-            }
-            None => ui::final_summary(&command, code.0, None),
-        }
+        let summary = ended.summary.unwrap_or_else(|| {
+            Summary::new(
+                &command,
+                ended.code,
+                ended.error.map(|mut e| {
+                    // An error no check claimed is the command's own.
+                    e.check.get_or_insert_with(|| command.trim().to_string());
+                    e
+                }),
+            )
+        });
+        ui::write_summary(&summary);
     }
-    code.0
+    ended.code.0
 }
 
-/// The error that ended the run (message, help), for the JSON summary.
-static LAST_ERROR: std::sync::Mutex<Option<(String, Option<String>)>> = std::sync::Mutex::new(None);
+/// How a run ended: its exit code, the error that ended it (for the summary; printed
+/// already), and the summary the command made of its run, if it made one.
+struct Ended {
+    code: ExitCode,
+    error: Option<ErrorReport>,
+    summary: Option<Summary>,
+}
 
-fn remember_error(err: &anyhow::Error) {
-    *LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some((format!("{err:#}"), error::help_of(err).map(str::to_string)));
+impl Ended {
+    fn code(code: ExitCode) -> Ended {
+        Ended {
+            code,
+            error: None,
+            summary: None,
+        }
+    }
+
+    /// An error: printed now (`error:` and `help:`), reported in the summary.
+    fn error(err: &anyhow::Error, check: Option<&str>) -> Ended {
+        print_error(err);
+        Ended {
+            code: error::code_of(err),
+            error: Some(ErrorReport {
+                message: format!("{err:#}"),
+                help: error::help_of(err).map(str::to_string),
+                check: check.map(str::to_string).or_else(|| error::checks_of(err)),
+            }),
+            summary: None,
+        }
+    }
 }
 
 /// `--output json` / `--output=json` among raw arguments (for errors before parsing is done).
@@ -121,9 +172,7 @@ fn json_requested(args: &[OsString]) -> bool {
         || words.contains(&"--output=json")
 }
 
-struct Code(i32);
-
-fn run_parsed(cli: Cli, mut env: Env) -> Code {
+fn run_parsed(cli: Cli, mut env: Env) -> Ended {
     // --kubeconfig and --profile are the variables, set for deployctl and every child (helm,
     // terraform, the kubeconfig's exec credential): a flag wins over its variable. This runs
     // before any thread is started.
@@ -149,29 +198,22 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "deployctl", &mut out);
-            return Code(write_stdout(&out, "the completion script"));
+            return Ended::code(write_stdout(&out, "the completion script"));
         }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
             if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
                 crate::ui::err_line(&format!("error: cannot render the manual page: {e}"));
-                return Code(exit::FAILED);
+                return Ended::code(exit::FAILED);
             }
-            return Code(write_stdout(&out, "the manual page"));
+            return Ended::code(write_stdout(&out, "the manual page"));
         }
         _ => {}
     }
     let settings = match Settings::resolve(&cli.global.flags(), &env, Terminal::detect()) {
         Ok(s) => s,
-        Err(e) => {
-            let code = e.code;
-            error::failed_check("settings");
-            let e = anyhow::Error::new(e);
-            print_error(&e);
-            remember_error(&e);
-            return Code(code);
-        }
+        Err(e) => return Ended::error(&anyhow::Error::new(e), Some("settings")),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -180,48 +222,48 @@ fn run_parsed(cli: Cli, mut env: Env) -> Code {
         Ok(rt) => rt,
         Err(e) => {
             crate::ui::err_line(&format!("error: cannot start the async runtime: {e}"));
-            return Code(exit::FAILED);
+            return Ended::code(exit::FAILED);
         }
     };
     let json = settings.output == config::OutputFormat::Json;
-    Code(match runtime.block_on(dispatch(cli.command, settings)) {
-        Ok(code) => code,
+    let (done, summary) = runtime.block_on(dispatch(cli.command, settings));
+    let mut ended = match done {
+        Ok(code) => Ended::code(code),
         Err(e) if prompt::is_quit(&e) => quit(json, interrupt::changes_began()),
-        Err(e) => {
-            print_error(&e);
-            remember_error(&e);
-            error::code_of(&e)
-        }
-    })
+        Err(e) => Ended::error(&e, None),
+    };
+    ended.summary = summary;
+    ended
 }
 
 /// The operator quit at a question (Q, Ctrl-C, Ctrl-D). Before any change that is a clean
 /// stop (exit 0); once changes began it is an interruption (exit 130), as Ctrl-C would be.
-fn quit(json: bool, changes_began: bool) -> i32 {
+fn quit(json: bool, changes_began: bool) -> Ended {
     if changes_began {
         let e = anyhow::Error::new(error::UserError {
             message: "quit at a question after changes began: the run stopped part way".into(),
             help: Some("run the same command again to finish".into()),
             code: exit::INTERRUPTED,
         });
-        print_error(&e);
-        remember_error(&e);
-        return exit::INTERRUPTED;
+        return Ended::error(&e, None);
     }
     let text = "Quit: nothing has been changed.";
     if json {
         crate::ui::err_line(text);
         crate::ui::out_line(
-            &serde_json::json!({"event": "quit", "exit_code": exit::OK}).to_string(),
+            &events::Event::Quit {
+                exit_code: exit::OK,
+            }
+            .to_line(),
         );
     } else {
         crate::ui::out_line(text);
     }
-    exit::OK
+    Ended::code(exit::OK)
 }
 
 /// Write generated text to stdout; a reader that stops early (`| head`) is fine.
-fn write_stdout(bytes: &[u8], what: &str) -> i32 {
+fn write_stdout(bytes: &[u8], what: &str) -> ExitCode {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
@@ -249,121 +291,27 @@ fn prompter_for(settings: &Settings) -> Arc<dyn Prompter> {
     }
 }
 
-/// Check the `secrets` flags; salt-key and database-url have no rotation path.
-fn secrets_options(
-    args: &cli::SecretsArgs,
-    settings: &mut Settings,
-) -> anyhow::Result<context::SecretsOptions> {
-    let cli::SecretsArgs {
-        rotate,
-        i_understand_this_breaks_api_keys,
-        database_url,
-        database_url_file,
-        restore_deleted,
-        reveal: _,
-    } = args;
-    for name in rotate {
-        match name {
-            secret_names::SecretName::SaltKey => {
-                return Err(UserError::usage(
-                    "salt-key cannot be rotated: LiteLLM encrypts its stored credentials with it, and a new one makes them unreadable",
-                    "leave salt-key as it is; there is no rotation path for it",
-                )
-                .into());
-            }
-            secret_names::SecretName::DatabaseUrl => {
-                return Err(UserError::usage(
-                    "database-url is not rotated: it names your database",
-                    "change it interactively with `deployctl secrets` (Proceed, then confirm twice)",
-                )
-                .into());
-            }
-            secret_names::SecretName::OpenwebuiAdmin => {
-                return Err(UserError::usage(
-                    "openwebui-admin is not rotated: OpenWebUI made its admin from it once and keeps its own copy of the password",
-                    "change the admin's password in OpenWebUI (Settings → Account); `deployctl secrets --reveal openwebui-admin` shows the first one",
-                )
-                .into());
-            }
-            secret_names::SecretName::OpenwebuiOidc => {
-                return Err(UserError::usage(
-                    "openwebui-oidc is not rotated: the identity provider issues it",
-                    "change it interactively with `deployctl secrets` (Proceed), or with `aws secretsmanager put-secret-value`, then `deployctl openwebui`",
-                )
-                .into());
-            }
-            secret_names::SecretName::OpenwebuiDatabaseUrl => {
-                return Err(UserError::usage(
-                    "openwebui-database-url is not rotated by --rotate: deployctl made it from database-url, and OpenWebUI's database role follows it",
-                    "to change OpenWebUI's database password, put a new URL with `aws secretsmanager put-secret-value` (same role, database and host), then `deployctl secret-stores openwebui` (the role is set from it, and OpenWebUI restarted)",
-                )
-                .into());
-            }
-            secret_names::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
-                return Err(UserError::usage(
-                    "rotating master-key breaks every API key LiteLLM has issued",
-                    "add --i-understand-this-breaks-api-keys to rotate it anyway",
-                )
-                .into());
-            }
-            _ => {}
-        }
-    }
-    if database_url.is_some() {
-        // Not echoed: the value is a secret.
-        return Err(UserError::usage(
-            "--database-url is no longer accepted: a URL on the command line is visible in the process list and the shell history",
-            "pass it in a file with `--database-url-file FILE`, on stdin with `--database-url-file -`, or in DATABASE_URL",
-        )
-        .into());
-    }
-    if let Some(path) = database_url_file {
-        let text = if path.as_os_str() == "-" {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
-                UserError::usage(
-                    format!("cannot read the database URL from stdin: {e}"),
-                    "pipe it in: `deployctl secrets --database-url-file - < url.txt`",
-                )
-            })?;
-            s
-        } else {
-            std::fs::read_to_string(path).map_err(|e| {
-                UserError::usage(
-                    format!("cannot read the database URL file {}: {e}", path.display()),
-                    "pass a readable file with --database-url-file FILE (or - for stdin)",
-                )
-            })?
-        };
-        let url = text.trim().to_string();
-        if url.is_empty() {
-            return Err(UserError::usage(
-                format!(
-                    "the database URL {} is empty",
-                    if path.as_os_str() == "-" {
-                        "on stdin".to_string()
-                    } else {
-                        format!("file {}", path.display())
-                    }
-                ),
-                "write `postgresql://USER:PASSWORD@HOST:5432/DB` into it",
-            )
-            .into());
-        }
-        settings.database_url = Some(secrecy::SecretString::from(url));
-    }
-    Ok(context::SecretsOptions {
-        rotate: rotate.clone(),
-        restore_deleted: *restore_deleted,
-    })
-}
-
-async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i32> {
+/// Run the command; returns how it ended and the summary it made of its run, if any.
+async fn dispatch(
+    command: Command,
+    settings: Settings,
+) -> (anyhow::Result<ExitCode>, Option<Summary>) {
     // `eks-token` is kubectl's credential plugin: it keeps the default signal handling.
     if !matches!(command, Command::EksToken) {
         interrupt::install();
     }
     let ui = ui::Ui::new(&settings);
+    let slot = ui.summary_slot();
+    let done = dispatch_with(command, settings, ui).await;
+    let summary = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    (done, summary)
+}
+
+async fn dispatch_with(
+    command: Command,
+    mut settings: Settings,
+    ui: ui::Ui,
+) -> anyhow::Result<ExitCode> {
     // access.yaml matters to the commands that deploy, verify or remove the stack; a broken
     // one (or a bad ENTRY_* variable) is their usage error, nobody else's.
     let reads_access = matches!(
@@ -381,7 +329,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
         return Err(problem.into());
     }
     let secrets_options = match &command {
-        Command::Step(step) => secrets_options(&step.secrets, &mut settings)?,
+        Command::Step(step) => commands::secrets_input::options(&step.secrets, &mut settings)?,
         _ => context::SecretsOptions::default(),
     };
     let name = match &command {
@@ -407,7 +355,7 @@ async fn dispatch(command: Command, mut settings: Settings) -> anyhow::Result<i3
     let steps = match command {
         Command::List => {
             if inv.ui.json() {
-                inv.ui.event(list::render_json());
+                inv.ui.emit(&events::Event::List(list::listing()));
             } else {
                 inv.ui.println(list::render_text().trim_end());
             }
@@ -497,13 +445,15 @@ mod tests {
 
     #[test]
     fn quitting_at_a_question_is_clean_before_changes_and_an_interruption_after() {
-        assert_eq!(quit(true, false), exit::OK);
-        assert!(LAST_ERROR.lock().unwrap().is_none());
-        assert_eq!(quit(true, true), exit::INTERRUPTED);
-        let (message, help) = LAST_ERROR.lock().unwrap().take().expect("remembered");
-        assert!(message.contains("after changes began"), "{message}");
+        let before = quit(true, false);
+        assert_eq!(before.code, exit::OK);
+        assert!(before.error.is_none());
+        let after = quit(true, true);
+        assert_eq!(after.code, exit::INTERRUPTED);
+        let e = after.error.expect("reported");
+        assert!(e.message.contains("after changes began"), "{}", e.message);
         assert_eq!(
-            help.as_deref(),
+            e.help.as_deref(),
             Some("run the same command again to finish")
         );
     }

@@ -1,9 +1,9 @@
 //! `deployctl list`: infrastructure modules, application components with their needs and
 //! criticality, deployment modes and verification commands, rendered from the step graph.
 
+use crate::events::{Component, Described, Listing};
 use crate::graph::STEPS;
 use crate::ui::table;
-use serde_json::{Value, json};
 
 /// Terraform modules under terraform/modules (what `infrastructure` provisions).
 /// The Terraform modules, described as README.md and `terraform/` have them (the defaults
@@ -127,19 +127,36 @@ pub fn render_text() -> String {
     )
 }
 
-pub fn render_json() -> Value {
-    json!({
-        "event": "list",
-        "infrastructure_modules": INFRA_MODULES.iter().map(|(n, d)| json!({"name": n, "description": d})).collect::<Vec<_>>(),
-        "components": STEPS.iter().map(|d| json!({
-            "name": d.name, "title": d.title, "help": d.help, "critical": d.critical,
-            "needs": d.needs.iter().map(|n| n.name()).collect::<Vec<_>>(),
-            "companions": d.companions.iter().map(|n| n.name()).collect::<Vec<_>>(),
-            "kind": d.kind.label(), "runs_last": d.runs_last,
-        })).collect::<Vec<_>>(),
-        "modes": MODES.iter().map(|(c, d)| json!({"command": c, "description": d})).collect::<Vec<_>>(),
-        "verification": VERIFY.iter().map(|(c, d)| json!({"command": c, "description": d})).collect::<Vec<_>>(),
-    })
+/// What `deployctl list --output json` emits.
+pub fn listing() -> Listing {
+    let described = |pairs: &[(&str, &str)], named: bool| -> Vec<Described> {
+        pairs
+            .iter()
+            .map(|(n, d)| Described {
+                name: named.then(|| n.to_string()),
+                command: (!named).then(|| n.to_string()),
+                description: d.to_string(),
+            })
+            .collect()
+    };
+    Listing {
+        infrastructure_modules: described(INFRA_MODULES, true),
+        components: STEPS
+            .iter()
+            .map(|d| Component {
+                name: d.name.into(),
+                title: d.title.into(),
+                help: d.help.into(),
+                critical: d.critical,
+                needs: d.needs.iter().map(|n| n.name().to_string()).collect(),
+                companions: d.companions.iter().map(|n| n.name().to_string()).collect(),
+                kind: d.kind.label().into(),
+                runs_last: d.runs_last,
+            })
+            .collect(),
+        modes: described(MODES, false),
+        verification: described(VERIFY, false),
+    }
 }
 
 #[cfg(test)]

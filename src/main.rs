@@ -16,7 +16,7 @@ fn main() {
     let code = std::panic::catch_unwind(|| {
         deployctl::run(std::env::args_os(), deployctl::config::Env::from_process())
     })
-    .unwrap_or(deployctl::error::exit::FAILED);
+    .unwrap_or(deployctl::error::exit::FAILED.0);
     // A panic may have skipped the tunnel's close: never leave it listening.
     deployctl::interrupt::stop_background();
     std::process::exit(code);

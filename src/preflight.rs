@@ -2,7 +2,7 @@
 //! directory) checked at once, every problem reported together.
 
 use crate::context::Context;
-use crate::error::{UserError, exit};
+use crate::error::UserError;
 use crate::graph::StepId;
 use anyhow::Result;
 
@@ -110,45 +110,16 @@ pub async fn preflight(cx: &Context, assessed: &[StepId], purpose: Purpose) -> R
     );
     // Bedrock is looked at only with working credentials (its errors would repeat them).
     let b = if a.is_err() { Ok(()) } else { b };
-    for (name, r) in [
-        ("aws", &a),
-        ("kube", &k),
-        ("helm", &h),
-        ("charts", &c),
-        ("bedrock", &b),
-    ] {
-        if r.is_err() {
-            crate::error::failed_check(name);
-        }
-    }
-    // Report every preflight problem at once: fixing one to discover the next is slow.
-    let errors: Vec<anyhow::Error> = [a, k, h, c, b]
+    crate::error::problems_before_start(
+        [
+            ("aws", a),
+            ("kube", k),
+            ("helm", h),
+            ("charts", c),
+            ("bedrock", b),
+        ]
         .into_iter()
-        .filter_map(Result::err)
-        .collect();
-    match errors.len() {
-        0 => Ok(()),
-        1 => Err(errors.into_iter().next().expect("one error")),
-        n => {
-            let mut message = format!("{n} problems before anything could start:");
-            let mut help = Vec::new();
-            for (i, e) in errors.iter().enumerate() {
-                message.push_str(&format!("\n  {}. {e:#}", i + 1));
-                if let Some(h) = crate::error::help_of(e) {
-                    help.push(format!("{}. {h}", i + 1));
-                }
-            }
-            let code = if errors
-                .iter()
-                .all(|e| crate::error::code_of(e) == exit::USAGE)
-            {
-                exit::USAGE
-            } else {
-                exit::FAILED
-            };
-            let mut err = UserError::failed(message, help.join("\n      "));
-            err.code = code;
-            Err(err.into())
-        }
-    }
+        .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+        .collect(),
+    )
 }

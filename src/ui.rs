@@ -4,11 +4,12 @@
 
 use crate::config::OutputFormat;
 use crate::config::Settings;
+use crate::error::ExitCode;
+use crate::events::{ErrorReport, Event, Summary};
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct Ui {
@@ -23,7 +24,13 @@ pub struct Ui {
     lock: Mutex<()>,
     /// Print nothing (unit tests).
     silent: bool,
+    /// The summary a command made of its run (its steps or checks), for `lib::run` to write
+    /// last.
+    summary: SummarySlot,
 }
+
+/// Where a command leaves the summary of its run; `lib::run` takes it after the command.
+pub type SummarySlot = Arc<Mutex<Option<Summary>>>;
 
 /// A step's line while it runs.
 pub struct Progress {
@@ -94,13 +101,10 @@ fn write_line(w: &mut impl Write, text: &str, lost: &std::sync::atomic::AtomicBo
     }
 }
 
-/// Whether this process wrote its final `summary` event (JSON mode: exactly one per run).
-pub static SUMMARY_WRITTEN: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+/// Whether this process wrote its `summary` event: exactly one per run, from `lib::run` or,
+/// when it ends the process at once, from the signal handler (which may race the first).
+static SUMMARY_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The final `summary` event for a run that did not write one itself (an error before or
-/// outside the steps, or a command without steps): the exit code and, on failure, the error
-/// (its message and help; never a secret: errors carry none).
 /// The command of a `--output json` run, for a summary written from the interrupt handler.
 static JSON_COMMAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -112,28 +116,27 @@ pub fn json_run(command: &str) {
 /// The summary of a run stopped at once by an interrupt (JSON runs only).
 pub fn interrupted_summary(message: &str, help: &str) {
     if let Some(command) = JSON_COMMAND.get() {
-        crate::error::failed_check("interrupted");
-        final_summary(
+        write_summary(&Summary::new(
             command,
-            crate::error::exit::INTERRUPTED,
-            Some((message, Some(help))),
-        );
+            ExitCode::INTERRUPTED,
+            Some(ErrorReport {
+                message: message.to_string(),
+                help: Some(help.to_string()),
+                check: Some("interrupted".into()),
+            }),
+        ));
     }
 }
 
-pub fn final_summary(command: &str, code: i32, error: Option<(&str, Option<&str>)>) {
+/// Write the run's summary event, once (never a secret: errors carry none). Where it still
+/// can be: a lost stdout is not an error here.
+pub fn write_summary(summary: &Summary) {
     if SUMMARY_WRITTEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let mut v = serde_json::json!({"event": "summary", "command": command, "exit_code": code});
-    if let Some((message, help)) = error {
-        v["error"] = serde_json::json!({
-            "message": message, "help": help, "check": crate::error::failed_checks(),
-        });
-    }
-    // Written where it still can be: a lost stdout is not an error here.
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}").and_then(|()| out.flush());
+    let line = Event::Summary(summary.clone()).to_line();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 pub fn timestamp() -> String {
@@ -172,6 +175,7 @@ impl Ui {
             bars: Mutex::new(Default::default()),
             lock: Mutex::new(()),
             silent: false,
+            summary: SummarySlot::default(),
         }
     }
 
@@ -186,6 +190,7 @@ impl Ui {
             bars: Mutex::new(Default::default()),
             lock: Mutex::new(()),
             silent: true,
+            summary: SummarySlot::default(),
         }
     }
 
@@ -279,15 +284,27 @@ impl Ui {
         }
     }
 
-    /// One JSON object per line on stdout (JSON mode only).
-    pub fn event(&self, value: Value) {
-        if value["event"] == "summary" {
-            SUMMARY_WRITTEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// One event as a JSON line on stdout (JSON mode only). A summary is not written here:
+    /// it is the run's (`summarize`), written last by `lib::run`.
+    pub fn emit(&self, event: &Event) {
+        if let Event::Summary(s) = event {
+            self.summarize(s.clone());
+            return;
         }
         if self.json {
             let _guard = self.lock.lock();
-            out_line(&value.to_string());
+            out_line(&event.to_line());
         }
+    }
+
+    /// Leave the summary of this run (its steps, its checks) for `lib::run` to write.
+    pub fn summarize(&self, summary: Summary) {
+        *self.summary.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary);
+    }
+
+    /// Where this run's summary is left (`lib::run` keeps a handle before the command runs).
+    pub fn summary_slot(&self) -> SummarySlot {
+        self.summary.clone()
     }
 
     /// Run `f` with the spinners cleared (prompts; they are asked before any step runs, so
@@ -301,7 +318,10 @@ impl Ui {
     }
 
     pub fn step_started(&self, step: &str, what: &str) -> Progress {
-        self.event(json!({"event": "step_started", "step": step, "action": what}));
+        self.emit(&Event::StepStarted {
+            step: step.to_string(),
+            action: what.to_string(),
+        });
         if let Some(multi) = &self.multi {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(
@@ -328,10 +348,12 @@ impl Ui {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(step);
-        self.event(json!({
-            "event": "step_finished", "step": step, "ok": ok, "message": text,
-            "duration_ms": took.as_millis() as u64,
-        }));
+        self.emit(&Event::StepFinished {
+            step: step.to_string(),
+            ok,
+            message: text.to_string(),
+            duration_ms: took.as_millis() as u64,
+        });
         // A multi-line result (verify's table): the first line on the status line, the rest
         // below it.
         let (text, details) = match text.split_once('\n') {

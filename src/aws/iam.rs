@@ -2,6 +2,7 @@
 
 use super::{Aws, policy};
 use anyhow::{Result, anyhow};
+use aws_sdk_iam::operation::get_role::GetRoleError;
 use serde_json::Value;
 
 /// A role as it exists.
@@ -17,17 +18,12 @@ pub struct RoleState {
 /// GetRole + GetRolePolicy; `Ok(None)` when the role does not exist.
 pub async fn get_role(aws: &Aws, name: &str, inline_name: &str) -> Result<Option<RoleState>> {
     let iam = aws.iam();
-    let role = match iam.get_role().role_name(name).send().await {
-        Ok(out) => out.role,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(super::failed(format!("IAM GetRole `{name}`"))(e)),
+    let answer = iam.get_role().role_name(name).send().await;
+    let absent = |e: &GetRoleError| e.is_no_such_entity_exception();
+    let found = super::or_not_found(answer, absent, format!("IAM GetRole `{name}`"))?;
+    let Some(role) = found.and_then(|out| out.role) else {
+        return Ok(None);
     };
-    let Some(role) = role else { return Ok(None) };
     let trust = role
         .assume_role_policy_document()
         .map(policy::parse_document)
@@ -269,16 +265,12 @@ pub async fn oidc_provider_exists(aws: &Aws, issuer: &str) -> Result<bool> {
 
 /// A role's ARN; `Ok(None)` when the role does not exist.
 pub async fn role_arn(aws: &Aws, name: &str) -> Result<Option<String>> {
-    match aws.iam().get_role().role_name(name).send().await {
-        Ok(out) => Ok(out.role.map(|r| r.arn)),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(super::failed(format!("IAM GetRole `{name}`"))(e)),
-    }
+    let answer = aws.iam().get_role().role_name(name).send().await;
+    let absent = |e: &GetRoleError| e.is_no_such_entity_exception();
+    Ok(
+        super::or_not_found(answer, absent, format!("IAM GetRole `{name}`"))?
+            .and_then(|out| out.role.map(|r| r.arn)),
+    )
 }
 
 /// An instance profile; `Ok(None)` when it does not exist.
@@ -286,22 +278,19 @@ pub async fn instance_profile(
     aws: &Aws,
     name: &str,
 ) -> Result<Option<aws_sdk_iam::types::InstanceProfile>> {
-    match aws
+    let answer = aws
         .iam()
         .get_instance_profile()
         .instance_profile_name(name)
         .send()
-        .await
-    {
-        Ok(out) => Ok(out.instance_profile),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(super::failed(format!("IAM GetInstanceProfile `{name}`"))(e)),
-    }
+        .await;
+    let absent = |e: &aws_sdk_iam::operation::get_instance_profile::GetInstanceProfileError| {
+        e.is_no_such_entity_exception()
+    };
+    Ok(
+        super::or_not_found(answer, absent, format!("IAM GetInstanceProfile `{name}`"))?
+            .and_then(|out| out.instance_profile),
+    )
 }
 
 /// IAM names are account-wide and at most 64 characters: `<cluster>-<suffix>`, or — when a

@@ -46,6 +46,24 @@ where
     move |e| anyhow::anyhow!("{what} failed: {}", describe(&e))
 }
 
+/// An operation's answer with "not found" as `Ok(None)`: `absent` says, from the operation's
+/// service error, whether the thing does not exist (`is_no_such_entity_exception`,
+/// `is_resource_not_found_exception`, …); any other error is `failed(what)`.
+pub fn or_not_found<T, E>(
+    answer: Result<T, SdkError<E, HttpResponse>>,
+    absent: impl FnOnce(&E) -> bool,
+    what: impl Into<String>,
+) -> anyhow::Result<Option<T>>
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.as_service_error().is_some_and(absent) => Ok(None),
+        Err(e) => Err(failed(what)(e)),
+    }
+}
+
 /// Whether the endpoint does not implement the operation (moto lacks some: EKS access
 /// entries, SSM DescribeInstanceInformation): an unmodeled answer, or HTTP 404/405/501, or
 /// 500 after the SDK's retries. Decided from the status, never from message text.
@@ -301,8 +319,12 @@ pub struct ClusterInfo {
 
 /// EKS DescribeCluster; `Ok(None)` when there is no such cluster.
 pub async fn describe_cluster(aws: &Aws, name: &str) -> Result<Option<ClusterInfo>> {
-    match aws.eks().describe_cluster().name(name).send().await {
-        Ok(out) => {
+    let answer = aws.eks().describe_cluster().name(name).send().await;
+    let absent =
+        aws_sdk_eks::operation::describe_cluster::DescribeClusterError::is_resource_not_found_exception;
+    match or_not_found(answer, absent, format!("EKS DescribeCluster `{name}`"))? {
+        None => Ok(None),
+        Some(out) => {
             let Some(c) = out.cluster else {
                 return Ok(None);
             };
@@ -346,16 +368,6 @@ pub async fn describe_cluster(aws: &Aws, name: &str) -> Result<Option<ClusterInf
                     .map(|m| m.as_str().to_string()),
             }))
         }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "EKS DescribeCluster `{name}` failed: {}",
-            describe(&e)
-        )),
     }
 }
 

@@ -2,6 +2,8 @@
 
 use super::Aws;
 use anyhow::Result;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
@@ -48,38 +50,32 @@ fn date(d: Option<&aws_sdk_secretsmanager::primitives::DateTime>) -> Option<Stri
 
 /// DescribeSecret; `Ok(None)` when it does not exist (or is scheduled for deletion).
 pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<SecretMeta>> {
-    match aws.secrets().describe_secret().secret_id(name).send().await {
-        Ok(out) => {
-            if out.deleted_date().is_some() {
-                return Ok(None);
-            }
-            Ok(Some(SecretMeta {
-                name: name.to_string(),
-                arn: out.arn().unwrap_or_default().to_string(),
-                created: date(out.created_date()),
-                last_changed: date(out.last_changed_date()).or_else(|| date(out.created_date())),
-                tags: out
-                    .tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key().unwrap_or_default().to_string(),
-                            t.value().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect(),
-                kms_key_id: out.kms_key_id().map(str::to_string),
-            }))
-        }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(super::failed(format!(
-            "Secrets Manager DescribeSecret `{name}`"
-        ))(e)),
+    let answer = aws.secrets().describe_secret().secret_id(name).send().await;
+    let what = format!("Secrets Manager DescribeSecret `{name}`");
+    match super::or_not_found(
+        answer,
+        DescribeSecretError::is_resource_not_found_exception,
+        what,
+    )? {
+        None => Ok(None),
+        Some(out) if out.deleted_date().is_some() => Ok(None),
+        Some(out) => Ok(Some(SecretMeta {
+            name: name.to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+            created: date(out.created_date()),
+            last_changed: date(out.last_changed_date()).or_else(|| date(out.created_date())),
+            tags: out
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            kms_key_id: out.kms_key_id().map(str::to_string),
+        })),
     }
 }
 
@@ -87,22 +83,20 @@ pub async fn describe_secret(aws: &Aws, name: &str) -> Result<Option<SecretMeta>
 /// `DeletedDate`; CreateSecret of that name is refused until then). `Ok(None)` when it exists
 /// normally or not at all.
 pub async fn scheduled_deletion(aws: &Aws, name: &str) -> Result<Option<String>> {
-    match aws.secrets().describe_secret().secret_id(name).send().await {
-        Ok(out) => Ok(out.deleted_date().map(|d| {
+    let answer = aws.secrets().describe_secret().secret_id(name).send().await;
+    let what = format!("Secrets Manager DescribeSecret `{name}`");
+    let found = super::or_not_found(
+        answer,
+        DescribeSecretError::is_resource_not_found_exception,
+        what,
+    )?;
+    Ok(found.and_then(|out| {
+        out.deleted_date().map(|d| {
             date(Some(d))
                 .map(|t| t.chars().take(10).collect())
                 .unwrap_or_else(|| "an unknown date".into())
-        })),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(super::failed(format!(
-            "Secrets Manager DescribeSecret `{name}`"
-        ))(e)),
-    }
+        })
+    }))
 }
 
 /// RestoreSecret: cancel a scheduled deletion (the old value comes back).
@@ -192,24 +186,20 @@ pub async fn ensure_tags(aws: &Aws, meta: &SecretMeta) -> Result<bool> {
 
 /// GetSecretValue; `Ok(None)` when it does not exist.
 pub async fn get_value(aws: &Aws, name: &str) -> Result<Option<SecretString>> {
-    match aws
+    let answer = aws
         .secrets()
         .get_secret_value()
         .secret_id(name)
         .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .secret_string()
-            .map(|s| SecretString::from(s.to_string()))),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(super::failed(format!(
-            "Secrets Manager GetSecretValue `{name}`"
-        ))(e)),
-    }
+        .await;
+    let what = format!("Secrets Manager GetSecretValue `{name}`");
+    let found = super::or_not_found(
+        answer,
+        GetSecretValueError::is_resource_not_found_exception,
+        what,
+    )?;
+    Ok(found.and_then(|out| {
+        out.secret_string()
+            .map(|s| SecretString::from(s.to_string()))
+    }))
 }

@@ -14,7 +14,7 @@
 use crate::error::{UserError, exit};
 use anyhow::Result;
 
-pub async fn enable(inv: super::Invocation) -> Result<i32> {
+pub async fn enable(inv: super::Invocation) -> Result<crate::error::ExitCode> {
     let (cx, _) = inv.context();
     let aws = cx.aws().await;
     let models = crate::bedrock::load(&cx.settings.project_dir)?;

@@ -19,14 +19,18 @@ pub enum Action {
     Render { releases: Vec<String> },
 }
 
-pub async fn run(inv: super::Invocation, action: Action) -> Result<i32> {
+pub async fn run(inv: super::Invocation, action: Action) -> Result<crate::error::ExitCode> {
     match action {
         Action::Pull { destination } => pull(&inv.settings, &inv.ui, destination).await,
         Action::Render { releases } => render_cmd(&inv.settings, &inv.ui, &releases).await,
     }
 }
 
-async fn pull(settings: &Settings, ui: &Ui, dir: Option<PathBuf>) -> Result<i32> {
+async fn pull(
+    settings: &Settings,
+    ui: &Ui,
+    dir: Option<PathBuf>,
+) -> Result<crate::error::ExitCode> {
     let dir = dir
         .or_else(|| settings.charts_dir.clone())
         .unwrap_or_else(|| PathBuf::from("charts"));
@@ -82,7 +86,11 @@ async fn pull(settings: &Settings, ui: &Ui, dir: Option<PathBuf>) -> Result<i32>
 
 /// Render the stack from the charts directory, check it, print the YAML of the named
 /// releases (all by default). Problems go to stderr and make the exit code 1.
-async fn render_cmd(settings: &Settings, ui: &Ui, names: &[String]) -> Result<i32> {
+async fn render_cmd(
+    settings: &Settings,
+    ui: &Ui,
+    names: &[String],
+) -> Result<crate::error::ExitCode> {
     let Some(dir) = settings.charts_dir.clone() else {
         return Err(UserError::usage(
             "`charts render` needs a charts directory",

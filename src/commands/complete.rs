@@ -16,10 +16,14 @@ pub struct Args {
     pub auto_approve: bool,
 }
 
-pub async fn run<F, Fut>(inv: super::Invocation, args: Args, then: F) -> Result<i32>
+pub async fn run<F, Fut>(
+    inv: super::Invocation,
+    args: Args,
+    then: F,
+) -> Result<crate::error::ExitCode>
 where
     F: FnOnce(Context) -> Fut,
-    Fut: Future<Output = Result<i32>>,
+    Fut: Future<Output = Result<crate::error::ExitCode>>,
 {
     let super::Invocation {
         mut settings,
@@ -50,7 +54,7 @@ where
     // finished still stops the run here.
     if crate::interrupt::requested() {
         ui.warn("interrupted after Terraform: the application stack was not started; run `deployctl all` to continue");
-        return Ok(crate::interrupt::EXIT);
+        return Ok(crate::error::exit::INTERRUPTED);
     }
     let cx = Context::new(settings, ui);
     let done =

@@ -53,7 +53,7 @@ fn selected(names: &[String]) -> Result<Vec<StepId>> {
         .collect())
 }
 
-pub async fn run(inv: super::Invocation, names: Vec<String>) -> Result<i32> {
+pub async fn run(inv: super::Invocation, names: Vec<String>) -> Result<crate::error::ExitCode> {
     let (cx, _prompter) = inv.context();
     let cx = Arc::new(cx);
     let done = diff(&cx, &names).await;
@@ -74,7 +74,7 @@ async fn one(cx: &Context, id: StepId) -> Result<Outcome> {
     Ok(Outcome::Objects(crate::steps::build(id).assess(cx).await?))
 }
 
-async fn diff(cx: &Context, names: &[String]) -> Result<i32> {
+async fn diff(cx: &Context, names: &[String]) -> Result<crate::error::ExitCode> {
     let mut steps = selected(names)?;
     // Without an entry point the controller and the Ingresses are not part of the stack.
     if cx.settings.access.entry_point().is_none() {
@@ -137,5 +137,5 @@ async fn diff(cx: &Context, names: &[String]) -> Result<i32> {
         )
         .into());
     }
-    Ok(0)
+    Ok(crate::error::exit::OK)
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-pub async fn run(inv: super::Invocation) -> Result<i32> {
+pub async fn run(inv: super::Invocation) -> Result<crate::error::ExitCode> {
     let (cx, _) = inv.context();
     let credential = crate::eks_token::run(cx.aws().await, &cx.settings.cluster).await?;
     cx.ui.stdout_raw(&credential.to_string());

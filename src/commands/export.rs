@@ -68,7 +68,7 @@ struct Unit {
     needs: Vec<StepId>,
 }
 
-pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
+pub async fn run(inv: super::Invocation, args: Args) -> Result<crate::error::ExitCode> {
     if args.format == Format::Argocd && args.repo_url.is_none() {
         return Err(UserError::usage(
             "`export --format argocd` needs --repo-url: Argo CD's Applications name the Git repository they read",

@@ -14,7 +14,6 @@ use crate::secret_names::SecretName;
 use crate::secret_names::managed_names;
 use anyhow::Result;
 use secrecy::SecretString;
-use serde_json::json;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -531,7 +530,7 @@ async fn kube_check(cx: &Context) -> Check {
     }
 }
 
-pub async fn run(inv: super::Invocation) -> Result<i32> {
+pub async fn run(inv: super::Invocation) -> Result<crate::error::ExitCode> {
     let (cx, _) = inv.context();
     let done = checks(&cx).await;
     // The tunnel (a private endpoint) closes whatever the checks found.
@@ -539,7 +538,7 @@ pub async fn run(inv: super::Invocation) -> Result<i32> {
     done
 }
 
-async fn checks(cx: &Context) -> Result<i32> {
+async fn checks(cx: &Context) -> Result<crate::error::ExitCode> {
     let aws = cx.aws().await;
     // Credentials first: without them every line would say the same thing.
     aws.account_id().await?;
@@ -573,7 +572,13 @@ async fn checks(cx: &Context) -> Result<i32> {
         for d in &c.details {
             cx.ui.println(&format!("  {d}"));
         }
-        cx.ui.event(json!({"event": "check", "section": c.section, "ok": c.ok, "unproven": c.unproven, "text": c.text, "details": c.details}));
+        cx.ui.emit(&crate::events::Event::Check {
+            section: c.section.to_string(),
+            ok: c.ok,
+            unproven: c.unproven,
+            text: c.text.clone(),
+            details: c.details.clone(),
+        });
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
     let open = checks.iter().filter(|c| c.unproven).count();
@@ -592,19 +597,21 @@ async fn checks(cx: &Context) -> Result<i32> {
         cx.ui.println("next: `deployctl infrastructure` creates the infrastructure; `deployctl irsa` and `deployctl secrets` create roles and secrets");
         exit::FAILED
     };
-    let mut summary = json!({"event": "summary", "command": "infrastructure-verify", "exit_code": code, "failed": failed});
-    if failed > 0 {
+    let error = (failed > 0).then(|| {
         let names: Vec<&str> = checks
             .iter()
             .filter(|c| !c.ok)
             .map(|c| c.text.as_str())
             .collect();
-        summary["error"] = json!({
-            "message": format!("{failed} check(s) failed"),
-            "help": "`deployctl infrastructure` creates the infrastructure; `deployctl irsa` and `deployctl secrets` create roles and secrets",
-            "check": names.join("; "),
-        });
-    }
-    cx.ui.event(summary);
+        crate::events::ErrorReport {
+            message: format!("{failed} check(s) failed"),
+            help: Some("`deployctl infrastructure` creates the infrastructure; `deployctl irsa` and `deployctl secrets` create roles and secrets".into()),
+            check: Some(names.join("; ")),
+        }
+    });
+    cx.ui.summarize(crate::events::Summary {
+        failed: Some(failed),
+        ..crate::events::Summary::new("infrastructure-verify", code, error)
+    });
     Ok(code)
 }

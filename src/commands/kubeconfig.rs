@@ -128,7 +128,7 @@ fn exec_command() -> (String, Option<String>) {
 }
 
 /// `deployctl kubeconfig`.
-pub async fn run(inv: super::Invocation) -> Result<i32> {
+pub async fn run(inv: super::Invocation) -> Result<crate::error::ExitCode> {
     let (cx, _) = inv.context();
     let done = write(&cx.settings, cx.aws().await, cx.settings.home.as_deref()).await?;
     cx.ui.println(&done);

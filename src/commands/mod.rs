@@ -16,6 +16,7 @@ pub mod infra_verify;
 pub mod kubeconfig;
 pub mod outdated;
 pub mod reveal;
+pub mod secrets_input;
 pub mod uninstall;
 
 use crate::config::Settings;

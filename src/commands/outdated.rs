@@ -10,7 +10,6 @@
 use crate::context::Context;
 use crate::error::UserError;
 use anyhow::Result;
-use serde_json::json;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -70,7 +69,7 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
     Ordering::Equal
 }
 
-pub async fn run(inv: super::Invocation) -> Result<i32> {
+pub async fn run(inv: super::Invocation) -> Result<crate::error::ExitCode> {
     let (cx, _prompter) = inv.context();
     let cx = Arc::new(cx);
     let done = outdated(&cx).await;
@@ -472,7 +471,7 @@ async fn model_rows(cx: &Context) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-async fn outdated(cx: &Context) -> Result<i32> {
+async fn outdated(cx: &Context) -> Result<crate::error::ExitCode> {
     cx.helm.check_installed().await?;
     let (releases, cluster, models) =
         futures::future::join3(release_rows(cx), cluster_rows(cx), model_rows(cx)).await;
@@ -482,11 +481,17 @@ async fn outdated(cx: &Context) -> Result<i32> {
     rows.extend(models?);
     if cx.ui.json() {
         for r in &rows {
-            cx.ui.event(json!({
-                "event": "outdated", "what": r.what, "name": r.name, "current": r.current,
-                "latest": r.latest, "behind": r.behind, "unread": r.unread, "note": r.note,
-                "installed": r.installed, "engine": r.engine,
-            }));
+            cx.ui.emit(&crate::events::Event::Outdated {
+                what: r.what.to_string(),
+                name: r.name.clone(),
+                current: r.current.clone(),
+                latest: r.latest.clone(),
+                behind: r.behind,
+                unread: r.unread,
+                note: r.note.clone(),
+                installed: r.installed.clone(),
+                engine: r.engine.clone(),
+            });
         }
     } else {
         for line in table(&rows) {
@@ -511,7 +516,7 @@ async fn outdated(cx: &Context) -> Result<i32> {
         .into());
     }
     cx.ui.println("Everything is current.");
-    Ok(0)
+    Ok(crate::error::exit::OK)
 }
 
 fn table(rows: &[Row]) -> Vec<String> {

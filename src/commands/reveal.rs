@@ -7,7 +7,7 @@ use crate::error::{UserError, exit};
 use anyhow::Result;
 use secrecy::ExposeSecret;
 
-pub async fn run(inv: super::Invocation, name: &str) -> Result<i32> {
+pub async fn run(inv: super::Invocation, name: &str) -> Result<crate::error::ExitCode> {
     let prefix = inv.settings.secrets_prefix.clone();
     let secret = format!("{prefix}/{name}");
     let region = inv.settings.region.clone();

@@ -15,7 +15,6 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams};
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,7 +79,7 @@ pub struct Args {
     pub confirm_destroy: Option<String>,
 }
 
-pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
+pub async fn run(inv: super::Invocation, args: Args) -> Result<crate::error::ExitCode> {
     let (cx, prompter) = inv.context();
     let cx = Arc::new(cx);
     let done = uninstall(cx.clone(), prompter.as_ref(), &args).await;
@@ -96,7 +95,11 @@ fn command_line(names: &[String]) -> String {
         .join(" ")
 }
 
-async fn uninstall(cx: Arc<Context>, prompter: &dyn Prompter, args: &Args) -> Result<i32> {
+async fn uninstall(
+    cx: Arc<Context>,
+    prompter: &dyn Prompter,
+    args: &Args,
+) -> Result<crate::error::ExitCode> {
     gate(&cx, prompter, args.confirm_destroy.as_deref())?;
     let order = removal_order(&cx, &args.steps)?;
     // The cluster is proven (context guard) and helm is there before anything is shown.
@@ -591,7 +594,7 @@ async fn remove_all(cx: &Context, steps: &[(StepId, Arc<dyn Step>)]) -> Vec<Row>
 }
 
 /// The summary (JSON event and table), what stayed, and the next command.
-fn report(cx: &Context, names: &[String], rows: &[Row], kept: &Kept) -> i32 {
+fn report(cx: &Context, names: &[String], rows: &[Row], kept: &Kept) -> crate::error::ExitCode {
     let failed: Vec<&Row> = rows.iter().filter(|r| r.result == "failed").collect();
     let interrupted = crate::interrupt::requested();
     let code = if interrupted {
@@ -601,15 +604,6 @@ fn report(cx: &Context, names: &[String], rows: &[Row], kept: &Kept) -> i32 {
     } else {
         exit::FAILED
     };
-    let mut summary = json!({
-        "event": "summary",
-        "command": "uninstall",
-        "exit_code": code,
-        "steps": rows.iter().map(|r| json!({
-            "step": r.step.name(), "decision": "uninstall", "result": r.result,
-            "message": r.message, "duration_ms": r.took.as_millis() as u64,
-        })).collect::<Vec<_>>(),
-    });
     let again = format!(
         "`{}` again (what is already gone is skipped)",
         command_line(names)
@@ -619,7 +613,7 @@ fn report(cx: &Context, names: &[String], rows: &[Row], kept: &Kept) -> i32 {
     } else {
         format!("fix the cause above, then run {again}")
     };
-    if code != exit::OK {
+    let error = (code != exit::OK).then(|| {
         let (message, check) = if interrupted {
             ("interrupted".to_string(), "interrupted".to_string())
         } else {
@@ -630,9 +624,26 @@ fn report(cx: &Context, names: &[String], rows: &[Row], kept: &Kept) -> i32 {
                 .join(", ");
             (format!("failed to uninstall: {check}"), check)
         };
-        summary["error"] = json!({"message": message, "help": next, "check": check});
-    }
-    cx.ui.event(summary);
+        crate::events::ErrorReport {
+            message,
+            help: Some(next.clone()),
+            check: Some(check),
+        }
+    });
+    cx.ui.summarize(crate::events::Summary {
+        steps: Some(
+            rows.iter()
+                .map(|r| crate::events::StepRow {
+                    step: r.step.name().to_string(),
+                    decision: "uninstall".into(),
+                    result: r.result.to_string(),
+                    message: r.message.clone(),
+                    duration_ms: r.took.as_millis() as u64,
+                })
+                .collect(),
+        ),
+        ..crate::events::Summary::new("uninstall", code, error)
+    });
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {

@@ -11,7 +11,7 @@ pub use schedule::waits_for;
 use crate::preflight::preflight;
 use ask::{Decided, StepDecision, decide_all};
 use execute::execute;
-use report::{plan_event, print_plan, report};
+use report::{announce, plan_report, report};
 
 use crate::context::Context;
 use crate::decide::{self, Action, Choice, Decision, Facts, Policy, State};
@@ -22,7 +22,6 @@ use crate::steps::{self, Step};
 use crate::ui::{human_duration, table};
 use anyhow::Result;
 use futures::FutureExt;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,14 +157,22 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Run a request end to end; returns the exit code.
-pub async fn run(cx: Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) -> Result<i32> {
+pub async fn run(
+    cx: Arc<Context>,
+    prompter: Arc<dyn Prompter>,
+    req: Request,
+) -> Result<crate::error::ExitCode> {
     let done = run_steps(&cx, prompter, req).await;
     // Success, failure or a graceful interrupt: the tunnel closes here.
     cx.close().await;
     done
 }
 
-async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request) -> Result<i32> {
+async fn run_steps(
+    cx: &Arc<Context>,
+    prompter: Arc<dyn Prompter>,
+    req: Request,
+) -> Result<crate::error::ExitCode> {
     let cx = cx.clone();
     let selected = select(&cx, &req);
     let preconditions = if cx.settings.with_deps {
@@ -236,72 +243,9 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
     };
 
     if req.mode == Mode::Plan {
-        print_plan(&cx, &decided, states);
-        // What a run would change in what exists but is not as configured (a release's
-        // rendered difference), each computed at once, printed in plan order.
-        if !cx.ui.json() {
-            let changing: Vec<StepId> = decided
-                .iter()
-                .filter(|d| matches!(states.get(&d.id), Some(Ok(State::Unhealthy(_)))))
-                .map(|d| d.id)
-                .collect();
-            let previews = futures::future::join_all(
-                changing
-                    .iter()
-                    .filter_map(|id| built.get(id))
-                    .map(|s| s.preview(&cx)),
-            )
-            .await;
-            for lines in previews.into_iter().flatten() {
-                cx.ui.println("");
-                for l in lines {
-                    cx.ui.println(&l);
-                }
-            }
-        }
-        // A step a run could not even start is a problem the plan must not hide.
-        let errors: Vec<&str> = decided
-            .iter()
-            .filter(|d| matches!(d.decided, Decided::Fail(_)))
-            .map(|d| d.id.name())
-            .collect();
-        if errors.is_empty() {
-            return Ok(exit::OK);
-        }
-        for d in &decided {
-            if let Decided::Fail(why) = &d.decided {
-                cx.ui.println(&format!("\n{} cannot run:\n  {why}", d.id));
-            }
-        }
-        cx.ui.event(json!({
-            "event": "summary", "command": req.command, "exit_code": exit::FAILED,
-            "error": {
-                "message": format!("cannot run: {}", errors.join(", ")),
-                "help": format!("fix the cause above, then run `deployctl plan {}` again", req.command),
-                "check": errors.join(", "),
-            },
-        }));
-        return Ok(exit::FAILED);
+        return Ok(plan_report(&cx, &built, &decided, states, &req.command).await);
     }
-    for StepDecision { id, decided, state } in &decided {
-        let (action, why) = match decided {
-            Decided::Run { action, why, .. } => (action.label(), why.as_str()),
-            Decided::Skip(why) => ("skip", why.as_str()),
-            Decided::Fail(why) => ("error", why.as_str()),
-        };
-        cx.ui.event(plan_event(*id, state, action, why));
-    }
-    if cx.ui.verbosity() >= 0 && !cx.ui.json() {
-        let plan: Vec<String> = decided
-            .iter()
-            .map(|d| match &d.decided {
-                Decided::Run { action, .. } => format!("{}: {}", d.id, action.label()),
-                Decided::Skip(_) => format!("{}: skip", d.id),
-                Decided::Fail(_) => format!("{}: error", d.id),
-            })
-            .collect();
-        cx.ui.println(&format!("Plan: {}", plan.join(", ")));
-    }
+    announce(&cx, &decided);
     // The journal is written as steps end (exit code 130 = unfinished), then once more with
     // the run's end: a run stopped by force still leaves what `--resume` needs.
     let mut journal_failed = false;
@@ -323,12 +267,17 @@ async fn run_steps(cx: &Arc<Context>, prompter: Arc<dyn Prompter>, req: Request)
 }
 
 /// The run journal (`--resume`): each step's result so far.
-fn save_journal(cx: &Context, command: &str, rows: &[&Row], code: i32) -> Result<()> {
+fn save_journal(
+    cx: &Context,
+    command: &str,
+    rows: &[&Row],
+    code: crate::error::ExitCode,
+) -> Result<()> {
     let journal = crate::journal::Journal {
         command: command.to_string(),
         cluster: cx.settings.cluster.clone(),
         finished_at: crate::ui::timestamp(),
-        exit_code: code,
+        exit_code: code.0,
         steps: rows
             .iter()
             .map(|r| (r.step.name().to_string(), r.outcome.label().to_lowercase()))

@@ -1,8 +1,14 @@
 //! Report: the summary table or the JSON summary, and the plan view.
 
 use super::*;
+use crate::events::{ErrorReport, Event, StepRow, Summary};
 
-pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: bool) -> i32 {
+pub(super) fn report(
+    cx: &Context,
+    req: &Request,
+    rows: &[Row],
+    interrupted: bool,
+) -> crate::error::ExitCode {
     let failed: Vec<&Row> = rows
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
@@ -86,16 +92,7 @@ pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: boo
     } else {
         None
     };
-    let mut summary = json!({
-        "event": "summary",
-        "command": req.command,
-        "exit_code": code,
-        "steps": rows.iter().map(|r| json!({
-            "step": r.step.name(), "decision": r.decision, "result": r.outcome.label(),
-            "message": r.outcome.text(), "duration_ms": r.took.as_millis() as u64,
-        })).collect::<Vec<_>>(),
-    });
-    if code != exit::OK {
+    let error = (code != exit::OK).then(|| {
         let names = |rs: &[&Row]| {
             rs.iter()
                 .map(|r| r.step.name())
@@ -110,9 +107,26 @@ pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: boo
         } else {
             (format!("failed: {}", names(&failed)), names(&failed))
         };
-        summary["error"] = json!({"message": message, "help": next, "check": check});
-    }
-    cx.ui.event(summary);
+        ErrorReport {
+            message,
+            help: next.clone(),
+            check: Some(check),
+        }
+    });
+    cx.ui.summarize(Summary {
+        steps: Some(
+            rows.iter()
+                .map(|r| StepRow {
+                    step: r.step.name().to_string(),
+                    decision: r.decision.clone(),
+                    result: r.outcome.label().to_string(),
+                    message: r.outcome.text().to_string(),
+                    duration_ms: r.took.as_millis() as u64,
+                })
+                .collect(),
+        ),
+        ..Summary::new(&req.command, code, error)
+    });
     if let Some(next) = &next {
         cx.ui.println(&format!("\nnext: {next}"));
     }
@@ -121,8 +135,13 @@ pub(super) fn report(cx: &Context, req: &Request, rows: &[Row], interrupted: boo
 
 /// The `plan` event of one step: its state, what the run does and why (emitted by `plan`
 /// and, before anything starts, by every run).
-pub(super) fn plan_event(id: StepId, state: &str, action: &str, why: &str) -> serde_json::Value {
-    json!({"event": "plan", "step": id.name(), "state": state, "action": action, "why": why})
+pub(super) fn plan_event(id: StepId, state: &str, action: &str, why: &str) -> Event {
+    Event::Plan {
+        step: id.name().to_string(),
+        state: state.to_string(),
+        action: action.to_string(),
+        why: why.to_string(),
+    }
 }
 
 /// Plan mode output: state, the action a run would take, and why.
@@ -144,10 +163,94 @@ pub(super) fn print_plan(
                 Decided::Skip(why) => ("skip".into(), why.clone()),
                 Decided::Fail(why) => ("error".into(), why.clone()),
             };
-            cx.ui.event(plan_event(*id, &state, &action, &why));
+            cx.ui.emit(&plan_event(*id, &state, &action, &why));
             vec![id.name().to_string(), state, action, why]
         })
         .collect();
     cx.ui
         .println(&table(&["step", "state", "action", "why"], &rows));
+}
+
+/// The plan phase's end (`deployctl plan`): the table, the rendered difference of every
+/// release a run would change, and — when a step could not even start — what stops it,
+/// which fails the plan.
+pub(super) async fn plan_report(
+    cx: &Context,
+    built: &HashMap<StepId, Arc<dyn Step>>,
+    decided: &[StepDecision],
+    states: &HashMap<StepId, Result<State, String>>,
+    command: &str,
+) -> crate::error::ExitCode {
+    print_plan(cx, decided, states);
+    // What a run would change in what exists but is not as configured (a release's
+    // rendered difference), each computed at once, printed in plan order.
+    if !cx.ui.json() {
+        let changing: Vec<StepId> = decided
+            .iter()
+            .filter(|d| matches!(states.get(&d.id), Some(Ok(State::Unhealthy(_)))))
+            .map(|d| d.id)
+            .collect();
+        let previews = futures::future::join_all(
+            changing
+                .iter()
+                .filter_map(|id| built.get(id))
+                .map(|s| s.preview(cx)),
+        )
+        .await;
+        for lines in previews.into_iter().flatten() {
+            cx.ui.println("");
+            for l in lines {
+                cx.ui.println(&l);
+            }
+        }
+    }
+    // A step a run could not even start is a problem the plan must not hide.
+    let errors: Vec<&str> = decided
+        .iter()
+        .filter(|d| matches!(d.decided, Decided::Fail(_)))
+        .map(|d| d.id.name())
+        .collect();
+    if errors.is_empty() {
+        return exit::OK;
+    }
+    for d in decided {
+        if let Decided::Fail(why) = &d.decided {
+            cx.ui.println(&format!("\n{} cannot run:\n  {why}", d.id));
+        }
+    }
+    cx.ui.summarize(Summary::new(
+        command,
+        exit::FAILED,
+        Some(ErrorReport {
+            message: format!("cannot run: {}", errors.join(", ")),
+            help: Some(format!(
+                "fix the cause above, then run `deployctl plan {command}` again"
+            )),
+            check: Some(errors.join(", ")),
+        }),
+    ));
+    exit::FAILED
+}
+
+/// Before a run executes: each step's `plan` event, and one line saying what runs.
+pub(super) fn announce(cx: &Context, decided: &[StepDecision]) {
+    for StepDecision { id, decided, state } in decided {
+        let (action, why) = match decided {
+            Decided::Run { action, why, .. } => (action.label(), why.as_str()),
+            Decided::Skip(why) => ("skip", why.as_str()),
+            Decided::Fail(why) => ("error", why.as_str()),
+        };
+        cx.ui.emit(&plan_event(*id, state, action, why));
+    }
+    if cx.ui.verbosity() >= 0 && !cx.ui.json() {
+        let plan: Vec<String> = decided
+            .iter()
+            .map(|d| match &d.decided {
+                Decided::Run { action, .. } => format!("{}: {}", d.id, action.label()),
+                Decided::Skip(_) => format!("{}: skip", d.id),
+                Decided::Fail(_) => format!("{}: error", d.id),
+            })
+            .collect();
+        cx.ui.println(&format!("Plan: {}", plan.join(", ")));
+    }
 }

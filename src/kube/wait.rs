@@ -33,7 +33,7 @@ impl Ready {
     }
 }
 
-/// What "ready" means for one part of a release (STACK-FACTS' readiness table).
+/// What "ready" means for one part of a release (the "Healthy when" column of README "The application stack").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     /// A Deployment rolled out: every replica updated and ready.

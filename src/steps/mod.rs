@@ -1,5 +1,7 @@
-//! One file per step: `assess` (read-only), `apply`, `view`. Steps never prompt and never
-//! print: they return states, summaries and details; the engine asks and reports.
+//! One file per step: `assess` (read-only), `prepare`, `apply`, `view`. Steps never print:
+//! they return states, summaries and details, and the engine reports. The engine asks the
+//! questions of a run; a step asks only in `prepare`, for an input it lacks, through the
+//! prompter the engine hands it (interactive runs only).
 
 pub mod chat;
 mod helm_repos;

@@ -58,7 +58,11 @@ pub(super) async fn close_port(aws: &Aws, group: &str, bastion_sg: &str) -> Resu
     aws::ec2::revoke_ingress(aws, group, ids).await
 }
 
-pub(super) async fn cleanup(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
+pub(super) async fn cleanup(
+    cx: &Context,
+    aws: &Aws,
+    prompter: &dyn Prompter,
+) -> Result<crate::error::ExitCode> {
     let cluster_name = &cx.settings.cluster;
     let n = names(&cx.settings.bastion_name, cluster_name);
     let mut instances = find_bastions(aws, cluster_name).await?;

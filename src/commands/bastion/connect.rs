@@ -8,7 +8,7 @@ use crate::error::{UserError, exit};
 use anyhow::Result;
 use aws_sdk_ec2::types::InstanceStateName;
 
-pub(super) async fn connect(cx: &Context, aws: &Aws) -> Result<i32> {
+pub(super) async fn connect(cx: &Context, aws: &Aws) -> Result<crate::error::ExitCode> {
     let n = names(&cx.settings.bastion_name, &cx.settings.cluster);
     let running: Vec<Instance> = find_bastions(aws, &cx.settings.cluster)
         .await?

@@ -344,7 +344,11 @@ pub(super) async fn open_database_port(cx: &Context, aws: &Aws, bastion_sg: &str
     }
 }
 
-pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> Result<i32> {
+pub(super) async fn create(
+    cx: &Context,
+    aws: &Aws,
+    prompter: &dyn Prompter,
+) -> Result<crate::error::ExitCode> {
     let n = names(&cx.settings.bastion_name, &cx.settings.cluster);
     let cluster = aws::require_cluster(aws, &cx.settings.cluster).await?;
     let vpc = cluster_vpc(aws, &cluster).await?;
@@ -429,9 +433,11 @@ pub(super) async fn create(cx: &Context, aws: &Aws, prompter: &dyn Prompter) -> 
     cx.ui.println(&format!(
         "Bastion {id} is ready.\n  connect:  deployctl bastion connect\n  inside:   llm-ui, llm-grafana, llm-prometheus, llm-jaeger (port-forwards on 127.0.0.1)\n  remove:   deployctl bastion cleanup"
     ));
-    cx.ui.event(
-        json!({"event": "bastion", "instance_id": id, "security_group": sg, "role": role_arn}),
-    );
+    cx.ui.emit(&crate::events::Event::Bastion {
+        instance_id: id.to_string(),
+        security_group: sg.to_string(),
+        role: role_arn.to_string(),
+    });
     Ok(exit::OK)
 }
 

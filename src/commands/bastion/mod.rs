@@ -61,7 +61,7 @@ pub enum Action {
     },
 }
 
-pub async fn run(inv: super::Invocation, action: Action) -> Result<i32> {
+pub async fn run(inv: super::Invocation, action: Action) -> Result<crate::error::ExitCode> {
     let (cx, prompter) = inv.context();
     let (cx, prompter) = (&cx, prompter.as_ref());
     if let Action::Cleanup { confirm_destroy } = &action {

@@ -18,7 +18,7 @@ pub async fn destroy(
     prompter: &dyn Prompter,
     args: &TerraformOptions,
     confirm_destroy: Option<&str>,
-) -> Result<i32> {
+) -> Result<crate::error::ExitCode> {
     let gate = DestroyGate {
         command: "destroy",
         done: "destroyed",

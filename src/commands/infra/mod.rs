@@ -17,7 +17,6 @@ pub use destroy::destroy;
 pub use plan::plan;
 
 use crate::config::Settings;
-use crate::error::UserError;
 
 use crate::tools::terraform::{Outputs, Terraform};
 use crate::ui::Ui;
@@ -43,7 +42,7 @@ pub struct Args {
     pub options: TerraformOptions,
 }
 
-pub async fn run(inv: super::Invocation, args: Args) -> Result<i32> {
+pub async fn run(inv: super::Invocation, args: Args) -> Result<crate::error::ExitCode> {
     let Args { action, options } = args;
     let (settings, ui, prompter) = (&inv.settings, &inv.ui, inv.prompter.as_ref());
     match action {
@@ -130,7 +129,7 @@ pub async fn preflight(
         Err(TfvarsMissing::Default(e)) => Err(e),
     };
     let backend = tf.check_backend().map(|_| ());
-    let mut found: Vec<(&str, anyhow::Error)> = [
+    let found: Vec<(&str, anyhow::Error)> = [
         ("terraform", t),
         ("tfvars", tfvars),
         ("backend", backend),
@@ -148,30 +147,7 @@ pub async fn preflight(
     if interactive && default_missing && found.len() == 1 {
         return Ok(());
     }
-    for (name, _) in &found {
-        crate::error::failed_check(name);
-    }
-    match found.len() {
-        0 => Ok(()),
-        1 => Err(found.remove(0).1),
-        n => {
-            let mut message = format!("{n} problems before anything could start:");
-            let mut help = Vec::new();
-            let mut code = crate::error::exit::USAGE;
-            for (i, (_, e)) in found.iter().enumerate() {
-                message.push_str(&format!("\n  {}. {e:#}", i + 1));
-                if let Some(h) = crate::error::help_of(e) {
-                    help.push(format!("{}. {h}", i + 1));
-                }
-                if crate::error::code_of(e) != crate::error::exit::USAGE {
-                    code = crate::error::exit::FAILED;
-                }
-            }
-            let mut err = UserError::failed(message, help.join("\n      "));
-            err.code = code;
-            Err(err.into())
-        }
-    }
+    crate::error::problems_before_start(found)
 }
 
 /// Private directory for plan files, removed when dropped.
