@@ -8,22 +8,10 @@ use crate::ui::Ui;
 use anyhow::{Result, anyhow};
 use std::sync::OnceLock;
 
-/// Options of the `secrets` command.
-#[derive(Debug, Default)]
-pub struct SecretsOptions {
-    /// Secrets to rotate without asking (validated: no salt-key, no database-url, master-key
-    /// only with the acknowledgement flag).
-    pub rotate: Vec<SecretName>,
-    /// `--restore-deleted`: a stack secret scheduled for deletion is restored, not refused.
-    pub restore_deleted: bool,
-}
-
 pub struct Context {
     pub settings: Settings,
     pub ui: Ui,
     pub helm: Helm,
-    /// Options of the `secrets` command (rotation requests, database URL).
-    pub secrets: SecretsOptions,
     kube: OnceLock<kube::Client>,
     /// The kube context preflight checked: helm gets the same one (`--kube-context`).
     kube_context: OnceLock<String>,
@@ -42,7 +30,6 @@ impl Context {
             settings,
             ui,
             helm: Helm::new(),
-            secrets: SecretsOptions::default(),
             kube: OnceLock::new(),
             kube_context: OnceLock::new(),
             aws: tokio::sync::OnceCell::new(),
@@ -50,11 +37,6 @@ impl Context {
             rotated: std::sync::Mutex::new(Vec::new()),
             tunnel: tokio::sync::Mutex::new(None),
         }
-    }
-
-    pub fn with_secrets(mut self, options: SecretsOptions) -> Self {
-        self.secrets = options;
-        self
     }
 
     /// The AWS clients (configuration loaded once per run, on first use).

@@ -52,6 +52,7 @@ pub mod prompt;
 pub mod release_table;
 pub mod releases;
 pub mod render;
+pub mod results;
 pub mod roles;
 pub mod secret_names;
 pub mod steps;
@@ -330,7 +331,7 @@ async fn dispatch_with(
     }
     let secrets_options = match &command {
         Command::Step(step) => commands::secrets_input::options(&step.secrets, &mut settings)?,
-        _ => context::SecretsOptions::default(),
+        _ => steps::secrets::SecretsOptions::default(),
     };
     let name = match &command {
         Command::Run { steps } => format!("run {}", steps.join(" ")),
@@ -344,11 +345,12 @@ async fn dispatch_with(
     };
     // The step engine, for the commands that run steps.
     let engine = |cx: context::Context, steps: Vec<graph::StepId>, mode: Mode| {
-        let cx = Arc::new(cx.with_secrets(secrets_options));
+        let cx = Arc::new(cx);
         let request = Request {
             command: name,
             steps,
             mode,
+            secrets: secrets_options,
         };
         engine::run(cx, prompter, request)
     };

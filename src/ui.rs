@@ -143,6 +143,11 @@ pub fn timestamp() -> String {
     jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// Held while the terminal belongs to a question ([`Ui::quiet`]); no spinner is started
+/// before every question is asked, so nothing redraws until the guard is gone.
+#[must_use = "the terminal is quiet while the guard lives"]
+pub struct Quiet(());
+
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 60 {
@@ -311,10 +316,17 @@ impl Ui {
     /// no spinner redraws over them). Not indicatif's `suspend`: it panics on a closed
     /// terminal.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _quiet = self.quiet();
+        f()
+    }
+
+    /// The spinners cleared while the guard lives: for an `async` phase that may ask (a
+    /// step's `prepare`), awaited directly.
+    pub fn quiet(&self) -> Quiet {
         if let Some(m) = &self.multi {
             let _ = m.clear();
         }
-        f()
+        Quiet(())
     }
 
     pub fn step_started(&self, step: &str, what: &str) -> Progress {

@@ -4,6 +4,8 @@
 //! says that nothing was.
 
 use crate::error::UserError;
+use crate::prompt::Prompter;
+use crate::ui::Ui;
 use anyhow::Result;
 
 /// One command's gate: how it is named in messages and what it would have done.
@@ -56,6 +58,30 @@ impl DestroyGate<'_> {
             .into()),
             _ => Ok(()),
         }
+    }
+
+    /// In a terminal, the cluster's name typed out after `message`; a different name stops
+    /// the command (exit 1) with `help` as the next command. Without a terminal the name
+    /// was given (`needs_name`, `matches`) and nothing is asked.
+    pub fn typed(
+        &self,
+        ui: &Ui,
+        prompter: &dyn Prompter,
+        message: &str,
+        cluster: &str,
+        help: impl Into<String>,
+    ) -> Result<()> {
+        if !prompter.interactive() || ui.suspend(|| prompter.typed(message, cluster))? {
+            return Ok(());
+        }
+        Err(UserError::failed(
+            format!(
+                "the name typed is not the cluster's (`{cluster}`); nothing was {}",
+                self.done
+            ),
+            help,
+        )
+        .into())
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::UserError;
 pub fn options(
     args: &SecretsArgs,
     settings: &mut Settings,
-) -> anyhow::Result<crate::context::SecretsOptions> {
+) -> anyhow::Result<crate::steps::secrets::SecretsOptions> {
     let SecretsArgs {
         rotate,
         i_understand_this_breaks_api_keys,
@@ -111,7 +111,7 @@ pub fn options(
         }
         settings.database_url = Some(secrecy::SecretString::from(url));
     }
-    Ok(crate::context::SecretsOptions {
+    Ok(crate::steps::secrets::SecretsOptions {
         rotate: rotate.clone(),
         restore_deleted: *restore_deleted,
     })

@@ -6,10 +6,12 @@
 //!
 //! Phases: `gate` → `survey` (what goes, what stays) → `confirm` → `remove_all` → `report`.
 
+use super::destroy_gate::DestroyGate;
 use crate::context::Context;
-use crate::error::{UserError, exit};
+use crate::error::UserError;
 use crate::graph::{self, StepId};
 use crate::prompt::Prompter;
+use crate::results::{Again, Ending, Outcome, Row};
 use crate::steps::Step;
 use anyhow::Result;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
@@ -63,13 +65,6 @@ pub fn removal_order(cx: &Context, names: &[String]) -> Result<Vec<StepId>> {
     Ok(order)
 }
 
-struct Row {
-    step: StepId,
-    result: &'static str,
-    message: String,
-    took: Duration,
-}
-
 /// What `deployctl uninstall` was given.
 #[derive(Debug, Clone, Default)]
 pub struct Args {
@@ -104,13 +99,36 @@ async fn uninstall(
     let order = removal_order(&cx, &args.steps)?;
     // The cluster is proven (context guard) and helm is there before anything is shown.
     crate::preflight::preflight(&cx, &order, crate::preflight::Purpose::Remove).await?;
+    let survey = survey(&cx, &order, &args.steps).await?;
+    cx.ui
+        .println(&plan_text(&cx, &survey.steps, &order, &survey.before));
+    confirm(&cx, prompter, &args.steps)?;
+    let rows = remove_all(&cx, &survey.steps).await;
+    let after = kept(&cx, &order, &survey.goes)
+        .await
+        .unwrap_or(survey.before);
+    Ok(report(&cx, &args.steps, &rows, &after))
+}
+
+/// What an uninstall would do, read before anything is asked or removed.
+struct Survey {
+    steps: Vec<(StepId, Arc<dyn Step>)>,
+    /// What helm deletes with the releases.
+    goes: Goes,
+    /// What stays, as the cluster has it now.
+    before: Kept,
+}
+
+/// What goes and what stays; refused (nothing removed) when the removal would delete data
+/// or leave a load balancer behind.
+async fn survey(cx: &Context, order: &[StepId], names: &[String]) -> Result<Survey> {
     let steps: Vec<(StepId, Arc<dyn Step>)> = order
         .iter()
         .map(|id| (*id, crate::steps::build(*id)))
         .collect();
-    let goes = going_with_releases(&cx, &order).await?;
-    refuse_orphaned_load_balancers(&cx, &order, &args.steps).await?;
-    let before = kept(&cx, &order, &goes).await?;
+    let goes = going_with_releases(cx, order).await?;
+    refuse_orphaned_load_balancers(cx, order, names).await?;
+    let before = kept(cx, order, &goes).await?;
     if !goes.data_claims.is_empty() {
         return Err(UserError::failed(
             format!(
@@ -120,16 +138,16 @@ async fn uninstall(
             format!(
                 "run `deployctl {}` first (it upgrades the release so its data volume is kept), then `{}` again",
                 goes.data_steps.join("`, `deployctl "),
-                command_line(&args.steps)
+                command_line(names)
             ),
         )
         .into());
     }
-    cx.ui.println(&plan_text(&cx, &steps, &order, &before));
-    confirm(&cx, prompter, &args.steps)?;
-    let rows = remove_all(&cx, &steps).await;
-    let after = kept(&cx, &order, &goes).await.unwrap_or(before);
-    Ok(report(&cx, &args.steps, &rows, &after))
+    Ok(Survey {
+        steps,
+        goes,
+        before,
+    })
 }
 
 /// Only a running load balancer controller deletes an Ingress's load balancer (and lets the
@@ -177,22 +195,23 @@ async fn refuse_orphaned_load_balancers(
     .into())
 }
 
+const GATE: DestroyGate = DestroyGate {
+    command: "uninstall",
+    done: "removed",
+};
+
 /// CI without the name, or with another cluster's, changes nothing and asks nothing.
 fn gate(cx: &Context, prompter: &dyn Prompter, confirm_destroy: Option<&str>) -> Result<()> {
     if prompter.interactive() {
         return Ok(());
     }
     let cluster = &cx.settings.cluster;
-    let gate = super::destroy_gate::DestroyGate {
-        command: "uninstall",
-        done: "removed",
-    };
-    gate.needs_name(
+    GATE.needs_name(
         false,
         confirm_destroy,
         format!("run it in a terminal, or pass --confirm-destroy {cluster}"),
     )?;
-    gate.matches(
+    GATE.matches(
         confirm_destroy,
         cluster,
         "",
@@ -202,24 +221,14 @@ fn gate(cx: &Context, prompter: &dyn Prompter, confirm_destroy: Option<&str>) ->
 
 /// In a terminal, the cluster's name typed out.
 fn confirm(cx: &Context, prompter: &dyn Prompter, names: &[String]) -> Result<()> {
-    if !prompter.interactive() {
-        return Ok(());
-    }
     let cluster = &cx.settings.cluster;
-    let typed = cx.ui.suspend(|| {
-        prompter.typed(
-            "This removes the releases and objects listed above.",
-            cluster,
-        )
-    })?;
-    if typed {
-        return Ok(());
-    }
-    Err(UserError::failed(
-        format!("the name typed is not the cluster's (`{cluster}`): nothing was removed"),
+    GATE.typed(
+        &cx.ui,
+        prompter,
+        "This removes the releases and objects listed above.",
+        cluster,
         format!("run `{}` again and type `{cluster}`", command_line(names)),
     )
-    .into())
 }
 
 /// What helm deletes with the releases being removed: the objects of their records, and the
@@ -518,12 +527,7 @@ async fn remove_all(cx: &Context, steps: &[(StepId, Arc<dyn Step>)]) -> Vec<Row>
             stopped = Some("interrupted".into());
         }
         if let Some(why) = &stopped {
-            rows.push(Row {
-                step: *id,
-                result: "not run",
-                message: why.clone(),
-                took: Duration::ZERO,
-            });
+            rows.push(row(*id, Outcome::NotRun(why.clone()), Duration::ZERO));
             continue;
         }
         let started = Instant::now();
@@ -559,21 +563,12 @@ async fn remove_all(cx: &Context, steps: &[(StepId, Arc<dyn Step>)]) -> Vec<Row>
         match result {
             Ok(message) => {
                 cx.ui.step_finished(id.name(), true, &message, took);
-                rows.push(Row {
-                    step: *id,
-                    result: "removed",
-                    message,
-                    took,
-                });
+                rows.push(row(*id, Outcome::Succeeded(message), took));
             }
             Err(e) => {
                 let interrupted = crate::interrupt::requested();
                 let message = format!("{e:#}");
-                let (result, word) = if interrupted {
-                    ("interrupted", "interrupted")
-                } else {
-                    ("failed", "failed")
-                };
+                let word = if interrupted { "interrupted" } else { "failed" };
                 cx.ui
                     .step_finished(id.name(), false, &format!("{word}: {message}"), took);
                 stopped = Some(if interrupted {
@@ -581,93 +576,38 @@ async fn remove_all(cx: &Context, steps: &[(StepId, Arc<dyn Step>)]) -> Vec<Row>
                 } else {
                     format!("{id} failed to uninstall")
                 });
-                rows.push(Row {
-                    step: *id,
-                    result,
-                    message,
-                    took,
-                });
+                let outcome = if interrupted {
+                    Outcome::Interrupted(message)
+                } else {
+                    Outcome::Failed(message)
+                };
+                rows.push(row(*id, outcome, took));
             }
         }
     }
     rows
 }
 
+fn row(step: StepId, outcome: Outcome, took: Duration) -> Row {
+    Row {
+        step,
+        decision: "uninstall".into(),
+        outcome,
+        took,
+    }
+}
+
 /// The summary (JSON event and table), what stayed, and the next command.
 fn report(cx: &Context, names: &[String], rows: &[Row], kept: &Kept) -> crate::error::ExitCode {
-    let failed: Vec<&Row> = rows.iter().filter(|r| r.result == "failed").collect();
-    let interrupted = crate::interrupt::requested();
-    let code = if interrupted {
-        exit::INTERRUPTED
-    } else if failed.is_empty() && rows.iter().all(|r| r.result == "removed") {
-        exit::OK
-    } else {
-        exit::FAILED
-    };
-    let again = format!(
-        "`{}` again (what is already gone is skipped)",
-        command_line(names)
-    );
-    let next = if interrupted {
-        format!("run {again}")
-    } else {
-        format!("fix the cause above, then run {again}")
-    };
-    let error = (code != exit::OK).then(|| {
-        let (message, check) = if interrupted {
-            ("interrupted".to_string(), "interrupted".to_string())
-        } else {
-            let check = failed
-                .iter()
-                .map(|r| r.step.name())
-                .collect::<Vec<_>>()
-                .join(", ");
-            (format!("failed to uninstall: {check}"), check)
-        };
-        crate::events::ErrorReport {
-            message,
-            help: Some(next.clone()),
-            check: Some(check),
-        }
-    });
-    cx.ui.summarize(crate::events::Summary {
-        steps: Some(
-            rows.iter()
-                .map(|r| crate::events::StepRow {
-                    step: r.step.name().to_string(),
-                    decision: "uninstall".into(),
-                    result: r.result.to_string(),
-                    message: r.message.clone(),
-                    duration_ms: r.took.as_millis() as u64,
-                })
-                .collect(),
-        ),
-        ..crate::events::Summary::new("uninstall", code, error)
-    });
-    let table_rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.step.name().to_string(),
-                r.result.to_string(),
-                r.message.lines().next().unwrap_or_default().to_string(),
-            ]
-        })
-        .collect();
-    cx.ui.println("");
-    cx.ui.println(&crate::ui::table(
-        &["step", "result", "details"],
-        &table_rows,
-    ));
-    cx.ui.println(&kept_text(kept));
-    for r in &failed {
-        cx.ui
-            .println(&format!("\n{} failed:\n  {}", r.step, r.message));
+    let line = command_line(names);
+    Ending {
+        command: "uninstall",
+        rows,
+        interrupted: crate::interrupt::requested(),
+        again: Again::Repeat(&line),
+        aside: Some(kept_text(kept)),
     }
-    if code != exit::OK {
-        cx.ui.println(&format!("\nnext: {next}"));
-    }
-    code
+    .report(&cx.ui)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod schedule;
 pub use schedule::waits_for;
 
 use crate::preflight::preflight;
-use ask::{Decided, StepDecision, decide_all};
+use ask::{Asking, Decided, StepDecision, decide_all};
 use execute::execute;
 use report::{announce, plan_report, report};
 
@@ -41,50 +41,11 @@ pub struct Request {
     pub command: String,
     pub steps: Vec<StepId>,
     pub mode: Mode,
+    /// What the `secrets` command line asked (rotations, restoring deleted secrets).
+    pub secrets: steps::secrets::SecretsOptions,
 }
 
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    Succeeded(String),
-    Failed(String),
-    /// It was running when the run was interrupted and did not finish.
-    Interrupted(String),
-    Skipped(String),
-    NotRun(String),
-}
-
-impl Outcome {
-    fn label(&self) -> &'static str {
-        match self {
-            Outcome::Succeeded(_) => "ok",
-            Outcome::Failed(_) => "FAILED",
-            Outcome::Interrupted(_) => "interrupted",
-            Outcome::Skipped(_) => "skipped",
-            Outcome::NotRun(_) => "not run",
-        }
-    }
-    fn text(&self) -> &str {
-        match self {
-            Outcome::Succeeded(t)
-            | Outcome::Failed(t)
-            | Outcome::Interrupted(t)
-            | Outcome::Skipped(t)
-            | Outcome::NotRun(t) => t,
-        }
-    }
-    /// Whether dependents may go ahead.
-    fn satisfies(&self) -> bool {
-        matches!(self, Outcome::Succeeded(_) | Outcome::Skipped(_))
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub step: StepId,
-    pub decision: String,
-    pub outcome: Outcome,
-    pub took: Duration,
-}
+pub use crate::results::{Outcome, Row};
 
 fn error_text(err: &anyhow::Error) -> String {
     let mut text = format!("{err:#}");
@@ -183,8 +144,10 @@ async fn run_steps(
     let mut assessed: Vec<StepId> = selected.clone();
     assessed.extend(preconditions.iter().map(|(n, _)| *n));
     let assessed = graph::normalise(assessed);
-    let built: HashMap<StepId, Arc<dyn Step>> =
-        assessed.iter().map(|id| (*id, steps::build(*id))).collect();
+    let built: HashMap<StepId, Arc<dyn Step>> = assessed
+        .iter()
+        .map(|id| (*id, steps::build_for(*id, &req.secrets)))
+        .collect();
 
     preflight(&cx, &assessed, crate::preflight::Purpose::Deploy).await?;
     let survey = assess_all(&cx, &built, &assessed).await;
@@ -233,9 +196,15 @@ async fn run_steps(
     } else {
         Vec::new()
     };
-    let Some(decided) = decide_all(
-        &cx, &prompter, &built, &selected, &survey, req.mode, &resumed,
-    )
+    let Some(decided) = decide_all(Asking {
+        cx: &cx,
+        prompter: &prompter,
+        built: &built,
+        selected: &selected,
+        survey: &survey,
+        mode: req.mode,
+        resumed: &resumed,
+    })
     .await?
     else {
         // Q at the menu: the same as Ctrl-C at any question (see `lib::quit`).

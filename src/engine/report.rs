@@ -1,7 +1,7 @@
 //! Report: the summary table or the JSON summary, and the plan view.
 
 use super::*;
-use crate::events::{ErrorReport, Event, StepRow, Summary};
+use crate::events::{ErrorReport, Event, Summary};
 
 pub(super) fn report(
     cx: &Context,
@@ -9,128 +9,14 @@ pub(super) fn report(
     rows: &[Row],
     interrupted: bool,
 ) -> crate::error::ExitCode {
-    let failed: Vec<&Row> = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
-        .collect();
-    let not_run: Vec<&Row> = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::NotRun(_)))
-        .collect();
-    let code = if interrupted {
-        exit::INTERRUPTED
-    } else if !failed.is_empty() || !not_run.is_empty() {
-        exit::FAILED
-    } else {
-        exit::OK
-    };
-    let table_rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let first_line: String = r
-                .outcome
-                .text()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let first_line = if first_line.chars().count() > 90 {
-                format!("{}…", first_line.chars().take(89).collect::<String>())
-            } else {
-                first_line
-            };
-            vec![
-                r.step.name().to_string(),
-                r.decision.clone(),
-                format!("{}: {first_line}", r.outcome.label()),
-                if r.took.is_zero() {
-                    "-".into()
-                } else {
-                    human_duration(r.took)
-                },
-            ]
-        })
-        .collect();
-    cx.ui.println("");
-    cx.ui.println("Summary:");
-    cx.ui.println(&table(
-        &["step", "decision", "result", "duration"],
-        &table_rows,
-    ));
-    for r in &failed {
-        cx.ui
-            .println(&format!("\n{} failed:\n  {}", r.step, r.outcome.text()));
+    crate::results::Ending {
+        command: &req.command,
+        rows,
+        interrupted,
+        again: crate::results::Again::Resume(&req.command),
+        aside: None,
     }
-    let resume = format!("`deployctl {} --resume`", req.command);
-    let next = if interrupted {
-        Some(format!(
-            "{resume} finishes the run (steps that succeeded are skipped while they stay healthy)"
-        ))
-    } else if !failed.is_empty() {
-        let fix: Vec<String> = failed
-            .iter()
-            .map(|r| format!("`deployctl {}`", r.step))
-            .collect();
-        Some(format!(
-            "fix the cause above, then run {}{}",
-            fix.join(", "),
-            if not_run.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", then {resume} for what did not run ({})",
-                    not_run
-                        .iter()
-                        .map(|r| r.step.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-        ))
-    } else if !not_run.is_empty() {
-        Some(format!("{resume} runs what did not run"))
-    } else {
-        None
-    };
-    let error = (code != exit::OK).then(|| {
-        let names = |rs: &[&Row]| {
-            rs.iter()
-                .map(|r| r.step.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        // Every interrupt has the same error: message and check "interrupted".
-        let (message, check) = if interrupted {
-            ("interrupted".to_string(), "interrupted".to_string())
-        } else if failed.is_empty() {
-            (format!("did not run: {}", names(&not_run)), names(&not_run))
-        } else {
-            (format!("failed: {}", names(&failed)), names(&failed))
-        };
-        ErrorReport {
-            message,
-            help: next.clone(),
-            check: Some(check),
-        }
-    });
-    cx.ui.summarize(Summary {
-        steps: Some(
-            rows.iter()
-                .map(|r| StepRow {
-                    step: r.step.name().to_string(),
-                    decision: r.decision.clone(),
-                    result: r.outcome.label().to_string(),
-                    message: r.outcome.text().to_string(),
-                    duration_ms: r.took.as_millis() as u64,
-                })
-                .collect(),
-        ),
-        ..Summary::new(&req.command, code, error)
-    });
-    if let Some(next) = &next {
-        cx.ui.println(&format!("\nnext: {next}"));
-    }
-    code
+    .report(&cx.ui)
 }
 
 /// The `plan` event of one step: its state, what the run does and why (emitted by `plan`

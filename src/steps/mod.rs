@@ -143,10 +143,17 @@ pub enum Prepared {
 /// The step that implements `id` (its row is `graph::STEPS`; the match is exhaustive, so a
 /// row without code does not compile).
 pub fn build(id: StepId) -> Arc<dyn Step> {
+    build_for(id, &secrets::SecretsOptions::default())
+}
+
+/// The step's code with what the command line asked of it (`deployctl secrets --rotate …`).
+pub fn build_for(id: StepId, secrets: &secrets::SecretsOptions) -> Arc<dyn Step> {
     match id {
         StepId::Validate => Arc::new(validate::Validate),
         StepId::Irsa => Arc::new(irsa::Irsa),
-        StepId::Secrets => Arc::new(secrets::Secrets),
+        StepId::Secrets => Arc::new(secrets::Secrets {
+            options: secrets.clone(),
+        }),
         StepId::HelmRepos => Arc::new(helm_repos::HelmRepos),
         StepId::Namespaces => Arc::new(namespaces::Namespaces),
         StepId::SecretStores => Arc::new(secret_stores::SecretStores),

@@ -173,7 +173,21 @@ struct Plan {
     restore: Vec<SecretName>,
 }
 
-pub struct Secrets;
+/// Options of the `secrets` command.
+#[derive(Debug, Clone, Default)]
+pub struct SecretsOptions {
+    /// Secrets to rotate without asking (validated: no salt-key, no database-url, master-key
+    /// only with the acknowledgement flag).
+    pub rotate: Vec<SecretName>,
+    /// `--restore-deleted`: a stack secret scheduled for deletion is restored, not refused.
+    pub restore_deleted: bool,
+}
+
+/// The `secrets` step, with what the command line asked of it.
+#[derive(Debug, Default)]
+pub struct Secrets {
+    pub options: SecretsOptions,
+}
 
 fn exists(found: &[(Def, Option<SecretMeta>)], kind: SecretName) -> bool {
     found.iter().any(|(d, m)| d.kind == kind && m.is_some())
@@ -400,8 +414,8 @@ impl Step for Secrets {
             .ok_or_else(|| anyhow::anyhow!("internal error: secrets prepared without a survey"))?;
         let prefix = &cx.settings.secrets_prefix;
         let mut plan = Plan {
-            rotate: cx
-                .secrets
+            rotate: self
+                .options
                 .rotate
                 .iter()
                 .copied()
@@ -415,7 +429,7 @@ impl Step for Secrets {
         // Deleted but recoverable: restored (asked, or --restore-deleted), never re-created.
         for (def, when) in &deleted {
             let name = def.name(prefix);
-            let restore = cx.secrets.restore_deleted
+            let restore = self.options.restore_deleted
                 || match prompter {
                     Some(p) => p.confirm(&format!(
                         "{name} was deleted and can be restored, with its old value, until {when}. Restore it? (No stops here: no new secret of that name can be created before then)"

@@ -70,19 +70,13 @@ pub async fn destroy(
         facts.render()
     ));
     if prompter.interactive() {
-        let typed = ui.suspend(|| {
-            prompter.typed(
-                "This cannot be undone. Confirm with the cluster's name.",
-                &cluster,
-            )
-        })?;
-        if !typed {
-            return Err(UserError::failed(
-                "the typed name did not match; nothing was destroyed",
-                "re-run `deployctl infrastructure-destroy` and type the cluster name exactly",
-            )
-            .into());
-        }
+        gate.typed(
+            ui,
+            prompter,
+            "This cannot be undone. Confirm with the cluster's name.",
+            &cluster,
+            "re-run `deployctl infrastructure-destroy` and type the cluster name exactly",
+        )?;
         if !ui.suspend(|| {
             prompter.confirm(&format!("Destroy {cluster} and everything listed above?"))
         })? {
