@@ -137,6 +137,11 @@ pub struct Terraform<'a> {
 }
 
 impl<'a> Terraform<'a> {
+    /// Where this Terraform's progress and warnings are printed.
+    pub fn ui(&self) -> &'a Ui {
+        self.ui
+    }
+
     pub fn new(settings: &'a Settings, ui: &'a Ui) -> Self {
         Terraform {
             dir: settings.project_dir.join("terraform"),

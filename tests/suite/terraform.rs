@@ -466,7 +466,7 @@ async fn interactive_destroy_lists_what_goes_and_a_wrong_name_destroys_nothing()
         p.exp_string("Network (VPC").unwrap();
         p.exp_string("Type `test-cluster` to confirm: ").unwrap();
         key(p, "test-clustr\r");
-        p.exp_string("did not match; nothing was destroyed")
+        p.exp_string("the name typed is not the cluster's (`test-cluster`); nothing was destroyed")
             .unwrap();
         p.exp_eof().unwrap();
     })
