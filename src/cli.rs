@@ -5,7 +5,7 @@ use crate::commands::infra::TerraformOptions;
 use crate::commands::{bastion, charts, infra};
 use crate::config::{Flags, OutputFormat};
 use crate::graph::{STEPS, StepId};
-use crate::secret_names::SecretName;
+use crate::stack::secret_names::SecretName;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ impl TerraformArgs {
         }
     }
     /// The arguments of an infrastructure command doing `action`.
-    pub fn args(&self, action: infra::Action) -> infra::Args {
+    pub fn args(&self, action: infra::InfraJob) -> infra::Args {
         infra::Args {
             action,
             options: self.options(),
@@ -302,6 +302,19 @@ pub struct SecretsArgs {
     pub reveal: Option<String>,
 }
 
+impl SecretsArgs {
+    /// The flags as plain values for `commands::secrets_input`.
+    pub fn flags(&self) -> crate::commands::secrets_input::SecretsFlags {
+        crate::commands::secrets_input::SecretsFlags {
+            rotate: self.rotate.clone(),
+            i_understand_this_breaks_api_keys: self.i_understand_this_breaks_api_keys,
+            database_url: self.database_url.clone(),
+            database_url_file: self.database_url_file.clone(),
+            restore_deleted: self.restore_deleted,
+        }
+    }
+}
+
 /// `--rotate NAME`: salt-key and database-url are accepted (to say why not) but not offered.
 fn secret_name() -> impl TypedValueParser<Value = SecretName> {
     PossibleValuesParser::new(
@@ -404,12 +417,12 @@ pub enum BastionAction {
 }
 
 impl ChartsAction {
-    pub fn action(&self) -> charts::Action {
+    pub fn action(&self) -> charts::ChartsJob {
         match self {
-            ChartsAction::Pull { destination } => charts::Action::Pull {
+            ChartsAction::Pull { destination } => charts::ChartsJob::Pull {
                 destination: destination.clone(),
             },
-            ChartsAction::Render { releases } => charts::Action::Render {
+            ChartsAction::Render { releases } => charts::ChartsJob::Render {
                 releases: releases.clone(),
             },
         }
@@ -417,11 +430,11 @@ impl ChartsAction {
 }
 
 impl BastionAction {
-    pub fn action(&self) -> bastion::Action {
+    pub fn action(&self) -> bastion::BastionJob {
         match self {
-            BastionAction::Create => bastion::Action::Create,
-            BastionAction::Connect => bastion::Action::Connect,
-            BastionAction::Cleanup { confirm_destroy } => bastion::Action::Cleanup {
+            BastionAction::Create => bastion::BastionJob::Create,
+            BastionAction::Connect => bastion::BastionJob::Connect,
+            BastionAction::Cleanup { confirm_destroy } => bastion::BastionJob::Cleanup {
                 confirm_destroy: confirm_destroy.clone(),
             },
         }

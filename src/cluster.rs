@@ -11,11 +11,13 @@ use std::time::Duration;
 /// Connect to the cluster behind the context guard: EKS's DescribeCluster (this account, this
 /// region) says where the cluster is served and with which certificate authority, and the
 /// context must match it (see `kube::guard`). Without that proof nothing touches the cluster.
-pub async fn connect_kube(cx: &Context) -> Result<(kube::Client, crate::kube::Target)> {
+pub async fn connect_kube(
+    cx: &Context,
+) -> Result<(kube::Client, crate::platform::kubeapi::Target)> {
     let s = &cx.settings;
     // The kubeconfig first: it is local, and without it there is nothing to prove.
-    crate::kube::target(s)?;
-    let lookup = crate::aws::describe_cluster(cx.aws().await, &s.cluster);
+    crate::platform::kubeapi::target(s)?;
+    let lookup = crate::platform::aws::describe_cluster(cx.aws().await, &s.cluster);
     let cannot_prove = |why: String| {
         UserError::failed(
             format!(
@@ -50,14 +52,15 @@ pub async fn connect_kube(cx: &Context) -> Result<(kube::Client, crate::kube::Ta
         let mut slot = cx.tunnel.lock().await;
         match slot.as_ref() {
             Some(open) => open.route(),
-            None => match crate::tunnel::choose(s, &info) {
-                crate::tunnel::Path::Direct(route) => route,
-                crate::tunnel::Path::Tunnel(why) => {
-                    let (_, t) = crate::kube::target(s)?;
+            None => match crate::platform::tunnel::choose(s, &info) {
+                crate::platform::tunnel::Path::Direct(route) => route,
+                crate::platform::tunnel::Path::Tunnel(why) => {
+                    let (_, t) = crate::platform::kubeapi::target(s)?;
                     // The context must be the cluster before anything is opened for it.
-                    crate::kube::guard(&t, &expected_of(s, &info))?;
+                    crate::platform::kubeapi::guard(&t, &expected_of(s, &info))?;
                     let tunnel =
-                        crate::tunnel::open(cx.aws().await, s, &cx.ui, &info, &t, why).await?;
+                        crate::platform::tunnel::open(cx.aws().await, s, &cx.ui, &info, &t, why)
+                            .await?;
                     cx.helm
                         .route_through(tunnel.kubeconfig.clone(), tunnel.context.clone());
                     let route = tunnel.route();
@@ -68,14 +71,14 @@ pub async fn connect_kube(cx: &Context) -> Result<(kube::Client, crate::kube::Ta
         }
     };
     cx.ui.info(&format!("API access: {}", route.describe));
-    crate::kube::connect(s, &expected_of(s, &info), &route).await
+    crate::platform::kubeapi::connect(s, &expected_of(s, &info), &route).await
 }
 
 fn expected_of(
     s: &crate::config::Settings,
-    info: &crate::aws::ClusterInfo,
-) -> crate::kube::Expected {
-    crate::kube::Expected {
+    info: &crate::platform::aws::ClusterInfo,
+) -> crate::platform::kubeapi::Expected {
+    crate::platform::kubeapi::Expected {
         cluster: s.cluster.clone(),
         region: s.region.clone(),
         arn: info.arn.clone(),

@@ -1,9 +1,9 @@
 //! Context: what every step gets — settings, the printer, and the clients preflight built.
 
-use crate::aws::Aws;
 use crate::config::Settings;
-use crate::secret_names::SecretName;
-use crate::tools::helm::Helm;
+use crate::platform::aws::Aws;
+use crate::platform::tools::helm::Helm;
+use crate::stack::secret_names::SecretName;
 use crate::ui::Ui;
 use anyhow::{Result, anyhow};
 use std::sync::OnceLock;
@@ -19,7 +19,7 @@ pub struct Context {
     /// The AWS account of the cluster, from the ARN EKS reported for it (context proof).
     cluster_account: OnceLock<String>,
     /// The tunnel to a private API endpoint, open for this run (see `tunnel`).
-    pub tunnel: tokio::sync::Mutex<Option<crate::tunnel::Tunnel>>,
+    pub tunnel: tokio::sync::Mutex<Option<crate::platform::tunnel::Tunnel>>,
     /// Secrets the `secrets` step rotated in this run (for the follow-through).
     pub rotated: std::sync::Mutex<Vec<SecretName>>,
 }

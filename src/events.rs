@@ -172,7 +172,7 @@ mod tests {
     fn one_of_each() -> Vec<Event> {
         let s = |t: &str| t.to_string();
         vec![
-            Event::List(crate::list::listing()),
+            Event::List(crate::commands::list::listing()),
             Event::Plan {
                 step: s("redis"),
                 state: s("healthy"),

@@ -97,6 +97,7 @@ pub fn install() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         save_terminal();
+        crate::ui::when_output_lost(output_lost);
         use tokio::signal::unix::{SignalKind, signal};
         let kinds = [
             (SignalKind::interrupt(), "SIGINT"),

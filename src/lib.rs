@@ -4,62 +4,56 @@
 //! those scripts.
 //!
 //! A run is arguments → settings → engine (preflight, assess, decide, execute, report). The
-//! crate, by floor (the why of each part is in `docs/architecture.md`):
+//! crate from the top floor down — each module imports only from the floors below it (the
+//! why of each part is in `docs/architecture.md`):
 //!
-//! - **Entry and output**: [`cli`] (the clap tree), [`config`] (settings from flags, the
-//!   environment and defaults), [`commands`] (every command that is not a step of the
-//!   graph), [`list`] (`deployctl list`), [`ui`] (all output), [`events`] (the JSON machine
-//!   messages and the run's summary), [`prompt`] (questions), [`error`] (errors and exit
-//!   codes), [`interrupt`] (signals and a lost terminal), [`journal`] (`--resume`).
-//! - **The run**: [`engine`] (one run, in phases), [`preflight`], [`decide`] (the decision
-//!   policy), [`graph`] (the step table), [`steps`] (one file per step), [`context`] (what a
-//!   step gets).
-//! - **Facts about the stack**: [`releases`] (the pins), [`release_table`] (what each release
-//!   needs and gets), [`roles`] (IRSA), [`secret_names`], [`database_url`], [`bedrock`] (the
-//!   models), [`eks_versions`] (the EKS calendar), [`access`] (`access.yaml`), [`manifest`],
-//!   [`charts`], [`render`] (the offline render and its checks), [`yaml`], [`encoding`].
-//! - **Platform access**: [`aws`] (aws-sdk-rust), [`kube`] (kube-rs), [`tools`] (helm and
-//!   terraform as child processes), [`cluster`] (the context guard), [`tunnel`] (the way to
-//!   a private API), [`eks_token`], [`postgres`].
+//! - **Entry**: [`cli`] (the clap tree; no clap type goes further), [`commands`] (every
+//!   command that is not a step of the graph, `deployctl list` among them:
+//!   [`commands::list`]).
+//! - **The run**: [`engine`] (one run, in phases), [`steps`] (one file per step),
+//!   [`preflight`], [`cluster`] (the context guard and the connection to the cluster),
+//!   [`context`] (what a step gets).
+//! - **The stack**, [`stack`]: [`stack::releases`] (the pins), [`stack::release_table`]
+//!   (what each release needs and gets), [`stack::roles`] (IRSA), [`stack::secret_names`],
+//!   [`stack::database_url`], [`stack::bedrock`] (the models), [`stack::eks_versions`] (the
+//!   EKS calendar), [`stack::entry_point`] (the Ingresses), [`stack::manifest`],
+//!   [`stack::charts`], [`stack::render`] (the render with the real helm and its checks).
+//! - **The platform**, [`platform`]: [`platform::aws`] (aws-sdk-rust),
+//!   [`platform::kubeapi`] (kube-rs), [`platform::tools`] (helm and terraform as child
+//!   processes), [`platform::tunnel`] (the way to a private API), [`platform::eks_auth`]
+//!   (the EKS bearer token), [`platform::postgres`], [`platform::encoding`].
+//! - **The terminal and the run's end**: [`results`] (the summary table and the "next:"
+//!   rule a run and `uninstall` share), [`interrupt`] (signals and a lost terminal),
+//!   [`prompt`] (questions), [`ui`] (all output), [`journal`] (`--resume`).
+//! - **Rules and settings**: [`decide`] (the decision policy), [`config`] (settings from
+//!   flags, the environment and defaults; [`config::access`]: `access.yaml`), [`graph`]
+//!   (the step table), [`events`] (the JSON machine messages and the run's summary).
+//! - **Leaves**: [`error`] (errors and exit codes), [`json_diff`] (two JSON values compared
+//!   path by path, secrets masked), [`yaml`] (YAML errors in the operator's words),
+//!   [`yes_no`] (a yes/no value).
 
-pub mod access;
-pub mod aws;
-
-pub mod bedrock;
-pub mod charts;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod context;
-pub mod database_url;
 pub mod decide;
-pub mod eks_token;
-pub mod eks_versions;
-pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod graph;
 pub mod interrupt;
 pub mod journal;
-pub mod kube;
-pub mod list;
-pub mod manifest;
-pub mod postgres;
+pub mod json_diff;
+pub mod platform;
 pub mod preflight;
 pub mod prompt;
-pub mod release_table;
-pub mod releases;
-pub mod render;
 pub mod results;
-pub mod roles;
-pub mod secret_names;
+pub mod stack;
 pub mod steps;
-pub mod tools;
-pub mod tunnel;
 pub mod ui;
 pub mod yaml;
+pub mod yes_no;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -330,7 +324,9 @@ async fn dispatch_with(
         return Err(problem.into());
     }
     let secrets_options = match &command {
-        Command::Step(step) => commands::secrets_input::options(&step.secrets, &mut settings)?,
+        Command::Step(step) => {
+            commands::secrets_input::options(&step.secrets.flags(), &mut settings)?
+        }
         _ => steps::secrets::SecretsOptions::default(),
     };
     let name = match &command {
@@ -357,9 +353,9 @@ async fn dispatch_with(
     let steps = match command {
         Command::List => {
             if inv.ui.json() {
-                inv.ui.emit(&events::Event::List(list::listing()));
+                inv.ui.emit(&events::Event::List(commands::list::listing()));
             } else {
-                inv.ui.println(list::render_text().trim_end());
+                inv.ui.println(commands::list::render_text().trim_end());
             }
             return Ok(exit::OK);
         }
@@ -412,17 +408,17 @@ async fn dispatch_with(
             action: cli::BedrockAction::Enable,
         } => return commands::bedrock::enable(inv).await,
         Command::Infrastructure { tf, auto_approve } => {
-            let action = commands::infra::Action::Apply { auto_approve };
+            let action = commands::infra::InfraJob::Apply { auto_approve };
             return commands::infra::run(inv, tf.args(action)).await;
         }
         Command::InfrastructurePlan { tf } => {
-            return commands::infra::run(inv, tf.args(commands::infra::Action::Plan)).await;
+            return commands::infra::run(inv, tf.args(commands::infra::InfraJob::Plan)).await;
         }
         Command::InfrastructureDestroy {
             tf,
             confirm_destroy,
         } => {
-            let action = commands::infra::Action::Destroy { confirm_destroy };
+            let action = commands::infra::InfraJob::Destroy { confirm_destroy };
             return commands::infra::run(inv, tf.args(action)).await;
         }
         Command::Complete { tf, auto_approve } => {

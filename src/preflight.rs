@@ -40,8 +40,8 @@ pub async fn preflight(cx: &Context, assessed: &[StepId], purpose: Purpose) -> R
     };
     let bedrock_check = async {
         if aws && bedrock {
-            let models = crate::bedrock::load(&cx.settings.project_dir)?;
-            for w in crate::bedrock::check_offered(cx.aws().await, &models).await? {
+            let models = crate::stack::bedrock::load(&cx.settings.project_dir)?;
+            for w in crate::stack::bedrock::check_offered(cx.aws().await, &models).await? {
                 cx.ui.warn(&w);
             }
         }
@@ -72,18 +72,18 @@ pub async fn preflight(cx: &Context, assessed: &[StepId], purpose: Purpose) -> R
         let Some(dir) = &cx.settings.charts_dir else {
             return anyhow::Ok(());
         };
-        let all = crate::releases::Releases::load(&cx.settings.project_dir)?;
+        let all = crate::stack::releases::Releases::load(&cx.settings.project_dir)?;
         let mut problems = Vec::new();
         let mut help = None;
         let entry = cx.settings.access.entry_point().is_some();
-        for def in crate::release_table::RELEASES
+        for def in crate::stack::release_table::RELEASES
             .iter()
             .filter(|d| assessed.contains(&d.step) && (entry || !d.entry_point_only))
         {
             let Some(rel) = all.releases.iter().find(|r| r.name == def.release) else {
                 continue;
             };
-            if let Err(e) = crate::charts::find_local(dir, rel) {
+            if let Err(e) = crate::stack::charts::find_local(dir, rel) {
                 help = help.or_else(|| crate::error::help_of(&e).map(str::to_string));
                 problems.push(format!("{e:#}"));
             }

@@ -51,7 +51,7 @@ fn reader_gone(e: &std::io::Error) -> bool {
 }
 
 /// One line to stdout. Never panics: a reader that is gone is an interrupt
-/// (`interrupt::output_lost`), any other failure is ignored.
+/// (reported through [`when_output_lost`]), any other failure is ignored.
 pub fn out_line(text: &str) {
     if STDOUT_LOST.load(std::sync::atomic::Ordering::SeqCst) {
         // stdout is gone: what is left to say (the summary) goes where it can still be read.
@@ -86,15 +86,30 @@ pub fn err_line(text: &str) {
 static STDOUT_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static STDERR_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Write one line; `false` on failure. A reader that is gone marks the stream lost and is an
-/// interrupt (`interrupt::output_lost`, counted once).
+/// Who hears that an output stream was lost (`interrupt` registers `output_lost`: a reader
+/// that is gone is an interrupt). The printer reports; it does not know what follows.
+static ON_OUTPUT_LOST: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Register what a lost stdout or stderr means (once per process).
+pub fn when_output_lost(listener: fn()) {
+    let _ = ON_OUTPUT_LOST.set(listener);
+}
+
+fn output_lost() {
+    if let Some(listener) = ON_OUTPUT_LOST.get() {
+        listener();
+    }
+}
+
+/// Write one line; `false` on failure. A reader that is gone marks the stream lost and is
+/// reported to the listener of [`when_output_lost`].
 fn write_line(w: &mut impl Write, text: &str, lost: &std::sync::atomic::AtomicBool) -> bool {
     match writeln!(w, "{text}").and_then(|()| w.flush()) {
         Ok(()) => true,
         Err(e) => {
             if reader_gone(&e) {
                 lost.store(true, std::sync::atomic::Ordering::SeqCst);
-                crate::interrupt::output_lost();
+                output_lost();
             }
             false
         }
@@ -217,7 +232,7 @@ impl Ui {
             if let Err(e) = multi.println(text)
                 && reader_gone(&e)
             {
-                crate::interrupt::output_lost();
+                output_lost();
             }
             return;
         }
@@ -261,7 +276,7 @@ impl Ui {
                 if let Err(e) = m.println(&line)
                     && reader_gone(&e)
                 {
-                    crate::interrupt::output_lost();
+                    output_lost();
                 }
             }
             _ => err_line(&line),

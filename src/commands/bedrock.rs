@@ -17,14 +17,14 @@ use anyhow::Result;
 pub async fn enable(inv: super::Invocation) -> Result<crate::error::ExitCode> {
     let (cx, _) = inv.context();
     let aws = cx.aws().await;
-    let models = crate::bedrock::load(&cx.settings.project_dir)?;
-    crate::bedrock::check_region(&models, &aws.region)?;
+    let models = crate::stack::bedrock::load(&cx.settings.project_dir)?;
+    crate::stack::bedrock::check_region(&models, &aws.region)?;
     let mut bases: Vec<String> = models.iter().map(|m| m.base.clone()).collect();
     bases.dedup();
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for base in &bases {
-        let state = crate::aws::bedrock::agreement(aws, base).await?;
+        let state = crate::platform::aws::bedrock::agreement(aws, base).await?;
         let result = match state.as_deref() {
             None => {
                 problems.push(format!("{base} is not offered in {}", aws.region));
@@ -32,7 +32,7 @@ pub async fn enable(inv: super::Invocation) -> Result<crate::error::ExitCode> {
             }
             Some("AVAILABLE") => "already enabled".to_string(),
             Some("PENDING") => "subscription under way (a few minutes)".to_string(),
-            Some(_) => match crate::aws::bedrock::create_agreement(aws, base).await {
+            Some(_) => match crate::platform::aws::bedrock::create_agreement(aws, base).await {
                 Ok(()) => "subscribed (usable in a few minutes)".to_string(),
                 Err(e) => {
                     problems.push(format!("{base}: {e:#}"));
@@ -46,7 +46,7 @@ pub async fn enable(inv: super::Invocation) -> Result<crate::error::ExitCode> {
         &["model", "Marketplace agreement"],
         &rows,
     ));
-    match crate::aws::bedrock::use_case_submitted(aws).await {
+    match crate::platform::aws::bedrock::use_case_submitted(aws).await {
         Ok(true) => cx
             .ui
             .println("Anthropic's first-time-use form: submitted for this account"),

@@ -1,11 +1,11 @@
 //! `deployctl charts pull [DIR]` and `deployctl charts render [RELEASE…]`.
 
-use crate::charts;
 use crate::config::Settings;
 use crate::error::{UserError, exit};
-use crate::releases::Releases;
-use crate::render::{self, Inputs};
-use crate::tools::helm::Helm;
+use crate::platform::tools::helm::Helm;
+use crate::stack::charts;
+use crate::stack::releases::Releases;
+use crate::stack::render::{self, Inputs};
 use crate::ui::Ui;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
@@ -14,15 +14,15 @@ use std::path::PathBuf;
 /// version is kept.
 /// `charts pull [DIR]` or `charts render [RELEASE…]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum ChartsJob {
     Pull { destination: Option<PathBuf> },
     Render { releases: Vec<String> },
 }
 
-pub async fn run(inv: super::Invocation, action: Action) -> Result<crate::error::ExitCode> {
+pub async fn run(inv: super::Invocation, action: ChartsJob) -> Result<crate::error::ExitCode> {
     match action {
-        Action::Pull { destination } => pull(&inv.settings, &inv.ui, destination).await,
-        Action::Render { releases } => render_cmd(&inv.settings, &inv.ui, &releases).await,
+        ChartsJob::Pull { destination } => pull(&inv.settings, &inv.ui, destination).await,
+        ChartsJob::Render { releases } => render_cmd(&inv.settings, &inv.ui, &releases).await,
     }
 }
 

@@ -17,7 +17,9 @@ use std::sync::Arc;
 /// The steps whose objects a diff compares by default: every release, and the steps that
 /// apply our own manifests.
 fn compared(id: StepId) -> bool {
-    crate::release_table::RELEASES.iter().any(|d| d.step == id)
+    crate::stack::release_table::RELEASES
+        .iter()
+        .any(|d| d.step == id)
         || matches!(
             id,
             StepId::Namespaces
@@ -67,8 +69,11 @@ enum Outcome {
 }
 
 async fn one(cx: &Context, id: StepId) -> Result<Outcome> {
-    if crate::release_table::RELEASES.iter().any(|d| d.step == id) {
-        let step = ReleaseStep(crate::release_table::of(id));
+    if crate::stack::release_table::RELEASES
+        .iter()
+        .any(|d| d.step == id)
+    {
+        let step = ReleaseStep(crate::stack::release_table::of(id));
         return Ok(Outcome::Release(step.diff(cx).await?));
     }
     Ok(Outcome::Objects(crate::steps::build(id).assess(cx).await?))

@@ -23,9 +23,9 @@
 use crate::context::Context;
 use crate::error::{UserError, exit};
 use crate::graph::{STEPS, StepId};
-use crate::release_table;
-use crate::releases::{Release, Releases};
-use crate::render::values;
+use crate::stack::release_table;
+use crate::stack::releases::{Release, Releases};
+use crate::stack::render::values;
 use anyhow::{Context as _, Result, anyhow};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -153,7 +153,7 @@ async fn units(cx: &Context) -> Result<Vec<Unit>> {
                     anyhow!(
                         "release {} is not in {}",
                         row.release,
-                        crate::releases::FILE
+                        crate::stack::releases::FILE
                     )
                 })?
                 .clone();
@@ -198,7 +198,7 @@ fn step_documents(cx: &Context, step: StepId) -> Result<Vec<Value>> {
             crate::steps::objects::DASHBOARDS.documents(&cx.settings.project_dir)?
         }
         StepId::Ingress => {
-            crate::steps::ingress::documents(&cx.settings.access, &cx.settings.cluster)
+            crate::stack::entry_point::documents(&cx.settings.access, &cx.settings.cluster)
         }
         other => return Err(anyhow!("internal error: step {other} applies no manifests")),
     };
@@ -283,7 +283,7 @@ fn flux(cx: &Context, units: &[Unit]) -> Result<Files> {
                     anyhow!(
                         "release {} names repository {repo}, which {} does not list",
                         rel.name,
-                        crate::releases::FILE
+                        crate::stack::releases::FILE
                     )
                 })?;
             sources.push(json!({
@@ -463,7 +463,7 @@ fn argocd(cx: &Context, units: &[Unit], repo_url: &str, server: &str) -> Result<
                             anyhow!(
                                 "release {} names repository {alias}, which {} does not list",
                                 rel.name,
-                                crate::releases::FILE
+                                crate::stack::releases::FILE
                             )
                         })?;
                     (url, chart_name(rel).to_string())

@@ -1,17 +1,17 @@
 //! `infrastructure-verify`: a read-only check of what the application needs from AWS and
 //! the cluster, every call made concurrently; ✓/✗ per line; exit 1 when anything is missing.
 
-use crate::aws::ec2::Subnets;
-use crate::aws::{self, Aws, iam, secrets as sm};
 use crate::config::ApiAccess;
 use crate::context::Context;
-use crate::database_url::{
+use crate::error::exit;
+use crate::platform::aws::ec2::Subnets;
+use crate::platform::aws::{self, Aws, iam, secrets as sm};
+use crate::platform::postgres::{SignIn, sign_in};
+use crate::stack::database_url::{
     OPENWEBUI_DB, Parts, database_address, database_host, database_sslmode, parts,
 };
-use crate::error::exit;
-use crate::postgres::{SignIn, sign_in};
-use crate::secret_names::SecretName;
-use crate::secret_names::managed_names;
+use crate::stack::secret_names::SecretName;
+use crate::stack::secret_names::managed_names;
 use anyhow::Result;
 use secrecy::SecretString;
 use std::net::IpAddr;
@@ -52,9 +52,9 @@ fn unproven(section: &'static str, text: impl Into<String>, why: impl Into<Strin
 /// EKS disagree, the check says so.
 fn version_check(
     version: &str,
-    live: &Result<Vec<crate::eks_versions::VersionInfo>, String>,
+    live: &Result<Vec<crate::stack::eks_versions::VersionInfo>, String>,
 ) -> Check {
-    use crate::eks_versions::{
+    use crate::stack::eks_versions::{
         Support, describe_support, disagreements, in_standard_support, in_standard_support_live,
         support, support_live, today,
     };
@@ -130,7 +130,7 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
         format!("Endpoint: {}", cluster.endpoint),
     ];
     out.push(c);
-    let live = crate::aws::eks::live_calendar(aws).await;
+    let live = crate::platform::aws::eks::live_calendar(aws).await;
     out.push(version_check(&cluster.version, &live));
 
     // VPC: the cluster's, else the VPC of its subnets.
@@ -199,9 +199,13 @@ async fn cluster_checks(aws: &Aws, cx: &Context) -> Vec<Check> {
     out
 }
 
-async fn role_checks(aws: &Aws, cluster: &str, access: &crate::access::Access) -> Vec<Check> {
+async fn role_checks(
+    aws: &Aws,
+    cluster: &str,
+    access: &crate::config::access::Access,
+) -> Vec<Check> {
     futures::future::join_all(
-        crate::roles::active(access)
+        crate::stack::roles::active(access)
             .into_iter()
             .map(|r| async move {
                 let name = r.name(cluster);
@@ -219,7 +223,11 @@ async fn role_checks(aws: &Aws, cluster: &str, access: &crate::access::Access) -
     .await
 }
 
-async fn secret_checks(aws: &Aws, prefix: &str, access: &crate::access::Access) -> Vec<Check> {
+async fn secret_checks(
+    aws: &Aws,
+    prefix: &str,
+    access: &crate::config::access::Access,
+) -> Vec<Check> {
     futures::future::join_all(
         managed_names(prefix, access)
             .into_iter()
@@ -376,7 +384,7 @@ async fn credential_checks(
     let mut forward = None;
     let direct = !rds || cx.settings.api_access == ApiAccess::Direct;
     if !direct {
-        match crate::tunnel::bastion_running(aws, &cx.settings.cluster).await {
+        match crate::platform::tunnel::bastion_running(aws, &cx.settings.cluster).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 return not_proven(format!(
@@ -386,7 +394,7 @@ async fn credential_checks(
             }
             Err(e) => return not_proven(format!("cannot look for the bastion: {e:#}")),
         }
-        match crate::tunnel::forward(
+        match crate::platform::tunnel::forward(
             aws,
             &cx.settings,
             &cx.ui,

@@ -3,9 +3,9 @@
 //! aws CLI installed. Entries are named by the cluster ARN, as `aws eks update-kubeconfig`
 //! names them; everything else in the file is kept as it was.
 
-use crate::aws::{self, Aws};
 use crate::config::Settings;
 use crate::error::UserError;
+use crate::platform::aws::{self, Aws};
 use anyhow::{Context as _, Result, anyhow};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -196,7 +196,7 @@ pub async fn write(s: &Settings, aws: &Aws, home: Option<&Path>) -> Result<Strin
         path.display(),
         cluster.arn,
         s.cluster,
-        crate::tunnel::kubeconfig_note(s, &cluster)
+        crate::platform::tunnel::kubeconfig_note(s, &cluster)
     ))
 }
 

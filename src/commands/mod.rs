@@ -14,6 +14,7 @@ pub mod export;
 pub mod infra;
 pub mod infra_verify;
 pub mod kubeconfig;
+pub mod list;
 pub mod outdated;
 pub mod reveal;
 pub mod secrets_input;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// One line of the table.
 #[derive(Debug, Clone, Default)]
-struct Row {
+struct Line {
     what: &'static str,
     name: String,
     current: String,
@@ -31,9 +31,9 @@ struct Row {
     engine: Option<String>,
 }
 
-impl Row {
-    fn unread(what: &'static str, name: &str, current: &str, why: String) -> Row {
-        Row {
+impl Line {
+    fn unread(what: &'static str, name: &str, current: &str, why: String) -> Line {
+        Line {
             what,
             name: name.to_string(),
             current: current.to_string(),
@@ -77,8 +77,8 @@ pub async fn run(inv: super::Invocation) -> Result<crate::error::ExitCode> {
     done
 }
 
-async fn release_rows(cx: &Context) -> Result<Vec<Row>> {
-    let all = crate::releases::Releases::load(&cx.settings.project_dir)?;
+async fn release_rows(cx: &Context) -> Result<Vec<Line>> {
+    let all = crate::stack::releases::Releases::load(&cx.settings.project_dir)?;
     let looked = futures::future::join_all(all.releases.iter().map(|rel| {
         let url = rel
             .repo
@@ -97,7 +97,7 @@ async fn release_rows(cx: &Context) -> Result<Vec<Row>> {
         match newest {
             Ok((version, app)) => {
                 let behind = compare_versions(&rel.version, &version) == Ordering::Less;
-                rows.push(Row {
+                rows.push(Line {
                     what: "release",
                     name: rel.name.clone(),
                     current: rel.version.clone(),
@@ -112,7 +112,7 @@ async fn release_rows(cx: &Context) -> Result<Vec<Row>> {
                     ..Default::default()
                 });
             }
-            Err(e) => rows.push(Row::unread(
+            Err(e) => rows.push(Line::unread(
                 "release",
                 &rel.name,
                 &rel.version,
@@ -128,7 +128,7 @@ async fn release_rows(cx: &Context) -> Result<Vec<Row>> {
 /// verdict and the version it applied. A release not at its pin, or one the engine failed to
 /// reconcile, is behind, with the engine's own message. An unreachable cluster is said once
 /// and changes no row: the pins are still compared with their sources.
-async fn live_releases(cx: &Context, rows: &mut [Row]) {
+async fn live_releases(cx: &Context, rows: &mut [Line]) {
     const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
     let connected = tokio::time::timeout(BOUND, crate::cluster::connect_kube(cx)).await;
     let target = match connected {
@@ -152,7 +152,7 @@ async fn live_releases(cx: &Context, rows: &mut [Row]) {
             return;
         }
     };
-    let Ok(all) = crate::releases::Releases::load(&cx.settings.project_dir) else {
+    let Ok(all) = crate::stack::releases::Releases::load(&cx.settings.project_dir) else {
         return;
     };
     let context = Some(target.context.as_str());
@@ -182,7 +182,7 @@ async fn live_releases(cx: &Context, rows: &mut [Row]) {
                 let mut said = Vec::new();
                 if st.chart_version != rel.version {
                     row.behind = true;
-                    let step = crate::release_table::RELEASES
+                    let step = crate::stack::release_table::RELEASES
                         .iter()
                         .find(|d| d.release == rel.name)
                         .map_or(rel.name.as_str(), |d| d.step.name());
@@ -255,13 +255,13 @@ fn first_line(s: &str) -> String {
 }
 
 /// The cluster's version against EKS's calendar, that calendar against the file, the add-ons.
-async fn cluster_rows(cx: &Context) -> Vec<Row> {
+async fn cluster_rows(cx: &Context) -> Vec<Line> {
     let aws = cx.aws().await;
     let name = cx.settings.cluster.clone();
-    let cluster = match crate::aws::describe_cluster(aws, &name).await {
+    let cluster = match crate::platform::aws::describe_cluster(aws, &name).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return vec![Row::unread(
+            return vec![Line::unread(
                 "kubernetes",
                 &name,
                 "?",
@@ -269,7 +269,7 @@ async fn cluster_rows(cx: &Context) -> Vec<Row> {
             )];
         }
         Err(e) => {
-            return vec![Row::unread(
+            return vec![Line::unread(
                 "kubernetes",
                 &name,
                 "?",
@@ -279,26 +279,26 @@ async fn cluster_rows(cx: &Context) -> Vec<Row> {
     };
     let mut rows = Vec::new();
     let (calendar, addons) = futures::future::join(
-        crate::aws::eks::cluster_versions(aws),
-        crate::aws::eks::addons(aws, &name, &cluster.version),
+        crate::platform::aws::eks::cluster_versions(aws),
+        crate::platform::aws::eks::addons(aws, &name, &cluster.version),
     )
     .await;
     match calendar {
         Ok(versions) => rows.extend(version_rows(&name, &cluster.version, &versions)),
         Err(e) => {
             // The file stands in for the API, and says so.
-            let today = crate::eks_versions::today();
-            let newest = crate::eks_versions::in_standard_support(today)
+            let today = crate::stack::eks_versions::today();
+            let newest = crate::stack::eks_versions::in_standard_support(today)
                 .pop()
                 .unwrap_or_default();
-            rows.push(Row {
+            rows.push(Line {
                 what: "kubernetes",
                 name: name.clone(),
                 current: cluster.version.clone(),
                 latest: newest.clone(),
                 note: format!(
                     "{} (from terraform/eks-versions.json: EKS's calendar could not be read: {})",
-                    crate::eks_versions::describe(&cluster.version, today),
+                    crate::stack::eks_versions::describe(&cluster.version, today),
                     first_line(&format!("{e:#}"))
                 ),
                 behind: compare_versions(&cluster.version, &newest) == Ordering::Less,
@@ -314,7 +314,7 @@ async fn cluster_rows(cx: &Context) -> Vec<Row> {
                     .default_version
                     .as_ref()
                     .is_some_and(|d| compare_versions(&a.installed, d) == Ordering::Less);
-                rows.push(Row {
+                rows.push(Line {
                     what: "add-on",
                     name: a.name.clone(),
                     current: a.installed.clone(),
@@ -329,7 +329,7 @@ async fn cluster_rows(cx: &Context) -> Vec<Row> {
                 });
             }
         }
-        Err(e) => rows.push(Row::unread(
+        Err(e) => rows.push(Line::unread(
             "add-on",
             "(all)",
             "?",
@@ -344,21 +344,21 @@ async fn cluster_rows(cx: &Context) -> Vec<Row> {
 fn version_rows(
     cluster: &str,
     current: &str,
-    versions: &[crate::aws::eks::VersionInfo],
-) -> Vec<Row> {
+    versions: &[crate::platform::aws::eks::VersionInfo],
+) -> Vec<Line> {
     let mut rows = Vec::new();
     let newest_standard = versions
         .iter()
         .filter(|v| v.status == "STANDARD_SUPPORT")
-        .max_by_key(|v| crate::eks_versions::minor_of(&v.version))
+        .max_by_key(|v| crate::stack::eks_versions::minor_of(&v.version))
         .map(|v| v.version.clone())
         .unwrap_or_default();
     let mine = versions.iter().find(|v| v.version == current);
-    let dates = |v: &crate::aws::eks::VersionInfo| {
+    let dates = |v: &crate::platform::aws::eks::VersionInfo| {
         let (standard, extended) = ends(v);
         format!("standard support until {standard}, extended until {extended}")
     };
-    rows.push(Row {
+    rows.push(Line {
         what: "kubernetes",
         name: cluster.to_string(),
         current: current.to_string(),
@@ -373,7 +373,7 @@ fn version_rows(
         ..Default::default()
     });
     for v in versions {
-        let file = crate::eks_versions::dates(&v.version);
+        let file = crate::stack::eks_versions::dates(&v.version);
         if file.is_none() && v.status == "UNSUPPORTED" {
             continue;
         }
@@ -384,7 +384,7 @@ fn version_rows(
             }
         };
         if disagrees {
-            rows.push(Row {
+            rows.push(Line {
                 what: "calendar",
                 name: format!("Kubernetes {}", v.version),
                 current: match file {
@@ -406,19 +406,19 @@ fn version_rows(
 }
 
 /// A version's ends of standard and extended support as EKS gives them ("?" when it does not).
-fn ends(v: &crate::aws::eks::VersionInfo) -> (String, String) {
+fn ends(v: &crate::platform::aws::eks::VersionInfo) -> (String, String) {
     let show = |d: Option<jiff::civil::Date>| d.map_or_else(|| "?".to_string(), |d| d.to_string());
     (show(v.end_of_standard), show(v.end_of_extended))
 }
 
-async fn model_rows(cx: &Context) -> Result<Vec<Row>> {
-    let models = crate::bedrock::load(&cx.settings.project_dir)?;
+async fn model_rows(cx: &Context) -> Result<Vec<Line>> {
+    let models = crate::stack::bedrock::load(&cx.settings.project_dir)?;
     let aws = cx.aws().await;
     let region = cx.settings.region.clone();
     let looked = futures::future::join_all(models.iter().map(|m| async move {
-        let found = crate::aws::bedrock::foundation_model(aws, &m.base).await;
+        let found = crate::platform::aws::bedrock::foundation_model(aws, &m.base).await;
         let profile = match &m.geography {
-            Some(_) => Some(crate::aws::bedrock::inference_profile(aws, &m.id).await),
+            Some(_) => Some(crate::platform::aws::bedrock::inference_profile(aws, &m.id).await),
             None => None,
         };
         (m, found, profile)
@@ -429,7 +429,7 @@ async fn model_rows(cx: &Context) -> Result<Vec<Row>> {
         let found = match found {
             Ok(f) => f,
             Err(e) => {
-                rows.push(Row::unread(
+                rows.push(Line::unread(
                     "model",
                     &m.id,
                     "?",
@@ -457,7 +457,7 @@ async fn model_rows(cx: &Context) -> Result<Vec<Row>> {
                 format!("{}{profile_note}", m.base),
             ),
         };
-        rows.push(Row {
+        rows.push(Line {
             what: "model",
             name: m.id.clone(),
             current,
@@ -519,7 +519,7 @@ async fn outdated(cx: &Context) -> Result<crate::error::ExitCode> {
     Ok(crate::error::exit::OK)
 }
 
-fn table(rows: &[Row]) -> Vec<String> {
+fn table(rows: &[Line]) -> Vec<String> {
     let header = ["what", "name", "current", "latest", "note"];
     let cells: Vec<[String; 5]> = rows
         .iter()
@@ -573,11 +573,13 @@ mod tests {
     #[test]
     fn the_calendar_and_the_file_never_disagree_silently() {
         let d = |s: &str| Some(s.parse::<jiff::civil::Date>().unwrap());
-        let v = |version: &str, status: &str, s: &str, e: &str| crate::aws::eks::VersionInfo {
-            version: version.into(),
-            status: status.into(),
-            end_of_standard: d(s),
-            end_of_extended: d(e),
+        let v = |version: &str, status: &str, s: &str, e: &str| {
+            crate::platform::aws::eks::VersionInfo {
+                version: version.into(),
+                status: status.into(),
+                end_of_standard: d(s),
+                end_of_extended: d(e),
+            }
         };
         let versions = [
             v("1.34", "EXTENDED_SUPPORT", "2026-12-02", "2027-12-02"),
@@ -589,7 +591,7 @@ mod tests {
         assert!(rows[0].behind && rows[0].latest == "1.37", "{rows:?}");
         assert!(rows[0].note.starts_with("EXTENDED_SUPPORT"), "{rows:?}");
         // 1.37 is not in the file: said; 1.34 to 1.36 agree with it: not listed.
-        let calendar: Vec<&Row> = rows.iter().filter(|r| r.what == "calendar").collect();
+        let calendar: Vec<&Line> = rows.iter().filter(|r| r.what == "calendar").collect();
         assert_eq!(calendar.len(), 1, "{rows:?}");
         assert_eq!(calendar[0].name, "Kubernetes 1.37");
         assert_eq!(calendar[0].current, "(missing)");

@@ -24,7 +24,7 @@ pub async fn run(inv: super::Invocation, name: &str) -> Result<crate::error::Exi
     }
     let (cx, _) = inv.context();
     let aws = cx.aws().await;
-    let Some(value) = crate::aws::secrets::get_value(aws, &secret).await? else {
+    let Some(value) = crate::platform::aws::secrets::get_value(aws, &secret).await? else {
         return Err(UserError::failed(
             format!("{secret} does not exist"),
             "create it with `deployctl secrets` (OpenWebUI makes its admin from it at its first start)",

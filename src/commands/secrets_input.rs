@@ -4,61 +4,72 @@
 //! stdin — never from the command line, where the process list and the shell history would
 //! show it.
 
-use crate::cli::SecretsArgs;
 use crate::config::Settings;
 use crate::error::UserError;
+use crate::stack::secret_names::SecretName;
+
+/// The `secrets` flags as typed (the clap struct stays in `cli`).
+#[derive(Debug, Clone, Default)]
+pub struct SecretsFlags {
+    pub rotate: Vec<SecretName>,
+    pub i_understand_this_breaks_api_keys: bool,
+    pub database_url: Option<String>,
+    pub database_url_file: Option<std::path::PathBuf>,
+    pub restore_deleted: bool,
+}
 
 /// Check the `secrets` flags; salt-key and database-url have no rotation path.
 pub fn options(
-    args: &SecretsArgs,
+    args: &SecretsFlags,
     settings: &mut Settings,
 ) -> anyhow::Result<crate::steps::secrets::SecretsOptions> {
-    let SecretsArgs {
+    let SecretsFlags {
         rotate,
         i_understand_this_breaks_api_keys,
         database_url,
         database_url_file,
         restore_deleted,
-        reveal: _,
     } = args;
     for name in rotate {
         match name {
-            crate::secret_names::SecretName::SaltKey => {
+            crate::stack::secret_names::SecretName::SaltKey => {
                 return Err(UserError::usage(
                     "salt-key cannot be rotated: LiteLLM encrypts its stored credentials with it, and a new one makes them unreadable",
                     "leave salt-key as it is; there is no rotation path for it",
                 )
                 .into());
             }
-            crate::secret_names::SecretName::DatabaseUrl => {
+            crate::stack::secret_names::SecretName::DatabaseUrl => {
                 return Err(UserError::usage(
                     "database-url is not rotated: it names your database",
                     "change it interactively with `deployctl secrets` (Proceed, then confirm twice)",
                 )
                 .into());
             }
-            crate::secret_names::SecretName::OpenwebuiAdmin => {
+            crate::stack::secret_names::SecretName::OpenwebuiAdmin => {
                 return Err(UserError::usage(
                     "openwebui-admin is not rotated: OpenWebUI made its admin from it once and keeps its own copy of the password",
                     "change the admin's password in OpenWebUI (Settings → Account); `deployctl secrets --reveal openwebui-admin` shows the first one",
                 )
                 .into());
             }
-            crate::secret_names::SecretName::OpenwebuiOidc => {
+            crate::stack::secret_names::SecretName::OpenwebuiOidc => {
                 return Err(UserError::usage(
                     "openwebui-oidc is not rotated: the identity provider issues it",
                     "change it interactively with `deployctl secrets` (Proceed), or with `aws secretsmanager put-secret-value`, then `deployctl openwebui`",
                 )
                 .into());
             }
-            crate::secret_names::SecretName::OpenwebuiDatabaseUrl => {
+            crate::stack::secret_names::SecretName::OpenwebuiDatabaseUrl => {
                 return Err(UserError::usage(
                     "openwebui-database-url is not rotated by --rotate: deployctl made it from database-url, and OpenWebUI's database role follows it",
                     "to change OpenWebUI's database password, put a new URL with `aws secretsmanager put-secret-value` (same role, database and host), then `deployctl secret-stores openwebui` (the role is set from it, and OpenWebUI restarted)",
                 )
                 .into());
             }
-            crate::secret_names::SecretName::MasterKey if !i_understand_this_breaks_api_keys => {
+            crate::stack::secret_names::SecretName::MasterKey
+                if !i_understand_this_breaks_api_keys =>
+            {
                 return Err(UserError::usage(
                     "rotating master-key breaks every API key LiteLLM has issued",
                     "add --i-understand-this-breaks-api-keys to rotate it anyway",

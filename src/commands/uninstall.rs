@@ -163,7 +163,7 @@ async fn refuse_orphaned_load_balancers(
         return Ok(());
     }
     let ours: Vec<(&str, &str)> = if order.contains(&StepId::Ingress) {
-        crate::steps::ingress::INGRESSES
+        crate::stack::entry_point::INGRESSES
             .iter()
             .map(|(ns, name, ..)| (*ns, *name))
             .collect()
@@ -180,7 +180,7 @@ async fn refuse_orphaned_load_balancers(
             left.join(", ")
         ),
         if left.iter().all(|l| {
-            crate::steps::ingress::INGRESSES
+            crate::stack::entry_point::INGRESSES
                 .iter()
                 .any(|(ns, name, ..)| *l == format!("{ns}/{name}"))
         }) {
@@ -249,10 +249,10 @@ async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
         data_claims: Vec::new(),
         data_steps: Vec::new(),
     };
-    let rels = crate::releases::Releases::load(&cx.settings.project_dir)?;
+    let rels = crate::stack::releases::Releases::load(&cx.settings.project_dir)?;
     let scopes = ClusterScoped::read(cx).await?;
     for id in order {
-        let Some(row) = crate::release_table::RELEASES
+        let Some(row) = crate::stack::release_table::RELEASES
             .iter()
             .find(|r| r.step == *id)
         else {
@@ -264,8 +264,11 @@ async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
         let Some(manifest) = release_manifest(cx, &rel.name, &rel.namespace).await? else {
             continue;
         };
-        let docs = crate::manifest::parse_documents(std::path::Path::new(&rel.name), &manifest)
-            .map_err(|p| anyhow::anyhow!("reading the manifest of release {}: {p}", rel.name))?;
+        let docs =
+            crate::stack::manifest::parse_documents(std::path::Path::new(&rel.name), &manifest)
+                .map_err(|p| {
+                    anyhow::anyhow!("reading the manifest of release {}: {p}", rel.name)
+                })?;
         for doc in docs {
             let keep = doc.str_at("/metadata/annotations/helm.sh~1resource-policy") == Some("keep");
             if keep {
@@ -299,15 +302,18 @@ struct ClusterScoped {
 
 impl ClusterScoped {
     async fn read(cx: &Context) -> Result<ClusterScoped> {
-        let mut kinds: BTreeSet<(String, String)> = crate::kube::BUILTIN_CLUSTER_SCOPED
-            .iter()
-            .map(|(g, k)| (g.to_string(), k.to_string()))
-            .collect();
+        let mut kinds: BTreeSet<(String, String)> =
+            crate::platform::kubeapi::BUILTIN_CLUSTER_SCOPED
+                .iter()
+                .map(|(g, k)| (g.to_string(), k.to_string()))
+                .collect();
         let crds: Api<CustomResourceDefinition> = Api::all(cx.kube()?);
         let lp = ListParams::default();
         let list =
-            crate::kube::errors::retry("listing CustomResourceDefinitions", || crds.list(&lp))
-                .await?;
+            crate::platform::kubeapi::errors::retry("listing CustomResourceDefinitions", || {
+                crds.list(&lp)
+            })
+            .await?;
         for crd in list.items {
             if crd.spec.scope == "Cluster" {
                 kinds.insert((crd.spec.group.clone(), crd.spec.names.kind.clone()));
@@ -325,7 +331,7 @@ impl ClusterScoped {
 /// The manifest of a release's latest revision (None: not installed).
 async fn release_manifest(cx: &Context, name: &str, namespace: &str) -> Result<Option<String>> {
     let client = cx.kube()?;
-    match crate::kube::helm_storage::release_record(&client, name, namespace).await? {
+    match crate::platform::kubeapi::helm_storage::release_record(&client, name, namespace).await? {
         Some(record) => Ok(record.map(|r| r.manifest)),
         None => {
             if cx
@@ -374,17 +380,21 @@ async fn kept(cx: &Context, order: &[StepId], goes: &Goes) -> Result<Kept> {
         );
     for ns in crate::steps::verify::NAMESPACES {
         let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-        if crate::kube::errors::retry("reading the namespaces", || namespaces.get_opt(ns))
-            .await?
-            .is_none()
+        if crate::platform::kubeapi::errors::retry("reading the namespaces", || {
+            namespaces.get_opt(ns)
+        })
+        .await?
+        .is_none()
         {
             continue;
         }
         kept.namespaces.push(ns.to_string());
         let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
         let list =
-            crate::kube::errors::retry("listing PersistentVolumeClaims", || claims.list(&lp))
-                .await?;
+            crate::platform::kubeapi::errors::retry("listing PersistentVolumeClaims", || {
+                claims.list(&lp)
+            })
+            .await?;
         for c in list.items {
             let name = c.metadata.name.unwrap_or_default();
             if !gone("PersistentVolumeClaim", ns, &name) {
@@ -392,7 +402,8 @@ async fn kept(cx: &Context, order: &[StepId], goes: &Goes) -> Result<Kept> {
             }
         }
         let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-        let list = crate::kube::errors::retry("listing Secrets", || secrets.list(&lp)).await?;
+        let list = crate::platform::kubeapi::errors::retry("listing Secrets", || secrets.list(&lp))
+            .await?;
         for s in list.items {
             let name = s.metadata.name.clone().unwrap_or_default();
             let kind = s.type_.as_deref().unwrap_or("Opaque");
@@ -413,7 +424,7 @@ async fn kept(cx: &Context, order: &[StepId], goes: &Goes) -> Result<Kept> {
             }
         }
     }
-    let groups: Vec<&str> = crate::release_table::RELEASES
+    let groups: Vec<&str> = crate::stack::release_table::RELEASES
         .iter()
         .filter(|r| order.contains(&r.step))
         .flat_map(|r| r.crd_groups.iter().copied())
@@ -421,8 +432,10 @@ async fn kept(cx: &Context, order: &[StepId], goes: &Goes) -> Result<Kept> {
     if !groups.is_empty() {
         let crds: Api<CustomResourceDefinition> = Api::all(client);
         let list =
-            crate::kube::errors::retry("listing CustomResourceDefinitions", || crds.list(&lp))
-                .await?;
+            crate::platform::kubeapi::errors::retry("listing CustomResourceDefinitions", || {
+                crds.list(&lp)
+            })
+            .await?;
         for crd in list.items {
             let name = crd.metadata.name.clone().unwrap_or_default();
             let group = &crd.spec.group;

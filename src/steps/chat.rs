@@ -9,7 +9,7 @@
 //! printed, logged or put in an error.
 
 use crate::context::Context;
-use crate::kube::errors::retry;
+use crate::platform::kubeapi::errors::retry;
 use anyhow::{Context as _, Result, anyhow};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -91,7 +91,7 @@ async fn call_once(
     let resp = client
         .send(req)
         .await
-        .map_err(|e| anyhow!("{}", crate::kube::errors::describe(&e)))?;
+        .map_err(|e| anyhow!("{}", crate::platform::kubeapi::errors::describe(&e)))?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()

@@ -5,8 +5,8 @@ use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
-use crate::releases::{Releases, Repo};
-use crate::tools::helm::RepoEntry;
+use crate::platform::tools::helm::RepoEntry;
+use crate::stack::releases::{Releases, Repo};
 use anyhow::Result;
 use async_trait::async_trait;
 

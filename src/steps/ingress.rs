@@ -11,21 +11,19 @@
 //! it still offers the first sign-up.
 
 use super::{Findings, Prepared, Step};
-use crate::access::{Access, EntryPoint, HOW_TO_ADD};
+use crate::config::access::HOW_TO_ADD;
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
-use crate::kube::errors::retry;
-use crate::manifest::Document;
+use crate::platform::kubeapi::errors::retry;
+use crate::stack::entry_point::{INGRESSES, documents};
 use anyhow::{Context as _, Result, bail};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress as K8sIngress;
 use kube::api::{Api, ListParams};
-use serde_json::json;
 use std::time::Duration;
 
-/// The Ingresses of the entry point: (namespace, name, Service, port, health path).
 /// How long uninstall waits for the load balancer controller to delete a load balancer (AWS
 /// takes seconds to a few minutes).
 pub const LOAD_BALANCER_DELETION: Duration = Duration::from_secs(300);
@@ -56,128 +54,9 @@ pub async fn alb_ingresses(client: &kube::Client, except: &[(&str, &str)]) -> Re
         .collect())
 }
 
-pub const INGRESSES: &[(&str, &str, &str, u16, &str)] = &[
-    ("open-webui", "open-webui", "open-webui", 80, "/health"),
-    (
-        "litellm",
-        "litellm-api",
-        "litellm",
-        4000,
-        "/health/liveliness",
-    ),
-];
-
 /// How long the load balancer may take to get its address (an ALB is usually ready in two
 /// to three minutes).
 const ADDRESS_WAIT: Duration = Duration::from_secs(300);
-
-/// The load balancer group both Ingresses share: lower case, at most 63 characters.
-pub fn group_name(cluster: &str) -> String {
-    let base: String = cluster
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let name = format!("{base}-entry");
-    if name.len() <= 63 {
-        return name;
-    }
-    // Long cluster names: cut, and keep them apart with a short hash of the whole name.
-    let hash = crate::aws::iam::cluster_scoped_name(&base, "x");
-    let tail: String = hash.chars().rev().take(8).collect::<String>();
-    format!("{}-{tail}-entry", &base[..63 - 15])
-}
-
-/// The Ingress documents this configuration wants (none without an entry point).
-pub fn documents(access: &Access, cluster: &str) -> Vec<Document> {
-    let Some(entry) = access.entry_point() else {
-        return Vec::new();
-    };
-    INGRESSES
-        .iter()
-        .filter_map(|(ns, name, svc, port, health)| {
-            let host = match *name {
-                "open-webui" => entry.openwebui_host,
-                _ => entry.api_host?,
-            };
-            Some(document(
-                access, &entry, cluster, ns, name, svc, *port, health, host,
-            ))
-        })
-        .collect()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn document(
-    access: &Access,
-    entry: &EntryPoint<'_>,
-    cluster: &str,
-    ns: &str,
-    name: &str,
-    svc: &str,
-    port: u16,
-    health: &str,
-    host: &str,
-) -> Document {
-    let p = "alb.ingress.kubernetes.io";
-    let mut annotations = serde_json::Map::new();
-    let mut set = |k: &str, v: String| {
-        annotations.insert(format!("{p}/{k}"), json!(v));
-    };
-    set("scheme", access.scheme.as_str().into());
-    set("target-type", "ip".into());
-    set("certificate-arn", entry.certificate_arn.into());
-    set("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into());
-    set("ssl-redirect", "443".into());
-    set("ssl-policy", access.ssl_policy.clone());
-    if !access.allowed_cidrs.is_empty() {
-        set("inbound-cidrs", access.allowed_cidrs.join(","));
-    }
-    set(
-        "load-balancer-attributes",
-        format!(
-            "idle_timeout.timeout_seconds={}",
-            access.idle_timeout_seconds
-        ),
-    );
-    set("healthcheck-path", health.into());
-    set("success-codes", "200".into());
-    set("group.name", group_name(cluster));
-    set(
-        "tags",
-        format!("app=litellm-stack,deployctl-cluster={cluster}"),
-    );
-    let value = json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {
-            "name": name,
-            "namespace": ns,
-            "labels": {
-                "app.kubernetes.io/name": name,
-                "app.kubernetes.io/part-of": "litellm-stack",
-                "app.kubernetes.io/managed-by": "deployctl",
-            },
-            "annotations": annotations,
-        },
-        "spec": {
-            "ingressClassName": "alb",
-            "rules": [{
-                "host": host,
-                "http": {"paths": [{
-                    "path": "/", "pathType": "Prefix",
-                    "backend": {"service": {"name": svc, "port": {"number": port}}},
-                }]},
-            }],
-        },
-    });
-    Document {
-        path: std::path::PathBuf::from(crate::access::FILE),
-        line: 1,
-        text: serde_json::to_string_pretty(&value).unwrap_or_default(),
-        value,
-    }
-}
 
 /// The address of a live Ingress (its load balancer's hostname), if it has one.
 pub fn address(ing: &K8sIngress) -> Option<String> {
@@ -334,7 +213,7 @@ impl Step for Ingress {
         if present == 0 {
             return Ok(State::Missing);
         }
-        let drift = crate::kube::apply::drift(&client, &docs).await?;
+        let drift = crate::platform::kubeapi::apply::drift(&client, &docs).await?;
         if !drift.is_empty() {
             problems.push(format!("an apply would change {}", drift.join("; ")));
         }
@@ -372,7 +251,7 @@ impl Step for Ingress {
         }
         // Warnings from before this apply are about an earlier attempt.
         let applied_at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2);
-        let applied = crate::kube::apply::apply_documents(&client, &docs).await?;
+        let applied = crate::platform::kubeapi::apply::apply_documents(&client, &docs).await?;
         // The load balancer takes a few minutes; its address is what people are sent to.
         let mut addresses = Vec::new();
         for d in &docs {
@@ -397,7 +276,7 @@ impl Step for Ingress {
             let reason_client = client.clone();
             let first_warning: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>> =
                 Default::default();
-            let found = crate::kube::wait::until(api, cfg, &what, ADDRESS_WAIT, || {
+            let found = crate::platform::kubeapi::wait::until(api, cfg, &what, ADDRESS_WAIT, || {
                 let get = get.clone();
                 let name = name.clone();
                 let ns = ns.clone();
@@ -406,7 +285,7 @@ impl Step for Ingress {
                 async move {
                     let ing = retry(&format!("reading Ingress {name}"), || get.get_opt(&name)).await?;
                     if let Some(a) = ing.as_ref().and_then(address) {
-                        return Ok(crate::kube::wait::Ready::Yes(a));
+                        return Ok(crate::platform::kubeapi::wait::Ready::Yes(a));
                     }
                     let reason = match &ing {
                         Some(i) => controller_reason(&reason_client, i, Some(applied_at)).await,
@@ -425,7 +304,7 @@ impl Step for Ingress {
                             "fix the cause (subnet tags kubernetes.io/role/elb or internal-elb, the certificate, the controller's IAM role), then `deployctl ingress`; `kubectl -n kube-system logs deploy/aws-load-balancer-controller` has the details",
                         ));
                     }
-                    Ok(crate::kube::wait::Ready::No(
+                    Ok(crate::platform::kubeapi::wait::Ready::No(
                         "the controller has not reported yet".into(),
                     ))
                 }
@@ -453,7 +332,7 @@ impl Step for Ingress {
             let gone = retry(&format!("deleting Ingress {ns}/{name}"), || async {
                 match api.delete(name, &Default::default()).await {
                     Ok(_) => Ok(false),
-                    Err(e) if crate::kube::errors::is_not_found(&e) => Ok(true),
+                    Err(e) if crate::platform::kubeapi::errors::is_not_found(&e) => Ok(true),
                     Err(e) => Err(e),
                 }
             })
@@ -533,49 +412,5 @@ impl Step for Ingress {
             ));
         }
         Ok(lines.join("\n"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn group_names_fit_and_stay_apart() {
-        assert_eq!(group_name("Prod_EKS"), "prod-eks-entry");
-        let a = group_name(&"a".repeat(100));
-        let b = group_name(&format!("{}b", "a".repeat(99)));
-        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn no_certificate_no_ingress_and_the_api_only_with_its_host() {
-        let mut a = Access::default();
-        assert!(documents(&a, "c").is_empty());
-        a.certificate_arn = Some("arn:aws:acm:us-east-1:123456789012:certificate/x".into());
-        a.openwebui_host = Some("chat.example.com".into());
-        a.allowed_cidrs = vec!["10.0.0.0/8".into(), "192.0.2.0/24".into()];
-        let docs = documents(&a, "c");
-        assert_eq!(docs.len(), 1);
-        let an = &docs[0].value["metadata"]["annotations"];
-        assert_eq!(an["alb.ingress.kubernetes.io/scheme"], "internal");
-        assert_eq!(an["alb.ingress.kubernetes.io/ssl-redirect"], "443");
-        assert_eq!(
-            an["alb.ingress.kubernetes.io/inbound-cidrs"],
-            "10.0.0.0/8,192.0.2.0/24"
-        );
-        assert_eq!(
-            an["alb.ingress.kubernetes.io/load-balancer-attributes"],
-            "idle_timeout.timeout_seconds=600"
-        );
-        assert_eq!(an["alb.ingress.kubernetes.io/healthcheck-path"], "/health");
-        a.api_host = Some("llm-api.example.com".into());
-        let docs = documents(&a, "c");
-        assert_eq!(docs.len(), 2);
-        assert_eq!(
-            docs[1].value["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"],
-            json!({"name": "litellm", "port": {"number": 4000}})
-        );
     }
 }

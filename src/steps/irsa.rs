@@ -2,16 +2,16 @@
 //! built from the cluster's OIDC issuer and the inline policies of iam/.
 
 use super::{Findings, Step};
-use crate::aws::{self, Aws, iam, policy};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::error::UserError;
 use crate::graph::StepId;
+use crate::platform::aws::{self, Aws, iam, policy};
 use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::roles::{CLUSTER_TAG, RoleDef};
+use crate::stack::roles::{CLUSTER_TAG, RoleDef};
 
 pub struct Irsa;
 
@@ -74,21 +74,21 @@ async fn wanted(cx: &Context, aws: &Aws) -> Result<Vec<Wanted>> {
         ("CLUSTER", cx.settings.cluster.clone()),
         (
             "UPLOADS_BUCKET",
-            crate::roles::uploads_bucket(&account, &aws.region, &cx.settings.cluster),
+            crate::stack::roles::uploads_bucket(&account, &aws.region, &cx.settings.cluster),
         ),
     ]
     .into_iter()
     .collect();
-    let models = crate::bedrock::load(&cx.settings.project_dir)?;
-    crate::bedrock::check_region(&models, &aws.region)?;
-    crate::roles::active(&cx.settings.access)
+    let models = crate::stack::bedrock::load(&cx.settings.project_dir)?;
+    crate::stack::bedrock::check_region(&models, &aws.region)?;
+    crate::stack::roles::active(&cx.settings.access)
         .into_iter()
         .map(|def| {
             let mut inline = policy::load(&cx.settings.project_dir.join(def.policy_file), &vars)?;
             if def.invokes_bedrock
                 && let Some(list) = inline["Statement"].as_array_mut()
             {
-                list.extend(crate::bedrock::invoke_statements(
+                list.extend(crate::stack::bedrock::invoke_statements(
                     &models,
                     aws.partition(),
                     &aws.region,
@@ -122,7 +122,7 @@ impl Step for Irsa {
     fn resource(&self, cx: &Context) -> String {
         format!(
             "IAM roles {}",
-            crate::roles::active(&cx.settings.access)
+            crate::stack::roles::active(&cx.settings.access)
                 .iter()
                 .map(|r| r.name(&cx.settings.cluster))
                 .collect::<Vec<_>>()
@@ -223,7 +223,7 @@ impl Step for Irsa {
     async fn view(&self, cx: &Context) -> Result<String> {
         let aws = cx.aws().await;
         let mut lines = Vec::new();
-        for def in crate::roles::active(&cx.settings.access) {
+        for def in crate::stack::roles::active(&cx.settings.access) {
             let name = def.name(&cx.settings.cluster);
             match iam::get_role(aws, &name, def.inline_name).await? {
                 None => lines.push(format!("  {name:<24} missing")),
@@ -255,7 +255,7 @@ impl Step for Irsa {
 mod tests {
     #[test]
     fn role_names_carry_the_cluster_and_fit_iam() {
-        let es = crate::roles::ROLES
+        let es = crate::stack::roles::ROLES
             .iter()
             .find(|r| r.suffix == "external-secrets")
             .unwrap();

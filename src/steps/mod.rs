@@ -90,8 +90,8 @@ pub trait Step: Send + Sync {
 
 /// Manifest documents of the project with `${REGION}` / `${SECRETS_PREFIX}` / `${ACCOUNT_ID}`
 /// filled in inside their string values (after parsing; never by text).
-pub fn load_manifests(cx: &Context, rel: &str) -> Result<Vec<crate::manifest::Document>> {
-    crate::manifest::fill(
+pub fn load_manifests(cx: &Context, rel: &str) -> Result<Vec<crate::stack::manifest::Document>> {
+    crate::stack::manifest::fill(
         &cx.settings.project_dir,
         rel,
         &cx.settings.region,

@@ -5,9 +5,9 @@ use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
-use crate::kube::apply::{Resolver, apply_documents};
-use crate::kube::errors::retry;
-use crate::manifest::Document;
+use crate::platform::kubeapi::apply::{Resolver, apply_documents};
+use crate::platform::kubeapi::errors::retry;
+use crate::stack::manifest::Document;
 use anyhow::Result;
 use async_trait::async_trait;
 
@@ -48,7 +48,7 @@ impl Objects {
             };
             for f in files {
                 // Taken as written: dashboards carry Grafana's own `${…}` variables.
-                out.extend(crate::manifest::load(&project_dir.join(&f))?);
+                out.extend(crate::stack::manifest::load(&project_dir.join(&f))?);
             }
         }
         Ok(out)
@@ -94,7 +94,7 @@ impl Step for Objects {
         } else if n == docs.len() {
             // Present is not enough: what an apply would change (an edited dashboard, a
             // manifest changed since) makes it unhealthy.
-            let drift = crate::kube::apply::drift(&cx.kube()?, &docs).await?;
+            let drift = crate::platform::kubeapi::apply::drift(&cx.kube()?, &docs).await?;
             if drift.is_empty() {
                 State::Healthy(format!("{n} of {n} objects exist, as the manifests say"))
             } else {
@@ -121,7 +121,7 @@ impl Step for Objects {
 
     async fn remove(&self, cx: &Context) -> Result<String> {
         let docs = self.docs(cx)?;
-        let deleted = crate::kube::apply::delete_documents(&cx.kube()?, &docs).await?;
+        let deleted = crate::platform::kubeapi::apply::delete_documents(&cx.kube()?, &docs).await?;
         Ok(removed_summary(&deleted))
     }
 

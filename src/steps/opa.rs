@@ -6,11 +6,11 @@ use super::{Findings, Step, load_manifests};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
-use crate::kube::apply::apply_documents;
-use crate::kube::dynamic_api;
-use crate::kube::errors::retry;
-use crate::kube::wait::{self, Ready};
-use crate::manifest::Document;
+use crate::platform::kubeapi::apply::apply_documents;
+use crate::platform::kubeapi::dynamic_api;
+use crate::platform::kubeapi::errors::retry;
+use crate::platform::kubeapi::wait::{self, Ready};
+use crate::stack::manifest::Document;
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -150,7 +150,7 @@ impl Step for OpaPolicies {
             let client = cx.kube()?;
             let mut docs = load_manifests(cx, TEMPLATES_FILE)?;
             docs.extend(load_manifests(cx, CONSTRAINTS_FILE)?);
-            let drift = crate::kube::apply::drift(&client, &docs).await?;
+            let drift = crate::platform::kubeapi::apply::drift(&client, &docs).await?;
             if !drift.is_empty() {
                 problems.push(format!("an apply would change {}", drift.join("; ")));
             }
@@ -214,7 +214,7 @@ impl Step for OpaPolicies {
     async fn remove(&self, cx: &Context) -> Result<String> {
         let mut docs = load_manifests(cx, TEMPLATES_FILE)?;
         docs.extend(load_manifests(cx, CONSTRAINTS_FILE)?);
-        let deleted = crate::kube::apply::delete_documents(&cx.kube()?, &docs).await?;
+        let deleted = crate::platform::kubeapi::apply::delete_documents(&cx.kube()?, &docs).await?;
         Ok(super::objects::removed_summary(&deleted))
     }
 

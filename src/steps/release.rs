@@ -12,17 +12,17 @@ use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::error::UserError;
 use crate::graph::StepId;
-use crate::kube::errors::retry;
-use crate::kube::wait::{self, Ready};
-use crate::releases::{Release, Releases};
-use crate::tools::helm::{ChartRef, Install, parse_duration};
+use crate::platform::kubeapi::errors::retry;
+use crate::platform::kubeapi::wait::{self, Ready};
+use crate::platform::tools::helm::{ChartRef, Install, parse_duration};
+use crate::stack::releases::{Release, Releases};
 use anyhow::{Context as _, Result, anyhow, bail};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
 use kube::Api;
 use std::time::Duration;
 
-pub use crate::release_table::{
+pub use crate::stack::release_table::{
     Extra, GRAFANA_ADMIN_SECRET, LITELLM_PORT, LITELLM_SERVICE, OverlayInputs, RELEASES,
     ReleaseDef, of, overlay, write_overlay,
 };
@@ -30,15 +30,18 @@ pub use crate::release_table::{
 pub struct ReleaseStep(pub ReleaseDef);
 
 /// The release's chart in the charts directory (checked against the pin), when one is given.
-fn local_chart(cx: &Context, rel: &Release) -> Result<Option<crate::charts::LocalChart>> {
+fn local_chart(cx: &Context, rel: &Release) -> Result<Option<crate::stack::charts::LocalChart>> {
     match &cx.settings.charts_dir {
-        Some(dir) => Ok(Some(crate::charts::find_local(dir, rel)?)),
+        Some(dir) => Ok(Some(crate::stack::charts::find_local(dir, rel)?)),
         None => Ok(None),
     }
 }
 
 /// Where helm takes the chart from: the charts directory's copy, or the repository at the pin.
-fn chart_ref<'a>(rel: &'a Release, local: Option<&'a crate::charts::LocalChart>) -> ChartRef<'a> {
+fn chart_ref<'a>(
+    rel: &'a Release,
+    local: Option<&'a crate::stack::charts::LocalChart>,
+) -> ChartRef<'a> {
     match local {
         Some(l) => ChartRef::Local(&l.path),
         None => ChartRef::Remote {
@@ -57,8 +60,8 @@ pub struct ReleaseDiff {
     pub live: Option<(String, String)>,
     /// What a run would install: the pinned chart version and its appVersion.
     pub desired: (String, String),
-    pub values: Vec<crate::render::values::Change>,
-    pub objects: Vec<crate::render::manifest_diff::Change>,
+    pub values: Vec<crate::stack::render::values::Change>,
+    pub objects: Vec<crate::stack::render::manifest_diff::Change>,
 }
 
 impl ReleaseDiff {
@@ -99,12 +102,12 @@ impl ReleaseDiff {
             out.push(format!(
                 "  values {}: {} → {}",
                 c.path,
-                crate::render::values::show(&c.path, &c.live),
-                crate::render::values::show(&c.path, &c.desired)
+                crate::stack::render::values::show(&c.path, &c.live),
+                crate::stack::render::values::show(&c.path, &c.desired)
             ));
         }
         out.extend(
-            crate::render::manifest_diff::lines(&d.objects)
+            crate::stack::render::manifest_diff::lines(&d.objects)
                 .into_iter()
                 .map(|l| format!("  {l}")),
         );
@@ -150,7 +153,7 @@ impl ReleaseStep {
         let rel = self.release(cx)?;
         let client = cx.kube()?;
         let record =
-            crate::kube::helm_storage::release_record(&client, &rel.name, &rel.namespace)
+            crate::platform::kubeapi::helm_storage::release_record(&client, &rel.name, &rel.namespace)
                 .await?
                 .ok_or_else(|| {
                     UserError::failed(
@@ -204,7 +207,7 @@ impl ReleaseStep {
         let desired_manifest = format!(
             "{}\n{}",
             dry["manifest"].as_str().unwrap_or_default(),
-            crate::kube::helm_storage::hooks_manifest(&dry)
+            crate::platform::kubeapi::helm_storage::hooks_manifest(&dry)
         );
         let desired = (
             dry["chart"]["metadata"]["version"]
@@ -224,17 +227,20 @@ impl ReleaseStep {
             ),
             None => (String::new(), None, serde_json::json!({})),
         };
-        let desired_values = crate::render::values::desired(&values, &overlay)?;
-        let objects =
-            crate::render::manifest_diff::diff(&live_manifest, &desired_manifest, &rel.namespace)
-                .map_err(|e| anyhow!("reading the manifests of release {}: {e}", rel.name))?;
+        let desired_values = crate::stack::render::values::desired(&values, &overlay)?;
+        let objects = crate::stack::render::manifest_diff::diff(
+            &live_manifest,
+            &desired_manifest,
+            &rel.namespace,
+        )
+        .map_err(|e| anyhow!("reading the manifests of release {}: {e}", rel.name))?;
         Ok(ReleaseDiff {
             release: rel.name.clone(),
             namespace: rel.namespace.clone(),
             live,
             desired,
             values: if record.is_some() {
-                crate::render::values::diff(&live_values, &desired_values)
+                crate::stack::render::values::diff(&live_values, &desired_values)
             } else {
                 Vec::new()
             },
@@ -282,16 +288,21 @@ impl ReleaseStep {
             ));
         }
         let Ok(client) = cx.kube() else { return e };
-        let recorded =
-            crate::kube::helm_storage::release_status(&client, &rel.name, &rel.namespace)
-                .await
-                .ok()
-                .flatten()
-                .flatten();
+        let recorded = crate::platform::kubeapi::helm_storage::release_status(
+            &client,
+            &rel.name,
+            &rel.namespace,
+        )
+        .await
+        .ok()
+        .flatten()
+        .flatten();
         if recorded.is_some() {
             return e;
         }
-        let left = crate::kube::helm_storage::leftovers(&client, &rel.name, &rel.namespace).await;
+        let left =
+            crate::platform::kubeapi::helm_storage::leftovers(&client, &rel.name, &rel.namespace)
+                .await;
         if left.is_empty() {
             return e;
         }
@@ -385,7 +396,7 @@ impl ReleaseStep {
             .project_dir
             .join("helm-values")
             .join(&rel.values);
-        crate::render::values::desired(&values, &(self.0.overlay)(&inputs)?)
+        crate::stack::render::values::desired(&values, &(self.0.overlay)(&inputs)?)
     }
 
     /// The Grafana admin Secret: created once with a random password, never overwritten.
@@ -425,7 +436,7 @@ impl ReleaseStep {
             ..Default::default()
         };
         let pp = kube::api::PostParams {
-            field_manager: Some(crate::kube::apply::FIELD_MANAGER.into()),
+            field_manager: Some(crate::platform::kubeapi::apply::FIELD_MANAGER.into()),
             ..Default::default()
         };
         // Create-if-absent: a retry after a lost answer finds it there (409), which is fine.
@@ -472,7 +483,7 @@ impl ReleaseStep {
         let account = cx.known_account();
         let ours = crate::journal::helm_stopped(&cx.settings, account.as_deref()).contains(&key);
         if !ours && let Some(age) = self.pending_age(cx, rel).await {
-            let limit = crate::tools::helm::process_limit(&rel.timeout);
+            let limit = crate::platform::tools::helm::process_limit(&rel.timeout);
             if age < limit {
                 let wait = limit - age;
                 cx.ui.note(
@@ -557,9 +568,13 @@ impl ReleaseStep {
     /// How long ago the pending operation started (`info.last_deployed` of helm's record).
     async fn pending_age(&self, cx: &Context, rel: &Release) -> Option<Duration> {
         let client = cx.kube().ok()?;
-        let record = crate::kube::helm_storage::release_record(&client, &rel.name, &rel.namespace)
-            .await
-            .ok()???;
+        let record = crate::platform::kubeapi::helm_storage::release_record(
+            &client,
+            &rel.name,
+            &rel.namespace,
+        )
+        .await
+        .ok()???;
         let started = record.last_deployed?;
         let age = jiff::Timestamp::now().duration_since(started);
         Some(Duration::from_secs(age.as_secs().max(0) as u64))
@@ -571,7 +586,7 @@ impl ReleaseStep {
         cx: &Context,
         rel: &Release,
         limit: Duration,
-    ) -> Result<crate::tools::helm::ReleaseStatus> {
+    ) -> Result<crate::platform::tools::helm::ReleaseStatus> {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let status = cx
@@ -635,7 +650,7 @@ impl ReleaseStep {
         overlay: &serde_json::Value,
     ) -> Result<String> {
         let annotations = overlay["serviceAccount"]["annotations"].clone();
-        let doc = crate::manifest::Document::from_value(
+        let doc = crate::stack::manifest::Document::from_value(
             std::path::PathBuf::from(format!("serviceaccount {name}")),
             serde_json::json!({
                 "apiVersion": "v1",
@@ -651,7 +666,7 @@ impl ReleaseStep {
                 },
             }),
         );
-        crate::kube::apply::apply_documents(&cx.kube()?, &[doc]).await?;
+        crate::platform::kubeapi::apply::apply_documents(&cx.kube()?, &[doc]).await?;
         Ok(format!(
             "ServiceAccount {name} applied first (the chart's hooks run as it)"
         ))
@@ -679,7 +694,7 @@ impl ReleaseStep {
             };
             match answer {
                 Ok(Ok(body)) => return Ok(format!("/health/liveliness answered {}", body.trim())),
-                Ok(Err(e)) => last = crate::kube::errors::describe(&e),
+                Ok(Err(e)) => last = crate::platform::kubeapi::errors::describe(&e),
                 Err(_) => last = "no answer within 10s".into(),
             }
         }
@@ -714,11 +729,13 @@ impl Step for ReleaseStep {
     ) -> Result<super::Prepared> {
         // Off until an entry point is configured (access.yaml).
         if self.0.entry_point_only && cx.settings.access.entry_point().is_none() {
-            return Ok(super::Prepared::Skip(crate::access::HOW_TO_ADD.into()));
+            return Ok(super::Prepared::Skip(
+                crate::config::access::HOW_TO_ADD.into(),
+            ));
         }
         let rel = self.release(cx)?;
         if let Some(dir) = &cx.settings.charts_dir {
-            crate::charts::find_local(dir, &rel)?;
+            crate::stack::charts::find_local(dir, &rel)?;
         }
         // A release stuck in pending-install was never deployed: the repair uninstalls it.
         // That is asked for (or, without a terminal, allowed by a flag) before anything runs.
@@ -768,7 +785,12 @@ impl Step for ReleaseStep {
         let client = cx.kube().ok();
         let stored = match &client {
             Some(client) => {
-                crate::kube::helm_storage::release_record(client, &rel.name, &rel.namespace).await?
+                crate::platform::kubeapi::helm_storage::release_record(
+                    client,
+                    &rel.name,
+                    &rel.namespace,
+                )
+                .await?
             }
             None => None,
         };
@@ -786,8 +808,12 @@ impl Step for ReleaseStep {
             // No record; objects of an interrupted install may still run (its cancel raced
             // helm's clean-up). An install adopts them.
             if let Some(client) = &client {
-                let left =
-                    crate::kube::helm_storage::leftovers(client, &rel.name, &rel.namespace).await;
+                let left = crate::platform::kubeapi::helm_storage::leftovers(
+                    client,
+                    &rel.name,
+                    &rel.namespace,
+                )
+                .await;
                 if !left.is_empty() {
                     return Ok(State::Unhealthy(format!(
                         "no helm release record, but {} object(s) of release {} remain from an interrupted install ({}); a run installs over them (helm adopts what it labelled), `deployctl uninstall` cannot see them",
@@ -830,9 +856,9 @@ impl Step for ReleaseStep {
         // named, so Skip is a choice made knowingly).
         if let Some(live) = &config {
             let desired = self.desired_values(cx, &rel).await?;
-            let changes = crate::render::values::diff(live, &desired);
+            let changes = crate::stack::render::values::diff(live, &desired);
             if !changes.is_empty() {
-                problems.push(crate::render::values::describe(&changes, 6));
+                problems.push(crate::stack::render::values::describe(&changes, 6));
             }
         }
         if !problems.is_empty() {
@@ -1007,15 +1033,17 @@ impl Step for ReleaseStep {
         if let Some(sa) = self.0.service_account_first {
             let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
                 kube::Api::namespaced(cx.kube()?, &rel.namespace);
-            let deleted =
-                crate::kube::errors::retry(&format!("deleting ServiceAccount {sa}"), || async {
+            let deleted = crate::platform::kubeapi::errors::retry(
+                &format!("deleting ServiceAccount {sa}"),
+                || async {
                     match api.delete(sa, &Default::default()).await {
                         Ok(_) => Ok(true),
-                        Err(e) if crate::kube::errors::is_not_found(&e) => Ok(false),
+                        Err(e) if crate::platform::kubeapi::errors::is_not_found(&e) => Ok(false),
                         Err(e) => Err(e),
                     }
-                })
-                .await?;
+                },
+            )
+            .await?;
             if deleted {
                 said.push_str(&format!(" and its ServiceAccount {sa}"));
             }
@@ -1092,13 +1120,13 @@ pub async fn overlay_inputs(cx: &Context, account: bool, vpc: bool) -> Result<Ov
         (aws.partition().to_string(), aws.account_id().await?)
     } else {
         (
-            crate::aws::partition_of(&cx.settings.region).to_string(),
+            crate::platform::aws::partition_of(&cx.settings.region).to_string(),
             String::new(),
         )
     };
     let vpc_id = if vpc {
         let aws = cx.aws().await;
-        crate::aws::describe_cluster(aws, &cx.settings.cluster)
+        crate::platform::aws::describe_cluster(aws, &cx.settings.cluster)
             .await?
             .and_then(|c| c.vpc_id)
             .ok_or_else(|| {

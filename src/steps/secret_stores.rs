@@ -6,11 +6,11 @@ use super::{Findings, Step, load_manifests};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
-use crate::kube::apply::apply_documents;
-use crate::kube::dynamic_api;
-use crate::kube::errors::retry;
-use crate::kube::wait::{self, Ready, Workload};
-use crate::manifest::Document;
+use crate::platform::kubeapi::apply::apply_documents;
+use crate::platform::kubeapi::dynamic_api;
+use crate::platform::kubeapi::errors::retry;
+use crate::platform::kubeapi::wait::{self, Ready, Workload};
+use crate::stack::manifest::Document;
 use anyhow::{Result, anyhow};
 use async_trait::async_trait;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -20,10 +20,10 @@ use serde_json::{Value, json};
 pub const STORE_FILE: &str = "manifests/secret-store.yaml";
 pub const EXTERNAL_SECRETS_FILE: &str = "manifests/external-secrets.yaml";
 /// The OIDC client secret's ExternalSecret: applied only with single sign-on configured.
-pub const OIDC_FILE: &str = "manifests/openwebui-oidc.yaml";
+pub use crate::stack::manifest::OIDC_FILE;
 
 /// The ExternalSecrets this configuration wants (the OIDC one only with single sign-on).
-pub fn external_secret_docs(cx: &Context) -> Result<Vec<crate::manifest::Document>> {
+pub fn external_secret_docs(cx: &Context) -> Result<Vec<crate::stack::manifest::Document>> {
     let mut docs = load_manifests(cx, EXTERNAL_SECRETS_FILE)?;
     if cx.settings.access.oidc.is_some() {
         docs.extend(load_manifests(cx, OIDC_FILE)?);
@@ -215,7 +215,7 @@ impl Step for SecretStores {
             // refresh interval, a target changed in the manifests) makes it unhealthy.
             let mut all = load_manifests(cx, STORE_FILE)?;
             all.extend(docs.iter().cloned());
-            let drift = crate::kube::apply::drift(&client, &all).await?;
+            let drift = crate::platform::kubeapi::apply::drift(&client, &all).await?;
             if !drift.is_empty() {
                 problems.push(format!("an apply would change {}", drift.join("; ")));
             }
@@ -267,7 +267,7 @@ impl Step for SecretStores {
         docs.extend(load_manifests(cx, EXTERNAL_SECRETS_FILE)?);
         // An earlier configuration's OIDC ExternalSecret goes too (absent: nothing to do).
         docs.extend(load_manifests(cx, OIDC_FILE)?);
-        let deleted = crate::kube::apply::delete_documents(&cx.kube()?, &docs).await?;
+        let deleted = crate::platform::kubeapi::apply::delete_documents(&cx.kube()?, &docs).await?;
         Ok(super::objects::removed_summary(&deleted))
     }
 

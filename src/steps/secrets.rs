@@ -10,14 +10,14 @@
 //! - non-interactive runs never rotate anything they were not told to.
 
 use super::{Assessed, Findings, Prepared, Step};
-use crate::aws::secrets::{self as sm, SecretMeta};
 use crate::context::Context;
-use crate::database_url::{check_database_url, with_tls};
 use crate::decide::{Action, State};
 use crate::error::UserError;
 use crate::graph::StepId;
+use crate::platform::aws::secrets::{self as sm, SecretMeta};
 use crate::prompt::Prompter;
-use crate::secret_names::{SecretName, managed_names};
+use crate::stack::database_url::{check_database_url, with_tls};
+use crate::stack::secret_names::{SecretName, managed_names};
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -115,7 +115,7 @@ const DEFS: &[Def] = &[
 ];
 
 /// The secrets this configuration uses.
-fn defs(access: &crate::access::Access) -> Vec<Def> {
+fn defs(access: &crate::config::access::Access) -> Vec<Def> {
     DEFS.iter()
         .copied()
         .filter(|d| d.kind.used(access))
@@ -616,10 +616,9 @@ impl Step for Secrets {
                                 }
                             };
                             let password = random_value("", hex_bytes)?;
-                            match master
-                                .as_ref()
-                                .and_then(|m| crate::database_url::openwebui_url(m, &password))
-                            {
+                            match master.as_ref().and_then(|m| {
+                                crate::stack::database_url::openwebui_url(m, &password)
+                            }) {
                                 Some(v) => v,
                                 None => bail!(UserError::failed(
                                     format!(

@@ -4,9 +4,9 @@ use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
-use crate::manifest;
-use crate::releases::Releases;
-use crate::tools::ProcessError;
+use crate::platform::tools::ProcessError;
+use crate::stack::manifest;
+use crate::stack::releases::Releases;
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 
@@ -64,7 +64,7 @@ fn charts_at_hand(cx: &Context) -> Result<Option<std::path::PathBuf>> {
     let complete = all
         .releases
         .iter()
-        .all(|r| crate::charts::find_local(cache, r).is_ok());
+        .all(|r| crate::stack::charts::find_local(cache, r).is_ok());
     Ok(complete.then(|| cache.clone()))
 }
 
@@ -87,8 +87,8 @@ async fn render_checks(cx: &Context, problems: &mut Vec<String>) -> Result<Strin
         }
         Err(e) => return Err(e),
     }
-    let inputs = crate::render::Inputs::from_settings(&cx.settings, &dir);
-    let report = crate::render::render_stack(&cx.helm, &inputs).await?;
+    let inputs = crate::stack::render::Inputs::from_settings(&cx.settings, &dir);
+    let report = crate::stack::render::render_stack(&cx.helm, &inputs).await?;
     let n = report.releases.len();
     problems.extend(report.problems);
     Ok(format!(

@@ -5,7 +5,7 @@ use super::{Findings, Step};
 use crate::context::Context;
 use crate::decide::{Action, State};
 use crate::graph::StepId;
-use crate::kube::errors::retry;
+use crate::platform::kubeapi::errors::retry;
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -20,18 +20,18 @@ pub const NAMESPACES: &[&str] = &[
     "open-webui",
 ];
 
-use crate::release_table::ACCESS;
+use crate::stack::release_table::ACCESS;
 
 /// Where people go: with an entry point, its addresses (each Ingress's load balancer; an
 /// Ingress without one fails, with the controller's reason); without one, the port-forwards
 /// and how to add an entry point.
 pub async fn way_in(cx: &Context) -> Result<String> {
-    let docs = super::ingress::documents(&cx.settings.access, &cx.settings.cluster);
+    let docs = crate::stack::entry_point::documents(&cx.settings.access, &cx.settings.cluster);
     if docs.is_empty() {
         return Ok(format!(
             "Access (from this machine):\n{}\n  To give others an address: {}",
             access_hints(),
-            crate::access::HOW_TO_ADD
+            crate::config::access::HOW_TO_ADD
         ));
     }
     let client = cx.kube()?;
@@ -139,17 +139,18 @@ impl GitopsStatus {
 pub async fn gitops_status(cx: &Context) -> Result<GitopsStatus> {
     let client = cx.kube()?;
     // Ours: in flux-system (where `export` puts them), by release name and namespace.
-    let ours: Vec<(String, String)> = crate::releases::Releases::load(&cx.settings.project_dir)?
-        .releases
-        .into_iter()
-        .map(|r| (r.name, r.namespace))
-        .collect();
+    let ours: Vec<(String, String)> =
+        crate::stack::releases::Releases::load(&cx.settings.project_dir)?
+            .releases
+            .into_iter()
+            .map(|r| (r.name, r.namespace))
+            .collect();
     let list = |api_version: &'static str, kind: &'static str, plural: &'static str| {
-        let api = crate::kube::dynamic_api(&client, api_version, kind, plural, None);
+        let api = crate::platform::kubeapi::dynamic_api(&client, api_version, kind, plural, None);
         async move {
             let lp = ListParams::default();
             let answered = |e: &anyhow::Error| {
-                e.downcast_ref::<crate::kube::errors::RetryFailure>()
+                e.downcast_ref::<crate::platform::kubeapi::errors::RetryFailure>()
                     .and_then(|f| f.answered())
             };
             match retry(&format!("listing {kind}s"), || api.list(&lp)).await {

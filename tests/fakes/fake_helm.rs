@@ -99,7 +99,7 @@ async fn store_record(record: &Value) -> Result<(), String> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(release.to_string().as_bytes())
         .map_err(|e| e.to_string())?;
-    let encoded = deployctl::encoding::base64(&gz.finish().map_err(|e| e.to_string())?);
+    let encoded = deployctl::platform::encoding::base64(&gz.finish().map_err(|e| e.to_string())?);
     let client = kube_client().await?;
     let api: Api<Secret> = Api::namespaced(client, ns);
     let secret = json!({
@@ -109,7 +109,7 @@ async fn store_record(record: &Value) -> Result<(), String> {
             "labels": {"owner": "helm", "name": name, "status": record["status"],
                        "version": revision.to_string()},
         },
-        "data": {"release": deployctl::encoding::base64(encoded.as_bytes())},
+        "data": {"release": deployctl::platform::encoding::base64(encoded.as_bytes())},
     });
     api.patch(
         &format!("sh.helm.release.v1.{name}.v{revision}"),

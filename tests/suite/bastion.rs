@@ -135,7 +135,8 @@ async fn create_connect_and_cleanup_leave_nothing_behind() {
         .and_then(|u| u.value)
         .expect("the bastion has user data");
     let script =
-        String::from_utf8(deployctl::encoding::decode(&user_data).expect("base64")).unwrap();
+        String::from_utf8(deployctl::platform::encoding::decode(&user_data).expect("base64"))
+            .unwrap();
     assert!(
         script.contains(&format!(
             "https://dl.k8s.io/release/stable-{}.txt",

@@ -13,7 +13,7 @@ use support::scenario::stack;
 async fn a_legacy_or_missing_model_stops_before_any_change_naming_what_the_region_offers() {
     let (moto, _guard) = Moto::lock().await;
     let (kube, sb, _charts) = stack(moto).await;
-    let models = deployctl::bedrock::load(&support::repo_root()).unwrap();
+    let models = deployctl::stack::bedrock::load(&support::repo_root()).unwrap();
     let front = sb.bedrock.as_ref().unwrap();
 
     // Every model ACTIVE, every profile there: preflight passes quietly (plan changes nothing).
@@ -90,7 +90,7 @@ async fn a_legacy_or_missing_model_stops_before_any_change_naming_what_the_regio
 async fn a_model_the_account_has_not_subscribed_to_is_a_warning_and_bedrock_enable_subscribes_it() {
     let (moto, _guard) = Moto::lock().await;
     let (_kube, sb, _charts) = stack(moto).await;
-    let models = deployctl::bedrock::load(&support::repo_root()).unwrap();
+    let models = deployctl::stack::bedrock::load(&support::repo_root()).unwrap();
     let front = sb.bedrock.as_ref().unwrap();
     front.set_agreed(&models[0].base, false);
     front.state.lock().unwrap().use_case_submitted = false;

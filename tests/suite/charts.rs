@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use deployctl::manifest::parse_documents;
+use deployctl::stack::manifest::parse_documents;
 use serde_json::Value;
 use std::path::Path;
 use support::charts::{ChartsDir, charts_dir, project_with, render_project};
@@ -73,7 +73,7 @@ async fn every_release_renders_with_no_unknown_key_and_consistent_wiring() {
     let run = with_real_helm(&charts, &["charts", "render"]).await;
     assert_clean(&charts, &run, false);
     // Every release was rendered by the real helm from the charts directory.
-    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let releases = deployctl::stack::releases::Releases::load(&repo_root()).unwrap();
     for r in &releases.releases {
         assert!(
             run.stdout
@@ -216,14 +216,14 @@ async fn charts_pull_fetches_every_pinned_chart_and_names_the_one_it_cannot() {
     // every repository chart (not kube-prometheus-stack when its subcharts are missing:
     // helm refuses to package it), then `helm repo index`.
     let repo_dir = tempfile::tempdir().unwrap();
-    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let releases = deployctl::stack::releases::Releases::load(&repo_root()).unwrap();
     let mut packaged = Vec::new();
     for rel in releases
         .releases
         .iter()
         .filter(|r| !r.chart.starts_with("oci://"))
     {
-        let name = deployctl::charts::chart_name(&rel.chart);
+        let name = deployctl::stack::charts::chart_name(&rel.chart);
         if name == "kube-prometheus-stack" && !charts.degraded.is_empty() {
             continue;
         }
@@ -274,7 +274,7 @@ async fn charts_pull_fetches_every_pinned_chart_and_names_the_one_it_cannot() {
     for rel in &packaged {
         let file = dest.path().join(format!(
             "{}-{}.tgz",
-            deployctl::charts::chart_name(&rel.chart),
+            deployctl::stack::charts::chart_name(&rel.chart),
             rel.version
         ));
         assert!(
@@ -284,7 +284,7 @@ async fn charts_pull_fetches_every_pinned_chart_and_names_the_one_it_cannot() {
             run.all()
         );
         // What was pulled passes the pin check.
-        deployctl::charts::find_local(dest.path(), rel).unwrap();
+        deployctl::stack::charts::find_local(dest.path(), rel).unwrap();
     }
     // Pulling again keeps what is there.
     let again = sb

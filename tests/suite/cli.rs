@@ -183,7 +183,7 @@ async fn eks_token_prints_an_exec_credential_with_a_presigned_sts_url() {
     assert_eq!(cred["apiVersion"], "client.authentication.k8s.io/v1beta1");
     let token = cred["status"]["token"].as_str().unwrap();
     let encoded = token.strip_prefix("k8s-aws-v1.").expect("EKS token prefix");
-    let url = String::from_utf8(deployctl::encoding::decode(encoded).unwrap()).unwrap();
+    let url = String::from_utf8(deployctl::platform::encoding::decode(encoded).unwrap()).unwrap();
     assert!(
         url.starts_with("https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity"),
         "{url}"
@@ -219,7 +219,7 @@ async fn eks_token_ignores_the_entry_point_and_signs_for_the_regions_partition()
     let cred: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
     let token = cred["status"]["token"].as_str().unwrap();
     let encoded = token.strip_prefix("k8s-aws-v1.").expect("EKS token prefix");
-    let url = String::from_utf8(deployctl::encoding::decode(encoded).unwrap()).unwrap();
+    let url = String::from_utf8(deployctl::platform::encoding::decode(encoded).unwrap()).unwrap();
     assert!(
         url.starts_with("https://sts.cn-north-1.amazonaws.com.cn/?Action=GetCallerIdentity"),
         "{url}"

@@ -37,7 +37,7 @@ async fn dashboards_need_monitoring_then_land_where_grafana_finds_them() {
     let mut docs = Vec::new();
     for dir in ["manifests/dashboards", "manifests/monitoring"] {
         for f in std::fs::read_dir(support::repo_root().join(dir)).unwrap() {
-            docs.extend(deployctl::manifest::load(&f.unwrap().path()).unwrap());
+            docs.extend(deployctl::stack::manifest::load(&f.unwrap().path()).unwrap());
         }
     }
     assert!(docs.iter().any(|d| d.kind() == "ServiceMonitor"));

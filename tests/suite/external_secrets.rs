@@ -40,7 +40,7 @@ async fn the_operator_runs_as_the_irsa_role_of_this_account_and_its_stores_sync(
     let run = sb.run(&["external-secrets"]).await;
     run.assert_code(0);
     // The role irsa made for the operator's service account, in this account...
-    let def = deployctl::roles::ROLES
+    let def = deployctl::stack::roles::ROLES
         .iter()
         .find(|r| r.namespace == "external-secrets")
         .expect("a role for the operator");

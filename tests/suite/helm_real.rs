@@ -40,12 +40,12 @@ async fn cluster() -> (FakeKube, Sandbox) {
 
 fn install_args<'a>(
     charts: &'a ChartsDir,
-    rel: &'a deployctl::releases::Release,
+    rel: &'a deployctl::stack::releases::Release,
     values: &'a str,
 ) -> Vec<String> {
     let chart = charts
         .path()
-        .join(deployctl::charts::chart_name(&rel.chart));
+        .join(deployctl::stack::charts::chart_name(&rel.chart));
     let mut args = vec![
         "upgrade".into(),
         "--install".into(),
@@ -61,7 +61,7 @@ fn install_args<'a>(
     ];
     // The run values deployctl layers on top (the controller cannot be installed without
     // its cluster name), as a second -f file.
-    let inputs = deployctl::release_table::OverlayInputs {
+    let inputs = deployctl::stack::release_table::OverlayInputs {
         partition: "aws".into(),
         account: "123456789012".into(),
         region: "us-east-1".into(),
@@ -69,7 +69,7 @@ fn install_args<'a>(
         vpc_id: "vpc-0123456789abcdef0".into(),
         access: Default::default(),
     };
-    let overlay = deployctl::release_table::overlay(&rel.name, &inputs).unwrap();
+    let overlay = deployctl::stack::release_table::overlay(&rel.name, &inputs).unwrap();
     let path = charts.path().join(format!("{}-overlay.json", rel.name));
     std::fs::write(&path, overlay.to_string()).unwrap();
     args.push("-f".into());
@@ -87,9 +87,9 @@ async fn metadata(sb: &Sandbox, name: &str, ns: &str) -> Value {
 async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
     let (kube, sb) = cluster().await;
     let charts = charts_dir();
-    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let releases = deployctl::stack::releases::Releases::load(&repo_root()).unwrap();
     // Every release's lifecycle, the releases concurrently (as deployctl runs them).
-    let lifecycle = |rel: deployctl::releases::Release| {
+    let lifecycle = |rel: deployctl::stack::releases::Release| {
         let (sb, charts, kube) = (&sb, &charts, &kube);
         async move {
             let values = repo_root().join("helm-values").join(&rel.values);
@@ -97,7 +97,8 @@ async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
             // The ServiceAccount deployctl applies before helm (LiteLLM's migration hook Job
             // runs under it before any chart object exists).
-            let def = deployctl::release_table::named(&rel.name).expect("a release of the table");
+            let def =
+                deployctl::stack::release_table::named(&rel.name).expect("a release of the table");
             if let Some(sa) = def.service_account_first {
                 kube.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
                     "metadata": {"name": sa, "namespace": rel.namespace}}));
@@ -141,7 +142,7 @@ async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
             assert_eq!(m["revision"], 3);
             // deployctl's assess reads helm's own record through the API (no helm process):
             // it says what the real helm says.
-            let stored = deployctl::kube::helm_storage::release_status(
+            let stored = deployctl::platform::kubeapi::helm_storage::release_status(
                 &kube.client().await,
                 &rel.name,
                 &rel.namespace,
@@ -255,7 +256,7 @@ async fn a_release_told_to_fail_fails_before_anything_is_applied() {
     let charts = charts_dir();
     sb.set_helm_state(&json!({"repos": [], "fail": ["redis"]}));
     kube.clear_log();
-    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let releases = deployctl::stack::releases::Releases::load(&repo_root()).unwrap();
     let rel = releases
         .releases
         .iter()
@@ -290,7 +291,7 @@ async fn wait_times_out_when_nothing_becomes_ready_and_the_release_is_failed() {
     );
     let sb = Sandbox::new(&kube);
     let charts = charts_dir();
-    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let releases = deployctl::stack::releases::Releases::load(&repo_root()).unwrap();
     let rel = releases
         .releases
         .iter()

@@ -256,7 +256,7 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollouts_are_gradual_and_judged_as_kubectl_judges_them() {
-    use deployctl::kube::wait::{deployment_ready, statefulset_ready};
+    use deployctl::platform::kubeapi::wait::{deployment_ready, statefulset_ready};
     use k8s_openapi::api::apps::v1::StatefulSet;
     let mut kube = FakeKube::start().await;
     kube.enable_controllers(Duration::from_millis(60));

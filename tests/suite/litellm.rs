@@ -42,10 +42,10 @@ async fn litellm_without_redis_names_the_fix_and_changes_nothing() {
 #[test]
 fn every_bedrock_model_litellm_offers_is_allowed_by_its_iam_policy() {
     // The policy deployctl writes: the file's statements plus those generated from the model list.
-    let models = deployctl::bedrock::load(&repo_root()).unwrap();
+    let models = deployctl::stack::bedrock::load(&repo_root()).unwrap();
     assert!(!models.is_empty());
     let statements =
-        deployctl::bedrock::invoke_statements(&models, "aws", "us-east-1", "111122223333");
+        deployctl::stack::bedrock::invoke_statements(&models, "aws", "us-east-1", "111122223333");
     let allowed = |arn: &str| {
         statements.iter().any(|s| {
             s["Resource"]

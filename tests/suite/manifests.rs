@@ -3,8 +3,8 @@
 
 use crate::support;
 
-use deployctl::manifest::load;
-use deployctl::releases::Releases;
+use deployctl::stack::manifest::load;
+use deployctl::stack::releases::Releases;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use support::repo_root;
@@ -88,8 +88,8 @@ fn every_secret_an_external_secret_reads_is_created_by_deployctl_or_terraform() 
     );
     for prefix in ["litellm", "team-a/llm"] {
         // With single sign-on configured, so the OIDC client secret is among them.
-        let access = deployctl::access::Access {
-            oidc: Some(deployctl::access::Oidc {
+        let access = deployctl::config::access::Access {
+            oidc: Some(deployctl::config::access::Oidc {
                 provider_url: "https://idp.example.com/.well-known/openid-configuration".into(),
                 client_id: "openwebui".into(),
                 scopes: "openid".into(),
@@ -102,7 +102,7 @@ fn every_secret_an_external_secret_reads_is_created_by_deployctl_or_terraform() 
             }),
             ..Default::default()
         };
-        let managed = deployctl::secret_names::managed_names(prefix, &access);
+        let managed = deployctl::stack::secret_names::managed_names(prefix, &access);
         let terraform = format!("{prefix}/database-url");
         for key in external_secret_keys(prefix) {
             assert!(
@@ -115,15 +115,20 @@ fn every_secret_an_external_secret_reads_is_created_by_deployctl_or_terraform() 
 
 #[test]
 fn the_external_secrets_policy_covers_every_secret_it_must_read() {
-    let mut vars = deployctl::aws::policy::Vars::new();
+    let mut vars = deployctl::platform::aws::policy::Vars::new();
     vars.insert("PARTITION", "aws".into());
     vars.insert("REGION", "eu-west-1".into());
-    vars.insert("DNS_SUFFIX", deployctl::aws::dns_suffix_of("eu-west-1"));
+    vars.insert(
+        "DNS_SUFFIX",
+        deployctl::platform::aws::dns_suffix_of("eu-west-1"),
+    );
     vars.insert("ACCOUNT_ID", "111122223333".into());
     vars.insert("SECRETS_PREFIX", "litellm".into());
-    let policy =
-        deployctl::aws::policy::load(&repo_root().join("iam/external-secrets-policy.json"), &vars)
-            .unwrap();
+    let policy = deployctl::platform::aws::policy::load(
+        &repo_root().join("iam/external-secrets-policy.json"),
+        &vars,
+    )
+    .unwrap();
     let statements = policy["Statement"].as_array().unwrap();
     let read: Vec<String> = statements
         .iter()
@@ -159,15 +164,20 @@ fn the_external_secrets_policy_covers_every_secret_it_must_read() {
         "{policy}"
     );
     vars.insert("REGION", "cn-north-1".into());
-    vars.insert("DNS_SUFFIX", deployctl::aws::dns_suffix_of("cn-north-1"));
+    vars.insert(
+        "DNS_SUFFIX",
+        deployctl::platform::aws::dns_suffix_of("cn-north-1"),
+    );
     vars.insert(
         "PARTITION",
-        deployctl::aws::partition_of("cn-north-1").into(),
+        deployctl::platform::aws::partition_of("cn-north-1").into(),
     );
-    let china =
-        deployctl::aws::policy::load(&repo_root().join("iam/external-secrets-policy.json"), &vars)
-            .unwrap()
-            .to_string();
+    let china = deployctl::platform::aws::policy::load(
+        &repo_root().join("iam/external-secrets-policy.json"),
+        &vars,
+    )
+    .unwrap()
+    .to_string();
     assert!(
         china.contains("\"kms:ViaService\":\"secretsmanager.cn-north-1.amazonaws.com.cn\"")
             && china.contains("arn:aws-cn:secretsmanager:cn-north-1:"),
@@ -177,7 +187,7 @@ fn the_external_secrets_policy_covers_every_secret_it_must_read() {
 
 #[test]
 fn every_role_in_an_overlay_is_a_role_irsa_creates_for_that_service_account() {
-    use deployctl::roles::ROLES;
+    use deployctl::stack::roles::ROLES;
     use deployctl::steps::release::{OverlayInputs, overlay};
     let inputs = OverlayInputs {
         partition: "aws".into(),

@@ -4,7 +4,7 @@
 
 use crate::support;
 
-use deployctl::manifest::{Document, load};
+use deployctl::stack::manifest::{Document, load};
 use serde_json::{Value, json};
 use support::repo_root;
 
@@ -19,9 +19,9 @@ fn parameters(kind: &str) -> Value {
         .iter()
         .find(|d| d.kind() == kind)
         .unwrap_or_else(|| panic!("no constraint uses {kind}"));
-    let mut vars = deployctl::aws::policy::Vars::new();
+    let mut vars = deployctl::platform::aws::policy::Vars::new();
     vars.insert("REGION", "us-east-1".into());
-    let v = deployctl::aws::policy::substitute(&c.value, &vars).unwrap();
+    let v = deployctl::platform::aws::policy::substitute(&c.value, &vars).unwrap();
     v["spec"]["parameters"].clone()
 }
 
@@ -340,7 +340,7 @@ async fn rendered_objects() -> Vec<(String, Value)> {
             charts.path().to_str().unwrap(),
         ])
         .await;
-    let releases = deployctl::releases::Releases::load(&repo_root()).unwrap();
+    let releases = deployctl::stack::releases::Releases::load(&repo_root()).unwrap();
     support::charts::parse_rendered(&run.stdout)
         .into_iter()
         .filter(|o| {

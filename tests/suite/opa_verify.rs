@@ -19,7 +19,7 @@ async fn a_missing_constraint_is_named_with_the_command_that_restores_it() {
     ])
     .await
     .assert_code(0);
-    let load = |f: &str| deployctl::manifest::load(&repo_root().join(f)).unwrap();
+    let load = |f: &str| deployctl::stack::manifest::load(&repo_root().join(f)).unwrap();
     let (templates, constraints) = (
         load("manifests/opa/templates.yaml"),
         load("manifests/opa/constraints.yaml"),

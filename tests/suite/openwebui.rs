@@ -154,7 +154,7 @@ fn unknown_variables(
         }
     }
     // The overlay with every option on (entry point, single sign-on with roles and groups).
-    let access = deployctl::access::load(project, "us-east-1", &|_: &str| None).unwrap();
+    let access = deployctl::config::access::load(project, "us-east-1", &|_: &str| None).unwrap();
     let inputs = OverlayInputs {
         partition: "aws".into(),
         account: "111122223333".into(),
@@ -168,7 +168,7 @@ fn unknown_variables(
         let name = e["name"].as_str().unwrap();
         if !reads.contains(name) {
             out.push(format!(
-                "overlay (src/release_table.rs, openwebui_overlay): {name} is not a variable OpenWebUI 0.11.0 reads"
+                "overlay (src/stack/release_table.rs, openwebui_overlay): {name} is not a variable OpenWebUI 0.11.0 reads"
             ));
         }
     }
@@ -305,8 +305,8 @@ async fn openwebui_renders_as_a_service_of_replicas_on_postgres_redis_and_s3() {
     assert_eq!(value("STORAGE_PROVIDER"), Some(json!("s3")));
     // The bucket Terraform makes for this cluster (the same name, modules/uploads), reached
     // with the pod's IRSA role, in the stack's region.
-    let bucket = deployctl::roles::uploads_bucket(
-        deployctl::render::SAMPLE_ACCOUNT,
+    let bucket = deployctl::stack::roles::uploads_bucket(
+        deployctl::stack::render::SAMPLE_ACCOUNT,
         support::moto::REGION,
         support::CLUSTER,
     );
@@ -326,9 +326,11 @@ async fn openwebui_renders_as_a_service_of_replicas_on_postgres_redis_and_s3() {
     let stack =
         std::fs::read_to_string(support::repo_root().join("manifests/external-secrets.yaml"))
             .unwrap();
-    let docs =
-        deployctl::manifest::parse_documents(std::path::Path::new("external-secrets.yaml"), &stack)
-            .unwrap();
+    let docs = deployctl::stack::manifest::parse_documents(
+        std::path::Path::new("external-secrets.yaml"),
+        &stack,
+    )
+    .unwrap();
     let redis_es = docs
         .iter()
         .find(|d| d.value["metadata"]["name"] == "openwebui-redis")

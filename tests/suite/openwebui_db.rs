@@ -123,11 +123,13 @@ async fn the_hook_makes_openwebuis_own_role_and_database_idempotently_without_le
     // deployctl's own derivation of OpenWebUI's URL from database-url.
     let app_password =
         SecretString::from("3f9a0c1be27d45a6b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d".to_string());
-    let app =
-        deployctl::database_url::openwebui_url(&SecretString::from(master.clone()), &app_password)
-            .expect("a URL for OpenWebUI")
-            .expose_secret()
-            .to_string();
+    let app = deployctl::stack::database_url::openwebui_url(
+        &SecretString::from(master.clone()),
+        &app_password,
+    )
+    .expect("a URL for OpenWebUI")
+    .expose_secret()
+    .to_string();
     assert!(
         app.contains("@127.0.0.1:") && app.ends_with("/openwebui?sslmode=require"),
         "the host is database-url's"
@@ -191,11 +193,13 @@ async fn the_hook_makes_openwebuis_own_role_and_database_idempotently_without_le
     // A new password in the secret (the role kept an old one): the next run sets it.
     let new_password =
         SecretString::from("00112233445566778899aabbccddeeff0011223344556677".to_string());
-    let moved =
-        deployctl::database_url::openwebui_url(&SecretString::from(master.clone()), &new_password)
-            .unwrap()
-            .expose_secret()
-            .to_string();
+    let moved = deployctl::stack::database_url::openwebui_url(
+        &SecretString::from(master.clone()),
+        &new_password,
+    )
+    .unwrap()
+    .expose_secret()
+    .to_string();
     let fourth = run_setup(&script, &master, &moved, false);
     assert!(
         fourth.ok && fourth.out.contains("set the password of role openwebui"),

@@ -118,7 +118,7 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
             versions: vec![v("v1.12.4-eksbuild.1", &[("1.36", true)])],
         },
     ]);
-    let models = deployctl::bedrock::load(&support::repo_root()).unwrap();
+    let models = deployctl::stack::bedrock::load(&support::repo_root()).unwrap();
     let legacy = &models[0];
     sb.bedrock
         .as_ref()

@@ -87,7 +87,7 @@ async fn rotating_the_redis_password_refreshes_and_restarts() {
         kube.get("v1", "Secret", Some("open-webui"), "openwebui-redis")
             .unwrap()["data"]["redis-url"]
             .as_str()
-            .map(|b| String::from_utf8(deployctl::encoding::decode(b).unwrap()).unwrap())
+            .map(|b| String::from_utf8(deployctl::platform::encoding::decode(b).unwrap()).unwrap())
             .unwrap()
     };
     let url_before = redis_url(&kube);

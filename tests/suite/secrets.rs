@@ -863,5 +863,5 @@ async fn with_single_sign_on_the_oidc_client_secret_is_stored_from_the_environme
         .await
         .unwrap();
     assert_eq!(oidc.secret_string(), Some("oidc-client-secret-never-shown"));
-    assert!(deployctl::tools::NEVER_INHERITED.contains(&"OIDC_CLIENT_SECRET"));
+    assert!(deployctl::platform::tools::NEVER_INHERITED.contains(&"OIDC_CLIENT_SECRET"));
 }

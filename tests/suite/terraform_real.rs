@@ -821,7 +821,10 @@ async fn plans_in_china_and_govcloud_use_their_partition_and_bad_admins_are_refu
             wrong.is_empty(),
             "{region}: ARNs outside {partition}: {wrong:?}"
         );
-        let logs = format!("logs.{region}.{}", deployctl::aws::dns_suffix_of(region));
+        let logs = format!(
+            "logs.{region}.{}",
+            deployctl::platform::aws::dns_suffix_of(region)
+        );
         assert!(
             text.contains(&logs),
             "{region}: the logs key policy does not name {logs}"

@@ -89,11 +89,13 @@ async fn private_cluster(moto: &Moto) -> Scene {
     sb.with_moto(moto);
     let front = sb.eks.as_ref().unwrap();
     front.set_api_server(&format!("https://{HOST}"));
-    front.set_certificate_authority(&deployctl::encoding::base64(tls.ca_pem.as_bytes()));
+    front.set_certificate_authority(&deployctl::platform::encoding::base64(
+        tls.ca_pem.as_bytes(),
+    ));
     front.set_endpoint_access(false, true, &[]);
     sb.write_kubeconfig(&format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: test-ctx\nclusters:\n- name: {CLUSTER_ARN}\n  cluster:\n    server: https://{HOST}\n    certificate-authority-data: {ca}\ncontexts:\n- name: test-ctx\n  context:\n    cluster: {CLUSTER_ARN}\n    user: tester\n    namespace: default\nusers:\n- name: tester\n  user:\n    token: fake-token\n",
-        ca = deployctl::encoding::base64(tls.ca_pem.as_bytes())
+        ca = deployctl::platform::encoding::base64(tls.ca_pem.as_bytes())
     ));
 
     let ec2 = aws_sdk_ec2::Client::new(&sdk);

@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use deployctl::release_table::ACCESS;
+use deployctl::stack::release_table::ACCESS;
 use serde_json::{Value, json};
 use support::Sandbox;
 use support::kube_server::FakeKube;
@@ -32,7 +32,7 @@ fn pod(ns: &str, name: &str, app: &str, ready: bool, succeeded: bool) -> Value {
 }
 
 fn b64(s: &str) -> String {
-    deployctl::encoding::base64(s.as_bytes())
+    deployctl::platform::encoding::base64(s.as_bytes())
 }
 
 /// What the releases and the secret stores leave for verify to look at: LiteLLM's master key

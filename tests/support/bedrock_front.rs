@@ -58,7 +58,7 @@ pub fn catalog_for_project() -> State {
         use_case_submitted: true,
         ..Default::default()
     };
-    for m in deployctl::bedrock::load(&super::repo_root()).unwrap() {
+    for m in deployctl::stack::bedrock::load(&super::repo_root()).unwrap() {
         s.models.insert(
             m.base.clone(),
             CatalogModel {

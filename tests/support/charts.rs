@@ -71,7 +71,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn pin(release: &str) -> String {
-    deployctl::releases::Releases::load(&repo_root())
+    deployctl::stack::releases::Releases::load(&repo_root())
         .unwrap()
         .releases
         .into_iter()
@@ -112,7 +112,7 @@ pub fn charts_dir() -> ChartsDir {
     }
     let kps = dir.path().join("kube-prometheus-stack");
     if kps.join("Chart.yaml").is_file() {
-        let chart = deployctl::charts::Chart::load(&kps).unwrap();
+        let chart = deployctl::stack::charts::Chart::load(&kps).unwrap();
         let missing = chart.missing_dependencies();
         if !missing.is_empty() {
             degrade(&kps, &chart, &missing);
@@ -132,7 +132,7 @@ pub fn charts_dir() -> ChartsDir {
 }
 
 /// Drop `missing` from Chart.yaml's dependencies and set their conditions false.
-fn degrade(chart_dir: &Path, chart: &deployctl::charts::Chart, missing: &[String]) {
+fn degrade(chart_dir: &Path, chart: &deployctl::stack::charts::Chart, missing: &[String]) {
     let path = chart_dir.join("Chart.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut out = Vec::new();
@@ -237,8 +237,9 @@ pub fn edit_release_record(
                 .unwrap_or(0)
         })
         .unwrap_or_else(|| panic!("no helm release record for {namespace}/{name}"));
-    let outer = deployctl::encoding::decode(latest["data"]["release"].as_str().unwrap()).unwrap();
-    let gz = deployctl::encoding::decode(std::str::from_utf8(&outer).unwrap()).unwrap();
+    let outer =
+        deployctl::platform::encoding::decode(latest["data"]["release"].as_str().unwrap()).unwrap();
+    let gz = deployctl::platform::encoding::decode(std::str::from_utf8(&outer).unwrap()).unwrap();
     let mut json = String::new();
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_string(&mut json)
@@ -249,9 +250,9 @@ pub fn edit_release_record(
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     enc.write_all(release.to_string().as_bytes()).unwrap();
     let gz = enc.finish().unwrap();
-    let inner = deployctl::encoding::base64(&gz);
+    let inner = deployctl::platform::encoding::base64(&gz);
     let mut secret = latest.clone();
-    secret["data"]["release"] = deployctl::encoding::base64(inner.as_bytes()).into();
+    secret["data"]["release"] = deployctl::platform::encoding::base64(inner.as_bytes()).into();
     secret["metadata"]["labels"]["status"] = status;
     kube.insert(secret);
 }
@@ -272,7 +273,7 @@ pub fn parse_rendered(stdout: &str) -> Vec<RenderedObject> {
         if chunk.trim().is_empty() {
             return;
         }
-        for d in deployctl::manifest::parse_documents(Path::new(release), chunk).unwrap() {
+        for d in deployctl::stack::manifest::parse_documents(Path::new(release), chunk).unwrap() {
             if d.value.is_object() {
                 out.push(RenderedObject {
                     release: release.to_string(),
@@ -338,7 +339,7 @@ pub async fn render_project(charts: &ChartsDir, project: &Path) -> Run {
 
 /// The `name` of the chart in `dir` (its Chart.yaml).
 pub fn chart_name_of(dir: &Path) -> String {
-    deployctl::charts::Chart::load(dir)
+    deployctl::stack::charts::Chart::load(dir)
         .unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()))
         .name
 }

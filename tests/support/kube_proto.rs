@@ -178,7 +178,7 @@ fn secret(raw: &[u8]) -> Result<Value, String> {
             (1, Field::Bytes(v)) => out["metadata"] = object_meta(v)?,
             (2, Field::Bytes(v)) => {
                 let (k, val) = entry(v)?;
-                data.insert(k, deployctl::encoding::base64(val).into());
+                data.insert(k, deployctl::platform::encoding::base64(val).into());
             }
             (3, Field::Bytes(v)) if !v.is_empty() => out["type"] = string(v)?.into(),
             (4, Field::Bytes(v)) => {
@@ -211,7 +211,7 @@ fn config_map(raw: &[u8]) -> Result<Value, String> {
             }
             (3, Field::Bytes(v)) => {
                 let (k, val) = entry(v)?;
-                binary.insert(k, deployctl::encoding::base64(val).into());
+                binary.insert(k, deployctl::platform::encoding::base64(val).into());
             }
             (4, Field::Varint(v)) => out["immutable"] = (v != 0).into(),
             _ => {}

@@ -104,8 +104,8 @@ pub fn upgrades(sb: &Sandbox) -> Vec<Value> {
         .collect()
 }
 
-pub fn releases() -> Vec<deployctl::releases::Release> {
-    deployctl::releases::Releases::load(&super::repo_root())
+pub fn releases() -> Vec<deployctl::stack::releases::Release> {
+    deployctl::stack::releases::Releases::load(&super::repo_root())
         .unwrap()
         .releases
 }

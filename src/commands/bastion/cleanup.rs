@@ -2,12 +2,12 @@
 //! destroy gate; another cluster's and the Terraform bastion are never touched.
 
 use super::{names, terminate};
-use crate::aws::ec2::{CLUSTER_TAG, filter, find_bastions};
-use crate::aws::eks::Outcome;
-use crate::aws::{self, Aws};
 use crate::commands::destroy_gate::DestroyGate;
 use crate::context::Context;
 use crate::error::exit;
+use crate::platform::aws::ec2::{CLUSTER_TAG, filter, find_bastions};
+use crate::platform::aws::eks::Outcome;
+use crate::platform::aws::{self, Aws};
 use crate::prompt::Prompter;
 use anyhow::Result;
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! `bastion connect`: an SSM shell on this cluster's running bastion.
 
 use super::names;
-use crate::aws::ec2::{Instance, find_bastions};
-use crate::aws::{self, Aws};
 use crate::context::Context;
 use crate::error::{UserError, exit};
+use crate::platform::aws::ec2::{Instance, find_bastions};
+use crate::platform::aws::{self, Aws};
 use anyhow::Result;
 use aws_sdk_ec2::types::InstanceStateName;
 

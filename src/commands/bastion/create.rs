@@ -3,15 +3,15 @@
 //! an EKS access entry for the role.
 
 use super::{Names, names, terminate, wait_state};
-use crate::aws::ec2::{CLUSTER_TAG, Launch, PURPOSE, Subnets, filter, find_bastions};
-use crate::aws::eks::Outcome;
-use crate::aws::ssm::Ping;
-use crate::aws::{self, Aws, ClusterInfo};
 use crate::context::Context;
-use crate::database_url::database_address;
 use crate::error::{UserError, exit};
+use crate::platform::aws::ec2::{CLUSTER_TAG, Launch, PURPOSE, Subnets, filter, find_bastions};
+use crate::platform::aws::eks::Outcome;
+use crate::platform::aws::ssm::Ping;
+use crate::platform::aws::{self, Aws, ClusterInfo};
 use crate::prompt::Prompter;
-use crate::secret_names::SecretName;
+use crate::stack::database_url::database_address;
+use crate::stack::secret_names::SecretName;
 use anyhow::{Context as _, Result, anyhow, bail};
 use aws_sdk_ec2::types::InstanceStateName;
 use serde_json::json;

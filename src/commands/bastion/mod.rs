@@ -6,9 +6,9 @@ mod cleanup;
 mod connect;
 mod create;
 
-use crate::aws::ec2::Instance;
-use crate::aws::{self, Aws};
 use crate::context::Context;
+use crate::platform::aws::ec2::Instance;
+use crate::platform::aws::{self, Aws};
 use anyhow::Result;
 use aws_sdk_ec2::types::InstanceStateName;
 use std::time::Duration;
@@ -52,7 +52,7 @@ async fn wait_state(
 
 /// What `deployctl bastion …` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum BastionJob {
     Create,
     Connect,
     /// `confirm_destroy`: the cluster name, for a cleanup nothing can ask about.
@@ -61,18 +61,18 @@ pub enum Action {
     },
 }
 
-pub async fn run(inv: super::Invocation, action: Action) -> Result<crate::error::ExitCode> {
+pub async fn run(inv: super::Invocation, action: BastionJob) -> Result<crate::error::ExitCode> {
     let (cx, prompter) = inv.context();
     let (cx, prompter) = (&cx, prompter.as_ref());
-    if let Action::Cleanup { confirm_destroy } = &action {
+    if let BastionJob::Cleanup { confirm_destroy } = &action {
         cleanup::check_confirm(cx, prompter, confirm_destroy.as_deref())?;
     }
     let aws = cx.aws().await;
     aws.account_id().await?;
     match action {
-        Action::Create => create::create(cx, aws, prompter).await,
-        Action::Connect => connect::connect(cx, aws).await,
-        Action::Cleanup { .. } => cleanup::cleanup(cx, aws, prompter).await,
+        BastionJob::Create => create::create(cx, aws, prompter).await,
+        BastionJob::Connect => connect::connect(cx, aws).await,
+        BastionJob::Cleanup { .. } => cleanup::cleanup(cx, aws, prompter).await,
     }
 }
 

@@ -4,11 +4,11 @@
 use super::vars::{
     check_api_path, check_cluster_admins, check_kubernetes_version, check_secrets_prefix, var_file,
 };
-use super::{Applied, Needs, TerraformOptions, plan_dir, preflight};
+use super::{Applied, Needs, TerraformOptions, plan_dir, preflight_terraform};
 use crate::config::Settings;
 use crate::error::UserError;
+use crate::platform::tools::terraform::{PlanSummary, Terraform};
 use crate::prompt::Prompter;
-use crate::tools::terraform::{PlanSummary, Terraform};
 use crate::ui::Ui;
 use anyhow::Result;
 
@@ -21,7 +21,7 @@ pub async fn apply(
     auto_approve: bool,
     needs: Needs,
 ) -> Result<Applied> {
-    preflight(settings, ui, args, prompter.interactive(), needs).await?;
+    preflight_terraform(settings, ui, args, prompter.interactive(), needs).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
     check_kubernetes_version(tf.dir(), &var_file, settings, ui).await?;

@@ -2,12 +2,12 @@
 //! is kept out of the destroy.
 
 use super::vars::var_file;
-use super::{Needs, TerraformOptions, plan_dir, preflight};
+use super::{Needs, TerraformOptions, plan_dir, preflight_terraform};
 use crate::commands::destroy_gate::DestroyGate;
 use crate::config::Settings;
 use crate::error::UserError;
+use crate::platform::tools::terraform::{DestroyFacts, Terraform};
 use crate::prompt::Prompter;
-use crate::tools::terraform::{DestroyFacts, Terraform};
 use crate::ui::Ui;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ pub async fn destroy(
         confirm_destroy,
         "run it interactively, or pass --confirm-destroy with the cluster's name",
     )?;
-    preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
+    preflight_terraform(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
     tf.init_if_needed().await?;

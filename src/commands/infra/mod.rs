@@ -18,7 +18,7 @@ pub use plan::plan;
 
 use crate::config::Settings;
 
-use crate::tools::terraform::{Outputs, Terraform};
+use crate::platform::tools::terraform::{Outputs, Terraform};
 use crate::ui::Ui;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ use vars::{TfvarsMissing, tfvars_path};
 
 /// Which Terraform flow to run.
 #[derive(Debug, Clone)]
-pub enum Action {
+pub enum InfraJob {
     /// `infrastructure`: plan, confirm (or `--auto-approve`), apply.
     Apply { auto_approve: bool },
     /// `infrastructure-plan`.
@@ -38,7 +38,7 @@ pub enum Action {
 /// What an infrastructure command was given.
 #[derive(Debug, Clone)]
 pub struct Args {
-    pub action: Action,
+    pub action: InfraJob,
     pub options: TerraformOptions,
 }
 
@@ -46,7 +46,7 @@ pub async fn run(inv: super::Invocation, args: Args) -> Result<crate::error::Exi
     let Args { action, options } = args;
     let (settings, ui, prompter) = (&inv.settings, &inv.ui, inv.prompter.as_ref());
     match action {
-        Action::Apply { auto_approve } => {
+        InfraJob::Apply { auto_approve } => {
             apply(
                 settings,
                 ui,
@@ -58,11 +58,11 @@ pub async fn run(inv: super::Invocation, args: Args) -> Result<crate::error::Exi
             .await?;
             Ok(crate::error::exit::OK)
         }
-        Action::Plan => {
+        InfraJob::Plan => {
             plan(settings, ui, prompter, &options).await?;
             Ok(crate::error::exit::OK)
         }
-        Action::Destroy { confirm_destroy } => {
+        InfraJob::Destroy { confirm_destroy } => {
             destroy(settings, ui, prompter, &options, confirm_destroy.as_deref()).await
         }
     }
@@ -92,7 +92,7 @@ pub struct Needs {
 /// — helm and the AWS credentials. A missing default tfvars file is not a problem for an
 /// interactive run when it is the only one (the run then offers to create it); with other
 /// problems it is listed with them, so nothing is edited before those are fixed.
-pub async fn preflight(
+pub async fn preflight_terraform(
     settings: &Settings,
     ui: &Ui,
     args: &TerraformOptions,
@@ -103,7 +103,7 @@ pub async fn preflight(
     let terraform = async { tf.check_version().await.map(|_| ()) };
     let helm = async {
         if needs.helm {
-            crate::tools::helm::Helm::new()
+            crate::platform::tools::helm::Helm::new()
                 .check_installed()
                 .await
                 .map(|_| ())
@@ -113,7 +113,7 @@ pub async fn preflight(
     };
     let aws = async {
         if needs.aws {
-            crate::aws::Aws::load(settings)
+            crate::platform::aws::Aws::load(settings)
                 .await
                 .account_id()
                 .await
@@ -152,7 +152,7 @@ pub async fn preflight(
 
 /// Private directory for plan files, removed when dropped.
 fn plan_dir() -> Result<tempfile::TempDir> {
-    crate::tools::private_tempdir("deployctl-tf-")
+    crate::platform::tools::private_tempdir("deployctl-tf-")
         .context("creating a private directory for the plan file")
 }
 

@@ -1,10 +1,10 @@
 //! `infrastructure-plan`: everything up to the plan; nothing is applied.
 
 use super::vars::{check_cluster_admins, check_kubernetes_version, check_secrets_prefix, var_file};
-use super::{Needs, TerraformOptions, plan_dir, preflight};
+use super::{Needs, TerraformOptions, plan_dir, preflight_terraform};
 use crate::config::Settings;
+use crate::platform::tools::terraform::{PlanSummary, Terraform};
 use crate::prompt::Prompter;
-use crate::tools::terraform::{PlanSummary, Terraform};
 use crate::ui::Ui;
 use anyhow::Result;
 
@@ -15,7 +15,7 @@ pub async fn plan(
     prompter: &dyn Prompter,
     args: &TerraformOptions,
 ) -> Result<()> {
-    preflight(settings, ui, args, prompter.interactive(), Needs::default()).await?;
+    preflight_terraform(settings, ui, args, prompter.interactive(), Needs::default()).await?;
     let tf = Terraform::new(settings, ui);
     let var_file = var_file(&tf, args, settings, prompter)?;
     check_kubernetes_version(tf.dir(), &var_file, settings, ui).await?;

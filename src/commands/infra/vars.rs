@@ -5,8 +5,8 @@
 use super::TerraformOptions;
 use crate::config::Settings;
 use crate::error::UserError;
+use crate::platform::tools::terraform::Terraform;
 use crate::prompt::Prompter;
-use crate::tools::terraform::Terraform;
 use crate::ui::Ui;
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -196,7 +196,7 @@ fn principal(arn: &str) -> Option<(String, String, String)> {
 /// The identity Terraform will run as (STS GetCallerIdentity), when AWS answers; `None`
 /// otherwise (Terraform's own precondition then checks the creator).
 async fn caller_arn(settings: &Settings) -> Option<String> {
-    let aws = crate::aws::Aws::load(settings).await;
+    let aws = crate::platform::aws::Aws::load(settings).await;
     aws.sts()
         .get_caller_identity()
         .send()
@@ -280,9 +280,9 @@ fn check_admin_list(var_file: &Path, admins: &[String], caller_arn: Option<&str>
 /// no permission): the checks then use `terraform/eks-versions.json`, and say so.
 pub async fn live_calendar(
     settings: &Settings,
-) -> Result<Vec<crate::eks_versions::VersionInfo>, String> {
-    let aws = crate::aws::Aws::load(settings).await;
-    crate::aws::eks::live_calendar(&aws).await
+) -> Result<Vec<crate::stack::eks_versions::VersionInfo>, String> {
+    let aws = crate::platform::aws::Aws::load(settings).await;
+    crate::platform::aws::eks::live_calendar(&aws).await
 }
 
 /// Before a plan or an apply (never a destroy): EKS creates no cluster of a version past
@@ -295,7 +295,7 @@ pub(super) async fn check_kubernetes_version(
     settings: &Settings,
     ui: &Ui,
 ) -> Result<()> {
-    use crate::eks_versions::{self, Support};
+    use crate::stack::eks_versions::{self, Support};
     let Some((version, from)) = kubernetes_version(tf_dir, var_file) else {
         return Ok(());
     };
@@ -460,9 +460,9 @@ pub(super) fn edit(settings: &Settings, file: &Path) -> Result<()> {
     let mut words = editor.split_whitespace();
     let program = words.next().unwrap_or("vi");
     let mut cmd = std::process::Command::new(program);
-    for k in crate::tools::NEVER_INHERITED
+    for k in crate::platform::tools::NEVER_INHERITED
         .iter()
-        .chain(crate::tools::AWS_CREDENTIALS)
+        .chain(crate::platform::tools::AWS_CREDENTIALS)
     {
         cmd.env_remove(k);
     }

@@ -599,7 +599,7 @@ pub(super) fn reconcile_stack(shared: &Arc<Shared>) {
                         values.push((k.to_string(), v.clone()));
                         data.insert(
                             k.to_string(),
-                            json!(deployctl::encoding::base64(v.as_bytes())),
+                            json!(deployctl::platform::encoding::base64(v.as_bytes())),
                         );
                     }
                 }
@@ -617,7 +617,7 @@ pub(super) fn reconcile_stack(shared: &Arc<Shared>) {
                             }
                             (
                                 k.clone(),
-                                json!(deployctl::encoding::base64(text.as_bytes())),
+                                json!(deployctl::platform::encoding::base64(text.as_bytes())),
                             )
                         })
                         .collect();

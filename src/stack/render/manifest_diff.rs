@@ -5,8 +5,8 @@
 //! shown only when it cannot be a secret: Secret data, secret-like keys and environment
 //! variables with secret-like names are masked.
 
-use crate::manifest;
-use crate::render::values::same;
+use crate::json_diff::same;
+use crate::stack::manifest;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -80,7 +80,7 @@ fn objects(yaml: &str, default_ns: &str) -> Result<BTreeMap<Key, Value>, String>
 
 /// The built-in kinds without a namespace (and those of the charts' own CRDs we know).
 fn cluster_scoped(kind: &str) -> bool {
-    crate::kube::BUILTIN_CLUSTER_SCOPED
+    crate::platform::kubeapi::BUILTIN_CLUSTER_SCOPED
         .iter()
         .any(|(_, k)| *k == kind)
         || kind == "ConstraintTemplate"
@@ -132,7 +132,7 @@ pub fn diff(live: &str, desired: &str, default_ns: &str) -> Result<Vec<Change>, 
 /// Beyond the values' words, certificates and private material (`caBundle`, `privateKey`).
 fn secret_like(segment: &str) -> bool {
     let s = segment.to_ascii_lowercase();
-    super::values::secret_word(&s)
+    crate::json_diff::secret_word(&s)
         || ["private", "cert", "cabundle"]
             .iter()
             .any(|w| s.contains(w))

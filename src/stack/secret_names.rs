@@ -59,13 +59,13 @@ impl SecretName {
     }
 
     /// Whether this configuration uses it (the OIDC client secret only with single sign-on).
-    pub fn used(self, access: &crate::access::Access) -> bool {
+    pub fn used(self, access: &crate::config::access::Access) -> bool {
         self != SecretName::OpenwebuiOidc || access.oidc.is_some()
     }
 }
 
 /// The AWS secret names of the stack, for `prefix`, that this configuration uses.
-pub fn managed_names(prefix: &str, access: &crate::access::Access) -> Vec<String> {
+pub fn managed_names(prefix: &str, access: &crate::config::access::Access) -> Vec<String> {
     SecretName::ALL
         .iter()
         .filter(|n| n.used(access))

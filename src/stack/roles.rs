@@ -2,7 +2,7 @@
 //! policy file, its name for a cluster. The `irsa` step creates them; the release overlays
 //! and `infrastructure-verify` read the same table.
 
-use crate::aws::iam;
+use crate::platform::aws::iam;
 
 /// One IRSA role. Its IAM name carries the cluster (`<cluster>-<suffix>`): role names are
 /// account-wide, and two clusters in one account must not share (or rewrite) a role.
@@ -70,7 +70,7 @@ pub const ROLES: &[RoleDef] = &[
 
 /// The roles this configuration needs (the load balancer controller's only with an entry
 /// point).
-pub fn active(access: &crate::access::Access) -> Vec<&'static RoleDef> {
+pub fn active(access: &crate::config::access::Access) -> Vec<&'static RoleDef> {
     let entry = access.entry_point().is_some();
     ROLES
         .iter()

@@ -4,7 +4,7 @@
 //! renders and checks the same rows offline.
 
 use crate::graph::StepId;
-use crate::kube::wait::Workload;
+use crate::platform::kubeapi::wait::Workload;
 use anyhow::{Context as _, Result, anyhow};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -199,11 +199,11 @@ pub struct OverlayInputs {
     /// The cluster's VPC (EKS DescribeCluster), for the load balancer controller.
     pub vpc_id: String,
     /// Who reaches the stack and how they sign in.
-    pub access: crate::access::Access,
+    pub access: crate::config::access::Access,
 }
 
 fn role_arn(i: &OverlayInputs, service_account: &str) -> Result<String> {
-    let role = crate::roles::ROLES
+    let role = crate::stack::roles::ROLES
         .iter()
         .find(|r| r.service_account == service_account)
         .ok_or_else(|| anyhow!("internal error: no IRSA role for {service_account}"))?;
@@ -258,7 +258,7 @@ fn openwebui_overlay(i: &OverlayInputs) -> Result<Value> {
         ("DEFAULT_USER_ROLE", a.default_role.clone()),
         (
             "S3_BUCKET_NAME",
-            crate::roles::uploads_bucket(&i.account, &i.region, &i.cluster),
+            crate::stack::roles::uploads_bucket(&i.account, &i.region, &i.cluster),
         ),
         ("S3_REGION_NAME", i.region.clone()),
         (
@@ -266,7 +266,7 @@ fn openwebui_overlay(i: &OverlayInputs) -> Result<Value> {
             format!(
                 "https://s3.{}.{}",
                 i.region,
-                crate::aws::dns_suffix_of(&i.region)
+                crate::platform::aws::dns_suffix_of(&i.region)
             ),
         ),
     ]);
@@ -339,7 +339,7 @@ pub fn overlay(release: &str, i: &OverlayInputs) -> Result<Value> {
 
 /// Write the overlay to a private directory: dir 0700, file 0600.
 pub fn write_overlay(release: &str, v: &Value) -> Result<(tempfile::TempDir, std::path::PathBuf)> {
-    let dir = crate::tools::private_tempdir("deployctl-values-")
+    let dir = crate::platform::tools::private_tempdir("deployctl-values-")
         .context("creating a private directory for the values overlay")?;
     let path = dir.path().join(format!("{release}-overlay.yaml"));
     let mut f = {

@@ -1,8 +1,8 @@
 //! Server-side apply of manifest documents with the field manager `deployctl`, resolving
 //! each kind through discovery (built-in kinds and CRDs alike).
 
+use super::document::Document;
 use super::errors::{is_not_found, retry};
-use crate::manifest::Document;
 use anyhow::{Context as _, Result, anyhow};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -253,7 +253,7 @@ async fn drift_of(doc: Document, api: Api<DynamicObject>) -> Result<Option<Strin
         }
         v
     };
-    let changes = crate::render::values::diff(&comparable(&live), &comparable(&would));
+    let changes = crate::json_diff::diff(&comparable(&live), &comparable(&would));
     if changes.is_empty() {
         return Ok(None);
     }

@@ -193,8 +193,11 @@ pub fn invoke_statements(
 /// missing or LEGACY stops the run with the models the region does offer. Returns warnings:
 /// a model the account has not agreed to on Marketplace (its first chat would fail), or
 /// Bedrock not answering the checks (the operator may lack the read permissions).
-pub async fn check_offered(aws: &crate::aws::Aws, models: &[Model]) -> Result<Vec<String>> {
-    use crate::aws::bedrock as api;
+pub async fn check_offered(
+    aws: &crate::platform::aws::Aws,
+    models: &[Model],
+) -> Result<Vec<String>> {
+    use crate::platform::aws::bedrock as api;
     let region = aws.region.clone();
     let looked = futures::future::join_all(models.iter().map(|m| async move {
         let found = api::foundation_model(aws, &m.base).await?;

@@ -5,14 +5,34 @@
 //! (`SCRAM-SHA-256-PLUS`), so the password never crosses, not even to a man in the middle.
 //! It is never printed: a refusal is reported by its SQLSTATE and deployctl's own words.
 
-use crate::database_url::Parts;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What a client needs of a database URL to sign in. `Debug` shows no credential.
+pub struct Parts {
+    /// The host name (or `[IPv6]`) as written.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: SecretString,
+    pub database: String,
+    pub sslmode: Option<String>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Parts {{ {}:{}/{} }}",
+            self.host, self.port, self.database
+        )
+    }
+}
 
 /// What signing in came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

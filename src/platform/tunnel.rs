@@ -10,12 +10,12 @@
 //! A public endpoint (opted into with `endpoint_public_access` and an allow-list in
 //! `public_access_cidrs`) is reached directly. `API_ACCESS` overrides the choice.
 
-use crate::aws::ssm::{self, StartError};
-use crate::aws::{Aws, ClusterInfo};
 use crate::config::{ApiAccess, Settings};
 use crate::error::UserError;
-use crate::kube::{Route, Target};
-use crate::tools::Background;
+use crate::platform::aws::ssm::{self, StartError};
+use crate::platform::aws::{Aws, ClusterInfo};
+use crate::platform::kubeapi::{Route, Target};
+use crate::platform::tools::Background;
 use crate::ui::Ui;
 use anyhow::{Result, anyhow};
 use std::ffi::OsString;
@@ -178,7 +178,7 @@ pub struct Forward {
 
 /// Whether a bastion of the cluster is running (so a forward can be tried).
 pub async fn bastion_running(aws: &Aws, cluster: &str) -> Result<Option<String>> {
-    let mut bastions = crate::aws::ec2::find_bastions(aws, cluster).await?;
+    let mut bastions = crate::platform::aws::ec2::find_bastions(aws, cluster).await?;
     bastions.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(bastions
         .into_iter()
@@ -218,7 +218,7 @@ pub async fn forward(
         }
         Some(ssm::PluginProblem::Other(e)) => return Err(e),
     }
-    let mut bastions = crate::aws::ec2::find_bastions(aws, &s.cluster).await?;
+    let mut bastions = crate::platform::aws::ec2::find_bastions(aws, &s.cluster).await?;
     bastions.sort_by(|a, b| a.id.cmp(&b.id));
     let running: Vec<_> = bastions
         .iter()
@@ -404,7 +404,7 @@ fn write_kubeconfig(
     local_port: u16,
     context: &str,
 ) -> Result<(tempfile::TempDir, OsString)> {
-    let dir = crate::tools::private_tempdir("deployctl-tunnel-")?;
+    let dir = crate::platform::tools::private_tempdir("deployctl-tunnel-")?;
     let file = dir.path().join("kubeconfig");
     let doc = tunnel_kubeconfig(c, t, endpoint, local_port, context);
     let text = serde_saphyr::to_string(&doc)?;

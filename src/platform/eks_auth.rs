@@ -3,8 +3,8 @@
 //! header, `k8s-aws-v1.` + base64url, as aws-iam-authenticator makes it — printed as a
 //! client.authentication.k8s.io ExecCredential for kubeconfig's exec plugin.
 
-use crate::aws::Aws;
 use crate::error::UserError;
+use crate::platform::aws::Aws;
 use anyhow::{Result, anyhow};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{
@@ -34,7 +34,10 @@ pub fn presigned_url(
     now: SystemTime,
 ) -> Result<String> {
     // The regional STS host of the region's partition (sts.cn-north-1.amazonaws.com.cn in China).
-    let host = format!("sts.{region}.{}", crate::aws::dns_suffix_of(region));
+    let host = format!(
+        "sts.{region}.{}",
+        crate::platform::aws::dns_suffix_of(region)
+    );
     let base = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
@@ -73,7 +76,7 @@ pub fn presigned_url(
 pub fn token_of(url: &str) -> String {
     format!(
         "{TOKEN_PREFIX}{}",
-        crate::encoding::base64url(url.as_bytes())
+        crate::platform::encoding::base64url(url.as_bytes())
     )
 }
 
@@ -128,9 +131,10 @@ mod tests {
         let token = token_of(&url);
         assert!(token.starts_with(TOKEN_PREFIX));
         assert!(!token.contains('='), "base64url without padding");
-        let decoded =
-            String::from_utf8(crate::encoding::decode(&token[TOKEN_PREFIX.len()..]).unwrap())
-                .unwrap();
+        let decoded = String::from_utf8(
+            crate::platform::encoding::decode(&token[TOKEN_PREFIX.len()..]).unwrap(),
+        )
+        .unwrap();
         assert_eq!(decoded, url);
         assert!(url.starts_with(
             "https://sts.eu-west-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"

@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-const TABLE: &str = include_str!("../terraform/eks-versions.json");
+const TABLE: &str = include_str!("../../terraform/eks-versions.json");
 
 #[derive(Debug, Deserialize)]
 struct Table {
@@ -113,16 +113,7 @@ pub fn describe_support(version: &str, support: &Support) -> String {
     }
 }
 
-/// One Kubernetes version as EKS describes it (DescribeClusterVersions): the live calendar
-/// the file copies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    pub version: String,
-    /// STANDARD_SUPPORT, EXTENDED_SUPPORT or UNSUPPORTED.
-    pub status: String,
-    pub end_of_standard: Option<Date>,
-    pub end_of_extended: Option<Date>,
-}
+pub use crate::platform::aws::eks::VersionInfo;
 
 /// Where `version` stands on `today` by EKS's own calendar (`live`).
 pub fn support_live(version: &str, today: Date, live: &[VersionInfo]) -> Support {
@@ -273,7 +264,7 @@ mod tests {
     #[test]
     fn terraforms_default_version_is_in_standard_support_today() {
         // The same default deployctl checks tfvars against; this fails when it goes stale.
-        let vars = include_str!("../terraform/variables.tf");
+        let vars = include_str!("../../terraform/variables.tf");
         let block = vars
             .split("variable \"kubernetes_version\"")
             .nth(1)

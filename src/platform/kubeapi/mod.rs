@@ -2,6 +2,7 @@
 //! than EKS_CLUSTER_NAME), reachability, and server-side apply of manifest files.
 
 pub mod apply;
+pub mod document;
 pub mod errors;
 pub mod helm_storage;
 pub mod wait;
@@ -172,7 +173,7 @@ pub fn target(s: &Settings) -> Result<(Kubeconfig, Target), UserError> {
     let server = cluster.and_then(|c| c.server.clone()).unwrap_or_default();
     let ca = cluster.and_then(|c| {
         if let Some(data) = &c.certificate_authority_data {
-            crate::encoding::decode(data.trim())
+            crate::platform::encoding::decode(data.trim())
         } else {
             c.certificate_authority
                 .as_ref()
@@ -200,7 +201,7 @@ fn same_server(a: &str, b: &str) -> bool {
 }
 
 fn same_ca(kubeconfig: &[u8], eks_base64: &str) -> bool {
-    let Some(eks) = crate::encoding::decode(eks_base64.trim()) else {
+    let Some(eks) = crate::platform::encoding::decode(eks_base64.trim()) else {
         return false;
     };
     let norm = |b: &[u8]| {
@@ -410,7 +411,7 @@ mod tests {
             region: "us-east-1".into(),
             arn: ARN.into(),
             endpoint: "https://ABC.gr7.us-east-1.eks.amazonaws.com".into(),
-            ca: Some(crate::encoding::base64(PEM.as_bytes())),
+            ca: Some(crate::platform::encoding::base64(PEM.as_bytes())),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Settings: flags > environment > defaults, resolved in one place. This is the only module
 //! that reads the process environment (through the `Env` snapshot taken in `main`).
 
+pub mod access;
+
 use crate::error::UserError;
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -180,7 +182,7 @@ pub struct Settings {
     /// ExternalSecret and each constraint CRD.
     pub sync_timeout: std::time::Duration,
     /// Who reaches the stack and how they sign in (`access.yaml` + variables).
-    pub access: crate::access::Access,
+    pub access: crate::config::access::Access,
     /// Why access.yaml (or its environment overrides) could not be used: reported by the
     /// commands that read it, never by those that do not (`eks-token`, kubectl's credential
     /// plugin, must work whatever the entry point's settings say).
@@ -192,17 +194,7 @@ pub struct Settings {
     pub openwebui_sqlite_migrated: bool,
 }
 
-/// Parse a boolean environment value: true/false/1/0/yes/no in any case.
-pub fn parse_bool(var: &str, value: &str) -> Result<bool, UserError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(UserError::usage(
-            format!("invalid value `{value}` for {var}: expected true/false/1/0/yes/no"),
-            format!("set {var}=true or {var}=false"),
-        )),
-    }
-}
+pub use crate::yes_no::parse_bool;
 
 fn env_bool(env: &Env, var: &str, default: bool) -> Result<bool, UserError> {
     match env.get(var) {
@@ -272,7 +264,7 @@ impl Settings {
 
         let project_dir = resolve_project_dir(args.dir.as_deref(), env)?;
         let (access, access_problem) =
-            match crate::access::load(&project_dir, &region, &|k: &str| {
+            match crate::config::access::load(&project_dir, &region, &|k: &str| {
                 env.get(k).map(str::to_string)
             }) {
                 Ok(a) => (a, None),

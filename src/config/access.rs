@@ -238,7 +238,7 @@ pub fn load(
         None => e.allowed_cidrs.unwrap_or_default(),
     };
     let password_login = match var("OPENWEBUI_PASSWORD_LOGIN") {
-        Some(v) => crate::config::parse_bool("OPENWEBUI_PASSWORD_LOGIN", &v)?,
+        Some(v) => crate::yes_no::parse_bool("OPENWEBUI_PASSWORD_LOGIN", &v)?,
         None => o.password_login.unwrap_or(true),
     };
     let f = o.oidc.unwrap_or_default();

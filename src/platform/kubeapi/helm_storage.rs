@@ -10,8 +10,8 @@
 //! `leftovers` finds the objects of an install whose record is gone (helm's cancel raced its
 //! own clean-up).
 
-use crate::kube::errors::retry;
-use crate::tools::helm::ReleaseStatus;
+use crate::platform::kubeapi::errors::retry;
+use crate::platform::tools::helm::ReleaseStatus;
 use anyhow::Result;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
@@ -89,7 +89,7 @@ pub async fn release_record(
 fn decode(secret: &Secret) -> Option<Record> {
     let raw = secret.data.as_ref()?.get("release")?;
     let text = std::str::from_utf8(&raw.0).ok()?;
-    let bytes = crate::encoding::decode(text.trim())?;
+    let bytes = crate::platform::encoding::decode(text.trim())?;
     let json = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
@@ -213,7 +213,7 @@ mod tests {
     fn secret(release: &serde_json::Value) -> Secret {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(release.to_string().as_bytes()).unwrap();
-        let b64 = crate::encoding::base64(&gz.finish().unwrap());
+        let b64 = crate::platform::encoding::base64(&gz.finish().unwrap());
         Secret {
             data: Some(
                 [(

@@ -90,26 +90,7 @@ pub fn database_address(url: &SecretString) -> Option<String> {
     })
 }
 
-/// What a client needs of a database URL to sign in. `Debug` shows no credential.
-pub struct Parts {
-    /// The host name (or `[IPv6]`) as written.
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: SecretString,
-    pub database: String,
-    pub sslmode: Option<String>,
-}
-
-impl std::fmt::Debug for Parts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Parts {{ {}:{}/{} }}",
-            self.host, self.port, self.database
-        )
-    }
-}
+pub use crate::platform::postgres::Parts;
 
 /// The URL's parts (user, password and database percent-decoded; port 5432 and database =
 /// user when left out, as libpq does), or None when it has no host or no user.

@@ -249,7 +249,7 @@ pub async fn run_instance(aws: &Aws, l: &Launch<'_>) -> Result<String> {
                     .name(l.instance_profile)
                     .build(),
             )
-            .user_data(crate::encoding::base64(l.user_data.as_bytes()))
+            .user_data(crate::platform::encoding::base64(l.user_data.as_bytes()))
             .metadata_options(
                 InstanceMetadataOptionsRequest::builder()
                     .http_tokens(HttpTokensState::Required)

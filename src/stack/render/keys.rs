@@ -4,7 +4,7 @@
 //! (`.Values.<path>`), or sit under a map the chart takes whole (an empty map in values.yaml,
 //! or one a template passes on with toYaml/range/with/tpl/include).
 
-use crate::charts::Chart;
+use crate::stack::charts::Chart;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,48 +1,15 @@
 //! Reading YAML files of the repo: multi-document manifests with the line each document
 //! starts on, and the offline checks of `deployctl validate` (errors name file and line).
 
-use crate::releases::Releases;
+use crate::stack::releases::Releases;
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// One YAML document of a file.
-#[derive(Debug, Clone)]
-pub struct Document {
-    pub path: PathBuf,
-    /// 1-based line of the document's first line.
-    pub line: usize,
-    pub text: String,
-    pub value: Value,
-}
+/// The ExternalSecret of OpenWebUI's OIDC client secret (applied only with single sign-on).
+pub const OIDC_FILE: &str = "manifests/openwebui-oidc.yaml";
 
-impl Document {
-    /// A document made in code (not read from a file): `path` says what it is in messages.
-    pub fn from_value(path: PathBuf, value: Value) -> Document {
-        Document {
-            path,
-            line: 1,
-            text: String::new(),
-            value,
-        }
-    }
-
-    pub fn str_at(&self, pointer: &str) -> Option<&str> {
-        self.value.pointer(pointer).and_then(Value::as_str)
-    }
-    pub fn api_version(&self) -> &str {
-        self.str_at("/apiVersion").unwrap_or_default()
-    }
-    pub fn kind(&self) -> &str {
-        self.str_at("/kind").unwrap_or_default()
-    }
-    pub fn name(&self) -> &str {
-        self.str_at("/metadata/name").unwrap_or_default()
-    }
-    pub fn namespace(&self) -> Option<&str> {
-        self.str_at("/metadata/namespace")
-    }
-}
+pub use crate::platform::kubeapi::document::Document;
 
 /// A problem found in a file, at a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,13 +71,13 @@ pub fn fill(
     region: &str,
     secrets_prefix: &str,
 ) -> anyhow::Result<Vec<Document>> {
-    let mut vars = crate::aws::policy::Vars::new();
+    let mut vars = crate::platform::aws::policy::Vars::new();
     vars.insert("REGION", region.to_string());
     vars.insert("SECRETS_PREFIX", secrets_prefix.to_string());
     let path = project_dir.join(rel);
     let mut docs = load(&path)?;
     for d in &mut docs {
-        d.value = crate::aws::policy::substitute(&d.value, &vars)
+        d.value = crate::platform::aws::policy::substitute(&d.value, &vars)
             .map_err(|e| anyhow::anyhow!("{}:{}: {e}", d.path.display(), d.line))?;
     }
     Ok(docs)

@@ -4,7 +4,7 @@
 //! templates, subcharts) for the pin check, the values-key check and the wiring checks.
 
 use crate::error::UserError;
-use crate::releases::{Release, Releases};
+use crate::stack::releases::{Release, Releases};
 use anyhow::{Context as _, Result, anyhow};
 use serde_json::Value;
 use std::collections::BTreeMap;

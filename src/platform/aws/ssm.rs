@@ -6,7 +6,7 @@
 
 use super::{Aws, describe};
 use crate::error::UserError;
-use crate::tools::{Process, ProcessError};
+use crate::platform::tools::{Process, ProcessError};
 use anyhow::Result;
 use serde_json::{Value, json};
 

@@ -8,12 +8,12 @@ pub mod manifest_diff;
 pub mod values;
 pub mod wiring;
 
-use crate::charts::{self, Chart};
-use crate::kube::wait::Workload;
-use crate::manifest;
-use crate::release_table::{self as rel_step, OverlayInputs};
-use crate::releases::{Release, Releases};
-use crate::tools::helm::{ChartRef, Helm};
+use crate::platform::kubeapi::wait::Workload;
+use crate::platform::tools::helm::{ChartRef, Helm};
+use crate::stack::charts::{self, Chart};
+use crate::stack::manifest;
+use crate::stack::release_table::{self as rel_step, OverlayInputs};
+use crate::stack::releases::{Release, Releases};
 use anyhow::{Context as _, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ pub struct Inputs {
     /// The account in the role ARNs of the overlay (a sample when unknown offline).
     pub account: String,
     /// Who reaches the stack (the entry point, OpenWebUI's admin and single sign-on).
-    pub access: crate::access::Access,
+    pub access: crate::config::access::Access,
 }
 
 impl Inputs {
@@ -79,7 +79,7 @@ pub struct Report {
 
 fn overlay_inputs(i: &Inputs) -> OverlayInputs {
     OverlayInputs {
-        partition: crate::aws::partition_of(&i.region).to_string(),
+        partition: crate::platform::aws::partition_of(&i.region).to_string(),
         account: i.account.clone(),
         region: i.region.clone(),
         cluster: i.cluster.clone(),
@@ -183,20 +183,20 @@ fn our_manifests(inputs: &Inputs) -> Result<Vec<Object>> {
     ];
     // The OIDC client secret's ExternalSecret, when single sign-on is configured.
     if inputs.access.oidc.is_some() {
-        files.push(crate::steps::secret_stores::OIDC_FILE);
+        files.push(crate::stack::manifest::OIDC_FILE);
     }
     // The entry point's Ingresses, when one is configured.
     out.extend(
-        crate::steps::ingress::documents(&inputs.access, &inputs.cluster)
+        crate::stack::entry_point::documents(&inputs.access, &inputs.cluster)
             .into_iter()
             .map(|d| Object {
-                origin: format!("{} (the ingress step)", crate::access::FILE),
+                origin: format!("{} (the ingress step)", crate::config::access::FILE),
                 namespace: d.namespace().unwrap_or("default").to_string(),
                 value: d.value,
             }),
     );
     for rel in files {
-        let docs = crate::manifest::fill(
+        let docs = crate::stack::manifest::fill(
             &inputs.project_dir,
             rel,
             &inputs.region,
@@ -221,7 +221,7 @@ pub const MADE_BY_DEPLOYCTL: &[(&str, &str, &[&str])] = &[(
 /// Service references deployctl, its access hints and the bastion's aliases rely on.
 fn deployctl_refs(project_dir: &Path) -> Vec<ServiceRef> {
     let mut out = Vec::new();
-    for (what, ns, svc, ports) in crate::release_table::ACCESS {
+    for (what, ns, svc, ports) in crate::stack::release_table::ACCESS {
         if let Some(remote) = ports.split(':').nth(1).and_then(|p| p.parse().ok()) {
             out.push(ServiceRef {
                 from: format!("deployctl verify's access hint for {what}"),
@@ -231,7 +231,7 @@ fn deployctl_refs(project_dir: &Path) -> Vec<ServiceRef> {
             });
         }
     }
-    for (ns, name, svc, port, _) in crate::steps::ingress::INGRESSES {
+    for (ns, name, svc, port, _) in crate::stack::entry_point::INGRESSES {
         out.push(ServiceRef {
             from: format!("deployctl ingress (Ingress {ns}/{name})"),
             namespace: ns.to_string(),

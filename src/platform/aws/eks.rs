@@ -79,7 +79,16 @@ pub async fn revoke_access(aws: &Aws, cluster: &str, principal: &str) -> Result<
     }
 }
 
-pub use crate::eks_versions::VersionInfo;
+/// One Kubernetes version as EKS describes it (DescribeClusterVersions): the live calendar
+/// the file copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub version: String,
+    /// STANDARD_SUPPORT, EXTENDED_SUPPORT or UNSUPPORTED.
+    pub status: String,
+    pub end_of_standard: Option<jiff::civil::Date>,
+    pub end_of_extended: Option<jiff::civil::Date>,
+}
 
 fn date_of(t: Option<&aws_sdk_eks::primitives::DateTime>) -> Option<jiff::civil::Date> {
     let t = t?;
@@ -137,7 +146,13 @@ pub async fn cluster_versions(aws: &Aws) -> Result<Vec<VersionInfo>> {
             break;
         }
     }
-    out.sort_by_key(|v| crate::eks_versions::minor_of(&v.version));
+    // By minor version, oldest first ("1.9" before "1.10").
+    out.sort_by_key(|v| {
+        v.version
+            .trim()
+            .strip_prefix("1.")
+            .and_then(|m| m.parse::<u32>().ok())
+    });
     Ok(out)
 }
 
