@@ -76,6 +76,8 @@ fi
 # real charts (from ../shared/charts, else .tools/charts-cache filled by `deployctl charts
 # pull .tools/charts-cache`; the chart tests fail saying so when neither is there). `test-fakes` builds the
 # helm and terraform stand-ins.
+# The screens are snapshots (tests/suite/snapshots/): a run here compares, never writes one.
+export INSTA_UPDATE=no
 cargo test --locked --features test-fakes "$@"
 
 # The crate map in src/lib.rs links every module: a rename that leaves it (or any other doc

@@ -7,12 +7,16 @@
 use crate::support;
 
 use support::moto::Moto;
-use support::scenario::stack;
+use support::scenario::{Stack, stack};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_legacy_or_missing_model_stops_before_any_change_naming_what_the_region_offers() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     let models = deployctl::stack::bedrock::load(&support::repo_root()).unwrap();
     let front = sb.bedrock.as_ref().unwrap();
 
@@ -89,7 +93,11 @@ async fn a_legacy_or_missing_model_stops_before_any_change_naming_what_the_regio
 #[tokio::test(flavor = "multi_thread")]
 async fn a_model_the_account_has_not_subscribed_to_is_a_warning_and_bedrock_enable_subscribes_it() {
     let (moto, _guard) = Moto::lock().await;
-    let (_kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube: _kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     let models = deployctl::stack::bedrock::load(&support::repo_root()).unwrap();
     let front = sb.bedrock.as_ref().unwrap();
     front.set_agreed(&models[0].base, false);

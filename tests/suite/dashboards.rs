@@ -4,7 +4,7 @@
 use crate::support;
 
 use support::charts::{charts_dir, project_with, render_project};
-use support::scenario::{helm_cluster, refused_without};
+use support::scenario::{Stack, helm_cluster, refused_without};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_monitor_on_a_port_the_service_lacks_is_caught() {
@@ -25,7 +25,11 @@ async fn a_service_monitor_on_a_port_the_service_lacks_is_caught() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dashboards_need_monitoring_then_land_where_grafana_finds_them() {
-    let (kube, sb, _charts) = helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces"])
         .await
         .assert_code(0);

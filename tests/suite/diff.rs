@@ -6,7 +6,7 @@ use crate::support;
 
 use support::charts::project_with;
 use support::moto::Moto;
-use support::scenario::{REDIS_CHAIN, helm_cluster, no_secret_leak, stack};
+use support::scenario::{REDIS_CHAIN, Stack, helm_cluster, no_secret_leak, stack};
 
 /// The `~ Kind ns/name` blocks of a release in diff's output: each object with its field lines.
 fn changed_objects(stdout: &str) -> Vec<(String, Vec<String>)> {
@@ -26,7 +26,11 @@ fn changed_objects(stdout: &str) -> Vec<(String, Vec<String>)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_shows_nothing_for_a_current_release_and_exactly_the_fields_a_values_change_moves() {
-    let (kube, mut sb, charts) = helm_cluster().await;
+    let Stack {
+        kube,
+        mut sb,
+        charts,
+    } = helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces", "jaeger"])
         .await
         .assert_code(0);
@@ -68,6 +72,7 @@ async fn diff_shows_nothing_for_a_current_release_and_exactly_the_fields_a_value
         "{}",
         run.stdout
     );
+    crate::screens::assert_screen("diff_values_change", &run.stdout);
     let objects = changed_objects(&run.stdout);
     assert_eq!(
         objects,
@@ -155,7 +160,11 @@ async fn diff_shows_nothing_for_a_current_release_and_exactly_the_fields_a_value
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_never_shows_a_secret_and_names_a_release_not_installed() {
     let (moto, _guard) = Moto::lock().await;
-    let (_kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube: _kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     sb.run(&REDIS_CHAIN).await.assert_code(0);
     let run = sb
         .run(&["diff", "redis", "litellm", "openwebui", "secret-stores"])
@@ -201,7 +210,11 @@ async fn diff_of_a_step_without_objects_is_a_usage_error() {
 /// At the prompt, View shows what Proceed would change, before anything does.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_prompts_view_shows_what_a_run_would_change() {
-    let (kube, mut sb, _charts) = helm_cluster().await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces", "jaeger"])
         .await
         .assert_code(0);

@@ -4,12 +4,16 @@
 use crate::support;
 
 use support::moto::{ACCOUNT, Moto};
-use support::scenario::stack;
+use support::scenario::{Stack, stack};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_external_secret_that_never_syncs_fails_with_its_condition() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     sb.run(&["run", "irsa", "secrets", "helm-repos", "namespaces"])
         .await
         .assert_code(0);
@@ -32,7 +36,11 @@ async fn an_external_secret_that_never_syncs_fails_with_its_condition() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operator_runs_as_the_irsa_role_of_this_account_and_its_stores_sync() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     sb.run(&["run", "irsa", "secrets", "helm-repos", "namespaces"])
         .await
         .assert_code(0);

@@ -3,6 +3,7 @@
 //! twice stop at once.
 
 use crate::support;
+use crate::support::scenario::Stack;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -96,7 +97,11 @@ fn upgrading(sb: &Sandbox) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_to_the_group_during_a_slow_upgrade_rolls_the_release_back_and_exits_130() {
-    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = support::scenario::helm_cluster().await;
     sb.run(&JAEGER).await.assert_code(0);
     assert_eq!(history(&sb).len(), 1);
     slow_and_unhealthy(&kube).await;
@@ -141,7 +146,7 @@ async fn sigint_to_the_group_during_a_slow_upgrade_rolls_the_release_back_and_ex
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_left_pending_by_a_killed_helm_is_repaired_by_the_next_run() {
-    let (kube, sb, charts) = support::scenario::helm_cluster().await;
+    let Stack { kube, sb, charts } = support::scenario::helm_cluster().await;
     sb.run(&JAEGER).await.assert_code(0);
     slow_and_unhealthy(&kube).await;
     // A helm upgrade killed outright mid-wait (SIGKILL, a closed laptop) leaves the release
@@ -198,7 +203,11 @@ async fn a_release_left_pending_by_a_killed_helm_is_repaired_by_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_before_any_change_stops_at_once_and_a_second_one_does_too() {
-    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = support::scenario::helm_cluster().await;
     // Assess is slow: the namespace list answers after 20 s.
     kube.delay_next("/api/v1/namespaces", 50, Duration::from_secs(20));
     let child = spawn(&sb, &["namespaces"]);
@@ -279,7 +288,7 @@ async fn a_persistent_429_or_a_black_hole_ends_in_a_named_timeout_within_the_bud
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_never_deployed_release_stuck_in_pending_install_is_uninstalled_only_when_allowed() {
-    let (kube, sb, charts) = support::scenario::helm_cluster().await;
+    let Stack { kube, sb, charts } = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces"])
         .await
         .assert_code(0);

@@ -4,11 +4,15 @@
 
 use crate::support;
 
-use support::scenario::{helm_cluster, upgrades};
+use support::scenario::{Stack, helm_cluster, upgrades};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gatekeeper_installs_from_the_real_chart_and_a_healthy_rerun_changes_nothing() {
-    let (kube, mut sb, charts) = helm_cluster().await;
+    let Stack {
+        kube,
+        mut sb,
+        charts,
+    } = helm_cluster().await;
     let run = sb
         .run(&["run", "helm-repos", "namespaces", "gatekeeper"])
         .await;

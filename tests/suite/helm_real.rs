@@ -254,7 +254,7 @@ async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
 async fn a_release_told_to_fail_fails_before_anything_is_applied() {
     let (kube, sb) = cluster().await;
     let charts = charts_dir();
-    sb.set_helm_state(&json!({"repos": [], "fail": ["redis"]}));
+    sb.fail_release("redis");
     kube.clear_log();
     let releases = deployctl::stack::releases::Releases::load(&repo_root()).unwrap();
     let rel = releases

@@ -9,7 +9,7 @@ use crate::support;
 use serde_json::Value;
 use support::charts::project_with;
 use support::moto::Moto;
-use support::scenario::stack;
+use support::scenario::{Stack, stack};
 
 const CERT: &str =
     "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555";
@@ -55,7 +55,11 @@ fn entry_point(sb: &mut support::Sandbox) {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_certificate_there_is_no_entry_point_and_plan_says_how_to_add_one() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     let run = sb
         .run(&["plan", "load-balancer-controller", "ingress", "--with-deps"])
         .await;
@@ -83,7 +87,11 @@ async fn without_a_certificate_there_is_no_entry_point_and_plan_says_how_to_add_
 async fn an_entry_point_is_the_controller_the_ingresses_and_an_address_verify_prints() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     entry_point(&mut sb);
     monitoring_services(&kube);
     let run = sb.run(&WITH_ENTRY).await;
@@ -317,7 +325,11 @@ async fn an_entry_point_is_the_controller_the_ingresses_and_an_address_verify_pr
 #[tokio::test(flavor = "multi_thread")]
 async fn no_entry_point_while_openwebui_would_make_the_first_visitor_its_admin() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     entry_point(&mut sb);
     monitoring_services(&kube);
     // OpenWebUI without its start-up admin (as before this project made one).
@@ -346,7 +358,11 @@ async fn no_entry_point_while_openwebui_would_make_the_first_visitor_its_admin()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chart_whose_new_crds_discovery_has_not_caught_up_with_is_installed_on_a_second_try() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     entry_point(&mut sb);
     // Discovery serves a new CRD's kind only 1.5 s after the CRD is established: helm's one
     // look after making the chart's CRDs finds no IngressClassParams.

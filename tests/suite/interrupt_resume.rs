@@ -1,6 +1,7 @@
 //! Ctrl-C during a run, and `--resume` afterwards.
 
 use crate::support;
+use crate::support::scenario::Stack;
 
 use std::time::Duration;
 use support::kube_server::FakeKube;
@@ -154,7 +155,11 @@ async fn jaeger_upgrade_under_way() -> (
     support::charts::ChartsDir,
     tempfile::TempDir,
 ) {
-    let (kube, mut sb, charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        mut sb,
+        charts,
+    } = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces", "jaeger"])
         .await
         .assert_code(0);
@@ -440,7 +445,11 @@ async fn a_second_interrupt_ends_helm_too_and_the_next_run_does_not_wait_for_it(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_an_interrupted_install_left_without_a_record_are_named_and_taken_over() {
-    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces"])
         .await
         .assert_code(0);
@@ -475,7 +484,11 @@ async fn objects_an_interrupted_install_left_without_a_record_are_named_and_take
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_operation_that_may_be_live_is_waited_for_not_raced() {
-    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces", "jaeger"])
         .await
         .assert_code(0);

@@ -2,6 +2,7 @@
 //! one the real jaeger chart renders; pointing at one it does not is caught.
 
 use crate::support;
+use crate::support::scenario::Stack;
 
 use support::charts::{charts_dir, project_with, render_project};
 
@@ -26,7 +27,11 @@ async fn a_grafana_datasource_on_a_service_jaeger_no_longer_has_is_caught() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_values_file_is_drift_that_plan_names_and_an_auto_skipping_run_applies() {
-    let (kube, mut sb, _charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces", "jaeger"])
         .await
         .assert_code(0);

@@ -7,7 +7,7 @@ use crate::support;
 use support::charts::{charts_dir, project_with, render_project};
 use support::moto::Moto;
 use support::repo_root;
-use support::scenario::{REDIS_CHAIN, refused_without, stack, upgrades};
+use support::scenario::{REDIS_CHAIN, Stack, refused_without, stack, upgrades};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn litellm_on_the_headless_redis_service_is_caught() {
@@ -30,7 +30,11 @@ async fn litellm_on_the_headless_redis_service_is_caught() {
 #[tokio::test(flavor = "multi_thread")]
 async fn litellm_without_redis_names_the_fix_and_changes_nothing() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     // The chain up to the secret stores: everything redis needs.
     sb.run(&REDIS_CHAIN[..7]).await.assert_code(0);
     let before = upgrades(&sb).len();
@@ -174,7 +178,11 @@ async fn migrations_run_once_as_a_hook_and_spend_is_attributed_to_the_user() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_migration_fails_the_release_and_is_rolled_back() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     let chain_without_litellm = &REDIS_CHAIN[..REDIS_CHAIN.len() - 1];
     sb.run(chain_without_litellm).await.assert_code(0);
 

@@ -39,6 +39,7 @@ mod outdated;
 mod prompts;
 mod proxy;
 mod redis;
+mod screens;
 mod secret_stores;
 mod secrets;
 mod stack;

@@ -2,13 +2,18 @@
 //! a missing Secret makes the release unhealthy and a run repairs it.
 
 use crate::support;
+use crate::support::scenario::Stack;
 
 use kube::api::{Api, DeleteParams};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn monitoring_without_its_grafana_admin_secret_is_unhealthy_and_repaired() {
     use k8s_openapi::api::core::v1::Secret;
-    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces", "monitoring"])
         .await
         .assert_code(0);

@@ -3,6 +3,7 @@
 //! `spec.template.spec` for controllers), with the parameters of our constraints.
 
 use crate::support;
+use crate::support::scenario::Stack;
 
 use deployctl::stack::manifest::{Document, load};
 use serde_json::{Value, json};
@@ -462,7 +463,11 @@ fn the_application_namespaces_are_in_every_constraints_scope() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn opa_policies_without_gatekeeper_names_the_fix_and_changes_nothing() {
-    let (kube, sb, _charts) = support::scenario::helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = support::scenario::helm_cluster().await;
     sb.run(&["run", "helm-repos", "namespaces"])
         .await
         .assert_code(0);

@@ -5,11 +5,15 @@ use crate::support;
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject};
 use support::repo_root;
-use support::scenario::helm_cluster;
+use support::scenario::{Stack, helm_cluster};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_constraint_is_named_with_the_command_that_restores_it() {
-    let (kube, sb, _charts) = helm_cluster().await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = helm_cluster().await;
     sb.run(&[
         "run",
         "helm-repos",

@@ -369,14 +369,18 @@ async fn openwebui_renders_as_a_service_of_replicas_on_postgres_redis_and_s3() {
 async fn openwebui_is_not_moved_to_postgresql_while_its_sqlite_data_is_unmigrated() {
     use serde_json::json;
     use support::moto::Moto;
-    use support::scenario::{REDIS_CHAIN, stack};
+    use support::scenario::{REDIS_CHAIN, Stack, stack};
     let upgraded = |sb: &support::Sandbox, name: &str| {
         sb.helm_calls()
             .iter()
             .any(|c| c[0] == "upgrade" && c.get(2).is_some_and(|n| n == name))
     };
     let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     kube.insert(json!({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": "open-webui", "namespace": "open-webui",

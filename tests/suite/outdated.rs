@@ -127,6 +127,7 @@ async fn outdated_names_what_is_behind_what_is_current_and_what_could_not_be_rea
 
     let run = sb.run(&["outdated"]).await;
     run.assert_code(1);
+    crate::screens::assert_screen("outdated", &run.stdout);
     let out = &run.stdout;
     // Releases: behind, current, unreadable — from the real helm reading the sources.
     let j = row(out, "release", "jaeger");

@@ -6,31 +6,23 @@ use crate::support;
 
 use std::time::Duration;
 use support::moto::Moto;
-use support::scenario::{REDIS_CHAIN, all_cmd, stack, upgrades};
+use support::scenario::{REDIS_CHAIN, Stack, all_cmd, stack, upgrades};
 use support::{Sandbox, key, pty};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_redis_stops_its_chain_not_the_other_branches() {
     let (moto, _guard) = Moto::lock().await;
-    let (_kube, sb, charts) = stack(moto).await;
-    let mut state = sb.helm_state();
-    state["fail"] = serde_json::json!(["redis"]);
-    if state["repos"].is_null() {
-        state["repos"] = serde_json::json!([]);
-        state["releases"] = serde_json::json!({});
-    }
-    sb.set_helm_state(&state);
+    let Stack {
+        kube: _kube,
+        sb,
+        charts,
+    } = stack(moto).await;
+    sb.fail_release("redis");
     let run = sb.run(&all_cmd(&charts)).await;
     run.assert_code(1);
+    crate::screens::assert_screen("summary_redis_failed", run.summary());
     let all = run.all();
-    let summary = &all[all.find("Summary:").expect("a summary")..];
-    let row = |step: &str| {
-        summary
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{step} ")))
-            .unwrap_or_else(|| panic!("no summary row for {step}: {all}"))
-            .to_string()
-    };
+    let row = |step: &str| run.summary_row(step);
     assert!(row("redis").contains("FAILED"), "{all}");
     for step in ["litellm", "openwebui"] {
         assert!(row(step).contains("not run"), "{step}: {all}");
@@ -45,7 +37,11 @@ async fn a_failed_redis_stops_its_chain_not_the_other_branches() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unhealthy_critical_release_cannot_be_skipped() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     sb.run(&REDIS_CHAIN).await.assert_code(0);
     // helm's own record of the release says `failed` (as a failed upgrade leaves it).
     let mark_failed = |_sb: &Sandbox| {
@@ -79,7 +75,11 @@ async fn an_unhealthy_critical_release_cannot_be_skipped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rotating_the_redis_password_refreshes_and_restarts() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     let mut chain = REDIS_CHAIN.to_vec();
     chain.push("openwebui");
     sb.run(&chain).await.assert_code(0);
@@ -150,7 +150,11 @@ async fn rotating_the_redis_password_refreshes_and_restarts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotation_killed_during_its_follow_through_is_finished_by_the_next_run() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     sb.run(&REDIS_CHAIN).await.assert_code(0);
     let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk().await);
     let password = || async {

@@ -7,12 +7,16 @@ use crate::support;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::json;
 use support::moto::Moto;
-use support::scenario::{REDIS_CHAIN, refused_without, stack};
+use support::scenario::{REDIS_CHAIN, Stack, refused_without, stack};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_reading_another_region_is_repaired_and_without_the_operator_nothing_changes() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
 
     // Without the operator: named, with the command, and nothing written.
     sb.run(&["run", "irsa", "secrets", "helm-repos", "namespaces"])

@@ -6,12 +6,12 @@ use crate::support;
 use serde_json::Value;
 use std::time::Duration;
 use support::moto::Moto;
-use support::scenario::{all_cmd, no_secret_leak, releases, stack, upgrades};
+use support::scenario::{Stack, all_cmd, no_secret_leak, releases, stack, upgrades};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, charts) = stack(moto).await;
+    let Stack { kube, sb, charts } = stack(moto).await;
     let run = sb.run(&all_cmd(&charts)).await;
     run.assert_code(0);
     no_secret_leak(&run, &sb);
@@ -314,7 +314,11 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
 #[ignore = "benchmark"]
 async fn bench_healthy_rerun_of_all() {
     let (moto, _guard) = Moto::lock().await;
-    let (_kube, sb, charts) = stack(moto).await;
+    let Stack {
+        kube: _kube,
+        sb,
+        charts,
+    } = stack(moto).await;
     let first = std::time::Instant::now();
     sb.run(&all_cmd(&charts)).await.assert_code(0);
     let fresh = first.elapsed();
@@ -366,7 +370,11 @@ fn critical_path(durations: &std::collections::HashMap<String, Duration>) -> Dur
 #[ignore = "benchmark"]
 async fn bench_fresh_all_against_its_critical_path() {
     let (moto, _guard) = Moto::lock().await;
-    let (_kube, mut sb, charts) = stack(moto).await;
+    let Stack {
+        kube: _kube,
+        mut sb,
+        charts,
+    } = stack(moto).await;
     sb.set("FAKE_HELM_RELEASE_MS", RELEASE_MS);
     let mut args = all_cmd(&charts);
     args.extend(["--output", "json"]);
@@ -407,7 +415,11 @@ async fn bench_fresh_all_against_its_critical_path() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_charts_directory_that_does_not_match_the_pins_stops_before_anything_changes() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, mut sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        mut sb,
+        charts: _charts,
+    } = stack(moto).await;
     let charts = support::charts::charts_dir();
     let chart_yaml = charts.path().join("redis-ha/Chart.yaml");
     let text = std::fs::read_to_string(&chart_yaml).unwrap();

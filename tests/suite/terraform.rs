@@ -5,7 +5,7 @@ use crate::support;
 
 use serde_json::Value;
 use support::moto::{Moto, seed_cluster};
-use support::{Sandbox, key, pty};
+use support::{Sandbox, Sees, Types, dialog, key, pty};
 
 const BACKEND: &str =
     "bucket = \"state\"\nkey = \"litellm/terraform.tfstate\"\nregion = \"us-east-1\"\n";
@@ -459,44 +459,39 @@ async fn a_failed_destroy_gives_the_snapshot_key_back_to_terraform() {
 #[tokio::test(flavor = "multi_thread")]
 async fn interactive_destroy_lists_what_goes_and_a_wrong_name_destroys_nothing() {
     let (sb, _) = applied().await;
-    let code = pty(&sb, &["infrastructure-destroy"], |p| {
-        p.exp_string("EKS cluster, node groups and every workload")
-            .unwrap();
-        p.exp_string("Database (RDS)").unwrap();
-        p.exp_string("Network (VPC").unwrap();
-        p.exp_string("Type `test-cluster` to confirm: ").unwrap();
-        key(p, "test-clustr\r");
-        p.exp_string("the name typed is not the cluster's (`test-cluster`); nothing was destroyed")
-            .unwrap();
-        p.exp_eof().unwrap();
-    })
+    let code = dialog(
+        &sb,
+        &["infrastructure-destroy"],
+        &[
+            Sees("EKS cluster, node groups and every workload"),
+            Sees("Database (RDS)"),
+            Sees("Network (VPC"),
+            Sees("Type `test-cluster` to confirm: "),
+            Types("test-clustr\r"),
+            Sees("the name typed is not the cluster's (`test-cluster`); nothing was destroyed"),
+        ],
+    )
     .await;
     assert_eq!(code, 1);
     assert!(!applied_destroy(&sb));
 
     // Right name, then "no" at y/N.
-    let code = pty(&sb, &["infrastructure-destroy"], |p| {
-        p.exp_string("Type `test-cluster` to confirm: ").unwrap();
-        key(p, "test-cluster\r");
-        p.exp_string("[y/N]: ").unwrap();
-        key(p, "\r");
-        p.exp_string("Nothing destroyed").unwrap();
-        p.exp_eof().unwrap();
-    })
-    .await;
-    assert_eq!(code, 0);
+    let confirmed = |answer| {
+        [
+            Sees("Type `test-cluster` to confirm: "),
+            Types("test-cluster\r"),
+            Sees("[y/N]: "),
+            Types(answer),
+        ]
+    };
+    let mut turns = confirmed("\r").to_vec();
+    turns.push(Sees("Nothing destroyed"));
+    assert_eq!(dialog(&sb, &["infrastructure-destroy"], &turns).await, 0);
     assert!(!applied_destroy(&sb));
 
-    let code = pty(&sb, &["infrastructure-destroy"], |p| {
-        p.exp_string("Type `test-cluster` to confirm: ").unwrap();
-        key(p, "test-cluster\r");
-        p.exp_string("[y/N]: ").unwrap();
-        key(p, "y\r");
-        p.exp_string("Destroyed test-cluster").unwrap();
-        p.exp_eof().unwrap();
-    })
-    .await;
-    assert_eq!(code, 0);
+    let mut turns = confirmed("y\r").to_vec();
+    turns.push(Sees("Destroyed test-cluster"));
+    assert_eq!(dialog(&sb, &["infrastructure-destroy"], &turns).await, 0);
     assert!(applied_destroy(&sb));
 }
 

@@ -285,9 +285,7 @@ async fn the_tunnel_closes_after_a_failed_run_and_after_ctrl_c() {
     let s = private_cluster(moto).await;
 
     // A release that fails: exit 1, and the tunnel is gone.
-    let mut state = s.sb.helm_state();
-    state["fail"] = json!(["jaeger"]);
-    s.sb.set_helm_state(&state);
+    s.sb.fail_release("jaeger");
     let run =
         s.sb.run(&["run", "namespaces", "helm-repos", "jaeger"])
             .await;
@@ -296,8 +294,7 @@ async fn the_tunnel_closes_after_a_failed_run_and_after_ctrl_c() {
     assert_opened_and_closed(&s, 1);
 
     // Ctrl-C while a release installs: the run stops cleanly (130) and the tunnel closes.
-    state["fail"] = json!([]);
-    s.sb.set_helm_state(&state);
+    s.sb.fail_releases(&[]);
     let mut cmd = s.sb.command(&["run", "namespaces", "helm-repos", "jaeger"]);
     cmd.env("FAKE_HELM_RELEASE_MS", "jaeger=20000")
         .stdin(std::process::Stdio::null())

@@ -5,14 +5,18 @@ use crate::support;
 
 use serde_json::Value;
 use support::moto::Moto;
-use support::scenario::stack;
-use support::{CLUSTER, pty};
+use support::scenario::{Stack, stack};
+use support::{CLUSTER, Sees, Types, dialog};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_and_data() {
     let (moto, _guard) = Moto::lock().await;
     let sdk = moto.sdk().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     sb.run(&[
         "run",
         "irsa",
@@ -135,15 +139,16 @@ async fn uninstall_removes_releases_and_objects_in_reverse_order_and_keeps_aws_a
 
     // In a terminal the cluster's name is typed; another name removes nothing (exit 1).
     let before = sb.helm_calls().len();
-    let code = pty(&sb, &["uninstall", "jaeger"], |p| {
-        p.exp_string("Kept (uninstall does not remove these):")
-            .unwrap();
-        p.exp_string(&format!("Type `{CLUSTER}` to confirm: "))
-            .unwrap();
-        p.send_line("not-this-one").unwrap();
-        p.exp_string("nothing was removed").unwrap();
-        p.exp_eof().unwrap();
-    })
+    let code = dialog(
+        &sb,
+        &["uninstall", "jaeger"],
+        &[
+            Sees("Kept (uninstall does not remove these):"),
+            Sees(&format!("Type `{CLUSTER}` to confirm: ")),
+            Types("not-this-one\r"),
+            Sees("nothing was removed"),
+        ],
+    )
     .await;
     assert_eq!(code, 1);
     assert!(
@@ -179,7 +184,11 @@ fn kept_lines(text: &str) -> Vec<(String, Vec<String>)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn uninstall_keeps_every_object_it_lists_and_a_reinstall_finds_the_same_data() {
     let (moto, _guard) = Moto::lock().await;
-    let (kube, sb, _charts) = stack(moto).await;
+    let Stack {
+        kube,
+        sb,
+        charts: _charts,
+    } = stack(moto).await;
     let chain = [
         "run",
         "irsa",

@@ -387,6 +387,25 @@ impl Sandbox {
         std::fs::write(&self.helm_state, serde_json::to_string(state).unwrap()).unwrap();
     }
 
+    /// Make the helm stand-in fail every install or upgrade of these releases (none: heal
+    /// them), keeping the rest of its state.
+    pub fn fail_releases(&self, names: &[&str]) {
+        let mut state = self.helm_state();
+        if state["repos"].is_null() {
+            state["repos"] = serde_json::json!([]);
+        }
+        if state["releases"].is_null() {
+            state["releases"] = serde_json::json!({});
+        }
+        state["fail"] = serde_json::json!(names);
+        self.set_helm_state(&state);
+    }
+
+    /// One release that fails (see [`Sandbox::fail_releases`]).
+    pub fn fail_release(&self, name: &str) {
+        self.fail_releases(&[name]);
+    }
+
     /// Configure the stand-in's repositories directly (test setup).
     pub fn set_helm_repos(&self, repos: &[(&str, &str)]) {
         let mut state = self.helm_state();
@@ -464,6 +483,27 @@ impl Run {
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
+
+    /// The summary screen of a text run: from `Summary:` to the end of stdout (the table,
+    /// the failures in full, `next:`).
+    #[track_caller]
+    pub fn summary(&self) -> &str {
+        let at = self
+            .stdout
+            .find("Summary:")
+            .unwrap_or_else(|| panic!("no summary in stdout:\n{}\n{}", self.stdout, self.stderr));
+        &self.stdout[at..]
+    }
+
+    /// The summary table's row of `step` (its cells as printed).
+    #[track_caller]
+    pub fn summary_row(&self, step: &str) -> String {
+        self.summary()
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(step))
+            .unwrap_or_else(|| panic!("no summary row for {step}:\n{}", self.summary()))
+            .to_string()
+    }
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(
@@ -519,6 +559,42 @@ where
     })
     .await
     .expect("pty task")
+}
+
+/// One turn of a terminal conversation with deployctl.
+#[derive(Debug, Clone, Copy)]
+pub enum Turn<'a> {
+    /// The screen shows this text (waited for, up to the pty's timeout).
+    Sees(&'a str),
+    /// The operator types these keys ("\r" is Enter).
+    Types(&'a str),
+}
+
+pub use Turn::{Sees, Types};
+
+/// Run deployctl in a pseudo-terminal through `turns` in order, then to its end; returns the
+/// exit code. A turn whose text never shows fails the test naming that text.
+pub async fn dialog(sb: &Sandbox, args: &[&str], turns: &[Turn<'_>]) -> i32 {
+    let turns: Vec<(bool, String)> = turns
+        .iter()
+        .map(|t| match t {
+            Sees(text) => (true, text.to_string()),
+            Types(keys) => (false, keys.to_string()),
+        })
+        .collect();
+    pty(sb, args, move |p| {
+        for (sees, text) in &turns {
+            if *sees {
+                if let Err(e) = p.exp_string(text) {
+                    panic!("the screen never showed {text:?}: {e}");
+                }
+            } else {
+                key(p, text);
+            }
+        }
+        p.exp_eof().expect("deployctl to end");
+    })
+    .await
 }
 
 /// Press keys (rexpect buffers until flushed).

@@ -11,9 +11,17 @@ use std::time::Duration;
 
 pub const DB_URL: &str = "postgresql://litellm:s3cr3t-db-pass@db.internal:5432/litellm";
 
+/// What a scenario stands up: the fake API server, the sandbox deployctl runs in, and the
+/// charts directory it installs from (kept alive as long as the test holds it).
+pub struct Stack {
+    pub kube: FakeKube,
+    pub sb: Sandbox,
+    pub charts: ChartsDir,
+}
+
 /// A cluster with controllers, moto with the EKS cluster and its OIDC provider, and the
 /// charts' sources as the charts directory: the real helm installs every release.
-pub async fn stack(moto: &Moto) -> (FakeKube, Sandbox, ChartsDir) {
+pub async fn stack(moto: &Moto) -> Stack {
     let sdk = moto.sdk().await;
     let seeded = seed_cluster(&sdk, CLUSTER, true).await;
     let mut kube = FakeKube::start().await;
@@ -31,18 +39,18 @@ pub async fn stack(moto: &Moto) -> (FakeKube, Sandbox, ChartsDir) {
     let charts = super::charts::charts_dir();
     sb.with_charts(&charts);
     sb.litellm = Some(super::litellm_standin::LitellmStandin::start(&kube).await);
-    (kube, sb, charts)
+    Stack { kube, sb, charts }
 }
 
 /// A cluster whose controllers answer quickly and the real helm installing from the charts,
 /// with no AWS: for the releases that need no account (gatekeeper, monitoring, jaeger).
-pub async fn helm_cluster() -> (FakeKube, Sandbox, ChartsDir) {
+pub async fn helm_cluster() -> Stack {
     let mut kube = FakeKube::start().await;
     kube.enable_controllers(Duration::from_millis(30));
     let mut sb = Sandbox::new(&kube);
     let charts = super::charts::charts_dir();
     sb.with_charts(&charts);
-    (kube, sb, charts)
+    Stack { kube, sb, charts }
 }
 
 /// `all`, or — when the chart sources lack kube-prometheus-stack's subcharts, so validate
