@@ -153,49 +153,8 @@ async fn run_steps(
     let survey = assess_all(&cx, &built, &assessed).await;
     let states = &survey.states;
 
-    // Needs that are not selected must already be in place.
-    let mut unmet = Vec::new();
-    for (need, by) in &preconditions {
-        match &states[need] {
-            Ok(State::Healthy(_)) | Ok(State::Stateless) => {}
-            Ok(s) => unmet.push(format!(
-                "{by} needs {need}, which is {}{}: run `deployctl {need}`",
-                s.label(),
-                if s.detail().is_empty() || matches!(s, State::Missing) {
-                    String::new()
-                } else {
-                    format!(" ({})", s.detail())
-                }
-            )),
-            Err(e) => unmet.push(format!("{by} needs {need}, which cannot be checked: {e}")),
-        }
-    }
-    if !unmet.is_empty() {
-        return Err(UserError::failed(
-            format!(
-                "dependencies are not in place; nothing was changed:\n  {}",
-                unmet.join("\n  ")
-            ),
-            format!(
-                "run the commands above first, or `deployctl {} --with-deps` to include them",
-                req.command
-            ),
-        )
-        .into());
-    }
-
-    let resumed = if cx.settings.resume && req.mode == Mode::Run {
-        match crate::journal::resumable(&cx.settings, cx.known_account().as_deref(), &req.command) {
-            Ok(steps) => steps,
-            Err(why) => {
-                cx.ui
-                    .warn(&format!("--resume: {why}; running every selected step"));
-                Vec::new()
-            }
-        }
-    } else {
-        Vec::new()
-    };
+    unmet_needs(&preconditions, states, &req.command)?;
+    let resumed = resumed_steps(&cx, &req);
     let Some(decided) = decide_all(Asking {
         cx: &cx,
         prompter: &prompter,
@@ -215,24 +174,85 @@ async fn run_steps(
         return Ok(plan_report(&cx, &built, &decided, states, &req.command).await);
     }
     announce(&cx, &decided);
-    // The journal is written as steps end (exit code 130 = unfinished), then once more with
-    // the run's end: a run stopped by force still leaves what `--resume` needs.
+    Ok(execute_and_report(&cx, &built, decided, &req).await)
+}
+
+/// Needs that are not selected must already be in place; otherwise nothing starts.
+fn unmet_needs(
+    preconditions: &[(StepId, StepId)],
+    states: &HashMap<StepId, Result<State, String>>,
+    command: &str,
+) -> Result<()> {
+    let mut unmet = Vec::new();
+    for (need, by) in preconditions {
+        match &states[need] {
+            Ok(State::Healthy(_)) | Ok(State::Stateless) => {}
+            Ok(s) => unmet.push(format!(
+                "{by} needs {need}, which is {}{}: run `deployctl {need}`",
+                s.label(),
+                if s.detail().is_empty() || matches!(s, State::Missing) {
+                    String::new()
+                } else {
+                    format!(" ({})", s.detail())
+                }
+            )),
+            Err(e) => unmet.push(format!("{by} needs {need}, which cannot be checked: {e}")),
+        }
+    }
+    if unmet.is_empty() {
+        return Ok(());
+    }
+    Err(UserError::failed(
+        format!(
+            "dependencies are not in place; nothing was changed:\n  {}",
+            unmet.join("\n  ")
+        ),
+        format!(
+            "run the commands above first, or `deployctl {command} --with-deps` to include them"
+        ),
+    )
+    .into())
+}
+
+/// `--resume`: the steps the journal says succeeded in the interrupted run of this command.
+fn resumed_steps(cx: &Context, req: &Request) -> Vec<String> {
+    if !(cx.settings.resume && req.mode == Mode::Run) {
+        return Vec::new();
+    }
+    match crate::journal::resumable(&cx.settings, cx.known_account().as_deref(), &req.command) {
+        Ok(steps) => steps,
+        Err(why) => {
+            cx.ui
+                .warn(&format!("--resume: {why}; running every selected step"));
+            Vec::new()
+        }
+    }
+}
+
+/// Execute what was decided and report it. The journal is written as steps end (exit code
+/// 130 = unfinished), then once more with the run's end: a run stopped by force still leaves
+/// what `--resume` needs.
+async fn execute_and_report(
+    cx: &Arc<Context>,
+    built: &HashMap<StepId, Arc<dyn Step>>,
+    decided: Vec<StepDecision>,
+    req: &Request,
+) -> crate::error::ExitCode {
     let mut journal_failed = false;
     let mut record = |rows: &[&Row]| {
-        if !journal_failed && let Err(e) = save_journal(&cx, &req.command, rows, exit::INTERRUPTED)
-        {
+        if !journal_failed && let Err(e) = save_journal(cx, &req.command, rows, exit::INTERRUPTED) {
             journal_failed = true;
             cx.ui
                 .warn(&format!("cannot record this run for --resume: {e:#}"));
         }
     };
-    let (rows, interrupted) = execute(&cx, &built, decided, &mut record).await;
-    let code = report(&cx, &req, &rows, interrupted);
-    if let Err(e) = save_journal(&cx, &req.command, &rows.iter().collect::<Vec<_>>(), code) {
+    let (rows, interrupted) = execute(cx, built, decided, &mut record).await;
+    let code = report(cx, req, &rows, interrupted);
+    if let Err(e) = save_journal(cx, &req.command, &rows.iter().collect::<Vec<_>>(), code) {
         cx.ui
             .warn(&format!("cannot record this run for --resume: {e:#}"));
     }
-    Ok(code)
+    code
 }
 
 /// The run journal (`--resume`): each step's result so far.

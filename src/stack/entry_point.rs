@@ -6,8 +6,11 @@ use crate::config::access::{Access, EntryPoint};
 use crate::stack::manifest::Document;
 use serde_json::json;
 
-/// The Ingresses of the entry point: (namespace, name, Service, port, health path).
-pub const INGRESSES: &[(&str, &str, &str, u16, &str)] = &[
+/// One Ingress of the entry point: (namespace, name, Service, port, health path).
+pub type Ingress = (&'static str, &'static str, &'static str, u16, &'static str);
+
+/// The Ingresses of the entry point.
+pub const INGRESSES: &[Ingress] = &[
     ("open-webui", "open-webui", "open-webui", 80, "/health"),
     (
         "litellm",
@@ -42,28 +45,21 @@ pub fn documents(access: &Access, cluster: &str) -> Vec<Document> {
     };
     INGRESSES
         .iter()
-        .filter_map(|(ns, name, svc, port, health)| {
-            let host = match *name {
+        .filter_map(|row| {
+            let host = match row.1 {
                 "open-webui" => entry.openwebui_host,
                 _ => entry.api_host?,
             };
-            Some(document(
-                access, &entry, cluster, ns, name, svc, *port, health, host,
-            ))
+            Some(document(access, &entry, cluster, row, host))
         })
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn document(
     access: &Access,
     entry: &EntryPoint<'_>,
     cluster: &str,
-    ns: &str,
-    name: &str,
-    svc: &str,
-    port: u16,
-    health: &str,
+    &(ns, name, svc, port, health): &Ingress,
     host: &str,
 ) -> Document {
     let p = "alb.ingress.kubernetes.io";
