@@ -6,17 +6,7 @@ use support::kube_server::FakeKube;
 use support::{REPOS, Sandbox};
 
 fn repo_pairs(sb: &Sandbox) -> Vec<(String, String)> {
-    sb.helm_state()["repos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["url"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    sb.helm_repos()
 }
 
 #[tokio::test(flavor = "multi_thread")]

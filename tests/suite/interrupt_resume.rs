@@ -97,7 +97,7 @@ async fn ctrl_c_starts_nothing_new_asks_running_children_to_stop_and_exits_130()
         ])
         .await;
     run.assert_code(0);
-    assert_eq!(sb.helm_state()["repos"].as_array().unwrap().len(), 7);
+    assert_eq!(sb.helm_repos().len(), 7);
     assert_eq!(kube.user_namespaces().len(), 5);
 }
 

@@ -406,6 +406,24 @@ impl Sandbox {
         self.fail_releases(&[name]);
     }
 
+    /// The repositories the helm stand-in knows (name, URL), as `helm repo list` would show.
+    pub fn helm_repos(&self) -> Vec<(String, String)> {
+        self.helm_state()["repos"]
+            .as_array()
+            .map(|repos| {
+                repos
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["name"].as_str().unwrap_or_default().to_string(),
+                            r["url"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Configure the stand-in's repositories directly (test setup).
     pub fn set_helm_repos(&self, repos: &[(&str, &str)]) {
         let mut state = self.helm_state();
