@@ -13,8 +13,8 @@
 //! - **The run**: [`engine`] (one run, in phases), [`steps`] (one file per step),
 //!   [`preflight`], [`cluster`] (the context guard and the connection to the cluster),
 //!   [`context`] (what a step gets).
-//! - **The stack**, [`stack`]: [`stack::releases`] (the pins), [`stack::release_table`]
-//!   (what each release needs and gets), [`stack::roles`] (IRSA), [`stack::secret_names`],
+//! - **The stack**, [`stack`]: [`stack::releases`] (the pins and
+//!   what each release needs and gets), [`stack::roles`] (IRSA), [`stack::secret_names`],
 //!   [`stack::database_url`], [`stack::bedrock`] (the models), [`stack::eks_versions`] (the
 //!   EKS calendar), [`stack::entry_point`] (the Ingresses), [`stack::manifest`],
 //!   [`stack::charts`], [`stack::render`] (the render with the real helm and its checks).

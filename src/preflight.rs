@@ -76,7 +76,7 @@ pub async fn preflight(cx: &Context, assessed: &[StepId], purpose: Purpose) -> R
         let mut problems = Vec::new();
         let mut help = None;
         let entry = cx.settings.access.entry_point().is_some();
-        for def in crate::stack::release_table::RELEASES
+        for def in crate::stack::releases::RELEASES
             .iter()
             .filter(|d| assessed.contains(&d.step) && (entry || !d.entry_point_only))
         {

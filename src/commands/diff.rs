@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// The steps whose objects a diff compares by default: every release, and the steps that
 /// apply our own manifests.
 fn compared(id: StepId) -> bool {
-    crate::stack::release_table::RELEASES
+    crate::stack::releases::RELEASES
         .iter()
         .any(|d| d.step == id)
         || matches!(
@@ -69,11 +69,11 @@ enum Outcome {
 }
 
 async fn one(cx: &Context, id: StepId) -> Result<Outcome> {
-    if crate::stack::release_table::RELEASES
+    if crate::stack::releases::RELEASES
         .iter()
         .any(|d| d.step == id)
     {
-        let step = ReleaseStep(crate::stack::release_table::of(id));
+        let step = ReleaseStep(crate::stack::releases::of(id));
         return Ok(Outcome::Release(step.diff(cx).await?));
     }
     Ok(Outcome::Objects(crate::steps::build(id).assess(cx).await?))

@@ -182,7 +182,7 @@ async fn live_releases(cx: &Context, rows: &mut [Line]) {
                 let mut said = Vec::new();
                 if st.chart_version != rel.version {
                     row.behind = true;
-                    let step = crate::stack::release_table::RELEASES
+                    let step = crate::stack::releases::RELEASES
                         .iter()
                         .find(|d| d.release == rel.name)
                         .map_or(rel.name.as_str(), |d| d.step.name());

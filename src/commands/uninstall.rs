@@ -252,7 +252,7 @@ async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
     let rels = crate::stack::releases::Releases::load(&cx.settings.project_dir)?;
     let scopes = ClusterScoped::read(cx).await?;
     for id in order {
-        let Some(row) = crate::stack::release_table::RELEASES
+        let Some(row) = crate::stack::releases::RELEASES
             .iter()
             .find(|r| r.step == *id)
         else {
@@ -424,7 +424,7 @@ async fn kept(cx: &Context, order: &[StepId], goes: &Goes) -> Result<Kept> {
             }
         }
     }
-    let groups: Vec<&str> = crate::stack::release_table::RELEASES
+    let groups: Vec<&str> = crate::stack::releases::RELEASES
         .iter()
         .filter(|r| order.contains(&r.step))
         .flat_map(|r| r.crd_groups.iter().copied())

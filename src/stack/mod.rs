@@ -1,5 +1,5 @@
-//! The stack as deployctl knows it, from the project's files: the pins ([`releases`]) and
-//! what each release needs and gets ([`release_table`]), the IRSA roles ([`roles`]), the
+//! The stack as deployctl knows it, from the project's files: the releases ([`releases`]: their pins and
+//! what each needs and gets), the IRSA roles ([`roles`]), the
 //! secrets' names ([`secret_names`]), the database URL rules ([`database_url`]), the
 //! Bedrock models ([`bedrock`]), the EKS calendar ([`eks_versions`]), the entry point's
 //! Ingresses ([`entry_point`]), the manifests ([`manifest`]), charts on disk ([`charts`])
@@ -12,7 +12,6 @@ pub mod database_url;
 pub mod eks_versions;
 pub mod entry_point;
 pub mod manifest;
-pub mod release_table;
 pub mod releases;
 pub mod render;
 pub mod roles;

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret
 use kube::Api;
 use std::time::Duration;
 
-pub use crate::stack::release_table::{
+pub use crate::stack::releases::{
     Extra, GRAFANA_ADMIN_SECRET, LITELLM_PORT, LITELLM_SERVICE, OverlayInputs, RELEASES,
     ReleaseDef, of, overlay, write_overlay,
 };
@@ -320,7 +320,7 @@ impl ReleaseStep {
     }
 
     /// The release's data claims that are bound, each with its volume and that volume's
-    /// reclaim policy (`release_table::ReleaseDef::data_claims`).
+    /// reclaim policy (`releases::ReleaseDef::data_claims`).
     async fn data_volumes(&self, cx: &Context, ns: &str) -> Result<Vec<(String, String, String)>> {
         if self.0.data_claims.is_empty() {
             return Ok(Vec::new());

@@ -20,7 +20,7 @@ pub const NAMESPACES: &[&str] = &[
     "open-webui",
 ];
 
-use crate::stack::release_table::ACCESS;
+use crate::stack::releases::ACCESS;
 
 /// Where people go: with an entry point, its addresses (each Ingress's load balancer; an
 /// Ingress without one fails, with the controller's reason); without one, the port-forwards

@@ -576,7 +576,7 @@ pub fn assert_export_renders_as_installed(sb: &Sandbox, dir: &Path, skip: &[&str
             installed.push(p);
         }
         // What the export gives Flux: the HelmRelease's values.
-        let step = deployctl::stack::release_table::named(release)
+        let step = deployctl::stack::releases::named(release)
             .map(|r| r.step.name())
             .unwrap();
         let hr = docs(

@@ -61,7 +61,7 @@ fn install_args<'a>(
     ];
     // The run values deployctl layers on top (the controller cannot be installed without
     // its cluster name), as a second -f file.
-    let inputs = deployctl::stack::release_table::OverlayInputs {
+    let inputs = deployctl::stack::releases::OverlayInputs {
         partition: "aws".into(),
         account: "123456789012".into(),
         region: "us-east-1".into(),
@@ -69,7 +69,7 @@ fn install_args<'a>(
         vpc_id: "vpc-0123456789abcdef0".into(),
         access: Default::default(),
     };
-    let overlay = deployctl::stack::release_table::overlay(&rel.name, &inputs).unwrap();
+    let overlay = deployctl::stack::releases::overlay(&rel.name, &inputs).unwrap();
     let path = charts.path().join(format!("{}-overlay.json", rel.name));
     std::fs::write(&path, overlay.to_string()).unwrap();
     args.push("-f".into());
@@ -97,8 +97,7 @@ async fn every_chart_installs_upgrades_rolls_back_and_uninstalls_with_wait() {
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
             // The ServiceAccount deployctl applies before helm (LiteLLM's migration hook Job
             // runs under it before any chart object exists).
-            let def =
-                deployctl::stack::release_table::named(&rel.name).expect("a release of the table");
+            let def = deployctl::stack::releases::named(&rel.name).expect("a release of the table");
             if let Some(sa) = def.service_account_first {
                 kube.insert(json!({"apiVersion": "v1", "kind": "ServiceAccount",
                     "metadata": {"name": sa, "namespace": rel.namespace}}));

@@ -168,7 +168,7 @@ fn unknown_variables(
         let name = e["name"].as_str().unwrap();
         if !reads.contains(name) {
             out.push(format!(
-                "overlay (src/stack/release_table.rs, openwebui_overlay): {name} is not a variable OpenWebUI 0.11.0 reads"
+                "overlay (src/stack/releases/table.rs, openwebui_overlay): {name} is not a variable OpenWebUI 0.11.0 reads"
             ));
         }
     }

@@ -55,9 +55,8 @@ async fn a_fresh_all_completes_and_a_healthy_rerun_changes_nothing() {
     let ups = upgrades(&sb);
     // Without an entry point (no certificate configured), the load balancer controller is
     // not installed: its row says so, and how to add one.
-    let only_with_entry = |name: &str| {
-        deployctl::stack::release_table::named(name).is_some_and(|r| r.entry_point_only)
-    };
+    let only_with_entry =
+        |name: &str| deployctl::stack::releases::named(name).is_some_and(|r| r.entry_point_only);
     for rel in releases().into_iter().filter(|r| only_with_entry(&r.name)) {
         assert!(
             !ups.iter().any(|u| u["argv"][2] == rel.name.as_str()),

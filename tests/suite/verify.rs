@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use deployctl::stack::release_table::ACCESS;
+use deployctl::stack::releases::ACCESS;
 use serde_json::{Value, json};
 use support::Sandbox;
 use support::kube_server::FakeKube;

@@ -12,7 +12,7 @@ use crate::platform::kubeapi::wait::Workload;
 use crate::platform::tools::helm::{ChartRef, Helm};
 use crate::stack::charts::{self, Chart};
 use crate::stack::manifest;
-use crate::stack::release_table::{self as rel_step, OverlayInputs};
+use crate::stack::releases::{self as rel_step, OverlayInputs};
 use crate::stack::releases::{Release, Releases};
 use anyhow::{Context as _, Result};
 use serde_json::Value;
@@ -221,7 +221,7 @@ pub const MADE_BY_DEPLOYCTL: &[(&str, &str, &[&str])] = &[(
 /// Service references deployctl, its access hints and the bastion's aliases rely on.
 fn deployctl_refs(project_dir: &Path) -> Vec<ServiceRef> {
     let mut out = Vec::new();
-    for (what, ns, svc, ports) in crate::stack::release_table::ACCESS {
+    for (what, ns, svc, ports) in crate::stack::releases::ACCESS {
         if let Some(remote) = ports.split(':').nth(1).and_then(|p| p.parse().ok()) {
             out.push(ServiceRef {
                 from: format!("deployctl verify's access hint for {what}"),

@@ -1,5 +1,13 @@
-//! `helm-values/releases.yaml`: the Helm repositories (and, with the cluster-stack work, the
-//! releases with pinned chart versions) deployctl manages.
+//! The helm releases of the stack, in one home: their pins — `helm-values/releases.yaml`,
+//! the Helm repositories and each release's chart with its pinned version, read by
+//! [`Releases::load`] — and their rows ([`table`], re-exported here: [`RELEASES`], one per
+//! release: the step that installs it, the workloads that must be ready, what else it
+//! needs, the overlay of run values it gets and the Services it exposes). A release is
+//! named the same in both, and the unit test below holds the two to each other.
+
+pub mod table;
+
+pub use table::*;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -40,6 +48,11 @@ pub struct Releases {
 }
 
 impl Releases {
+    /// The pin of the release named `name`.
+    pub fn pin(&self, name: &str) -> Option<&Release> {
+        self.releases.iter().find(|r| r.name == name)
+    }
+
     pub fn parse(text: &str) -> Result<Releases, serde_saphyr::Error> {
         serde_saphyr::from_str(text)
     }
@@ -80,6 +93,26 @@ mod tests {
             ]
         );
         assert!(r.repos.iter().all(|r| r.url.starts_with("https://")));
+    }
+
+    #[test]
+    fn every_row_has_its_pin_and_every_pin_its_row() {
+        let r = Releases::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        for row in RELEASES {
+            assert!(
+                r.pin(row.release).is_some(),
+                "{} has no pin in {FILE}",
+                row.release
+            );
+        }
+        for pin in &r.releases {
+            assert!(
+                named(&pin.name).is_some(),
+                "{} has no row in RELEASES",
+                pin.name
+            );
+        }
+        assert_eq!(r.releases.len(), RELEASES.len());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The helm releases of the stack as data: which step installs which release, the workloads
+//! The releases' rows (the pins are `super::Releases`): which step installs which release, the workloads
 //! that must be ready, what else it needs, the overlay of run values it gets (role ARNs,
 //! region) and the Services it exposes. The release steps install from this table; `render`
 //! renders and checks the same rows offline.
