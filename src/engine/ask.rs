@@ -13,6 +13,17 @@ pub(super) enum Decided {
     Fail(String),
 }
 
+impl Decided {
+    /// What a run does with the step ("install", "skip", "error") and why.
+    pub(super) fn action_and_why(&self) -> (&str, &str) {
+        match self {
+            Decided::Run { action, why, .. } => (action.label(), why),
+            Decided::Skip(why) => ("skip", why),
+            Decided::Fail(why) => ("error", why),
+        }
+    }
+}
+
 /// The decide loop's conclusion for one selected step.
 pub(super) struct StepDecision {
     pub id: StepId,

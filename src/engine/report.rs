@@ -44,13 +44,9 @@ pub(super) fn print_plan(
                 Ok(s) => format!("{} ({})", s.label(), s.detail()),
                 Err(_) => "unknown".into(),
             };
-            let (action, why) = match decided {
-                Decided::Run { action, why, .. } => (action.label().to_string(), why.clone()),
-                Decided::Skip(why) => ("skip".into(), why.clone()),
-                Decided::Fail(why) => ("error".into(), why.clone()),
-            };
-            cx.ui.emit(&plan_event(*id, &state, &action, &why));
-            vec![id.name().to_string(), state, action, why]
+            let (action, why) = decided.action_and_why();
+            cx.ui.emit(&plan_event(*id, &state, action, why));
+            vec![id.name().to_string(), state, action.into(), why.into()]
         })
         .collect();
     cx.ui
@@ -121,21 +117,13 @@ pub(super) async fn plan_report(
 /// Before a run executes: each step's `plan` event, and one line saying what runs.
 pub(super) fn announce(cx: &Context, decided: &[StepDecision]) {
     for StepDecision { id, decided, state } in decided {
-        let (action, why) = match decided {
-            Decided::Run { action, why, .. } => (action.label(), why.as_str()),
-            Decided::Skip(why) => ("skip", why.as_str()),
-            Decided::Fail(why) => ("error", why.as_str()),
-        };
+        let (action, why) = decided.action_and_why();
         cx.ui.emit(&plan_event(*id, state, action, why));
     }
     if cx.ui.verbosity() >= 0 && !cx.ui.json() {
         let plan: Vec<String> = decided
             .iter()
-            .map(|d| match &d.decided {
-                Decided::Run { action, .. } => format!("{}: {}", d.id, action.label()),
-                Decided::Skip(_) => format!("{}: skip", d.id),
-                Decided::Fail(_) => format!("{}: error", d.id),
-            })
+            .map(|d| format!("{}: {}", d.id, d.decided.action_and_why().0))
             .collect();
         cx.ui.println(&format!("Plan: {}", plan.join(", ")));
     }
