@@ -80,7 +80,7 @@ pub async fn preflight(cx: &Context, assessed: &[StepId], purpose: Purpose) -> R
             .iter()
             .filter(|d| assessed.contains(&d.step) && (entry || !d.entry_point_only))
         {
-            let Some(rel) = all.releases.iter().find(|r| r.name == def.release) else {
+            let Some(rel) = all.pin(def.release) else {
                 continue;
             };
             if let Err(e) = crate::stack::charts::find_local(dir, rel) {

@@ -146,9 +146,7 @@ async fn units(cx: &Context) -> Result<Vec<Unit>> {
         if step.def().kind == crate::graph::ResourceKind::HelmRelease {
             let row = releases::of(step);
             let rel = table
-                .releases
-                .iter()
-                .find(|r| r.name == row.release)
+                .pin(row.release)
                 .ok_or_else(|| {
                     anyhow!(
                         "release {} is not in {}",

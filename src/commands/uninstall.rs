@@ -258,7 +258,7 @@ async fn going_with_releases(cx: &Context, order: &[StepId]) -> Result<Goes> {
         else {
             continue;
         };
-        let Some(rel) = rels.releases.iter().find(|r| r.name == row.release) else {
+        let Some(rel) = rels.pin(row.release) else {
             continue;
         };
         let Some(manifest) = release_manifest(cx, &rel.name, &rel.namespace).await? else {

@@ -124,15 +124,12 @@ struct Repair {
 impl ReleaseStep {
     fn release(&self, cx: &Context) -> Result<Release> {
         let all = Releases::load(&cx.settings.project_dir)?;
-        all.releases
-            .into_iter()
-            .find(|r| r.name == self.0.release)
-            .ok_or_else(|| {
-                anyhow!(
-                    "helm-values/releases.yaml has no release `{}`",
-                    self.0.release
-                )
-            })
+        all.pin(self.0.release).cloned().ok_or_else(|| {
+            anyhow!(
+                "helm-values/releases.yaml has no release `{}`",
+                self.0.release
+            )
+        })
     }
 
     async fn readiness(&self, cx: &Context, ns: &str) -> Result<Vec<Ready>> {
